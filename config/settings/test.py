@@ -1,0 +1,20 @@
+"""Test settings: the base settings with a fixed secret and fast hashing.
+
+The database is whatever ``DATABASE_URL`` says (PostgreSQL in CI), SQLite
+otherwise. Celery runs eagerly unless a test starts a real worker.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+SECURE_SSL_REDIRECT = False
+ALLOWED_HOSTS = ["*"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from intents.models import Intent
+from intents.services import intent_set_hidden
+
+
+@admin.register(Intent)
+class IntentAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "status",
+        "category",
+        "pseudonym",
+        "buyer",
+        "currency",
+        "budget_max",
+        "offers_close_at",
+        "is_hidden",
+        "created_at",
+    )
+    list_filter = ("status", "visibility", "is_hidden", "category", "currency")
+    list_select_related = ("category", "buyer")
+    search_fields = ("title", "description", "pseudonym", "buyer__username", "buyer__email")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "id",
+        "pseudonym",
+        "status",
+        "created_at",
+        "updated_at",
+        "published_at",
+        "closed_at",
+        "awarded_at",
+        "withdrawn_at",
+        "expired_at",
+    )
+    raw_id_fields = ("buyer",)
+    actions = ["hide", "unhide"]
+
+    @admin.action(description="Hide from vendors (abusive or spam)")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
+        for intent in queryset:
+            intent_set_hidden(intent=intent, is_hidden=True)
+        self.message_user(request, f"{queryset.count()} intent(s) hidden.", messages.WARNING)
+
+    @admin.action(description="Show to vendors again")
+    def unhide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
+        for intent in queryset:
+            intent_set_hidden(intent=intent, is_hidden=False)
+        self.message_user(request, f"{queryset.count()} intent(s) shown again.", messages.SUCCESS)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from intents.models import Intent
+from marketplace.models import Category
+from marketplace.selectors import category_ids_with_descendants
+
+
+class IntentFilter(django_filters.FilterSet):
+    """Filters for the vendor's intent list. ``status`` defaults to ``open``."""
+
+    category = django_filters.CharFilter(
+        method="filter_category", help_text="A category slug; includes its subcategories."
+    )
+    q = django_filters.CharFilter(method="filter_text", help_text="Words in title or description.")
+    currency = django_filters.CharFilter(field_name="currency")
+    budget_min = django_filters.NumberFilter(
+        field_name="budget_max", lookup_expr="gte", help_text="Budget reaches at least this."
+    )
+    budget_max = django_filters.NumberFilter(
+        field_name="budget_min", lookup_expr="lte", help_text="Budget starts at most at this."
+    )
+    country = django_filters.CharFilter(field_name="country")
+    closes_before = django_filters.IsoDateTimeFilter(field_name="offers_close_at", lookup_expr="lt")
+    status = django_filters.ChoiceFilter(
+        choices=[
+            (value, label) for value, label in Intent.Status.choices if value != Intent.Status.DRAFT
+        ]
+    )
+
+    class Meta:
+        model = Intent
+        fields = ["category", "q", "currency", "budget_min", "budget_max", "country", "status"]
+
+    def filter_category(
+        self, queryset: QuerySet[Intent], name: str, value: str
+    ) -> QuerySet[Intent]:
+        root = Category.objects.filter(slug=value).values_list("id", flat=True)
+        return queryset.filter(category_id__in=category_ids_with_descendants(root))
+
+    def filter_text(self, queryset: QuerySet[Intent], name: str, value: str) -> QuerySet[Intent]:
+        for word in value.split()[:10]:
+            queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
+        return queryset
+
+    @property
+    def qs(self) -> QuerySet[Intent]:
+        queryset = super().qs
+        if not self.form.cleaned_data.get("status"):
+            queryset = queryset.filter(status=Intent.Status.OPEN)
+        return queryset

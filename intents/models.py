@@ -1,0 +1,106 @@
+"""The intent: a person's request for proposal."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from marketplace.models import CURRENCY_CODE_REGEX, Category
+
+
+class Intent(models.Model):
+    """A buyer's personal RFP.
+
+    Status machine: ``draft → open → closed → awarded``;
+    ``open|closed → withdrawn``; ``open → expired`` (deadline passed with no
+    offers). Every transition goes through a service in
+    :mod:`intents.services` and stamps its timestamp. Vendors know the buyer
+    only by ``pseudonym``.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        OPEN = "open"
+        CLOSED = "closed"
+        AWARDED = "awarded"
+        WITHDRAWN = "withdrawn"
+        EXPIRED = "expired"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public — every matching vendor"
+        INVITED = "invited", "Invited — only the vendors I name"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="intents"
+    )
+    pseudonym = models.CharField(max_length=60)
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="intents")
+    quantity = models.DecimalField(max_digits=12, decimal_places=2, default=1)
+    unit = models.CharField(max_length=40, blank=True)
+    budget_min = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    budget_max = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    is_budget_hidden = models.BooleanField(default=False)
+    country = models.CharField(max_length=2, blank=True)
+    postal_area = models.CharField(max_length=20, blank=True)
+    is_remote = models.BooleanField(default=False)
+    needed_by = models.DateField(null=True, blank=True)
+    offers_close_at = models.DateTimeField()
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    max_vendors = models.PositiveSmallIntegerField(default=25)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    is_hidden = models.BooleanField(
+        default=False, help_text="Hidden by a moderator: vendors no longer see it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    awarded_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "offers_close_at"], name="intent_status_closes"),
+            models.Index(fields=["buyer", "-created_at"], name="intent_buyer_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(budget_min__isnull=True) | Q(budget_min__gte=0),
+                name="intent_budget_min_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget_max__isnull=True) | Q(budget_max__gte=0),
+                name="intent_budget_max_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget_min__isnull=True)
+                | Q(budget_max__isnull=True)
+                | Q(budget_min__lte=F("budget_max")),
+                name="intent_budget_min_lte_max",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="intent_currency_code"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="intent_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(is_remote=True) | ~Q(country=""), name="intent_has_place"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

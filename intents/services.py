@@ -1,0 +1,227 @@
+"""Writes for intents: create, edit, and every status transition.
+
+Each transition is a guarded update (``filter(status=…).update(…)``) whose row
+count tells whether it happened, so two requests racing over one intent
+cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from intents.models import Intent
+from intents.pseudonyms import new_pseudonym
+from marketplace.codes import country_codes, currency_codes
+from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.models import Category, User
+
+Status = Intent.Status
+
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "quantity",
+    "unit",
+    "budget_min",
+    "budget_max",
+    "currency",
+    "is_budget_hidden",
+    "country",
+    "postal_area",
+    "is_remote",
+    "needed_by",
+    "offers_close_at",
+    "visibility",
+    "max_vendors",
+)
+
+MAX_VENDORS_LIMIT = 200
+
+
+def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Every rule an intent's fields must keep, as per-field messages."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if not str(fields.get("title") or "").strip():
+        add("title", "Say in a few words what you want.")
+    if not str(fields.get("description") or "").strip():
+        add("description", "Describe what you need.")
+    if not isinstance(fields.get("category"), Category):
+        add("category", "Choose a category.")
+    quantity = fields.get("quantity")
+    if quantity is None or quantity <= 0:
+        add("quantity", "The quantity must be more than zero.")
+    currency = fields.get("currency") or ""
+    if currency not in currency_codes():
+        add("currency", f"“{currency}” is not an ISO 4217 currency code.")
+    budget_min: Decimal | None = fields.get("budget_min")
+    budget_max: Decimal | None = fields.get("budget_max")
+    for name, value in (("budget_min", budget_min), ("budget_max", budget_max)):
+        if value is not None and value < 0:
+            add(name, "A budget cannot be negative.")
+    if budget_min is not None and budget_max is not None and budget_min > budget_max:
+        add("budget_max", "The maximum must be at least the minimum.")
+    country = fields.get("country") or ""
+    if country and country not in country_codes():
+        add("country", f"“{country}” is not an ISO 3166 country code.")
+    if not country and not fields.get("is_remote"):
+        add("country", "Give a country, or say the work can be done remotely.")
+    offers_close_at: datetime | None = fields.get("offers_close_at")
+    if offers_close_at is None:
+        add("offers_close_at", "Say until when you take offers.")
+    elif offers_close_at <= timezone.now():
+        add("offers_close_at", "The deadline for offers must be in the future.")
+    needed_by: date | None = fields.get("needed_by")
+    if needed_by is not None and needed_by < timezone.localdate():
+        add("needed_by", "This date has passed.")
+    max_vendors = fields.get("max_vendors")
+    if max_vendors is not None and not 1 <= max_vendors <= MAX_VENDORS_LIMIT:
+        add("max_vendors", f"Between 1 and {MAX_VENDORS_LIMIT} vendors.")
+    if fields.get("visibility") not in Intent.Visibility.values:
+        add("visibility", "Choose who may see it.")
+    return errors
+
+
+def intent_create(*, buyer: User, publish: bool = True, **fields: Any) -> Intent:
+    """Create an intent for ``buyer``, as a draft or published at once."""
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    fields.setdefault("visibility", Intent.Visibility.PUBLIC)
+    fields.setdefault("max_vendors", 25)
+    fields.setdefault("quantity", Decimal(1))
+    errors = intent_validate(fields)
+    if errors:
+        raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
+    with transaction.atomic():
+        intent = Intent.objects.create(buyer=buyer, pseudonym=new_pseudonym(), **fields)
+        if publish:
+            intent_publish(intent=intent)
+    return intent
+
+
+def intent_update(*, intent: Intent, **changes: Any) -> Intent:
+    """Edit a draft or open intent."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        locked = Intent.objects.select_for_update().get(pk=intent.pk)
+        if locked.status not in (Status.DRAFT, Status.OPEN):
+            raise DomainError(f"A {locked.status} intent cannot be edited.", kind=CONFLICT)
+        merged = {field: changes.get(field, getattr(locked, field)) for field in EDITABLE_FIELDS}
+        errors = intent_validate(merged)
+        if locked.status == Status.OPEN and merged["currency"] != locked.currency:
+            # Offers already made are priced in the published currency.
+            errors.setdefault("currency", []).append(
+                "The currency cannot change once the intent is published."
+            )
+        if errors:
+            raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save()
+    return locked
+
+
+def _transition(
+    *, intent: Intent, from_statuses: tuple[str, ...], to_status: str, stamp: str, refusal: str
+) -> Intent:
+    now = timezone.now()
+    changed = Intent.objects.filter(pk=intent.pk, status__in=from_statuses).update(
+        status=to_status, updated_at=now, **{stamp: now}
+    )
+    if not changed:
+        intent.refresh_from_db(fields=["status"])
+        raise DomainError(refusal.format(status=intent.status), kind=CONFLICT)
+    intent.refresh_from_db()
+    return intent
+
+
+def intent_publish(*, intent: Intent) -> Intent:
+    """Open a draft for offers. Its deadline must still be ahead."""
+    if intent.offers_close_at <= timezone.now():
+        raise DomainError(
+            "The deadline for offers has passed; move it before publishing.",
+            kind=INVALID,
+            errors={"offers_close_at": ["The deadline for offers must be in the future."]},
+        )
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.DRAFT,),
+        to_status=Status.OPEN,
+        stamp="published_at",
+        refusal="Only a draft can be published; this intent is {status}.",
+    )
+
+
+def intent_close(*, intent: Intent) -> Intent:
+    """Stop taking offers; the buyer decides among those received."""
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN,),
+        to_status=Status.CLOSED,
+        stamp="closed_at",
+        refusal="Only an open intent can be closed; this one is {status}.",
+    )
+
+
+def intent_withdraw(*, intent: Intent) -> Intent:
+    """The buyer calls it off. Live offers are declined by the offers layer."""
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN, Status.CLOSED),
+        to_status=Status.WITHDRAWN,
+        stamp="withdrawn_at",
+        refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
+    )
+
+
+def intent_expire(*, intent: Intent) -> Intent:
+    """The deadline passed without a single offer."""
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN,),
+        to_status=Status.EXPIRED,
+        stamp="expired_at",
+        refusal="Only an open intent can expire; this one is {status}.",
+    )
+
+
+def intent_lock_for_award(*, intent_id: Any) -> Intent:
+    """Lock the intent row for an award; call inside ``transaction.atomic()``.
+
+    The offers layer holds this lock while it accepts one offer and declines
+    the rest, so two concurrent accepts run one after the other.
+    """
+    intent = Intent.objects.select_for_update().get(pk=intent_id)
+    if intent.status not in (Status.OPEN, Status.CLOSED):
+        raise DomainError(
+            f"This intent is {intent.status}; no offer can be accepted.", kind=CONFLICT
+        )
+    return intent
+
+
+def intent_mark_awarded(*, intent: Intent) -> Intent:
+    """Second half of an award, under the lock taken by :func:`intent_lock_for_award`."""
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN, Status.CLOSED),
+        to_status=Status.AWARDED,
+        stamp="awarded_at",
+        refusal="This intent is {status}; it cannot be awarded.",
+    )
+
+
+def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
+    """A moderator hides an abusive intent from vendors (or shows it again)."""
+    Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)

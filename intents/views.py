@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from intents.forms import IntentForm, intent_initial
+from intents.models import Intent
+from intents.selectors import intent_of_buyer, intents_of_buyer
+from intents.services import intent_create, intent_publish, intent_update
+from marketplace.errors import DomainError
+
+
+def _show_domain_error(form: IntentForm, error: DomainError) -> None:
+    """Put a service's refusal next to the fields it names."""
+    for field, field_errors in error.errors.items():
+        for message in field_errors:
+            form.add_error(field if field in form.fields else None, message)
+    if not error.errors:
+        form.add_error(None, error.message)
+
+
+@login_required
+def my_intents(request: HttpRequest) -> HttpResponse:
+    return render(request, "intents/mine.html", {"intents": intents_of_buyer(request.user)})
+
+
+@login_required
+def intent_new(request: HttpRequest) -> HttpResponse:
+    form = IntentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        publish = "save_draft" not in request.POST
+        try:
+            intent = intent_create(buyer=request.user, publish=publish, **form.cleaned_data)
+        except DomainError as error:
+            _show_domain_error(form, error)
+        else:
+            messages.success(
+                request,
+                "Your intent is published; matching vendors can now answer."
+                if publish
+                else "Draft saved. Publish it when you are ready.",
+            )
+            return redirect("offers:intent", intent_id=intent.pk)
+    return render(request, "intents/form.html", {"form": form, "intent": None})
+
+
+def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
+    try:
+        return intent_of_buyer(buyer=request.user, intent_id=intent_id)
+    except Intent.DoesNotExist:
+        raise Http404("No such intent of yours.") from None
+
+
+@login_required
+def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
+    intent = _own_intent(request, intent_id)
+    form = IntentForm(request.POST or None, initial=intent_initial(intent))
+    if request.method == "POST" and form.is_valid():
+        try:
+            intent = intent_update(intent=intent, **form.cleaned_data)
+            if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
+                intent_publish(intent=intent)
+        except DomainError as error:
+            _show_domain_error(form, error)
+        else:
+            messages.success(request, "Intent saved.")
+            return redirect("offers:intent", intent_id=intent.pk)
+    return render(request, "intents/form.html", {"form": form, "intent": intent})
+
+
+@login_required
+def intent_publish_view(request: HttpRequest, intent_id: str) -> HttpResponse:
+    intent = _own_intent(request, intent_id)
+    if request.method == "POST":
+        try:
+            intent_publish(intent=intent)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Published.")
+    return redirect("offers:intent", intent_id=intent.pk)

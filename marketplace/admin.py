@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from marketplace.models import ApiKey, Category, User, Vendor
+from marketplace.services import api_key_revoke, vendor_set_suspended, vendor_set_verified
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "vendor", "is_staff", "is_active", "date_joined")
+    list_filter = ("is_staff", "is_active", ("vendor", admin.EmptyFieldListFilter))
+    list_select_related = ("vendor",)
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Vendor", {"fields": ("vendor",)}))
+    autocomplete_fields = ("vendor",)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "parent")
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("parent",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # keys are made with `create_api_key` or on the vendor's page
+
+
+@admin.register(Vendor)
+class VendorAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "contact_email",
+        "is_verified",
+        "is_suspended",
+        "is_paused",
+        "daily_capacity",
+        "created_at",
+    )
+    list_filter = ("is_verified", "is_suspended", "is_paused", "categories")
+    search_fields = ("name", "slug", "contact_email", "description")
+    filter_horizontal = ("categories",)
+    readonly_fields = ("id", "created_at", "updated_at")
+    inlines = [ApiKeyInline]
+    actions = ["verify", "unverify", "suspend", "reinstate"]
+
+    @admin.action(description="Verify the selected vendors")
+    def verify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
+        for vendor in queryset:
+            vendor_set_verified(vendor=vendor, is_verified=True)
+        self.message_user(request, f"{queryset.count()} vendor(s) verified.", messages.SUCCESS)
+
+    @admin.action(description="Remove verification")
+    def unverify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
+        for vendor in queryset:
+            vendor_set_verified(vendor=vendor, is_verified=False)
+        self.message_user(request, f"{queryset.count()} vendor(s) unverified.", messages.SUCCESS)
+
+    @admin.action(description="Suspend (their API keys stop working)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
+        for vendor in queryset:
+            vendor_set_suspended(vendor=vendor, is_suspended=True)
+        self.message_user(request, f"{queryset.count()} vendor(s) suspended.", messages.WARNING)
+
+    @admin.action(description="Reinstate suspended vendors")
+    def reinstate(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
+        for vendor in queryset:
+            vendor_set_suspended(vendor=vendor, is_suspended=False)
+        self.message_user(request, f"{queryset.count()} vendor(s) reinstated.", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "vendor", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("vendor",)
+    search_fields = ("prefix", "name", "vendor__name", "vendor__slug")
+    fields = ("vendor", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+            revoked += 1
+        self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)

@@ -1,0 +1,112 @@
+"""RFC 9457 problem details: the one error shape of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, DomainError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Relative URI references, as RFC 9457 allows.
+PROBLEM_BASE = "/api/v1/problems/"
+
+STATUS_OF_KIND = {
+    "invalid": status.HTTP_400_BAD_REQUEST,
+    CONFLICT: status.HTTP_409_CONFLICT,
+    FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    NOT_FOUND: status.HTTP_404_NOT_FOUND,
+}
+
+TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+}
+
+SLUGS = {
+    400: "invalid",
+    401: "not-authenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    429: "throttled",
+}
+
+
+def problem_response(
+    status_code: int,
+    detail: str,
+    *,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + SLUGS.get(status_code, "error"),
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(body, status=status_code, headers=headers)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF's ErrorDetail tree → plain strings, lists and dicts."""
+    if isinstance(detail, dict):
+        return {str(key): _flatten(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(item) for item in detail]
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return problem_response(STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    headers = {
+        key: value
+        for key, value in response.headers.items()
+        if key in ("WWW-Authenticate", "Retry-After", "Allow")
+    }
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        if not isinstance(errors, dict):
+            errors = {"non_field_errors": errors}
+        return problem_response(
+            response.status_code,
+            "The request is not valid; see errors.",
+            errors=errors,
+            headers=headers,
+        )
+    detail = _flatten(getattr(exc, "detail", str(exc)))
+    if not isinstance(detail, str):
+        detail = str(detail)
+    return problem_response(response.status_code, detail, headers=headers)

@@ -1,0 +1,84 @@
+"""Serializer building blocks shared by every app's API, and the vendor's own endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from marketplace.codes import validate_currency
+from marketplace.models import Category, Vendor
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know (DESIGN §5: unknown fields → 400)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+    pass
+
+
+class CurrencyField(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_length", 3)
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+        self.validators.append(validate_currency)
+
+
+class MoneyField(serializers.DecimalField):
+    """A decimal string with two places, never negative, at most 12 digits before the point."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Category
+        fields = ["slug", "name", "parent"]
+
+
+class VendorSerializer(StrictModelSerializer):
+    categories = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Category.objects.all()
+    )
+    regions = serializers.ListField(child=serializers.CharField(max_length=10), max_length=300)
+    keywords = serializers.ListField(child=serializers.CharField(max_length=60), max_length=100)
+    deal_size_min = MoneyField(required=False, allow_null=True)
+    deal_size_max = MoneyField(required=False, allow_null=True)
+    deal_size_currency = serializers.CharField(max_length=3, allow_blank=True, required=False)
+
+    class Meta:
+        model = Vendor
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "website",
+            "contact_email",
+            "is_verified",
+            "categories",
+            "regions",
+            "keywords",
+            "deal_size_min",
+            "deal_size_max",
+            "deal_size_currency",
+            "daily_capacity",
+            "is_paused",
+        ]
+        read_only_fields = ["id", "slug", "is_verified"]

@@ -1,0 +1,59 @@
+"""ISO 3166 country and ISO 4217 currency codes, validated with pycountry."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pycountry
+from django.core.exceptions import ValidationError
+
+WORLDWIDE = "*"
+
+
+@cache
+def currency_codes() -> frozenset[str]:
+    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+
+@cache
+def country_codes() -> frozenset[str]:
+    return frozenset(country.alpha_2 for country in pycountry.countries)
+
+
+@cache
+def country_choices() -> list[tuple[str, str]]:
+    return sorted(
+        ((country.alpha_2, country.name) for country in pycountry.countries),
+        key=lambda choice: choice[1],
+    )
+
+
+@cache
+def currency_choices() -> list[tuple[str, str]]:
+    return sorted(
+        (currency.alpha_3, f"{currency.alpha_3} — {currency.name}")
+        for currency in pycountry.currencies
+    )
+
+
+def validate_currency(value: str) -> None:
+    if value not in currency_codes():
+        raise ValidationError(f"“{value}” is not an ISO 4217 currency code.", code="currency")
+
+
+def validate_country(value: str) -> None:
+    if value not in country_codes():
+        raise ValidationError(f"“{value}” is not an ISO 3166 country code.", code="country")
+
+
+def validate_region(value: str) -> None:
+    """A service region: a country code, optionally ``CC-SUB`` (ISO 3166-2), or ``*``."""
+    if value == WORLDWIDE:
+        return
+    country = value.split("-", 1)[0]
+    if country not in country_codes():
+        raise ValidationError(
+            f"“{value}” is not an ISO 3166 country code or “*” for worldwide.", code="region"
+        )
+    if "-" in value and pycountry.subdivisions.get(code=value) is None:
+        raise ValidationError(f"“{value}” is not an ISO 3166-2 subdivision.", code="region")

@@ -1,0 +1,29 @@
+"""The one domain error type.
+
+Services raise :class:`DomainError`; the web layer shows it as a form message
+and the API layer turns it into an RFC 9457 problem response with the status
+that matches ``kind``.
+"""
+
+from __future__ import annotations
+
+INVALID = "invalid"  # the input breaks a rule -> 400
+CONFLICT = "conflict"  # the object's state forbids it -> 409
+FORBIDDEN = "forbidden"  # you may know it exists, not act on it -> 403
+NOT_FOUND = "not_found"  # not visible to you -> 404
+
+
+class DomainError(Exception):
+    """A business rule refused the operation; nothing was changed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = INVALID,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.errors = errors or {}

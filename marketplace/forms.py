@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from marketplace.codes import currency_choices
+from marketplace.models import Category, User
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(
+        label="E-mail", help_text="Never shown to vendors unless you choose to."
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this e-mail exists; log in instead.")
+        return email
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+
+class VendorProfileForm(forms.Form):
+    """The vendor profile on the web; rules are checked by ``vendor_update``."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    website = forms.URLField(required=False, assume_scheme="https")
+    contact_email = forms.EmailField(label="Contact e-mail")
+    categories = forms.ModelMultipleChoiceField(
+        queryset=Category.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
+    )
+    regions = forms.CharField(
+        required=False,
+        help_text="ISO 3166 country codes separated by commas (DE, FR, DE-BY), or * for worldwide.",
+    )
+    keywords = forms.CharField(required=False, help_text="Words separated by commas.")
+    deal_size_min = forms.DecimalField(
+        label="Smallest deal", required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    deal_size_max = forms.DecimalField(
+        label="Largest deal", required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    deal_size_currency = forms.ChoiceField(
+        label="Deal size currency", required=False, choices=[("", "—")]
+    )
+    daily_capacity = forms.IntegerField(
+        label="Notices per day at most", min_value=0, max_value=100000
+    )
+    is_paused = forms.BooleanField(label="Paused — send me no new notices", required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["deal_size_currency"].choices = [("", "—"), *currency_choices()]
+
+    def clean_regions(self) -> list[str]:
+        return [region.upper() for region in _split_list(self.cleaned_data["regions"])]
+
+    def clean_keywords(self) -> list[str]:
+        return _split_list(self.cleaned_data["keywords"])
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, required=False, help_text="To tell your keys apart, e.g. “production”."
+    )

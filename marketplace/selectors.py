@@ -1,0 +1,51 @@
+"""Reads for the parties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from marketplace.models import ApiKey, Category, Vendor
+
+
+def category_tree_ids() -> dict[int, int | None]:
+    return dict(Category.objects.values_list("id", "parent_id"))
+
+
+def category_ids_with_descendants(category_ids: Iterable[int]) -> set[int]:
+    """The given categories and every category below them in the tree."""
+    parent_of = category_tree_ids()
+    children: dict[int | None, list[int]] = {}
+    for child, parent in parent_of.items():
+        children.setdefault(parent, []).append(child)
+    found: set[int] = set()
+    stack = list(category_ids)
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def categories_in_tree_order() -> list[tuple[Category, int]]:
+    """Every category with its depth, parents before their children."""
+    categories = list(Category.objects.all())
+    children: dict[int | None, list[Category]] = {}
+    for category in categories:
+        children.setdefault(category.parent_id, []).append(category)
+    ordered: list[tuple[Category, int]] = []
+
+    def walk(parent_id: int | None, depth: int) -> None:
+        for category in sorted(children.get(parent_id, []), key=lambda c: c.name):
+            ordered.append((category, depth))
+            walk(category.id, depth + 1)
+
+    walk(None, 0)
+    return ordered
+
+
+def api_keys_of_vendor(vendor: Vendor) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(vendor=vendor).order_by("-created_at")

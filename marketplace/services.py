@@ -1,0 +1,199 @@
+"""Writes for the parties: vendors, their staff and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from marketplace.codes import currency_codes, validate_region
+from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.models import ApiKey, Category, User, Vendor
+
+API_KEY_PREFIX_BYTES = 6
+API_KEY_SECRET_BYTES = 32
+# Writing last_used_at on every request would turn every API read into a
+# write; a minute's precision is what a vendor needs to spot an unused key.
+API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_api_key(raw_key: str) -> str:
+    # A key carries 256 random bits, so a fast hash is enough: there is
+    # nothing to brute-force, unlike a human password.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    raw_key: str
+
+
+def api_key_create(*, vendor: Vendor, name: str = "") -> IssuedApiKey:
+    """Make a new key; the caller shows ``raw_key`` once and never again."""
+    prefix = secrets.token_hex(API_KEY_PREFIX_BYTES)
+    raw_key = f"ic_{prefix}_{secrets.token_urlsafe(API_KEY_SECRET_BYTES)}"
+    api_key = ApiKey.objects.create(
+        vendor=vendor, name=name, prefix=prefix, hashed_key=hash_api_key(raw_key)
+    )
+    return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if not revoked:
+        raise DomainError("This key is already revoked.", kind=CONFLICT)
+    api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key matching ``raw_key``, or None. Marks it used."""
+    parts = raw_key.split("_")
+    if len(parts) < 3 or parts[0] != "ic":
+        return None
+    prefix = parts[1]
+    api_key = (
+        ApiKey.objects.select_related("vendor")
+        .filter(prefix=prefix, revoked_at__isnull=True, vendor__is_suspended=False)
+        .first()
+    )
+    if api_key is None or not secrets.compare_digest(api_key.hashed_key, hash_api_key(raw_key)):
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > API_KEY_LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def _clean_profile(
+    *,
+    regions: list[str] | None = None,
+    keywords: list[str] | None = None,
+    deal_size_min: Decimal | None = None,
+    deal_size_max: Decimal | None = None,
+    deal_size_currency: str = "",
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for region in regions or []:
+        try:
+            validate_region(region)
+        except Exception as error:  # ValidationError; keep the message
+            errors.setdefault("regions", []).extend(getattr(error, "messages", [str(error)]))
+    for keyword in keywords or []:
+        if not keyword.strip() or len(keyword) > 60:
+            errors.setdefault("keywords", []).append("Keywords are 1 to 60 characters.")
+            break
+    for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
+        if value is not None and value < 0:
+            errors.setdefault(field, []).append("Must not be negative.")
+    if deal_size_min is not None and deal_size_max is not None and deal_size_min > deal_size_max:
+        errors.setdefault("deal_size_max", []).append("Must be at least the minimum deal size.")
+    if (deal_size_min is not None or deal_size_max is not None) and not deal_size_currency:
+        errors.setdefault("deal_size_currency", []).append("Give the currency of the deal size.")
+    if deal_size_currency and deal_size_currency not in currency_codes():
+        errors.setdefault("deal_size_currency", []).append(
+            f"“{deal_size_currency}” is not an ISO 4217 currency code."
+        )
+    return errors
+
+
+PROFILE_FIELDS = (
+    "name",
+    "description",
+    "website",
+    "contact_email",
+    "regions",
+    "keywords",
+    "deal_size_min",
+    "deal_size_max",
+    "deal_size_currency",
+    "daily_capacity",
+    "is_paused",
+)
+
+
+def vendor_update(
+    *, vendor: Vendor, categories: list[Category] | None = None, **changes: object
+) -> Vendor:
+    """Change a vendor's own profile. Verification and suspension are not here."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
+    merged = {field: changes.get(field, getattr(vendor, field)) for field in PROFILE_FIELDS}
+    errors = _clean_profile(
+        regions=merged["regions"],  # type: ignore[arg-type]
+        keywords=merged["keywords"],  # type: ignore[arg-type]
+        deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
+        deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
+        deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
+    )
+    if errors:
+        raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(vendor, field, value)
+        vendor.regions = sorted(set(vendor.regions))
+        vendor.keywords = sorted({keyword.strip().lower() for keyword in vendor.keywords})
+        vendor.save()
+        if categories is not None:
+            vendor.categories.set(categories)
+    return vendor
+
+
+@dataclass(frozen=True)
+class CreatedVendor:
+    vendor: Vendor
+    staff_user: User
+    issued_key: IssuedApiKey
+
+
+def vendor_create(
+    *,
+    name: str,
+    email: str,
+    categories: list[Category],
+    regions: list[str],
+    slug: str = "",
+) -> CreatedVendor:
+    """Create a vendor, a staff user for ``email`` and a first API key.
+
+    The staff user has no usable password; they set one through "forgot
+    password" on the web.
+    """
+    slug = slug or slugify(name)
+    if not slug:
+        raise DomainError("The name needs at least one letter or digit.", errors={"name": ["?"]})
+    if Vendor.objects.filter(slug=slug).exists():
+        raise DomainError(f"A vendor with slug “{slug}” exists.", kind=CONFLICT)
+    if User.objects.filter(email__iexact=email).exists():
+        raise DomainError(f"A user with e-mail {email} exists.", kind=CONFLICT)
+    errors = _clean_profile(regions=regions)
+    if errors:
+        raise DomainError("The vendor is not valid.", errors=errors)
+    with transaction.atomic():
+        vendor = Vendor.objects.create(
+            name=name, slug=slug, contact_email=email, regions=sorted(set(regions))
+        )
+        vendor.categories.set(categories)
+        staff_user = User.objects.create_user(username=email, email=email, vendor=vendor)
+        issued_key = api_key_create(vendor=vendor, name="first key")
+    return CreatedVendor(vendor=vendor, staff_user=staff_user, issued_key=issued_key)
+
+
+def vendor_set_verified(*, vendor: Vendor, is_verified: bool) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(is_verified=is_verified)
+
+
+def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
+    """Suspend or reinstate; the API refuses a suspended vendor's keys at once."""
+    Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from marketplace.errors import DomainError
+from marketplace.forms import ApiKeyForm, SignUpForm, VendorProfileForm
+from marketplace.models import Vendor
+from marketplace.selectors import api_keys_of_vendor
+from marketplace.services import api_key_create, api_key_revoke, vendor_update
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "marketplace/home.html")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("intents:mine")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Post your first intent.")
+        return redirect("intents:new")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def _staff_vendor(request: HttpRequest) -> Vendor:
+    vendor = request.user.vendor  # type: ignore[union-attr]
+    if vendor is None:
+        raise PermissionDenied("Only a vendor's staff can manage a vendor.")
+    return vendor
+
+
+@login_required
+def vendor_profile(request: HttpRequest) -> HttpResponse:
+    vendor = _staff_vendor(request)
+    initial = {
+        "name": vendor.name,
+        "description": vendor.description,
+        "website": vendor.website,
+        "contact_email": vendor.contact_email,
+        "categories": list(vendor.categories.all()),
+        "regions": ", ".join(vendor.regions),
+        "keywords": ", ".join(vendor.keywords),
+        "deal_size_min": vendor.deal_size_min,
+        "deal_size_max": vendor.deal_size_max,
+        "deal_size_currency": vendor.deal_size_currency,
+        "daily_capacity": vendor.daily_capacity,
+        "is_paused": vendor.is_paused,
+    }
+    form = VendorProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = dict(form.cleaned_data)
+        categories = list(changes.pop("categories"))
+        try:
+            vendor_update(vendor=vendor, categories=categories, **changes)
+        except DomainError as error:
+            for field, field_errors in error.errors.items():
+                for message in field_errors:
+                    form.add_error(field if field in form.fields else None, message)
+            if not error.errors:
+                form.add_error(None, error.message)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("vendor-profile")
+    return render(request, "marketplace/vendor_profile.html", {"vendor": vendor, "form": form})
+
+
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    vendor = _staff_vendor(request)
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
+        form = ApiKeyForm()
+    return render(
+        request,
+        "marketplace/api_keys.html",
+        {"vendor": vendor, "form": form, "keys": api_keys_of_vendor(vendor), "new_key": new_key},
+    )
+
+
+@login_required
+@require_POST
+def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
+    vendor = _staff_vendor(request)
+    api_key = get_object_or_404(api_keys_of_vendor(vendor), pk=key_id)
+    try:
+        api_key_revoke(api_key=api_key)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Key {api_key} revoked; it no longer works.")
+    return redirect("api-keys")

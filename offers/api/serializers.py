@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from marketplace.api.serializers import CurrencyField, MoneyField, StrictSerializer
+from offers.models import Offer
+
+
+class LineItemSerializer(StrictSerializer):
+    description = serializers.CharField(max_length=300)
+    quantity = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    unit_price = MoneyField()
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    """An offer as its own vendor sees it."""
+
+    intent = serializers.PrimaryKeyRelatedField(read_only=True)
+    line_items = LineItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "intent",
+            "status",
+            "price",
+            "currency",
+            "delivery_date",
+            "valid_until",
+            "message",
+            "line_items",
+            "criteria_answers",
+            "decline_reason",
+            "created_at",
+            "updated_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class OfferCreateSerializer(StrictSerializer):
+    """What a vendor sends to submit an offer."""
+
+    intent = serializers.UUIDField()
+    price = MoneyField()
+    currency = CurrencyField()
+    delivery_date = serializers.DateField(required=False, allow_null=True)
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    line_items = LineItemSerializer(many=True, required=False, max_length=100)
+    criteria_answers = serializers.DictField(required=False)
+
+
+class OfferUpdateSerializer(StrictSerializer):
+    """What a vendor may revise; the intent and currency are fixed."""
+
+    price = MoneyField(required=False)
+    delivery_date = serializers.DateField(required=False, allow_null=True)
+    valid_until = serializers.DateField(required=False, allow_null=True)
+    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    line_items = LineItemSerializer(many=True, required=False, max_length=100)
+    criteria_answers = serializers.DictField(required=False)
+
+
+def line_items_as_json(items: list[dict]) -> list[dict]:
+    """Decimals in line items are kept as strings in the JSON column."""
+    return [
+        {
+            "description": item["description"],
+            "quantity": f"{item['quantity']:.2f}",
+            "unit_price": f"{item['unit_price']:.2f}",
+        }
+        for item in items
+    ]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from offers import views
+
+app_name = "offers"
+
+urlpatterns = [
+    path("intents/<uuid:intent_id>/", views.intent_page, name="intent"),
+    path("intents/<uuid:intent_id>/withdraw/", views.intent_withdraw_view, name="withdraw-intent"),
+    path("offers/<uuid:offer_id>/accept/", views.offer_accept_view, name="accept"),
+    path("offers/<uuid:offer_id>/decline/", views.offer_decline_view, name="decline"),
+]

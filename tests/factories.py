@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from intents.models import Intent
+from marketplace.models import Category, User, Vendor
+from offers.models import Offer
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"buyer{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.test")
+
+    @factory.post_generation
+    def password(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        self.set_password(extracted or PASSWORD)
+        if create:
+            self.save(update_fields=["password"])
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"category-{n}")
+    name = factory.LazyAttribute(lambda category: category.slug.replace("-", " ").title())
+
+
+class VendorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Vendor
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Vendor {n}")
+    slug = factory.Sequence(lambda n: f"vendor-{n}")
+    contact_email = factory.LazyAttribute(lambda vendor: f"sales@{vendor.slug}.example.test")
+    regions = factory.LazyFunction(lambda: ["DE"])
+
+    @factory.post_generation
+    def categories(self, create: bool, extracted: list[Category] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.categories.set(extracted)
+
+
+class IntentFactory(factory.django.DjangoModelFactory):
+    """An open intent by default."""
+
+    class Meta:
+        model = Intent
+
+    buyer = factory.SubFactory(UserFactory)
+    pseudonym = factory.Sequence(lambda n: f"Calm Heron {100 + n}")
+    title = factory.Sequence(lambda n: f"Intent {n}")
+    description = "Need it done well."
+    category = factory.SubFactory(CategoryFactory)
+    quantity = Decimal("1")
+    budget_min = Decimal("100.00")
+    budget_max = Decimal("500.00")
+    currency = "EUR"
+    country = "DE"
+    offers_close_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+    status = Intent.Status.OPEN
+    published_at = factory.LazyFunction(timezone.now)
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Offer
+
+    intent = factory.SubFactory(IntentFactory)
+    vendor = factory.SubFactory(VendorFactory)
+    price = Decimal("250.00")
+    currency = factory.LazyAttribute(lambda offer: offer.intent.currency)
+    status = Offer.Status.SUBMITTED
