@@ -10,15 +10,7 @@ from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
 from intents.services import intent_create, intent_publish, intent_update
 from marketplace.errors import DomainError
-
-
-def _show_domain_error(form: IntentForm, error: DomainError) -> None:
-    """Put a service's refusal next to the fields it names."""
-    for field, field_errors in error.errors.items():
-        for message in field_errors:
-            form.add_error(field if field in form.fields else None, message)
-    if not error.errors:
-        form.add_error(None, error.message)
+from marketplace.forms import add_domain_error
 
 
 @login_required
@@ -34,7 +26,7 @@ def intent_new(request: HttpRequest) -> HttpResponse:
         try:
             intent = intent_create(buyer=request.user, publish=publish, **form.cleaned_data)
         except DomainError as error:
-            _show_domain_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(
                 request,
@@ -63,7 +55,7 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
             if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
                 intent_publish(intent=intent)
         except DomainError as error:
-            _show_domain_error(form, error)
+            add_domain_error(form, error)
         else:
             messages.success(request, "Intent saved.")
             return redirect("offers:intent", intent_id=intent.pk)

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from marketplace.codes import currency_choices
+from marketplace.errors import DomainError
 from marketplace.models import Category, User
 
 
@@ -21,6 +22,15 @@ class SignUpForm(UserCreationForm):
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this e-mail exists; log in instead.")
         return email
+
+
+def add_domain_error(form: forms.Form, error: DomainError) -> None:
+    """Show a service's refusal on a form: next to the fields it names, else on top."""
+    for field, field_errors in error.errors.items():
+        for message in field_errors:
+            form.add_error(field if field in form.fields else None, message)
+    if not error.errors:
+        form.add_error(None, error.message)
 
 
 def _split_list(value: str) -> list[str]:

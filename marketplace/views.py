@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from marketplace.errors import DomainError
-from marketplace.forms import ApiKeyForm, SignUpForm, VendorProfileForm
+from marketplace.forms import ApiKeyForm, SignUpForm, VendorProfileForm, add_domain_error
 from marketplace.models import Vendor
 from marketplace.selectors import api_keys_of_vendor
 from marketplace.services import api_key_create, api_key_revoke, vendor_update
@@ -62,11 +62,7 @@ def vendor_profile(request: HttpRequest) -> HttpResponse:
         try:
             vendor_update(vendor=vendor, categories=categories, **changes)
         except DomainError as error:
-            for field, field_errors in error.errors.items():
-                for message in field_errors:
-                    form.add_error(field if field in form.fields else None, message)
-            if not error.errors:
-                form.add_error(None, error.message)
+            add_domain_error(form, error)
         else:
             messages.success(request, "Profile saved.")
             return redirect("vendor-profile")

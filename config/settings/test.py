@@ -18,3 +18,8 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
 SECURE_SSL_REDIRECT = False
 ALLOWED_HOSTS = ["*"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+STATIC_ROOT = None  # nothing is collected in tests; WhiteNoise then serves from the finders
+WHITENOISE_USE_FINDERS = True
+# Live-server and worker threads must not keep connections past their request,
+# or the test database cannot be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

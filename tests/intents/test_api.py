@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from intents.models import Intent
+from marketplace.models import Category, Vendor
+from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(response: object) -> set[str]:
+    return {item["id"] for item in response.json()["results"]}  # type: ignore[attr-defined]
+
+
+def test_lists_open_intents_in_served_categories_and_below(
+    api: APIClient, category: Category
+) -> None:
+    child = CategoryFactory(slug="taps", parent=category)
+    mine = IntentFactory(category=category)
+    below = IntentFactory(category=child)
+    IntentFactory(category=CategoryFactory(slug="catering"))
+    IntentFactory(category=category, status=Intent.Status.DRAFT)
+    IntentFactory(category=category, status=Intent.Status.CLOSED)
+    IntentFactory(category=category, is_hidden=True)
+    IntentFactory(category=category, visibility=Intent.Visibility.INVITED)
+
+    response = api.get("/api/v1/intents/")
+
+    assert response.status_code == 200
+    assert ids(response) == {str(mine.pk), str(below.pk)}
+    assert set(response.json()) == {"count", "next", "previous", "results"}
+
+
+def test_vendor_never_sees_the_buyer(api: APIClient, open_intent: Intent) -> None:
+    body = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    assert body["buyer"] == open_intent.pseudonym
+    text = str(body)
+    assert open_intent.buyer.email not in text
+    assert open_intent.buyer.username not in text
+    assert open_intent.buyer.pk not in body.values()
+
+
+def test_hidden_budget_is_not_shown(api: APIClient, category: Category) -> None:
+    intent = IntentFactory(category=category, is_budget_hidden=True)
+    body = api.get(f"/api/v1/intents/{intent.pk}/").json()
+    assert (body["budget_min"], body["budget_max"]) == (None, None)
+
+
+def test_detail_of_an_intent_outside_the_vendor_is_404(api: APIClient) -> None:
+    other = IntentFactory(category=CategoryFactory(slug="catering"))
+    response = api.get(f"/api/v1/intents/{other.pk}/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_detail_shows_only_own_offer(api: APIClient, vendor: Vendor, open_intent: Intent) -> None:
+    OfferFactory(intent=open_intent, price=Decimal("99.00"))  # another vendor's
+    own = OfferFactory(intent=open_intent, vendor=vendor, price=Decimal("120.00"))
+
+    body = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+
+    assert body["my_offer"] == {
+        "id": str(own.pk),
+        "status": "submitted",
+        "price": "120.00",
+        "currency": "EUR",
+    }
+    assert "99.00" not in str(body)
+
+
+def test_closed_intent_still_readable_in_detail(api: APIClient, category: Category) -> None:
+    intent = IntentFactory(category=category, status=Intent.Status.CLOSED)
+    assert api.get(f"/api/v1/intents/{intent.pk}/").json()["status"] == "closed"
+
+
+def test_filters(api: APIClient, category: Category) -> None:
+    soon = timezone.now() + timedelta(days=1)
+    cheap = IntentFactory(
+        category=category, budget_min=Decimal("10"), budget_max=Decimal("50"), title="Tap washer"
+    )
+    dear = IntentFactory(
+        category=category,
+        budget_min=Decimal("1000"),
+        budget_max=Decimal("5000"),
+        currency="CHF",
+        country="CH",
+        offers_close_at=soon,
+        description="Whole bathroom renovation",
+    )
+    assert ids(api.get("/api/v1/intents/?currency=CHF")) == {str(dear.pk)}
+    assert ids(api.get("/api/v1/intents/?budget_min=500")) == {str(dear.pk)}
+    assert ids(api.get("/api/v1/intents/?budget_max=100")) == {str(cheap.pk)}
+    assert ids(api.get("/api/v1/intents/?country=CH")) == {str(dear.pk)}
+    assert ids(api.get("/api/v1/intents/?q=bathroom")) == {str(dear.pk)}
+    assert ids(api.get("/api/v1/intents/?q=washer")) == {str(cheap.pk)}
+    closes_before = (soon + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert ids(api.get("/api/v1/intents/", {"closes_before": closes_before})) == {str(dear.pk)}
+    ordered = api.get("/api/v1/intents/?ordering=-budget_max").json()["results"]
+    assert [item["id"] for item in ordered] == [str(dear.pk), str(cheap.pk)]
+
+
+def test_bad_filter_value_is_400(api: APIClient) -> None:
+    response = api.get("/api/v1/intents/?budget_min=lots")
+    assert response.status_code == 400
+    assert "budget_min" in response.json()["errors"]
+
+
+def test_list_query_count_is_constant(
+    vendor_client: Callable[[Vendor], APIClient], category: Category
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    client = vendor_client(vendor)
+    client.get("/api/v1/intents/")  # warm: marks the key used
+
+    IntentFactory(category=category)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get("/api/v1/intents/").json()["count"] == 1
+    for _ in range(30):
+        IntentFactory(category=category)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/api/v1/intents/").json()["count"] == 31
+    assert len(one) == len(many)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from intents.models import Intent
+from intents.services import (
+    intent_close,
+    intent_create,
+    intent_expire,
+    intent_publish,
+    intent_update,
+    intent_withdraw,
+)
+from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.models import Category
+from tests.factories import IntentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def valid_fields(category: Category) -> dict[str, Any]:
+    return {
+        "title": "Fix my boiler",
+        "description": "It makes a noise.",
+        "category": category,
+        "budget_min": Decimal("100"),
+        "budget_max": Decimal("400"),
+        "currency": "EUR",
+        "country": "DE",
+        "offers_close_at": timezone.now() + timedelta(days=3),
+    }
+
+
+def test_create_publishes_with_a_pseudonym_and_timestamp(buyer: Any, category: Category) -> None:
+    intent = intent_create(buyer=buyer, **valid_fields(category))
+
+    assert intent.status == Intent.Status.OPEN
+    assert intent.published_at is not None
+    assert intent.pseudonym
+    assert buyer.username not in intent.pseudonym
+
+
+def test_create_as_draft_then_publish(buyer: Any, category: Category) -> None:
+    intent = intent_create(buyer=buyer, publish=False, **valid_fields(category))
+    assert intent.status == Intent.Status.DRAFT
+
+    intent_publish(intent=intent)
+
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.OPEN
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"budget_min": Decimal("500"), "budget_max": Decimal("100")}, "budget_max"),
+        ({"budget_min": Decimal("-1")}, "budget_min"),
+        ({"currency": "EUX"}, "currency"),
+        ({"country": "XX"}, "country"),
+        ({"country": "", "is_remote": False}, "country"),
+        ({"offers_close_at": timezone.now() - timedelta(minutes=1)}, "offers_close_at"),
+        ({"title": "  "}, "title"),
+        ({"quantity": Decimal("0")}, "quantity"),
+    ],
+)
+def test_create_refuses_invalid_fields_and_stores_nothing(
+    buyer: Any, category: Category, change: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        intent_create(buyer=buyer, **(valid_fields(category) | change))
+
+    assert refused.value.kind == INVALID
+    assert field in refused.value.errors
+    assert Intent.objects.count() == 0
+
+
+def test_remote_intent_needs_no_country(buyer: Any, category: Category) -> None:
+    intent = intent_create(
+        buyer=buyer, **(valid_fields(category) | {"country": "", "is_remote": True})
+    )
+    assert intent.is_remote and intent.country == ""
+
+
+def test_publish_refuses_a_draft_whose_deadline_passed(buyer: Any) -> None:
+    intent = IntentFactory(
+        buyer=buyer, status=Intent.Status.DRAFT, offers_close_at=timezone.now() - timedelta(hours=1)
+    )
+    with pytest.raises(DomainError):
+        intent_publish(intent=intent)
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.DRAFT
+
+
+def test_publish_refuses_an_open_intent(open_intent: Intent) -> None:
+    with pytest.raises(DomainError) as refused:
+        intent_publish(intent=open_intent)
+    assert refused.value.kind == CONFLICT
+
+
+def test_close_open_intent_stamps_closed_at(open_intent: Intent) -> None:
+    intent = intent_close(intent=open_intent)
+    assert intent.status == Intent.Status.CLOSED
+    assert intent.closed_at is not None
+
+
+@pytest.mark.parametrize(
+    "status", [Intent.Status.DRAFT, Intent.Status.CLOSED, Intent.Status.AWARDED]
+)
+def test_close_refuses_other_states(status: str) -> None:
+    intent = IntentFactory(status=status)
+    with pytest.raises(DomainError) as refused:
+        intent_close(intent=intent)
+    assert refused.value.kind == CONFLICT
+    assert Intent.objects.get(pk=intent.pk).status == status
+
+
+@pytest.mark.parametrize("status", [Intent.Status.OPEN, Intent.Status.CLOSED])
+def test_withdraw_from_open_or_closed(status: str) -> None:
+    intent = intent_withdraw(intent=IntentFactory(status=status))
+    assert intent.status == Intent.Status.WITHDRAWN
+    assert intent.withdrawn_at is not None
+
+
+@pytest.mark.parametrize(
+    "status", [Intent.Status.DRAFT, Intent.Status.AWARDED, Intent.Status.WITHDRAWN]
+)
+def test_withdraw_refuses_other_states(status: str) -> None:
+    intent = IntentFactory(status=status)
+    with pytest.raises(DomainError):
+        intent_withdraw(intent=intent)
+    assert Intent.objects.get(pk=intent.pk).status == status
+
+
+def test_expire_only_from_open() -> None:
+    assert intent_expire(intent=IntentFactory()).status == Intent.Status.EXPIRED
+    closed = IntentFactory(status=Intent.Status.CLOSED)
+    with pytest.raises(DomainError):
+        intent_expire(intent=closed)
+
+
+def test_update_refuses_currency_change_once_published(open_intent: Intent) -> None:
+    with pytest.raises(DomainError) as refused:
+        intent_update(intent=open_intent, currency="USD")
+    assert "currency" in refused.value.errors
+    assert Intent.objects.get(pk=open_intent.pk).currency == "EUR"
+
+
+def test_update_refuses_awarded_intent() -> None:
+    intent = IntentFactory(status=Intent.Status.AWARDED)
+    with pytest.raises(DomainError) as refused:
+        intent_update(intent=intent, title="New")
+    assert refused.value.kind == CONFLICT
+    assert Intent.objects.get(pk=intent.pk).title == intent.title
+
+
+def test_update_changes_fields(open_intent: Intent) -> None:
+    intent = intent_update(intent=open_intent, title="Better title", budget_max=Decimal("900"))
+    stored = Intent.objects.get(pk=intent.pk)
+    assert (stored.title, stored.budget_max) == ("Better title", Decimal("900.00"))

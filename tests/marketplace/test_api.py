@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from marketplace.models import ApiKey, Category, Vendor
+from marketplace.services import api_key_create, api_key_revoke, vendor_set_suspended
+from tests.factories import CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: object, status: int) -> dict:
+    assert response.status_code == status, response.content  # type: ignore[attr-defined]
+    assert response["Content-Type"] == PROBLEM  # type: ignore[index]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer ", "Token abc", "Bearer ic_nothere_abc", "Bearer garbage", "Basic dXNlcjpwdw=="],
+)
+def test_missing_or_bad_key_is_401(vendor: Vendor, header: str | None) -> None:
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/v1/intents/")
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_right_prefix_wrong_secret_is_401(vendor: Vendor) -> None:
+    issued = api_key_create(vendor=vendor)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer ic_{issued.api_key.prefix}_not-the-secret")
+    assert_problem(client.get("/api/v1/intents/"), 401)
+
+
+def test_revoked_key_is_401(vendor: Vendor) -> None:
+    issued = api_key_create(vendor=vendor)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    assert client.get("/api/v1/intents/").status_code == 200
+
+    api_key_revoke(api_key=issued.api_key)
+
+    assert_problem(client.get("/api/v1/intents/"), 401)
+
+
+def test_suspended_vendor_key_is_401(vendor: Vendor) -> None:
+    issued = api_key_create(vendor=vendor)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+
+    assert_problem(client.get("/api/v1/vendor/"), 401)
+
+
+def test_key_is_stored_hashed_and_records_last_use(vendor: Vendor) -> None:
+    issued = api_key_create(vendor=vendor)
+    stored = ApiKey.objects.get(pk=issued.api_key.pk)
+    assert issued.raw_key not in (stored.hashed_key, stored.prefix)
+    assert issued.raw_key.startswith(f"ic_{stored.prefix}_")
+    assert stored.last_used_at is None
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    client.get("/api/v1/vendor/")
+
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
+    assert timezone.now() - stored.last_used_at < timezone.timedelta(minutes=1)
+
+
+def test_vendor_profile_read_and_patch(api: APIClient, vendor: Vendor) -> None:
+    other = CategoryFactory(slug="painting")
+    response = api.patch(
+        "/api/v1/vendor/",
+        {
+            "regions": ["DE", "FR", "DE-BY"],
+            "keywords": ["Boilers", "taps"],
+            "categories": ["plumbing", "painting"],
+            "deal_size_min": "100.00",
+            "deal_size_max": "5000.00",
+            "deal_size_currency": "EUR",
+            "daily_capacity": 30,
+            "is_paused": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["regions"] == ["DE", "DE-BY", "FR"]
+    assert body["keywords"] == ["boilers", "taps"]
+    assert sorted(body["categories"]) == ["painting", "plumbing"]
+    vendor.refresh_from_db()
+    assert vendor.is_paused is True and vendor.daily_capacity == 30
+    assert set(vendor.categories.all()) == {other, Category.objects.get(slug="plumbing")}
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"regions": ["ZZ"]}, "regions"),
+        (
+            {"deal_size_min": "10.00", "deal_size_max": "5.00", "deal_size_currency": "EUR"},
+            "deal_size_max",
+        ),
+        ({"deal_size_min": "-5"}, "deal_size_min"),
+        ({"deal_size_min": "10.00", "deal_size_currency": "XYZ"}, "deal_size_currency"),
+        ({"is_verified": True}, "is_verified"),
+        ({"slug": "taken-over"}, "slug"),
+        ({"colour": "blue"}, "colour"),
+        ({"categories": ["no-such-category"]}, "categories"),
+    ],
+)
+def test_vendor_profile_refuses_bad_input(
+    api: APIClient, vendor: Vendor, payload: dict, field: str
+) -> None:
+    before = Vendor.objects.filter(pk=vendor.pk).values().get()
+    body = assert_problem(api.patch("/api/v1/vendor/", payload, format="json"), 400)
+    assert field in body["errors"]
+    assert Vendor.objects.filter(pk=vendor.pk).values().get() == before
+
+
+def test_categories_tree(api: APIClient, category: Category) -> None:
+    CategoryFactory(slug="taps", name="Taps", parent=category)
+    results = api.get("/api/v1/categories/").json()["results"]
+    assert {"slug": "taps", "name": "Taps", "parent": "plumbing"} in results
+    assert {"slug": "plumbing", "name": "Plumbing", "parent": None} in results
+
+
+def test_schema_and_docs_are_served(client: object) -> None:
+    schema = APIClient().get("/api/v1/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/v1/intents/",
+        "/api/v1/intents/{id}/",
+        "/api/v1/offers/",
+        "/api/v1/offers/{id}/",
+        "/api/v1/offers/{id}/withdraw/",
+        "/api/v1/vendor/",
+        "/api/v1/categories/",
+    ):
+        assert path in paths
+    docs = APIClient().get("/api/v1/docs/")
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
+
+
+def test_unknown_path_is_a_problem(api: APIClient) -> None:
+    assert_problem(api.get("/api/v1/intents/not-a-uuid/"), 404)
+
+
+def test_wrong_method_is_a_problem(api: APIClient) -> None:
+    assert_problem(api.delete("/api/v1/vendor/"), 405)
+
+
+def test_malformed_json_is_a_problem(api: APIClient) -> None:
+    response = api.generic("POST", "/api/v1/offers/", "{not json", content_type="application/json")
+    assert_problem(response, 400)
+
+
+def test_make_client(vendor_client: Callable[[Vendor], APIClient], vendor: Vendor) -> None:
+    assert vendor_client(vendor).get("/api/v1/vendor/").json()["slug"] == vendor.slug

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from intents.models import Intent
+from marketplace.models import Category, User, Vendor
+from offers.models import Offer
+from tests.factories import CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def last_line(output: StringIO) -> str:
+    return output.getvalue().strip().splitlines()[-1]
+
+
+def test_create_vendor_prints_a_working_key_on_the_last_line(category: Category) -> None:
+    CategoryFactory(slug="painting")
+    out = StringIO()
+    call_command(
+        "create_vendor",
+        "--name", "Acme Plumbing",
+        "--email", "ops@acme.test",
+        "--categories", "plumbing,painting",
+        "--regions", "DE,fr",
+        stdout=out,
+        stderr=StringIO(),
+    )  # fmt: skip
+    raw_key = last_line(out)
+    vendor = Vendor.objects.get(slug="acme-plumbing")
+    assert vendor.regions == ["DE", "FR"]
+    assert set(vendor.categories.values_list("slug", flat=True)) == {"plumbing", "painting"}
+    assert User.objects.get(email="ops@acme.test").vendor == vendor
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    assert api.get("/api/v1/vendor/").json()["slug"] == "acme-plumbing"
+
+
+def test_create_vendor_refuses_unknown_category(db: None) -> None:
+    with pytest.raises(CommandError, match="nope"):
+        call_command("create_vendor", "--name", "A", "--email", "a@a.test", "--categories", "nope")
+    assert not Vendor.objects.exists()
+
+
+def test_create_vendor_refuses_bad_region(category: Category) -> None:
+    with pytest.raises(CommandError, match="ISO 3166"):
+        call_command(
+            "create_vendor", "--name", "A", "--email", "a@a.test", "--categories", "plumbing",
+            "--regions", "XX",
+        )  # fmt: skip
+    assert not Vendor.objects.exists()
+
+
+def test_create_api_key(vendor: Vendor) -> None:
+    out = StringIO()
+    call_command("create_api_key", vendor.slug, stdout=out, stderr=StringIO())
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {last_line(out)}")
+    assert api.get("/api/v1/vendor/").status_code == 200
+
+
+def test_create_api_key_unknown_vendor(db: None) -> None:
+    with pytest.raises(CommandError):
+        call_command("create_api_key", "nobody")
+
+
+def test_seed_demo_is_idempotent_and_prints_working_keys(db: None) -> None:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=out)
+    assert Vendor.objects.count() == 3
+    assert Intent.objects.filter(status=Intent.Status.OPEN).count() == 3
+    assert Offer.objects.count() == 3
+    raw_key = out.getvalue().strip().splitlines()[-1].split()[-1]
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    assert api.get("/api/v1/intents/").json()["count"] == 1

@@ -1,0 +1,86 @@
+"""Vendors on the web: profile and API keys."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from marketplace.models import ApiKey, Category, Vendor
+from tests.factories import CategoryFactory, UserFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client: Client, vendor: Vendor) -> Client:
+    client.force_login(UserFactory(vendor=vendor))
+    return client
+
+
+def test_profile_edit(staff_client: Client, vendor: Vendor, category: Category) -> None:
+    painting = CategoryFactory(slug="painting")
+    response = staff_client.post(
+        "/vendor/",
+        {
+            "name": "Renamed GmbH",
+            "contact_email": "hello@renamed.test",
+            "categories": [category.pk, painting.pk],
+            "regions": "de, fr",
+            "keywords": "taps, boilers",
+            "deal_size_min": "100",
+            "deal_size_max": "900",
+            "deal_size_currency": "EUR",
+            "daily_capacity": "10",
+            "is_paused": "on",
+        },
+    )
+    assert response.status_code == 302
+    vendor.refresh_from_db()
+    assert vendor.name == "Renamed GmbH"
+    assert vendor.regions == ["DE", "FR"]
+    assert vendor.keywords == ["boilers", "taps"]
+    assert vendor.is_paused is True
+    assert set(vendor.categories.values_list("slug", flat=True)) == {"plumbing", "painting"}
+
+
+def test_profile_refuses_bad_region_and_keeps_values(staff_client: Client, vendor: Vendor) -> None:
+    response = staff_client.post(
+        "/vendor/",
+        {"name": "X", "contact_email": "x@x.test", "regions": "QQ", "daily_capacity": "5"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "is not an ISO 3166 country code" in html
+    assert 'value="QQ"' in html
+    vendor.refresh_from_db()
+    assert vendor.regions == ["DE"]
+
+
+def test_create_key_shown_once_then_revoke(staff_client: Client, vendor: Vendor) -> None:
+    response = staff_client.post("/vendor/keys/", {"name": "production"})
+    raw_key = re.search(r'value="(ic_[^"]+)"', response.content.decode()).group(1)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    assert api.get("/api/v1/vendor/").status_code == 200
+    assert raw_key not in staff_client.get("/vendor/keys/").content.decode()
+
+    key = ApiKey.objects.get(vendor=vendor, name="production")
+    staff_client.post(f"/vendor/keys/{key.pk}/revoke/")
+
+    assert api.get("/api/v1/vendor/").status_code == 401
+
+
+def test_cannot_revoke_another_vendors_key(staff_client: Client) -> None:
+    other_key = ApiKey.objects.create(vendor=VendorFactory(), prefix="abc123", hashed_key="x")
+    assert staff_client.post(f"/vendor/keys/{other_key.pk}/revoke/").status_code == 404
+    other_key.refresh_from_db()
+    assert other_key.revoked_at is None
+
+
+def test_buyer_without_vendor_is_forbidden(client: Client) -> None:
+    client.force_login(UserFactory())
+    assert client.get("/vendor/").status_code == 403
+    assert client.get("/vendor/keys/").status_code == 403

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from intents.models import Intent
+from marketplace.models import Category, Vendor
+from offers.models import Offer
+from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def offer_body(intent: Intent, **overrides: Any) -> dict[str, Any]:
+    return {
+        "intent": str(intent.pk),
+        "price": "240.00",
+        "currency": intent.currency,
+        "delivery_date": (timezone.localdate() + timedelta(days=5)).isoformat(),
+        "valid_until": (timezone.localdate() + timedelta(days=10)).isoformat(),
+        "message": "Two plumbers, half a day.",
+        "line_items": [{"description": "Labour", "quantity": "4", "unit_price": "60.00"}],
+    } | overrides
+
+
+def offers_snapshot() -> list[dict[str, Any]]:
+    return list(Offer.objects.order_by("pk").values())
+
+
+def test_submit_offer(api: APIClient, vendor: Vendor, open_intent: Intent) -> None:
+    response = api.post("/api/v1/offers/", offer_body(open_intent), format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "submitted"
+    assert body["price"] == "240.00"
+    assert body["intent"] == str(open_intent.pk)
+    assert body["line_items"] == [
+        {"description": "Labour", "quantity": "4.00", "unit_price": "60.00"}
+    ]
+    offer = Offer.objects.get(pk=body["id"])
+    assert (offer.vendor, offer.intent, offer.price) == (vendor, open_intent, Decimal("240.00"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"currency": "USD"}, "currency"),
+        ({"currency": "XXY"}, "currency"),
+        ({"price": "-1.00"}, "price"),
+        ({"price": "12.345"}, "price"),
+        ({"price": "NaN"}, "price"),
+        ({"price": "1e20"}, "price"),
+        ({"delivery_date": "2001-01-01"}, "delivery_date"),
+        ({"valid_until": "yesterday"}, "valid_until"),
+        ({"surprise": True}, "surprise"),
+        ({"status": "accepted"}, "status"),
+        ({"vendor": "someone-else"}, "vendor"),
+        (
+            {"line_items": [{"description": "x", "quantity": "1", "unit_price": "1", "extra": 1}]},
+            "line_items",
+        ),
+    ],
+)
+def test_submit_refuses_bad_input_with_nothing_stored(
+    api: APIClient, open_intent: Intent, overrides: dict[str, Any], field: str
+) -> None:
+    response = api.post("/api/v1/offers/", offer_body(open_intent, **overrides), format="json")
+
+    assert response.status_code == 400, response.json()
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"]
+    assert Offer.objects.count() == 0
+
+
+def test_submit_missing_price_names_the_field(api: APIClient, open_intent: Intent) -> None:
+    body = offer_body(open_intent)
+    del body["price"]
+    response = api.post("/api/v1/offers/", body, format="json")
+    assert response.status_code == 400
+    assert "price" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("status", [Intent.Status.CLOSED, Intent.Status.AWARDED])
+def test_submit_on_closed_or_awarded_intent_is_409(
+    api: APIClient, category: Category, status: str
+) -> None:
+    intent = IntentFactory(category=category, status=status)
+    response = api.post("/api/v1/offers/", offer_body(intent), format="json")
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    assert Offer.objects.count() == 0
+
+
+def test_second_live_offer_is_409(api: APIClient, open_intent: Intent) -> None:
+    assert api.post("/api/v1/offers/", offer_body(open_intent), format="json").status_code == 201
+    response = api.post("/api/v1/offers/", offer_body(open_intent, price="1.00"), format="json")
+    assert response.status_code == 409
+    assert Offer.objects.count() == 1
+
+
+def test_submit_on_intent_not_visible_is_404(api: APIClient) -> None:
+    elsewhere = IntentFactory(category=CategoryFactory(slug="catering"))
+    response = api.post("/api/v1/offers/", offer_body(elsewhere), format="json")
+    assert response.status_code == 404
+    assert Offer.objects.count() == 0
+
+
+def test_vendor_lists_only_own_offers(api: APIClient, vendor: Vendor, open_intent: Intent) -> None:
+    own = OfferFactory(intent=open_intent, vendor=vendor)
+    OfferFactory(intent=open_intent)
+    body = api.get("/api/v1/offers/").json()
+    assert [item["id"] for item in body["results"]] == [str(own.pk)]
+
+
+def test_another_vendors_offer_is_404_for_every_operation(
+    api: APIClient, open_intent: Intent
+) -> None:
+    theirs = OfferFactory(intent=open_intent, price=Decimal("77.00"))
+    before = offers_snapshot()
+
+    assert api.get(f"/api/v1/offers/{theirs.pk}/").status_code == 404
+    assert (
+        api.patch(f"/api/v1/offers/{theirs.pk}/", {"price": "1.00"}, format="json").status_code
+        == 404
+    )
+    assert api.post(f"/api/v1/offers/{theirs.pk}/withdraw/").status_code == 404
+    assert offers_snapshot() == before
+
+
+def test_revise_own_offer(api: APIClient, vendor: Vendor, open_intent: Intent) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    response = api.patch(
+        f"/api/v1/offers/{offer.pk}/", {"price": "199.99", "message": "Better"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["price"] == "199.99"
+    offer.refresh_from_db()
+    assert (offer.price, offer.message) == (Decimal("199.99"), "Better")
+
+
+@pytest.mark.parametrize(
+    "payload", [{"currency": "USD"}, {"intent": "x"}, {"status": "accepted"}, {"price": "-3"}]
+)
+def test_revise_refuses_fixed_or_bad_fields(
+    api: APIClient, vendor: Vendor, open_intent: Intent, payload: dict[str, str]
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    before = offers_snapshot()
+    assert api.patch(f"/api/v1/offers/{offer.pk}/", payload, format="json").status_code == 400
+    assert offers_snapshot() == before
+
+
+def test_revise_accepted_offer_is_409(api: APIClient, vendor: Vendor, category: Category) -> None:
+    intent = IntentFactory(category=category, status=Intent.Status.AWARDED)
+    offer = OfferFactory(intent=intent, vendor=vendor, status=Offer.Status.ACCEPTED)
+    before = offers_snapshot()
+    assert (
+        api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "1.00"}, format="json").status_code
+        == 409
+    )
+    assert offers_snapshot() == before
+
+
+def test_withdraw_own_offer_then_again_409(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    response = api.post(f"/api/v1/offers/{offer.pk}/withdraw/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "withdrawn"
+    assert api.post(f"/api/v1/offers/{offer.pk}/withdraw/").status_code == 409
+
+
+def test_put_and_delete_are_not_allowed(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    assert api.put(f"/api/v1/offers/{offer.pk}/", {}, format="json").status_code == 405
+    assert api.delete(f"/api/v1/offers/{offer.pk}/").status_code == 405
+    assert Offer.objects.filter(pk=offer.pk).exists()
+
+
+def test_offers_list_query_count_is_constant(
+    vendor_client: Callable[[Vendor], APIClient], category: Category
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    client = vendor_client(vendor)
+    client.get("/api/v1/offers/")
+    OfferFactory(vendor=vendor)
+    with CaptureQueriesContext(connection) as one:
+        client.get("/api/v1/offers/")
+    for _ in range(20):
+        OfferFactory(vendor=vendor)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/api/v1/offers/").json()["count"] == 21
+    assert len(one) == len(many)

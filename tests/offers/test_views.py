@@ -1,0 +1,237 @@
+"""The buyer's flow through Django's test client."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from intents.models import Intent
+from marketplace.models import Category, User
+from offers.models import Offer
+from tests.factories import PASSWORD, IntentFactory, OfferFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def buyer_client(client: Client, buyer: User) -> Client:
+    client.force_login(buyer)
+    return client
+
+
+def intent_form(category: Category, **overrides: Any) -> dict[str, Any]:
+    return {
+        "title": "Paint two rooms",
+        "description": "About 40 m² of wall, white.",
+        "category": category.pk,
+        "quantity": "1",
+        "unit": "job",
+        "budget_min": "300",
+        "budget_max": "900",
+        "currency": "EUR",
+        "country": "DE",
+        "postal_area": "10115",
+        "offers_close_at": (timezone.now() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"),
+        "visibility": "public",
+        "max_vendors": "25",
+    } | overrides
+
+
+def test_sign_up_log_out_log_in(client: Client) -> None:
+    response = client.post(
+        "/signup/",
+        {
+            "username": "ada",
+            "email": "ada@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.filter(username="ada", email="ada@example.test").exists()
+    assert client.get("/intents/").status_code == 200
+
+    client.post("/accounts/logout/")
+    assert client.get("/intents/").status_code == 302
+
+    response = client.post(
+        "/accounts/login/", {"username": "ada", "password": "a-long-passphrase-1"}
+    )
+    assert response.status_code == 302
+    assert client.get("/intents/").status_code == 200
+
+
+def test_sign_up_refuses_weak_password_and_taken_email(client: Client, buyer: User) -> None:
+    response = client.post(
+        "/signup/",
+        {"username": "bob", "email": buyer.email, "password1": "123", "password2": "123"},
+    )
+    assert response.status_code == 200
+    assert "An account with this e-mail exists" in response.content.decode()
+    assert "too short" in response.content.decode()
+    assert not User.objects.filter(username="bob").exists()
+
+
+def test_post_intent_shows_it_in_my_intents(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    response = buyer_client.post("/intents/new/", intent_form(category))
+
+    intent = Intent.objects.get(buyer=buyer)
+    assert response.status_code == 302
+    assert response["Location"] == f"/intents/{intent.pk}/"
+    assert intent.status == Intent.Status.OPEN
+    page = buyer_client.get("/intents/").content.decode()
+    assert "Paint two rooms" in page
+    assert "Open" in page
+
+
+def test_invalid_intent_shows_errors_next_to_fields_and_keeps_values(
+    buyer_client: Client, category: Category
+) -> None:
+    response = buyer_client.post(
+        "/intents/new/",
+        intent_form(
+            category, budget_min="900", budget_max="100", offers_close_at="2001-01-01T10:00"
+        ),
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="id_budget_max_error"' in html
+    assert "The maximum must be at least the minimum." in html
+    assert 'id="id_offers_close_at_error"' in html
+    assert 'value="Paint two rooms"' in html
+    assert Intent.objects.count() == 0
+
+
+def test_save_as_draft_then_publish(buyer_client: Client, buyer: User, category: Category) -> None:
+    buyer_client.post("/intents/new/", intent_form(category) | {"save_draft": "1"})
+    intent = Intent.objects.get(buyer=buyer)
+    assert intent.status == Intent.Status.DRAFT
+
+    buyer_client.post(f"/intents/{intent.pk}/publish/")
+
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.OPEN
+
+
+def test_edit_intent(buyer_client: Client, open_intent: Intent, category: Category) -> None:
+    response = buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/", intent_form(category, title="Paint three rooms")
+    )
+    assert response.status_code == 302
+    assert Intent.objects.get(pk=open_intent.pk).title == "Paint three rooms"
+
+
+def test_accept_needs_confirmation_then_awards(buyer_client: Client, open_intent: Intent) -> None:
+    chosen = OfferFactory(intent=open_intent)
+    other = OfferFactory(intent=open_intent)
+
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert chosen.vendor.name in page and other.vendor.name in page
+
+    confirm = buyer_client.get(f"/offers/{chosen.pk}/accept/")
+    assert confirm.status_code == 200
+    assert "another offer was accepted" in confirm.content.decode()
+    assert Offer.objects.get(pk=chosen.pk).status == Offer.Status.SUBMITTED
+
+    buyer_client.post(f"/offers/{chosen.pk}/accept/")
+
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.AWARDED
+    assert Offer.objects.get(pk=chosen.pk).status == Offer.Status.ACCEPTED
+    assert Offer.objects.get(pk=other.pk).status == Offer.Status.DECLINED
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert chosen.vendor.contact_email in page
+
+
+def test_decline_with_reason(buyer_client: Client, open_intent: Intent) -> None:
+    offer = OfferFactory(intent=open_intent)
+    buyer_client.post(f"/offers/{offer.pk}/decline/", {"reason": "Too late for me"})
+    offer.refresh_from_db()
+    assert (offer.status, offer.decline_reason) == (Offer.Status.DECLINED, "Too late for me")
+
+
+def test_withdraw_intent_after_confirmation(buyer_client: Client, open_intent: Intent) -> None:
+    offer = OfferFactory(intent=open_intent)
+    assert buyer_client.get(f"/intents/{open_intent.pk}/withdraw/").status_code == 200
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.OPEN
+
+    buyer_client.post(f"/intents/{open_intent.pk}/withdraw/")
+
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.WITHDRAWN
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.DECLINED
+
+
+def test_another_buyer_gets_404_everywhere_and_changes_nothing(
+    client: Client, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent)
+    client.force_login(UserFactory())
+
+    for url in (
+        f"/intents/{open_intent.pk}/",
+        f"/intents/{open_intent.pk}/edit/",
+        f"/intents/{open_intent.pk}/withdraw/",
+        f"/offers/{offer.pk}/accept/",
+    ):
+        assert client.get(url).status_code == 404, url
+    for url in (
+        f"/offers/{offer.pk}/accept/",
+        f"/offers/{offer.pk}/decline/",
+        f"/intents/{open_intent.pk}/withdraw/",
+        f"/intents/{open_intent.pk}/publish/",
+    ):
+        assert client.post(url).status_code == 404, url
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.OPEN
+
+
+def test_anonymous_is_sent_to_log_in(client: Client, open_intent: Intent) -> None:
+    response = client.get(f"/intents/{open_intent.pk}/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_accept_twice_shows_a_message_not_an_error(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    first, second = OfferFactory(intent=open_intent), OfferFactory(intent=open_intent)
+    buyer_client.post(f"/offers/{first.pk}/accept/")
+    response = buyer_client.post(f"/offers/{second.pk}/accept/", follow=True)
+    assert response.status_code == 200
+    assert "no offer can be accepted" in response.content.decode()
+    assert Offer.objects.get(pk=second.pk).status == Offer.Status.DECLINED
+
+
+@pytest.mark.parametrize("url_name", ["mine", "intent"])
+def test_buyer_pages_query_count_is_constant(
+    buyer_client: Client, buyer: User, category: Category, url_name: str
+) -> None:
+    intent = IntentFactory(buyer=buyer, category=category)
+    url = "/intents/" if url_name == "mine" else f"/intents/{intent.pk}/"
+    OfferFactory(intent=intent)
+    with CaptureQueriesContext(connection) as one:
+        assert buyer_client.get(url).status_code == 200
+    for _ in range(49):
+        OfferFactory(intent=intent)
+        IntentFactory(buyer=buyer, category=category)
+    with CaptureQueriesContext(connection) as fifty:
+        assert buyer_client.get(url).status_code == 200
+    assert len(one) == len(fifty)
+    assert len(fifty) <= 10
+
+
+def test_home_page_explains_and_links(client: Client) -> None:
+    html = client.get("/").content.decode()
+    assert "Post an intent" in html or "Sign up" in html
+    assert "cdn" not in html.lower()
+
+
+def test_login_page_works_with_password(client: Client, buyer: User) -> None:
+    response = client.post("/accounts/login/", {"username": buyer.username, "password": PASSWORD})
+    assert response.status_code == 302
