@@ -9,3 +9,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("intentcast")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The beat schedule, in code. Every task may run twice without harm.
+app.conf.beat_schedule = {
+    # Matching asked for but not done: the broker was down or a worker died.
+    "sweep-unmatched-intents": {"task": "intents.sweep_unmatched_intents", "schedule": 30.0},
+    # Events committed while the broker was down still get positions and deliveries.
+    "dispatch-events": {"task": "marketplace.dispatch_events", "schedule": 15.0},
+    # Webhook retries whose time has come (backoff with jitter, about three days).
+    "retry-due-webhooks": {"task": "marketplace.retry_due_webhooks", "schedule": 30.0},
+    # Deadlines: close intents with offers, expire those without.
+    "close-due-intents": {"task": "offers.close_due_intents", "schedule": 60.0},
+    # Offers past their valid-until date lapse, and their vendors are told.
+    "lapse-due-offers": {"task": "offers.lapse_due_offers", "schedule": 15 * 60.0},
+}

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from marketplace.models import CURRENCY_CODE_REGEX, Category
+from marketplace.models import CURRENCY_CODE_REGEX, Category, Vendor
 
 
 class Intent(models.Model):
@@ -56,6 +56,13 @@ class Intent(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     max_vendors = models.PositiveSmallIntegerField(default=25)
+    invited_vendors = models.ManyToManyField(
+        Vendor, blank=True, related_name="invitations", help_text="For invited intents."
+    )
+    # The matching outbox: set in the transaction that publishes or edits the
+    # intent, cleared by the matching task once its notices are committed. A
+    # periodic sweep re-enqueues intents left set (broker down, worker killed).
+    needs_matching = models.BooleanField(default=False, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden by a moderator: vendors no longer see it."
@@ -73,6 +80,11 @@ class Intent(models.Model):
         indexes = [
             models.Index(fields=["status", "offers_close_at"], name="intent_status_closes"),
             models.Index(fields=["buyer", "-created_at"], name="intent_buyer_created"),
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(needs_matching=True),
+                name="intent_needs_matching",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -104,3 +116,41 @@ class Intent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class Notice(models.Model):
+    """A vendor was matched to an intent: its inbox entry, with the reasons why.
+
+    Unique per (intent, vendor), so matching can run any number of times.
+    ``state`` tracks the e-mail to the vendor's staff; webhooks have their own
+    delivery log.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="notices")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="notices")
+    reasons = models.JSONField(default=list)
+    score = models.FloatField(default=0)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["vendor", "-created_at"], name="notice_vendor_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "vendor"], name="notice_once_per_vendor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id} ← {self.intent_id}"
+
+    @property
+    def reasons_text(self) -> str:
+        return " · ".join(self.reasons)

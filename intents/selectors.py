@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from marketplace.models import User, Vendor
-from marketplace.selectors import category_ids_with_descendants
 
 VENDOR_VISIBLE_STATUSES = (
     Intent.Status.OPEN,
@@ -18,18 +20,21 @@ VENDOR_VISIBLE_STATUSES = (
 
 
 def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
-    """The intents a vendor may read; anything else is a 404.
-
-    Until matching lands this is every published, public, unhidden intent
-    in a category the vendor serves (or below one in the tree).
-    """
-    category_ids = category_ids_with_descendants(vendor.categories.values_list("id", flat=True))
+    """The intents a vendor may read: those it was noticed about. Anything else is a 404."""
     return Intent.objects.filter(
-        category_id__in=category_ids,
+        notices__vendor=vendor,
         status__in=VENDOR_VISIBLE_STATUSES,
-        visibility=Intent.Visibility.PUBLIC,
         is_hidden=False,
     ).select_related("category")
+
+
+def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
+    """The vendor's inbox, newest first, for intents it may still see."""
+    return (
+        Notice.objects.filter(vendor=vendor, intent__is_hidden=False)
+        .select_related("intent", "intent__category")
+        .order_by("-created_at")
+    )
 
 
 def intents_of_buyer(buyer: User) -> QuerySet[Intent]:
@@ -47,3 +52,23 @@ def intents_of_buyer(buyer: User) -> QuerySet[Intent]:
 def intent_of_buyer(*, buyer: User, intent_id: object) -> Intent:
     """One of the buyer's intents; raises ``Intent.DoesNotExist`` for anyone else's."""
     return Intent.objects.select_related("category").get(pk=intent_id, buyer=buyer)
+
+
+# Must stay identical to the index in migration 0004 for PostgreSQL to use it.
+INTENT_DOCUMENT_SQL = (
+    "to_tsvector('english'::regconfig, intents_intent.title || ' ' || intents_intent.description)"
+)
+
+
+def intents_matching_text(queryset: QuerySet[Intent], text: str) -> QuerySet[Intent]:
+    """Full-text search on PostgreSQL (GIN index); every word as a substring on SQLite."""
+    text = text.strip()[:200]
+    if not text:
+        return queryset
+    if connection.vendor == "postgresql":
+        return queryset.alias(
+            document=RawSQL(INTENT_DOCUMENT_SQL, [], output_field=SearchVectorField())
+        ).filter(document=SearchQuery(text, config="english", search_type="websearch"))
+    for word in text.split()[:10]:
+        queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
+    return queryset

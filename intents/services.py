@@ -15,10 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from intents.models import Intent
+from intents.notices import emit_to_noticed_vendors
+from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
 from marketplace.errors import CONFLICT, INVALID, DomainError
 from marketplace.models import Category, User
+from marketplace.queue import enqueue_on_commit
 
 Status = Intent.Status
 
@@ -129,16 +132,35 @@ def intent_update(*, intent: Intent, **changes: Any) -> Intent:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         for field, value in changes.items():
             setattr(locked, field, value)
-        locked.save()
+        if locked.status == Status.OPEN:
+            # Vendors already noticed hear what changed; new matches are
+            # looked for after commit (the flag is the outbox).
+            locked.needs_matching = True
+            locked.save()
+            emit_to_noticed_vendors(
+                intent=locked,
+                type="intent.updated",
+                payload={"intent": intent_for_vendor(locked)},
+                dedupe_key=f"intent.updated:{locked.pk}:{locked.updated_at.isoformat()}",
+            )
+            enqueue_on_commit("intents.match_intent", str(locked.pk))
+        else:
+            locked.save()
     return locked
 
 
 def _transition(
-    *, intent: Intent, from_statuses: tuple[str, ...], to_status: str, stamp: str, refusal: str
+    *,
+    intent: Intent,
+    from_statuses: tuple[str, ...],
+    to_status: str,
+    stamp: str,
+    refusal: str,
+    **also: Any,
 ) -> Intent:
     now = timezone.now()
     changed = Intent.objects.filter(pk=intent.pk, status__in=from_statuses).update(
-        status=to_status, updated_at=now, **{stamp: now}
+        status=to_status, updated_at=now, **{stamp: now}, **also
     )
     if not changed:
         intent.refresh_from_db(fields=["status"])
@@ -155,46 +177,68 @@ def intent_publish(*, intent: Intent) -> Intent:
             kind=INVALID,
             errors={"offers_close_at": ["The deadline for offers must be in the future."]},
         )
-    return _transition(
+    with transaction.atomic():
+        intent = _transition(
+            intent=intent,
+            from_statuses=(Status.DRAFT,),
+            to_status=Status.OPEN,
+            stamp="published_at",
+            refusal="Only a draft can be published; this intent is {status}.",
+            needs_matching=True,
+        )
+        enqueue_on_commit("intents.match_intent", str(intent.pk))
+    return intent
+
+
+def _tell_noticed_vendors(intent: Intent, event_type: str) -> None:
+    emit_to_noticed_vendors(
         intent=intent,
-        from_statuses=(Status.DRAFT,),
-        to_status=Status.OPEN,
-        stamp="published_at",
-        refusal="Only a draft can be published; this intent is {status}.",
+        type=event_type,
+        payload={"intent": intent_for_vendor(intent)},
+        dedupe_key=f"{event_type}:{intent.pk}",
     )
 
 
 def intent_close(*, intent: Intent) -> Intent:
     """Stop taking offers; the buyer decides among those received."""
-    return _transition(
-        intent=intent,
-        from_statuses=(Status.OPEN,),
-        to_status=Status.CLOSED,
-        stamp="closed_at",
-        refusal="Only an open intent can be closed; this one is {status}.",
-    )
+    with transaction.atomic():
+        intent = _transition(
+            intent=intent,
+            from_statuses=(Status.OPEN,),
+            to_status=Status.CLOSED,
+            stamp="closed_at",
+            refusal="Only an open intent can be closed; this one is {status}.",
+        )
+        _tell_noticed_vendors(intent, "intent.closed")
+    return intent
 
 
 def intent_withdraw(*, intent: Intent) -> Intent:
     """The buyer calls it off. Live offers are declined by the offers layer."""
-    return _transition(
-        intent=intent,
-        from_statuses=(Status.OPEN, Status.CLOSED),
-        to_status=Status.WITHDRAWN,
-        stamp="withdrawn_at",
-        refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
-    )
+    with transaction.atomic():
+        intent = _transition(
+            intent=intent,
+            from_statuses=(Status.OPEN, Status.CLOSED),
+            to_status=Status.WITHDRAWN,
+            stamp="withdrawn_at",
+            refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
+        )
+        _tell_noticed_vendors(intent, "intent.withdrawn")
+    return intent
 
 
 def intent_expire(*, intent: Intent) -> Intent:
     """The deadline passed without a single offer."""
-    return _transition(
-        intent=intent,
-        from_statuses=(Status.OPEN,),
-        to_status=Status.EXPIRED,
-        stamp="expired_at",
-        refusal="Only an open intent can expire; this one is {status}.",
-    )
+    with transaction.atomic():
+        intent = _transition(
+            intent=intent,
+            from_statuses=(Status.OPEN,),
+            to_status=Status.EXPIRED,
+            stamp="expired_at",
+            refusal="Only an open intent can expire; this one is {status}.",
+        )
+        _tell_noticed_vendors(intent, "intent.closed")
+    return intent
 
 
 def intent_lock_for_award(*, intent_id: Any) -> Intent:

@@ -68,6 +68,19 @@ class Vendor(models.Model):
     deal_size_currency = models.CharField(max_length=3, blank=True)
     daily_capacity = models.PositiveIntegerField(default=100)
     is_paused = models.BooleanField(default=False)
+    # Derived by the vendor services, read by matching:
+    # country codes (and "*") the regions cover, and the keywords as search lexemes.
+    coverage = models.JSONField(default=list, blank=True, editable=False)
+    keyword_lexemes = models.JSONField(default=list, blank=True, editable=False)
+    # Notices received on ``notices_day`` (UTC): matching skips a vendor at capacity.
+    notices_day = models.DateField(null=True, blank=True, editable=False)
+    notices_today = models.PositiveIntegerField(default=0, editable=False)
+    # Reputation from buyers' ratings, kept by the offers layer; feeds ranking.
+    rating_count = models.PositiveIntegerField(default=0, editable=False)
+    rating_mean = models.DecimalField(
+        max_digits=3, decimal_places=2, null=True, blank=True, editable=False
+    )
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,3 +135,140 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class VendorBlock(models.Model):
+    """A buyer's block-list entry: the vendor is never noticed for this buyer's intents."""
+
+    buyer = models.ForeignKey(User, on_delete=models.CASCADE, related_name="vendor_blocks")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="blocks")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["buyer", "vendor"], name="vendor_block_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_id} blocks {self.vendor_id}"
+
+
+class Event(models.Model):
+    """Something a vendor is told about: the outbox, and the vendor's event feed.
+
+    Written in the same transaction as the change it reports. ``position`` is
+    given later, after commit, by one sequencer at a time
+    (:func:`marketplace.events.events_dispatch`), so positions grow in commit
+    order and a feed reader polling ``after=<position>`` never misses one.
+    ``dedupe_key`` makes emitting the same fact twice a no-op.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    dedupe_key = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["vendor", "position"], name="event_vendor_position"),
+            models.Index(
+                fields=["id"], condition=Q(position__isnull=True), name="event_undispatched"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "dedupe_key"], name="event_dedupe"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} → {self.vendor_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """A vendor's HTTPS receiver for signed event deliveries (Standard Webhooks)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # Kept in clear: it signs every delivery. Shown to the vendor once.
+    secret = models.CharField(max_length=100, editable=False)
+    event_types = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint, with its attempts. ``message_id`` is the stable webhook-id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # gave up after the last retry, or the endpoint is gone
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    message_id = models.CharField(max_length=60, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A worker that takes a delivery holds it until then; a crashed worker's
+    # claim simply runs out and the retry sweep takes the delivery again.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="delivery_due",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "endpoint"], name="delivery_once_per_endpoint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: the delivery log."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error}"

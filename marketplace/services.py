@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.codes import currency_codes, validate_region
+from marketplace.codes import WORLDWIDE, currency_codes, validate_region
 from marketplace.errors import CONFLICT, INVALID, DomainError
-from marketplace.models import ApiKey, Category, User, Vendor
+from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
+from marketplace.search import lexemes
 
 API_KEY_PREFIX_BYTES = 6
 API_KEY_SECRET_BYTES = 32
@@ -71,6 +72,8 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > API_KEY_LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        # The vendor's "freshness" in matching's ranking.
+        Vendor.objects.filter(pk=api_key.vendor_id).update(last_seen_at=now)
         api_key.last_used_at = now
     return api_key
 
@@ -105,6 +108,20 @@ def _clean_profile(
             f"“{deal_size_currency}” is not an ISO 4217 currency code."
         )
     return errors
+
+
+def region_coverage(regions: list[str]) -> list[str]:
+    """Country codes (and "*") that service regions cover: "DE-BY" covers "DE"."""
+    return sorted(
+        {region if region == WORLDWIDE else region.split("-", 1)[0] for region in regions}
+    )
+
+
+def _derive_matching_fields(vendor: Vendor) -> None:
+    vendor.regions = sorted(set(vendor.regions))
+    vendor.keywords = sorted({keyword.strip().lower() for keyword in vendor.keywords})
+    vendor.coverage = region_coverage(vendor.regions)
+    vendor.keyword_lexemes = lexemes(" ".join(vendor.keywords))
 
 
 PROFILE_FIELDS = (
@@ -142,8 +159,7 @@ def vendor_update(
     with transaction.atomic():
         for field, value in changes.items():
             setattr(vendor, field, value)
-        vendor.regions = sorted(set(vendor.regions))
-        vendor.keywords = sorted({keyword.strip().lower() for keyword in vendor.keywords})
+        _derive_matching_fields(vendor)
         vendor.save()
         if categories is not None:
             vendor.categories.set(categories)
@@ -181,9 +197,9 @@ def vendor_create(
     if errors:
         raise DomainError("The vendor is not valid.", errors=errors)
     with transaction.atomic():
-        vendor = Vendor.objects.create(
-            name=name, slug=slug, contact_email=email, regions=sorted(set(regions))
-        )
+        vendor = Vendor(name=name, slug=slug, contact_email=email, regions=regions)
+        _derive_matching_fields(vendor)
+        vendor.save()
         vendor.categories.set(categories)
         staff_user = User.objects.create_user(username=email, email=email, vendor=vendor)
         issued_key = api_key_create(vendor=vendor, name="first key")
@@ -197,3 +213,12 @@ def vendor_set_verified(*, vendor: Vendor, is_verified: bool) -> None:
 def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
     """Suspend or reinstate; the API refuses a suspended vendor's keys at once."""
     Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)
+
+
+def vendor_block(*, buyer: User, vendor: Vendor) -> None:
+    """The buyer never hears from this vendor again: it is not noticed for their intents."""
+    VendorBlock.objects.get_or_create(buyer=buyer, vendor=vendor)
+
+
+def vendor_unblock(*, buyer: User, vendor: Vendor) -> None:
+    VendorBlock.objects.filter(buyer=buyer, vendor=vendor).delete()

@@ -17,8 +17,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from intents.models import Intent
-from intents.services import intent_lock_for_award, intent_mark_awarded, intent_withdraw
+from intents.services import (
+    intent_close,
+    intent_expire,
+    intent_lock_for_award,
+    intent_mark_awarded,
+    intent_withdraw,
+)
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.events import NewEvent, emit_many
 from marketplace.models import User, Vendor
 from offers.models import Offer
 
@@ -151,14 +158,48 @@ def offer_withdraw(*, offer: Offer, vendor: Vendor) -> Offer:
     return offer
 
 
+def offer_event_payload(offer: Offer) -> dict[str, Any]:
+    """What a vendor is told about its own offer's disposition."""
+    return {
+        "offer": {
+            "id": str(offer.pk),
+            "intent": str(offer.intent_id),
+            "status": offer.status,
+            "price": f"{offer.price:.2f}",
+            "currency": offer.currency,
+            "decline_reason": offer.decline_reason,
+            "decided_at": offer.decided_at.isoformat() if offer.decided_at else None,
+        }
+    }
+
+
+def _emit_dispositions(offers: list[Offer]) -> None:
+    """``offer.accepted`` / ``offer.declined`` to each offer's vendor (no black hole)."""
+    emit_many(
+        NewEvent(
+            vendor_id=offer.vendor_id,
+            type=f"offer.{offer.status}",
+            payload=offer_event_payload(offer),
+            dedupe_key=f"offer.{offer.status}:{offer.pk}",
+        )
+        for offer in offers
+    )
+
+
 def _decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | None = None) -> int:
     now = timezone.now()
-    live = Offer.objects.filter(intent=intent, status=Offer.Status.SUBMITTED)
+    live = Offer.objects.select_for_update().filter(intent=intent, status=Offer.Status.SUBMITTED)
     if except_offer is not None:
         live = live.exclude(pk=except_offer.pk)
-    return live.update(
-        status=Offer.Status.DECLINED, decline_reason=reason, decided_at=now, updated_at=now
-    )
+    declined = list(live)
+    for offer in declined:
+        offer.status = Offer.Status.DECLINED
+        offer.decline_reason = reason
+        offer.decided_at = now
+        offer.updated_at = now
+    Offer.objects.bulk_update(declined, ["status", "decline_reason", "decided_at", "updated_at"])
+    _emit_dispositions(declined)
+    return len(declined)
 
 
 def offer_accept(*, offer: Offer, buyer: User) -> Offer:
@@ -180,8 +221,9 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
             offer.refresh_from_db(fields=["status"])
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
         intent_mark_awarded(intent=intent)
+        offer.refresh_from_db()
+        _emit_dispositions([offer])
         _decline_live_offers(intent=intent, reason=REASON_ANOTHER_ACCEPTED, except_offer=offer)
-    offer.refresh_from_db()
     return offer
 
 
@@ -190,12 +232,17 @@ def offer_decline(*, offer: Offer, buyer: User, reason: str = "") -> Offer:
     if offer.intent.buyer_id != buyer.pk:
         raise DomainError("Only the buyer can decline an offer on their intent.", kind=FORBIDDEN)
     now = timezone.now()
-    changed = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
-        status=Offer.Status.DECLINED, decline_reason=reason[:300], decided_at=now, updated_at=now
-    )
-    offer.refresh_from_db()
-    if not changed:
-        raise DomainError(f"A {offer.status} offer cannot be declined.", kind=CONFLICT)
+    with transaction.atomic():
+        changed = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
+            status=Offer.Status.DECLINED,
+            decline_reason=reason[:300],
+            decided_at=now,
+            updated_at=now,
+        )
+        offer.refresh_from_db()
+        if not changed:
+            raise DomainError(f"A {offer.status} offer cannot be declined.", kind=CONFLICT)
+        _emit_dispositions([offer])
     return offer
 
 
@@ -208,3 +255,56 @@ def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent
         intent = intent_withdraw(intent=intent)
         _decline_live_offers(intent=intent, reason=REASON_INTENT_WITHDRAWN)
     return intent
+
+
+REASON_INTENT_EXPIRED = "the intent closed without a decision"
+REASON_OFFER_LAPSED = "the offer passed its valid-until date"
+
+
+def intents_close_due(*, now: Any = None, limit: int = 500) -> dict[str, int]:
+    """Intents past their deadline: closed if they have offers, expired if not."""
+    now = now or timezone.now()
+    closed = expired = 0
+    due = Intent.objects.filter(status=Intent.Status.OPEN, offers_close_at__lte=now)
+    for intent in due.order_by("offers_close_at")[:limit]:
+        try:
+            with transaction.atomic():
+                locked = Intent.objects.select_for_update().get(pk=intent.pk)
+                if locked.status != Intent.Status.OPEN:
+                    continue
+                if Offer.objects.filter(intent=locked, status=Offer.Status.SUBMITTED).exists():
+                    intent_close(intent=locked)
+                    closed += 1
+                else:
+                    intent_expire(intent=locked)
+                    expired += 1
+        except DomainError:
+            continue  # someone else moved it first
+    return {"closed": closed, "expired": expired}
+
+
+def offers_lapse_due(*, today: date | None = None) -> int:
+    """Submitted offers past their valid-until date lapse; their vendors are told."""
+    today = today or timezone.localdate()
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            Offer.objects.select_for_update(skip_locked=True).filter(
+                status=Offer.Status.SUBMITTED, valid_until__lt=today
+            )[:1000]
+        )
+        for offer in due:
+            offer.status = Offer.Status.LAPSED
+            offer.decided_at = now
+            offer.updated_at = now
+        Offer.objects.bulk_update(due, ["status", "decided_at", "updated_at"])
+        emit_many(
+            NewEvent(
+                vendor_id=offer.vendor_id,
+                type="offer.declined",
+                payload=offer_event_payload(offer) | {"reason": REASON_OFFER_LAPSED},
+                dedupe_key=f"offer.lapsed:{offer.pk}",
+            )
+            for offer in due
+        )
+    return len(due)

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from marketplace.models import Category, Vendor
 from marketplace.services import api_key_create
-from tests.factories import CategoryFactory, IntentFactory, UserFactory, VendorFactory
+from tests.factories import CategoryFactory, UserFactory, VendorFactory, noticed_intent
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -49,8 +49,9 @@ def buyer(db: None) -> Any:
 
 
 @pytest.fixture
-def open_intent(buyer: Any, category: Category) -> Any:
-    return IntentFactory(buyer=buyer, category=category)
+def open_intent(buyer: Any, category: Category, vendor: Vendor) -> Any:
+    """An open intent the ``vendor`` fixture was matched to."""
+    return noticed_intent(vendor, buyer=buyer, category=category)
 
 
 @pytest.fixture

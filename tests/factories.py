@@ -6,8 +6,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from marketplace.models import Category, User, Vendor
+from marketplace.services import region_coverage
 from offers.models import Offer
 
 PASSWORD = "correct-horse-battery"
@@ -46,6 +47,7 @@ class VendorFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"vendor-{n}")
     contact_email = factory.LazyAttribute(lambda vendor: f"sales@{vendor.slug}.example.test")
     regions = factory.LazyFunction(lambda: ["DE"])
+    coverage = factory.LazyAttribute(lambda vendor: region_coverage(vendor.regions))
 
     @factory.post_generation
     def categories(self, create: bool, extracted: list[Category] | None, **kwargs: object) -> None:
@@ -83,3 +85,19 @@ class OfferFactory(factory.django.DjangoModelFactory):
     price = Decimal("250.00")
     currency = factory.LazyAttribute(lambda offer: offer.intent.currency)
     status = Offer.Status.SUBMITTED
+
+
+class NoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Notice
+
+    intent = factory.SubFactory(IntentFactory)
+    vendor = factory.SubFactory(VendorFactory)
+    reasons = factory.LazyFunction(lambda: ["category: plumbing", "region: DE"])
+
+
+def noticed_intent(vendor: Vendor, **fields: object) -> Intent:
+    """An intent the vendor was matched to (so it may see and answer it)."""
+    intent = IntentFactory(**fields)
+    NoticeFactory(intent=intent, vendor=vendor)
+    return intent

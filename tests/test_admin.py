@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from intents.models import Intent
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
-from tests.factories import IntentFactory, OfferFactory, UserFactory
+from tests.factories import OfferFactory, UserFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_verify_action(admin_client: Client, vendor: Vendor) -> None:
 
 
 def test_hide_action_removes_intent_from_vendors(admin_client: Client, vendor: Vendor) -> None:
-    intent = IntentFactory(category=vendor.categories.get())
+    intent = noticed_intent(vendor)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(vendor=vendor).raw_key}")
     assert api.get(f"/api/v1/intents/{intent.pk}/").status_code == 200

@@ -23,3 +23,4 @@ WHITENOISE_USE_FINDERS = True
 # Live-server and worker threads must not keep connections past their request,
 # or the test database cannot be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+WEBHOOKS_REQUIRE_HTTPS = False

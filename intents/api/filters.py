@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from intents.models import Intent
+from intents.selectors import intents_matching_text
 from marketplace.models import Category
 from marketplace.selectors import category_ids_with_descendants
 
@@ -41,9 +42,7 @@ class IntentFilter(django_filters.FilterSet):
         return queryset.filter(category_id__in=category_ids_with_descendants(root))
 
     def filter_text(self, queryset: QuerySet[Intent], name: str, value: str) -> QuerySet[Intent]:
-        for word in value.split()[:10]:
-            queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
-        return queryset
+        return intents_matching_text(queryset, value)
 
     @property
     def qs(self) -> QuerySet[Intent]:

@@ -5,7 +5,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from intents.models import Intent
+from intents.models import Intent, Notice
+from intents.payloads import intent_for_vendor
 
 
 class VendorIntentSerializer(serializers.ModelSerializer):
@@ -37,6 +38,11 @@ class VendorIntentSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, intent: Intent) -> dict[str, Any]:
+        # One shape for the API, webhooks and the event feed; the fields
+        # above describe it for the schema.
+        return intent_for_vendor(intent)
 
     @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True))
     def get_budget_min(self, intent: Intent) -> str | None:
@@ -84,6 +90,9 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
         fields = [*VendorIntentSerializer.Meta.fields, "my_offer"]
         read_only_fields = fields
 
+    def to_representation(self, intent: Intent) -> dict[str, Any]:
+        return intent_for_vendor(intent) | {"my_offer": self.get_my_offer(intent)}
+
     @extend_schema_field(OwnOfferSummarySerializer(allow_null=True))
     def get_my_offer(self, intent: Intent) -> dict[str, Any] | None:
         vendor = self.context["vendor"]
@@ -95,3 +104,18 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
             .first()
         )
         return OwnOfferSummarySerializer(offer).data if offer else None
+
+
+class NoticeSerializer(serializers.ModelSerializer):
+    """An inbox entry: which intent, why this vendor, read or not."""
+
+    intent = VendorIntentSerializer(read_only=True)
+    unread = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notice
+        fields = ["id", "intent", "reasons", "created_at", "read_at", "unread"]
+        read_only_fields = fields
+
+    def get_unread(self, notice: Notice) -> bool:
+        return notice.read_at is None

@@ -2,15 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from intents.api.filters import IntentFilter
-from intents.api.serializers import VendorIntentDetailSerializer, VendorIntentSerializer
-from intents.models import Intent
-from intents.selectors import intents_visible_to_vendor
+from intents.api.serializers import (
+    NoticeSerializer,
+    VendorIntentDetailSerializer,
+    VendorIntentSerializer,
+)
+from intents.models import Intent, Notice
+from intents.notices import notice_mark_read
+from intents.selectors import intents_visible_to_vendor, notices_of_vendor
 from marketplace.api.permissions import request_vendor
 
 
@@ -42,3 +52,30 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self.request, "auth", None) is not None:
             context["vendor"] = request_vendor(self.request)
         return context
+
+
+class NoticeFilter(django_filters.FilterSet):
+    unread = django_filters.BooleanFilter(
+        field_name="read_at", lookup_expr="isnull", help_text="true: only unread notices."
+    )
+
+    class Meta:
+        model = Notice
+        fields = ["unread"]
+
+
+class NoticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """This vendor's inbox: one notice per intent it was matched to, with the reasons."""
+
+    serializer_class = NoticeSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NoticeFilter
+
+    def get_queryset(self) -> QuerySet[Notice]:
+        return notices_of_vendor(request_vendor(self.request))
+
+    @extend_schema(request=None, responses=NoticeSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str) -> Response:
+        notice = notice_mark_read(notice=self.get_object())
+        return Response(self.get_serializer(notice).data)

@@ -7,7 +7,15 @@ from typing import Any
 from rest_framework import serializers
 
 from marketplace.codes import validate_currency
-from marketplace.models import Category, Vendor
+from marketplace.events import event_body
+from marketplace.models import (
+    Category,
+    Event,
+    Vendor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -82,3 +90,87 @@ class VendorSerializer(StrictModelSerializer):
             "is_paused",
         ]
         read_only_fields = ["id", "slug", "is_verified"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """A feed item: the webhook body plus its feed position and webhook-style id."""
+
+    class Meta:
+        model = Event
+        fields = ["position", "type", "created_at", "payload"]
+        read_only_fields = fields
+
+    def to_representation(self, event: Event) -> dict[str, Any]:
+        body = event_body(event)
+        return {
+            "position": event.position,
+            "type": body["type"],
+            "timestamp": body["timestamp"],
+            "data": body["data"],
+        }
+
+
+class EventFeedSerializer(serializers.Serializer):
+    results = EventSerializer(many=True)
+    next = serializers.CharField(help_text="Pass as ?after= to get the events that follow.")
+
+
+class WebhookEndpointSerializer(StrictModelSerializer):
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        help_text="Event types to receive; empty for all.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "is_active",
+            "disabled_reason",
+            "created_at",
+        ]
+        read_only_fields = ["id", "disabled_reason", "created_at"]
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    """Returned once, on create: the signing secret is never shown again."""
+
+    secret = serializers.CharField(read_only=True)
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class WebhookAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookAttempt
+        fields = ["attempted_at", "status_code", "latency_ms", "error"]
+        read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.type", read_only=True)
+    webhook_id = serializers.CharField(source="message_id", read_only=True)
+    log = WebhookAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "webhook_id",
+            "event_type",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_latency_ms",
+            "last_error",
+            "next_attempt_at",
+            "created_at",
+            "delivered_at",
+            "log",
+        ]
+        read_only_fields = fields

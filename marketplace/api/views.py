@@ -1,14 +1,32 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, viewsets
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.api.permissions import request_vendor
-from marketplace.api.serializers import CategorySerializer, VendorSerializer
-from marketplace.models import Category, Vendor
+from marketplace.api.serializers import (
+    CategorySerializer,
+    EventFeedSerializer,
+    EventSerializer,
+    VendorSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointCreatedSerializer,
+    WebhookEndpointSerializer,
+)
+from marketplace.errors import DomainError
+from marketplace.events import events_of_vendor_after
+from marketplace.models import Category, Vendor, WebhookDelivery, WebhookEndpoint
 from marketplace.services import vendor_update
+from marketplace.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+    webhook_send_test,
+)
 
 
 class VendorProfileView(generics.GenericAPIView):
@@ -39,3 +57,100 @@ class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = CategorySerializer
     queryset = Category.objects.select_related("parent").order_by("parent_id", "name")
     filter_backends: list[type] = []
+
+
+class EventFeedView(generics.GenericAPIView):
+    """This vendor's events in a stable order. Poll with ``?after=<next>`` from the last answer.
+
+    Positions are given in commit order, so polling from the last ``next``
+    never misses or repeats an event.
+    """
+
+    serializer_class = EventFeedSerializer
+    filter_backends: list[type] = []
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", int, description="The `next` of the previous answer; 0 to start."
+            ),
+            OpenApiParameter(
+                "limit", int, description="At most this many events (1 to 500, default 100)."
+            ),
+        ],
+        responses=EventFeedSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        after = _non_negative_int(request.query_params.get("after", "0"), "after")
+        limit = _non_negative_int(request.query_params.get("limit", "100"), "limit")
+        if not 1 <= limit <= 500:
+            raise DomainError("limit is 1 to 500.", errors={"limit": ["Between 1 and 500."]})
+        events = list(
+            events_of_vendor_after(vendor=request_vendor(request), after=after, limit=limit)
+        )
+        next_cursor = events[-1].position if events else after
+        return Response(
+            {"results": EventSerializer(events, many=True).data, "next": str(next_cursor)}
+        )
+
+
+def _non_negative_int(value: str, name: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise DomainError(
+            f"{name} must be a whole number ≥ 0.", errors={name: ["A whole number ≥ 0."]}
+        )
+    return int(value)
+
+
+class WebhookEndpointViewSet(viewsets.ModelViewSet):
+    """This vendor's webhook endpoints. The signing secret is in the create response only."""
+
+    serializer_class = WebhookEndpointSerializer
+    filter_backends: list[type] = []
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[WebhookEndpoint]:
+        return WebhookEndpoint.objects.filter(vendor=request_vendor(self.request))
+
+    @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data.pop("is_active", None)
+        endpoint = webhook_endpoint_create(vendor=request_vendor(request), **data)
+        return Response(
+            WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        endpoint = self.get_object()
+        serializer = self.get_serializer(endpoint, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_update(endpoint=endpoint, **serializer.validated_data)
+        return Response(self.get_serializer(endpoint).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        webhook_endpoint_delete(endpoint=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=WebhookDeliverySerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str) -> Response:
+        """Send a ``webhook.test`` event now; the answer shows how the receiver replied."""
+        delivery = webhook_send_test(endpoint=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data)
+
+    @extend_schema(responses=WebhookDeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request: Request, pk: str) -> Response:
+        """The delivery log of this endpoint, newest first."""
+        endpoint = self.get_object()
+        page = self.paginate_queryset(
+            WebhookDelivery.objects.filter(endpoint=endpoint)
+            .select_related("event")
+            .prefetch_related("log")
+            .order_by("-created_at")
+        )
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)

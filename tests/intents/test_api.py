@@ -12,7 +12,13 @@ from rest_framework.test import APIClient
 
 from intents.models import Intent
 from marketplace.models import Category, Vendor
-from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+from tests.factories import (
+    CategoryFactory,
+    IntentFactory,
+    OfferFactory,
+    VendorFactory,
+    noticed_intent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,22 +27,20 @@ def ids(response: object) -> set[str]:
     return {item["id"] for item in response.json()["results"]}  # type: ignore[attr-defined]
 
 
-def test_lists_open_intents_in_served_categories_and_below(
-    api: APIClient, category: Category
+def test_lists_only_open_intents_the_vendor_was_noticed_about(
+    api: APIClient, vendor: Vendor, category: Category
 ) -> None:
-    child = CategoryFactory(slug="taps", parent=category)
-    mine = IntentFactory(category=category)
-    below = IntentFactory(category=child)
-    IntentFactory(category=CategoryFactory(slug="catering"))
-    IntentFactory(category=category, status=Intent.Status.DRAFT)
-    IntentFactory(category=category, status=Intent.Status.CLOSED)
-    IntentFactory(category=category, is_hidden=True)
-    IntentFactory(category=category, visibility=Intent.Visibility.INVITED)
+    mine = noticed_intent(vendor, category=category)
+    IntentFactory(category=category)  # same category, but not matched to this vendor
+    noticed_intent(VendorFactory(), category=category)  # matched to another vendor
+    noticed_intent(vendor, category=category, status=Intent.Status.DRAFT)
+    noticed_intent(vendor, category=category, status=Intent.Status.CLOSED)
+    noticed_intent(vendor, category=category, is_hidden=True)
 
     response = api.get("/api/v1/intents/")
 
     assert response.status_code == 200
-    assert ids(response) == {str(mine.pk), str(below.pk)}
+    assert ids(response) == {str(mine.pk)}
     assert set(response.json()) == {"count", "next", "previous", "results"}
 
 
@@ -49,8 +53,8 @@ def test_vendor_never_sees_the_buyer(api: APIClient, open_intent: Intent) -> Non
     assert open_intent.buyer.pk not in body.values()
 
 
-def test_hidden_budget_is_not_shown(api: APIClient, category: Category) -> None:
-    intent = IntentFactory(category=category, is_budget_hidden=True)
+def test_hidden_budget_is_not_shown(api: APIClient, vendor: Vendor, category: Category) -> None:
+    intent = noticed_intent(vendor, category=category, is_budget_hidden=True)
     body = api.get(f"/api/v1/intents/{intent.pk}/").json()
     assert (body["budget_min"], body["budget_max"]) == (None, None)
 
@@ -77,17 +81,24 @@ def test_detail_shows_only_own_offer(api: APIClient, vendor: Vendor, open_intent
     assert "99.00" not in str(body)
 
 
-def test_closed_intent_still_readable_in_detail(api: APIClient, category: Category) -> None:
-    intent = IntentFactory(category=category, status=Intent.Status.CLOSED)
+def test_closed_intent_still_readable_in_detail(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category, status=Intent.Status.CLOSED)
     assert api.get(f"/api/v1/intents/{intent.pk}/").json()["status"] == "closed"
 
 
-def test_filters(api: APIClient, category: Category) -> None:
+def test_filters(api: APIClient, vendor: Vendor, category: Category) -> None:
     soon = timezone.now() + timedelta(days=1)
-    cheap = IntentFactory(
-        category=category, budget_min=Decimal("10"), budget_max=Decimal("50"), title="Tap washer"
+    cheap = noticed_intent(
+        vendor,
+        category=category,
+        budget_min=Decimal("10"),
+        budget_max=Decimal("50"),
+        title="Tap washer",
     )
-    dear = IntentFactory(
+    dear = noticed_intent(
+        vendor,
         category=category,
         budget_min=Decimal("1000"),
         budget_max=Decimal("5000"),
@@ -121,11 +132,11 @@ def test_list_query_count_is_constant(
     client = vendor_client(vendor)
     client.get("/api/v1/intents/")  # warm: marks the key used
 
-    IntentFactory(category=category)
+    noticed_intent(vendor, category=category)
     with CaptureQueriesContext(connection) as one:
         assert client.get("/api/v1/intents/").json()["count"] == 1
     for _ in range(30):
-        IntentFactory(category=category)
+        noticed_intent(vendor, category=category)
     with CaptureQueriesContext(connection) as many:
         assert client.get("/api/v1/intents/").json()["count"] == 31
     assert len(one) == len(many)

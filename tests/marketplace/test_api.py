@@ -126,6 +126,7 @@ def test_vendor_profile_read_and_patch(api: APIClient, vendor: Vendor) -> None:
 def test_vendor_profile_refuses_bad_input(
     api: APIClient, vendor: Vendor, payload: dict, field: str
 ) -> None:
+    api.get("/api/v1/vendor/")  # the first use stamps last_seen_at
     before = Vendor.objects.filter(pk=vendor.pk).values().get()
     body = assert_problem(api.patch("/api/v1/vendor/", payload, format="json"), 400)
     assert field in body["errors"]

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from intents.models import Intent
 from marketplace.models import Category, Vendor
 from offers.models import Offer
-from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+from tests.factories import IntentFactory, OfferFactory, VendorFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
 
@@ -91,9 +91,9 @@ def test_submit_missing_price_names_the_field(api: APIClient, open_intent: Inten
 
 @pytest.mark.parametrize("status", [Intent.Status.CLOSED, Intent.Status.AWARDED])
 def test_submit_on_closed_or_awarded_intent_is_409(
-    api: APIClient, category: Category, status: str
+    api: APIClient, vendor: Vendor, category: Category, status: str
 ) -> None:
-    intent = IntentFactory(category=category, status=status)
+    intent = noticed_intent(vendor, category=category, status=status)
     response = api.post("/api/v1/offers/", offer_body(intent), format="json")
     assert response.status_code == 409
     assert response["Content-Type"] == "application/problem+json"
@@ -107,8 +107,10 @@ def test_second_live_offer_is_409(api: APIClient, open_intent: Intent) -> None:
     assert Offer.objects.count() == 1
 
 
-def test_submit_on_intent_not_visible_is_404(api: APIClient) -> None:
-    elsewhere = IntentFactory(category=CategoryFactory(slug="catering"))
+def test_submit_on_intent_not_matched_to_the_vendor_is_404(
+    api: APIClient, category: Category
+) -> None:
+    elsewhere = IntentFactory(category=category)
     response = api.post("/api/v1/offers/", offer_body(elsewhere), format="json")
     assert response.status_code == 404
     assert Offer.objects.count() == 0
@@ -160,7 +162,7 @@ def test_revise_refuses_fixed_or_bad_fields(
 
 
 def test_revise_accepted_offer_is_409(api: APIClient, vendor: Vendor, category: Category) -> None:
-    intent = IntentFactory(category=category, status=Intent.Status.AWARDED)
+    intent = noticed_intent(vendor, category=category, status=Intent.Status.AWARDED)
     offer = OfferFactory(intent=intent, vendor=vendor, status=Offer.Status.ACCEPTED)
     before = offers_snapshot()
     assert (

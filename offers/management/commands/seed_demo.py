@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from intents.models import Intent
+from intents.notices import intent_match
 from intents.services import intent_create
 from marketplace.models import ApiKey, Category, User, Vendor
 from marketplace.services import api_key_create, vendor_create
@@ -147,6 +148,9 @@ class Command(BaseCommand):
                 needed_by=timezone.localdate() + timedelta(days=30),
                 **spec,
             )
+            # Match now rather than after commit, so the demo offers below
+            # come from vendors that were told about the intent.
+            intent_match(intent_id=intent.pk)
             for vendor_slug, price, message in offers:
                 vendor = Vendor.objects.get(slug=vendor_slug)
                 if not Offer.objects.filter(intent=intent, vendor=vendor).exists():

@@ -1,0 +1,212 @@
+"""Which vendors hear about an intent, and why.
+
+Rules (DESIGN §4): the intent's category, or one above or below it in the
+tree; a region covering the intent's country (or worldwide, for remote
+work); a deal size overlapping the budget when both are in the same currency;
+not paused or suspended; under today's capacity; not blocked by the buyer;
+for an ``invited`` intent, only the vendors the buyer named; and, for a
+vendor that lists keywords, at least one of them in the intent's text.
+Candidates are ranked by keyword relevance, then reputation, then freshness.
+
+On PostgreSQL the whole selection is one query (GIN indexes on the vendor's
+coverage and keyword lexemes); on SQLite the JSON rules run in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from intents.models import Intent, Notice
+from marketplace.codes import WORLDWIDE
+from marketplace.models import Vendor, VendorBlock
+from marketplace.search import lexemes
+from marketplace.selectors import category_tree_ids
+
+VENDOR_FIELDS = (
+    "id",
+    "coverage",
+    "keyword_lexemes",
+    "deal_size_min",
+    "deal_size_max",
+    "deal_size_currency",
+    "rating_mean",
+    "last_seen_at",
+)
+
+
+@dataclass
+class Candidate:
+    vendor_id: Any
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+def related_category_ids(category_id: int) -> set[int]:
+    """The category, its ancestors and its descendants."""
+    parent_of = category_tree_ids()
+    related = {category_id}
+    current = parent_of.get(category_id)
+    while current is not None and current not in related:
+        related.add(current)
+        current = parent_of.get(current)
+    children: dict[int | None, list[int]] = {}
+    for child, parent in parent_of.items():
+        children.setdefault(parent, []).append(child)
+    stack = list(children.get(category_id, []))
+    while stack:
+        current = stack.pop()
+        if current not in related:
+            related.add(current)
+            stack.extend(children.get(current, []))
+    return related
+
+
+def intent_lexemes(intent: Intent) -> list[str]:
+    return lexemes(f"{intent.title}\n{intent.description}")
+
+
+def wanted_coverage(intent: Intent) -> list[str]:
+    """Coverage codes any one of which lets a vendor serve the intent's place."""
+    codes = [WORLDWIDE]
+    if intent.country:
+        codes.append(intent.country)
+    return codes
+
+
+def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
+    vendors = Vendor.objects.filter(is_paused=False, is_suspended=False).filter(
+        Q(notices_day__isnull=True)
+        | Q(notices_day__lt=today)
+        | Q(notices_today__lt=F("daily_capacity"))
+    )
+    vendors = vendors.exclude(
+        id__in=VendorBlock.objects.filter(buyer_id=intent.buyer_id).values("vendor_id")
+    ).exclude(id__in=Notice.objects.filter(intent=intent).values("vendor_id"))
+    if intent.visibility == Intent.Visibility.INVITED:
+        return vendors.filter(id__in=intent.invited_vendors.values("id"))
+    vendors = vendors.filter(
+        id__in=Vendor.categories.through.objects.filter(
+            category_id__in=related_category_ids(intent.category_id)
+        ).values("vendor_id")
+    )
+    if intent.budget_min is not None:
+        vendors = vendors.exclude(
+            deal_size_currency=intent.currency, deal_size_max__lt=intent.budget_min
+        )
+    if intent.budget_max is not None:
+        vendors = vendors.exclude(
+            deal_size_currency=intent.currency, deal_size_min__gt=intent.budget_max
+        )
+    return vendors
+
+
+def _select_postgresql(
+    vendors: QuerySet[Vendor], intent: Intent, words: list[str], limit: int
+) -> list[dict[str, Any]]:
+    if intent.visibility != Intent.Visibility.INVITED:
+        vendors = vendors.filter(coverage__has_any_keys=wanted_coverage(intent))
+        keyword_rule = Q(keyword_lexemes=[])
+        if words:
+            keyword_rule |= Q(keyword_lexemes__has_any_keys=words)
+        vendors = vendors.filter(keyword_rule)
+    relevance = RawSQL(
+        "(SELECT count(*) FROM jsonb_array_elements_text(marketplace_vendor.keyword_lexemes) AS k"
+        " WHERE k = ANY(%s))",
+        [words or [""]],
+    )
+    return list(
+        vendors.annotate(relevance=relevance)
+        .order_by(
+            F("relevance").desc(),
+            F("rating_mean").desc(nulls_last=True),
+            F("last_seen_at").desc(nulls_last=True),
+            "id",
+        )
+        .values(*VENDOR_FIELDS, "relevance")[:limit]
+    )
+
+
+def _select_portable(
+    vendors: QuerySet[Vendor], intent: Intent, words: list[str], limit: int
+) -> list[dict[str, Any]]:
+    wanted = set(wanted_coverage(intent))
+    word_set = set(words)
+    selected = []
+    for vendor in vendors.values(*VENDOR_FIELDS):
+        matched = word_set & set(vendor["keyword_lexemes"])
+        if intent.visibility != Intent.Visibility.INVITED:
+            if not wanted & set(vendor["coverage"]):
+                continue
+            if vendor["keyword_lexemes"] and not matched:
+                continue
+        vendor["relevance"] = len(matched)
+        selected.append(vendor)
+    oldest = timezone.now().replace(year=1970)
+    selected.sort(
+        key=lambda v: (
+            -v["relevance"],
+            -(v["rating_mean"] or -1),
+            -(v["last_seen_at"] or oldest).timestamp(),
+            str(v["id"]),
+        )
+    )
+    return selected[:limit]
+
+
+def _reasons(
+    intent: Intent, vendor: dict[str, Any], category_slugs: list[str], words: list[str]
+) -> list[str]:
+    reasons = []
+    if intent.visibility == Intent.Visibility.INVITED:
+        reasons.append("invited by the buyer")
+    if category_slugs:
+        reasons.append("category: " + ", ".join(sorted(category_slugs)))
+    if intent.country and intent.country in vendor["coverage"]:
+        reasons.append(f"region: {intent.country}")
+    elif WORLDWIDE in vendor["coverage"]:
+        reasons.append("region: worldwide" + (" (remote)" if intent.is_remote else ""))
+    if vendor["deal_size_currency"] == intent.currency and (
+        vendor["deal_size_min"] is not None or vendor["deal_size_max"] is not None
+    ):
+        reasons.append("budget overlaps")
+    matched = sorted(set(words) & set(vendor["keyword_lexemes"]))
+    if matched:
+        reasons.append("keywords: " + ", ".join(matched))
+    return reasons
+
+
+def match_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
+    """The best ``limit`` vendors not yet noticed about ``intent``, with their reasons."""
+    if limit <= 0:
+        return []
+    words = intent_lexemes(intent)
+    vendors = _base_queryset(intent, timezone.localdate())
+    if connection.vendor == "postgresql":
+        selected = _select_postgresql(vendors, intent, words, limit)
+    else:
+        selected = _select_portable(vendors, intent, words, limit)
+    if not selected:
+        return []
+    related = related_category_ids(intent.category_id)
+    slugs: dict[Any, list[str]] = {}
+    for vendor_id, slug in Vendor.categories.through.objects.filter(
+        vendor_id__in=[vendor["id"] for vendor in selected], category_id__in=related
+    ).values_list("vendor_id", "category__slug"):
+        slugs.setdefault(vendor_id, []).append(slug)
+    total = len(selected)
+    return [
+        Candidate(
+            vendor_id=vendor["id"],
+            # Rank order as a score in (0, 1]: first is 1.0.
+            score=round((total - rank) / total, 4),
+            reasons=_reasons(intent, vendor, slugs.get(vendor["id"], []), words),
+        )
+        for rank, vendor in enumerate(selected)
+    ]

@@ -1,0 +1,147 @@
+"""Matching an intent to vendors: notices, their events, and the e-mails to vendor staff.
+
+Idempotency: the intent row is locked while its notices are made, and a
+Notice is unique per (intent, vendor), so running the task twice — or again
+after a worker died mid-way, whose transaction simply rolled back — makes no
+second notice and emits no second ``intent.matched`` event.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Case, F, QuerySet, When
+from django.utils import timezone
+
+from intents.matching import match_candidates
+from intents.models import Intent, Notice
+from intents.payloads import intent_for_vendor
+from marketplace.events import NewEvent, emit_many
+from marketplace.models import User, Vendor
+from marketplace.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+EMAIL_BATCH = 100
+
+
+def intent_match(*, intent_id: Any) -> list[Notice]:
+    """Notice the best matching vendors not yet noticed, up to the intent's cap."""
+    with transaction.atomic():
+        intent = Intent.objects.select_for_update().select_related("category").get(pk=intent_id)
+        if intent.status != Intent.Status.OPEN or intent.is_hidden:
+            Intent.objects.filter(pk=intent.pk).update(needs_matching=False)
+            return []
+        room = intent.max_vendors - Notice.objects.filter(intent=intent).count()
+        candidates = match_candidates(intent, limit=room)
+        notices = Notice.objects.bulk_create(
+            [
+                Notice(
+                    intent=intent,
+                    vendor_id=candidate.vendor_id,
+                    reasons=candidate.reasons,
+                    score=candidate.score,
+                )
+                for candidate in candidates
+            ]
+        )
+        if notices:
+            _count_towards_capacity([notice.vendor_id for notice in notices])
+            payload = intent_for_vendor(intent)
+            emit_many(
+                NewEvent(
+                    vendor_id=notice.vendor_id,
+                    type="intent.matched",
+                    payload={
+                        "intent": payload,
+                        "notice": str(notice.pk),
+                        "reasons": notice.reasons,
+                    },
+                    dedupe_key=f"intent.matched:{intent.pk}",
+                )
+                for notice in notices
+            )
+            ids = [str(notice.pk) for notice in notices]
+            for start in range(0, len(ids), EMAIL_BATCH):
+                enqueue_on_commit("intents.send_notice_emails", ids[start : start + EMAIL_BATCH])
+        Intent.objects.filter(pk=intent.pk).update(needs_matching=False)
+    return notices
+
+
+def _count_towards_capacity(vendor_ids: list[Any]) -> None:
+    today = timezone.localdate()
+    Vendor.objects.filter(id__in=vendor_ids).update(
+        notices_today=Case(When(notices_day=today, then=F("notices_today") + 1), default=1),
+        notices_day=today,
+    )
+
+
+def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:
+    """Open intents whose matching was asked for but has not happened (the outbox sweep)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return Intent.objects.filter(
+        needs_matching=True, status=Intent.Status.OPEN, updated_at__lte=cutoff
+    )
+
+
+def notice_send_email(*, notice_id: Any) -> None:
+    """Tell the vendor's staff by e-mail. At least once: sent, then marked delivered."""
+    notice = (
+        Notice.objects.select_related("intent", "vendor")
+        .filter(pk=notice_id, state=Notice.State.PENDING)
+        .first()
+    )
+    if notice is None:
+        return
+    recipients = sorted(
+        {notice.vendor.contact_email}
+        | set(
+            User.objects.filter(vendor=notice.vendor, is_active=True).values_list(
+                "email", flat=True
+            )
+        )
+    )
+    intent = notice.intent
+    body = (
+        f"{intent.pseudonym} published an intent that matches {notice.vendor.name}:\n\n"
+        f"  {intent.title}\n"
+        f"  Offers close {intent.offers_close_at:%Y-%m-%d %H:%M} UTC\n"
+        f"  Why you: {notice.reasons_text}\n\n"
+        f"Read it and answer through the API: GET /api/v1/intents/{intent.pk}/\n"
+    )
+    try:
+        send_mail(
+            subject=f"New intent for you: {intent.title}",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=recipients,
+        )
+    except Exception:
+        logger.exception("E-mail for notice %s failed", notice.pk)
+        Notice.objects.filter(pk=notice.pk).update(
+            attempts=F("attempts") + 1, state=Notice.State.FAILED
+        )
+        return
+    Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
+        attempts=F("attempts") + 1, state=Notice.State.DELIVERED
+    )
+
+
+def notice_mark_read(*, notice: Notice) -> Notice:
+    Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
+    notice.refresh_from_db(fields=["read_at"])
+    return notice
+
+
+def emit_to_noticed_vendors(
+    *, intent: Intent, type: str, payload: dict[str, Any], dedupe_key: str
+) -> None:
+    """Tell every vendor noticed about ``intent``; call inside the changing transaction."""
+    emit_many(
+        NewEvent(vendor_id=vendor_id, type=type, payload=payload, dedupe_key=dedupe_key)
+        for vendor_id in Notice.objects.filter(intent=intent).values_list("vendor_id", flat=True)
+    )

@@ -1,0 +1,30 @@
+"""Celery tasks for matching and notices. Thin: take ids, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from intents.notices import intent_match, intents_awaiting_matching, notice_send_email
+from marketplace.queue import enqueue
+
+
+@shared_task(name="intents.match_intent")
+def match_intent(intent_id: str) -> int:
+    return len(intent_match(intent_id=intent_id))
+
+
+@shared_task(name="intents.send_notice_emails")
+def send_notice_emails(notice_ids: list[Any]) -> None:
+    for notice_id in notice_ids:
+        notice_send_email(notice_id=notice_id)
+
+
+@shared_task(name="intents.sweep_unmatched_intents")
+def sweep_unmatched_intents() -> int:
+    """Re-enqueue matching that was asked for but never ran (broker down, worker killed)."""
+    intent_ids = [str(pk) for pk in intents_awaiting_matching().values_list("pk", flat=True)[:500]]
+    for intent_id in intent_ids:
+        enqueue("intents.match_intent", intent_id)
+    return len(intent_ids)

@@ -1,0 +1,148 @@
+"""Events for vendors: the outbox behind webhooks and the vendor's event feed.
+
+Higher layers report facts with :func:`emit` inside their own transaction;
+nothing is sent before that transaction commits. The dispatcher then gives
+each new event its feed position and creates one webhook delivery per
+interested endpoint, both idempotently.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+
+from marketplace.models import Event, Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.queue import enqueue_on_commit
+
+EVENT_TYPES = (
+    "intent.matched",
+    "intent.updated",
+    "intent.closed",
+    "intent.withdrawn",
+    "question.answered",
+    "offer.accepted",
+    "offer.declined",
+)
+TEST_EVENT_TYPE = "webhook.test"
+
+DISPATCH_BATCH = 1000
+DELIVERY_TASK_BATCH = 100
+# Any 64-bit number of our own, so the sequencer's advisory lock is ours alone.
+SEQUENCER_LOCK_ID = 7_331_001
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    vendor_id: Any
+    type: str
+    payload: dict[str, Any]
+    dedupe_key: str
+
+
+def emit_many(events: Iterable[NewEvent]) -> None:
+    """Record events in the caller's transaction; dispatch them after it commits.
+
+    The same ``(vendor, dedupe_key)`` twice is silently kept once, so a task
+    that runs again emits nothing new.
+    """
+    rows = [
+        Event(
+            vendor_id=event.vendor_id,
+            type=event.type,
+            payload=event.payload,
+            dedupe_key=event.dedupe_key,
+        )
+        for event in events
+    ]
+    if not rows:
+        return
+    for row in rows:
+        assert row.type in EVENT_TYPES or row.type == TEST_EVENT_TYPE, row.type
+    Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    enqueue_on_commit("marketplace.dispatch_events")
+
+
+def emit(*, vendor_id: Any, type: str, payload: dict[str, Any], dedupe_key: str) -> None:
+    emit_many([NewEvent(vendor_id=vendor_id, type=type, payload=payload, dedupe_key=dedupe_key)])
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    """The webhook body and the feed item: ``{type, timestamp, data}`` (plus feed fields)."""
+    return {"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.payload}
+
+
+def _lock_sequencer() -> None:
+    # One sequencer at a time, until its transaction commits: positions are
+    # then handed out in commit order. SQLite has a single writer anyway.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])
+
+
+def events_dispatch(*, limit: int = DISPATCH_BATCH) -> int:
+    """Position the next undispatched events and create their webhook deliveries.
+
+    Returns how many events it handled; call again while it returns ``limit``.
+    Safe to run concurrently and repeatedly.
+    """
+    with transaction.atomic():
+        _lock_sequencer()
+        pending = list(
+            Event.objects.filter(position__isnull=True)
+            .order_by("id")
+            .only("id", "vendor_id", "type")[:limit]
+        )
+        if not pending:
+            return 0
+        last = Event.objects.aggregate(last=Max("position"))["last"] or 0
+        for offset, event in enumerate(pending, start=1):
+            event.position = last + offset
+        Event.objects.bulk_update(pending, ["position"], batch_size=1000)
+
+        endpoints: dict[Any, list[WebhookEndpoint]] = defaultdict(list)
+        for endpoint in WebhookEndpoint.objects.filter(
+            vendor_id__in={event.vendor_id for event in pending}, is_active=True
+        ):
+            endpoints[endpoint.vendor_id].append(endpoint)
+        now = timezone.now()
+        deliveries = [
+            WebhookDelivery(
+                event_id=event.id,
+                endpoint=endpoint,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                next_attempt_at=now,
+            )
+            for event in pending
+            if event.type != TEST_EVENT_TYPE
+            for endpoint in endpoints[event.vendor_id]
+            if endpoint.wants(event.type)
+        ]
+        WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
+        delivery_ids = list(
+            WebhookDelivery.objects.filter(
+                event_id__in=[event.id for event in pending], status=WebhookDelivery.Status.PENDING
+            ).values_list("id", flat=True)
+        )
+        for start in range(0, len(delivery_ids), DELIVERY_TASK_BATCH):
+            batch = [
+                str(delivery_id)
+                for delivery_id in delivery_ids[start : start + DELIVERY_TASK_BATCH]
+            ]
+            enqueue_on_commit("marketplace.deliver_webhooks", batch)
+    return len(pending)
+
+
+def events_of_vendor_after(*, vendor: Vendor, after: int, limit: int) -> QuerySet[Event]:
+    """The vendor's dispatched events after a feed position, oldest first."""
+    return (
+        Event.objects.filter(vendor=vendor, position__gt=after)
+        .exclude(type=TEST_EVENT_TYPE)
+        .order_by("position")[:limit]
+    )

@@ -1,0 +1,38 @@
+"""Enqueue Celery tasks only after the transaction commits, without ever failing the caller.
+
+Tasks are looked up by name in the Celery app, so a service can ask for a
+task without importing the module that defines it (tasks import services,
+not the other way round).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task_name: str, *args: Any) -> None:
+    """Send the task now. A broker that is down is logged, not raised.
+
+    What must not be lost is already in the database (an outbox row, an
+    intent marked ``needs_matching``), and a periodic sweep sends it again.
+    """
+    task = current_app.tasks[task_name]
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        task.apply(args=args).get()  # embedded default and tests: errors surface
+        return
+    try:
+        task.apply_async(args=args)
+    except Exception:  # the broker is unreachable: kombu, redis and socket errors alike
+        logger.warning("Could not enqueue %s; the sweep will retry it.", task_name, exc_info=True)
+
+
+def enqueue_on_commit(task_name: str, *args: Any) -> None:
+    transaction.on_commit(partial(enqueue, task_name, *args))

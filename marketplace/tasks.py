@@ -1,0 +1,38 @@
+"""Celery tasks for events and webhooks. Thin: take ids, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from marketplace.events import DISPATCH_BATCH, events_dispatch
+from marketplace.queue import enqueue
+from marketplace.webhooks import webhook_deliver, webhook_deliveries_due
+
+
+@shared_task(name="marketplace.dispatch_events")
+def dispatch_events() -> int:
+    """Position new events and create their webhook deliveries, batch after batch."""
+    handled = 0
+    while True:
+        batch = events_dispatch(limit=DISPATCH_BATCH)
+        handled += batch
+        if batch < DISPATCH_BATCH:
+            return handled
+
+
+@shared_task(name="marketplace.deliver_webhooks")
+def deliver_webhooks(delivery_ids: list[Any]) -> None:
+    """One attempt for each delivery of a batch; a failed one is retried by schedule."""
+    for delivery_id in delivery_ids:
+        webhook_deliver(delivery_id=delivery_id)
+
+
+@shared_task(name="marketplace.retry_due_webhooks")
+def retry_due_webhooks() -> int:
+    """Enqueue the deliveries whose retry time has come (or whose worker died)."""
+    due = [str(delivery_id) for delivery_id in webhook_deliveries_due()]
+    for start in range(0, len(due), 100):
+        enqueue("marketplace.deliver_webhooks", due[start : start + 100])
+    return len(due)

@@ -1,0 +1,293 @@
+"""Webhook endpoints and signed deliveries, per the Standard Webhooks specification.
+
+Headers ``webhook-id`` (stable per event and endpoint, so a retry carries
+the same id), ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64
+HMAC-SHA256 of id.timestamp.body>``, made by the ``standardwebhooks`` library).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body
+from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10
+CLAIM_SECONDS = 60  # longer than one attempt can take
+# After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
+# — about three days in all — each with ±20 % jitter so retries spread out.
+RETRY_DELAYS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=14),
+    timedelta(hours=20),
+    timedelta(hours=24),
+]
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+USER_AGENT = "Intentcast-Webhooks/1"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def next_retry_delay(attempts: int) -> timedelta | None:
+    """The wait before attempt ``attempts + 1``, or None when we give up."""
+    if attempts > len(RETRY_DELAYS):
+        return None
+    base = RETRY_DELAYS[attempts - 1]
+    return base * random.uniform(0.8, 1.2)
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def check_webhook_target(url: str) -> None:
+    """Refuse URLs that are not http(s), or that resolve to a private address.
+
+    Checked when an endpoint is saved and again before every attempt, since
+    a name can be pointed elsewhere in between.
+    """
+    parts = urlsplit(url)
+    allowed_schemes = ("https",) if settings.WEBHOOKS_REQUIRE_HTTPS else ("https", "http")
+    if parts.scheme not in allowed_schemes or not parts.hostname:
+        raise DomainError(
+            "The URL must be an absolute " + " or ".join(allowed_schemes) + " URL.",
+            errors={"url": ["Give an absolute https URL."]},
+        )
+    if settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise DomainError(
+            "The URL's host does not resolve.", errors={"url": ["The host does not resolve."]}
+        ) from error
+    if any(_is_private(info[4][0]) for info in infos):
+        raise DomainError(
+            "Webhook URLs may not point to private, loopback or link-local addresses.",
+            errors={"url": ["This address is private, loopback or link-local."]},
+        )
+
+
+def _clean_event_types(event_types: list[str]) -> list[str]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise DomainError(
+            "Unknown event types.",
+            errors={"event_types": [f"Unknown: {', '.join(unknown)}."]},
+        )
+    return sorted(set(event_types))
+
+
+def webhook_endpoint_create(
+    *, vendor: Vendor, url: str, description: str = "", event_types: list[str] | None = None
+) -> WebhookEndpoint:
+    check_webhook_target(url)
+    return WebhookEndpoint.objects.create(
+        vendor=vendor,
+        url=url,
+        description=description,
+        event_types=_clean_event_types(event_types or []),
+        secret=new_secret(),
+    )
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
+    allowed = {"url", "description", "event_types", "is_active"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
+    if "url" in changes:
+        check_webhook_target(changes["url"])
+    if "event_types" in changes:
+        changes["event_types"] = _clean_event_types(changes["event_types"])
+    if changes.get("is_active"):
+        changes["disabled_reason"] = ""
+    for field, value in changes.items():
+        setattr(endpoint, field, value)
+    endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()
+
+
+def _sign(endpoint: WebhookEndpoint, message_id: str, body: str) -> dict[str, str]:
+    now = timezone.now()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(endpoint.secret).sign(message_id, now, body),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+def _claim(delivery_id: Any) -> bool:
+    """Take a due delivery for one attempt; False if another worker has it or it is done."""
+    now = timezone.now()
+    return bool(
+        WebhookDelivery.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            pk=delivery_id,
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+        ).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    )
+
+
+def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
+    """One attempt of one delivery, if it is due and nobody else is on it."""
+    if not _claim(delivery_id):
+        return None
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        _finish(delivery, status=WebhookDelivery.Status.FAILED, error="endpoint disabled")
+        return delivery
+    body = json.dumps(event_body(delivery.event), separators=(",", ":"))
+    status_code: int | None = None
+    error = ""
+    started = time.monotonic()
+    try:
+        check_webhook_target(endpoint.url)
+        response = httpx.post(
+            endpoint.url,
+            content=body.encode(),
+            headers=_sign(endpoint, delivery.message_id, body),
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+        )
+        status_code = response.status_code
+    except DomainError as refused:
+        error = f"refused: {refused.message}"
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:300]
+    latency_ms = int((time.monotonic() - started) * 1000)
+    _record(delivery, status_code=status_code, latency_ms=latency_ms, error=error)
+    return delivery
+
+
+def _record(
+    delivery: WebhookDelivery, *, status_code: int | None, latency_ms: int, error: str
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, status_code=status_code, latency_ms=latency_ms, error=error
+        )
+        delivery.attempts += 1
+        delivery.last_status_code = status_code
+        delivery.last_latency_ms = latency_ms
+        delivery.last_error = error
+        delivery.claimed_until = None
+        if status_code is not None and 200 <= status_code < 300:
+            delivery.status = WebhookDelivery.Status.SUCCEEDED
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+        elif status_code == 410:
+            # The receiver says it is gone for good: stop sending to it.
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(
+                is_active=False, disabled_reason="the receiver answered 410 Gone"
+            )
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delay = next_retry_delay(delivery.attempts)
+            if delay is None:
+                delivery.status = WebhookDelivery.Status.FAILED
+                delivery.next_attempt_at = None
+            else:
+                delivery.next_attempt_at = now + delay
+        delivery.save()
+
+
+def _finish(delivery: WebhookDelivery, *, status: str, error: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status, last_error=error, claimed_until=None, next_attempt_at=None
+    )
+    delivery.refresh_from_db()
+
+
+def webhook_deliveries_due(*, limit: int = 500) -> list[Any]:
+    """Pending deliveries whose time has come and that no live worker holds."""
+    now = timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again now (an operator's or vendor's request), same webhook-id."""
+    if not delivery.endpoint.is_active:
+        raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), claimed_until=None
+    )
+    webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Send a ``webhook.test`` event to one endpoint now and return its delivery."""
+    with transaction.atomic():
+        event = Event.objects.create(
+            vendor_id=endpoint.vendor_id,
+            type=TEST_EVENT_TYPE,
+            payload={"endpoint": str(endpoint.pk), "message": "This is a test delivery."},
+            dedupe_key=f"test:{uuid.uuid4().hex}",
+        )
+        delivery = WebhookDelivery.objects.create(
+            event=event,
+            endpoint=endpoint,
+            message_id=f"msg_{uuid.uuid4().hex}",
+            next_attempt_at=timezone.now(),
+        )
+    webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
