@@ -22,9 +22,10 @@ def send_notice_emails(notice_ids: list[Any]) -> None:
 
 
 @shared_task(name="intents.sweep_unmatched_intents")
-def sweep_unmatched_intents() -> int:
+def sweep_unmatched_intents(older_than_seconds: int = 30) -> int:
     """Re-enqueue matching that was asked for but never ran (broker down, worker killed)."""
-    intent_ids = [str(pk) for pk in intents_awaiting_matching().values_list("pk", flat=True)[:500]]
+    awaiting = intents_awaiting_matching(older_than_seconds=older_than_seconds)
+    intent_ids = [str(pk) for pk in awaiting.values_list("pk", flat=True)[:500]]
     for intent_id in intent_ids:
         enqueue("intents.match_intent", intent_id)
     return len(intent_ids)

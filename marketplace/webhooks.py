@@ -34,7 +34,6 @@ from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, W
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
-CLAIM_SECONDS = 60  # longer than one attempt can take
 # After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
 # — about three days in all — each with ±20 % jitter so retries spread out.
 RETRY_DELAYS = [
@@ -170,7 +169,7 @@ def _claim(delivery_id: Any) -> bool:
             pk=delivery_id,
             status=WebhookDelivery.Status.PENDING,
             next_attempt_at__lte=now,
-        ).update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        ).update(claimed_until=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS))
     )
 
 

@@ -135,7 +135,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # A broker that is down must not make a web request hang: fail fast,
+    # the outbox sweeps send it later.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 # --- E-mail ---------------------------------------------------------------
 EMAIL_BACKEND = env(
@@ -212,3 +225,6 @@ LOGGING = {
 }
 # Webhook URLs must be https in production; plain http is fine locally.
 WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=not EMBEDDED)
+# How long a worker holds a webhook delivery it is sending; a crashed worker's
+# deliveries are retried once this runs out. Longer than the 10 s timeout.
+WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=60)

@@ -1,0 +1,240 @@
+"""Each matching rule, with a case that matches and one that does not (DESIGN §4)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from intents.matching import match_candidates
+from intents.models import Intent, Notice
+from intents.notices import intent_match
+from intents.services import intent_update
+from marketplace.events import events_dispatch
+from marketplace.models import Category, Event, Vendor
+from marketplace.services import vendor_block, vendor_update
+from tests.factories import CategoryFactory, IntentFactory, NoticeFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tree() -> dict[str, Category]:
+    home = CategoryFactory(slug="home", name="Home")
+    plumbing = CategoryFactory(slug="plumbing", name="Plumbing", parent=home)
+    taps = CategoryFactory(slug="taps", name="Taps", parent=plumbing)
+    catering = CategoryFactory(slug="catering", name="Catering")
+    return {"home": home, "plumbing": plumbing, "taps": taps, "catering": catering}
+
+
+def make_vendor(categories: list[Category], **profile: Any) -> Vendor:
+    vendor = VendorFactory(categories=categories)
+    return vendor_update(vendor=vendor, **profile) if profile else vendor
+
+
+def matched(intent: Intent) -> set[Any]:
+    return {candidate.vendor_id for candidate in match_candidates(intent, limit=100)}
+
+
+def test_category_matches_itself_its_ancestors_and_descendants(tree: dict[str, Category]) -> None:
+    same = make_vendor([tree["plumbing"]])
+    ancestor = make_vendor([tree["home"]])
+    descendant = make_vendor([tree["taps"]])
+    unrelated = make_vendor([tree["catering"]])
+    intent = IntentFactory(category=tree["plumbing"])
+
+    assert matched(intent) == {same.pk, ancestor.pk, descendant.pk}
+    assert unrelated.pk not in matched(intent)
+
+
+def test_region_country_worldwide_and_subdivision(tree: dict[str, Category]) -> None:
+    german = make_vendor([tree["plumbing"]], regions=["DE"])
+    bavarian = make_vendor([tree["plumbing"]], regions=["DE-BY"])
+    everywhere = make_vendor([tree["plumbing"]], regions=["*"])
+    french = make_vendor([tree["plumbing"]], regions=["FR"])
+    intent = IntentFactory(category=tree["plumbing"], country="DE")
+
+    assert matched(intent) == {german.pk, bavarian.pk, everywhere.pk}
+    assert french.pk not in matched(intent)
+
+
+def test_remote_intent_reaches_worldwide_vendors(tree: dict[str, Category]) -> None:
+    everywhere = make_vendor([tree["plumbing"]], regions=["*"])
+    make_vendor([tree["plumbing"]], regions=["FR"])
+    intent = IntentFactory(category=tree["plumbing"], country="", is_remote=True)
+
+    assert matched(intent) == {everywhere.pk}
+
+
+def test_deal_size_must_overlap_the_budget_in_the_same_currency(tree: dict[str, Category]) -> None:
+    fits = make_vendor(
+        [tree["plumbing"]],
+        deal_size_min=Decimal("50"),
+        deal_size_max=Decimal("200"),
+        deal_size_currency="EUR",
+    )
+    too_big = make_vendor(
+        [tree["plumbing"]], deal_size_min=Decimal("10000"), deal_size_currency="EUR"
+    )
+    too_small = make_vendor(
+        [tree["plumbing"]], deal_size_max=Decimal("50"), deal_size_currency="EUR"
+    )
+    other_currency = make_vendor(
+        [tree["plumbing"]], deal_size_min=Decimal("10000"), deal_size_currency="USD"
+    )
+    unbounded = make_vendor([tree["plumbing"]])
+    intent = IntentFactory(
+        category=tree["plumbing"], budget_min=Decimal("100"), budget_max=Decimal("500")
+    )
+
+    assert matched(intent) == {fits.pk, other_currency.pk, unbounded.pk}
+    assert not {too_big.pk, too_small.pk} & matched(intent)
+
+
+def test_paused_and_suspended_vendors_are_skipped(tree: dict[str, Category]) -> None:
+    active = make_vendor([tree["plumbing"]])
+    make_vendor([tree["plumbing"]], is_paused=True)
+    suspended = make_vendor([tree["plumbing"]])
+    Vendor.objects.filter(pk=suspended.pk).update(is_suspended=True)
+
+    assert matched(IntentFactory(category=tree["plumbing"])) == {active.pk}
+
+
+def test_daily_capacity(tree: dict[str, Category]) -> None:
+    today = timezone.localdate()
+    full = make_vendor([tree["plumbing"]], daily_capacity=2)
+    Vendor.objects.filter(pk=full.pk).update(notices_day=today, notices_today=2)
+    room = make_vendor([tree["plumbing"]], daily_capacity=2)
+    Vendor.objects.filter(pk=room.pk).update(notices_day=today, notices_today=1)
+    yesterday_full = make_vendor([tree["plumbing"]], daily_capacity=2)
+    Vendor.objects.filter(pk=yesterday_full.pk).update(
+        notices_day=today - timezone.timedelta(days=1), notices_today=2
+    )
+
+    assert matched(IntentFactory(category=tree["plumbing"])) == {room.pk, yesterday_full.pk}
+
+
+def test_matching_counts_towards_capacity(tree: dict[str, Category]) -> None:
+    vendor = make_vendor([tree["plumbing"]], daily_capacity=1)
+    intent_match(intent_id=IntentFactory(category=tree["plumbing"]).pk)
+    second = IntentFactory(category=tree["plumbing"])
+
+    assert intent_match(intent_id=second.pk) == []
+    assert Vendor.objects.get(pk=vendor.pk).notices_today == 1
+
+
+def test_buyer_block_list(tree: dict[str, Category]) -> None:
+    blocked = make_vendor([tree["plumbing"]])
+    welcome = make_vendor([tree["plumbing"]])
+    intent = IntentFactory(category=tree["plumbing"])
+    vendor_block(buyer=intent.buyer, vendor=blocked)
+
+    assert matched(intent) == {welcome.pk}
+    # Another buyer's block does not matter.
+    assert blocked.pk in matched(IntentFactory(category=tree["plumbing"]))
+
+
+def test_invited_intent_reaches_only_named_vendors(tree: dict[str, Category]) -> None:
+    invited = make_vendor([tree["catering"]], regions=["FR"])  # named, even off-profile
+    make_vendor([tree["plumbing"]])
+    intent = IntentFactory(category=tree["plumbing"], visibility=Intent.Visibility.INVITED)
+    intent.invited_vendors.set([invited])
+
+    candidates = match_candidates(intent, limit=10)
+    assert [candidate.vendor_id for candidate in candidates] == [invited.pk]
+    assert "invited by the buyer" in candidates[0].reasons
+
+
+def test_keywords_narrow_and_rank(tree: dict[str, Category]) -> None:
+    boilers = make_vendor([tree["plumbing"]], keywords=["boilers", "heating"])
+    roofs = make_vendor([tree["plumbing"]], keywords=["roofs"])
+    generalist = make_vendor([tree["plumbing"]])
+    intent = IntentFactory(
+        category=tree["plumbing"], title="New boiler", description="Our gas boiler broke."
+    )
+
+    candidates = match_candidates(intent, limit=10)
+
+    assert [candidate.vendor_id for candidate in candidates] == [boilers.pk, generalist.pk]
+    assert roofs.pk not in matched(intent)
+    assert "keywords: boiler" in candidates[0].reasons
+
+
+def test_ranking_by_reputation_then_freshness_and_the_cap(tree: dict[str, Category]) -> None:
+    now = timezone.now()
+    star = make_vendor([tree["plumbing"]])
+    good = make_vendor([tree["plumbing"]])
+    fresh = make_vendor([tree["plumbing"]])
+    stale = make_vendor([tree["plumbing"]])
+    Vendor.objects.filter(pk=star.pk).update(rating_mean=Decimal("4.90"), rating_count=10)
+    Vendor.objects.filter(pk=good.pk).update(rating_mean=Decimal("4.10"), rating_count=3)
+    Vendor.objects.filter(pk=fresh.pk).update(last_seen_at=now)
+    Vendor.objects.filter(pk=stale.pk).update(last_seen_at=now - timezone.timedelta(days=30))
+    intent = IntentFactory(category=tree["plumbing"], max_vendors=3)
+
+    ranked = [candidate.vendor_id for candidate in match_candidates(intent, limit=10)]
+    assert ranked == [star.pk, good.pk, fresh.pk, stale.pk]
+
+    notices = intent_match(intent_id=intent.pk)
+    assert {notice.vendor_id for notice in notices} == {star.pk, good.pk, fresh.pk}
+
+
+def test_match_reasons_are_stored_on_the_notice(tree: dict[str, Category]) -> None:
+    vendor = make_vendor(
+        [tree["plumbing"]],
+        regions=["DE"],
+        deal_size_min=Decimal("10"),
+        deal_size_max=Decimal("1000"),
+        deal_size_currency="EUR",
+    )
+    intent = IntentFactory(category=tree["plumbing"], country="DE")
+
+    intent_match(intent_id=intent.pk)
+
+    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    assert notice.reasons == ["category: plumbing", "region: DE", "budget overlaps"]
+    assert notice.reasons_text == "category: plumbing · region: DE · budget overlaps"
+
+
+def test_matching_twice_creates_the_same_rows(tree: dict[str, Category]) -> None:
+    for _ in range(3):
+        make_vendor([tree["plumbing"]])
+    intent = IntentFactory(category=tree["plumbing"])
+
+    first = intent_match(intent_id=intent.pk)
+    second = intent_match(intent_id=intent.pk)
+    events_dispatch()
+    events_dispatch()
+
+    assert len(first) == 3
+    assert second == []
+    assert Notice.objects.filter(intent=intent).count() == 3
+    assert Event.objects.filter(type="intent.matched").count() == 3
+    assert Intent.objects.get(pk=intent.pk).needs_matching is False
+
+
+def test_edit_notices_only_new_vendors_and_tells_the_others(tree: dict[str, Category]) -> None:
+    existing = make_vendor([tree["plumbing"]], regions=["DE"])
+    later = make_vendor([tree["plumbing"]], regions=["*"])
+    intent = IntentFactory(category=tree["plumbing"], country="DE")
+    NoticeFactory(intent=intent, vendor=existing)
+    intent_update(intent=intent, title="Bigger job")
+    intent_match(intent_id=intent.pk)
+
+    assert set(Notice.objects.filter(intent=intent).values_list("vendor_id", flat=True)) == {
+        existing.pk,
+        later.pk,
+    }
+    assert Event.objects.filter(vendor=existing, type="intent.updated").count() == 1
+    assert not Event.objects.filter(vendor=existing, type="intent.matched").exists()
+    assert Event.objects.filter(vendor=later, type="intent.matched").count() == 1
+
+
+def test_closed_or_hidden_intent_is_not_matched(tree: dict[str, Category]) -> None:
+    make_vendor([tree["plumbing"]])
+    closed = IntentFactory(category=tree["plumbing"], status=Intent.Status.CLOSED)
+    hidden = IntentFactory(category=tree["plumbing"], is_hidden=True)
+    assert intent_match(intent_id=closed.pk) == []
+    assert intent_match(intent_id=hidden.pk) == []

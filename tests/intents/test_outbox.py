@@ -1,0 +1,63 @@
+"""Publishing while the broker is unreachable: nothing fails, nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from intents.models import Intent, Notice
+from intents.services import intent_create
+from intents.tasks import sweep_unmatched_intents
+from marketplace.models import Category, Vendor
+from tests.real_parts import celery_broker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def publish(buyer: Any, category: Category) -> Intent:
+    return intent_create(
+        buyer=buyer,
+        title="Broker-down boiler",
+        description="Needs fixing.",
+        category=category,
+        currency="EUR",
+        country="DE",
+        offers_close_at=timezone.now() + timedelta(days=2),
+    )
+
+
+def test_publish_with_broker_down_neither_fails_nor_hangs_and_is_swept_later(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        started = time.monotonic()
+        intent = publish(buyer, category)
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 10  # it did not hang on the broker
+    stored = Intent.objects.get(pk=intent.pk)
+    assert stored.status == Intent.Status.OPEN
+    assert stored.needs_matching is True
+    assert not Notice.objects.filter(intent=intent).exists()
+
+    # The broker is back (eager here); the beat sweep finds the intent.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert sweep_unmatched_intents(older_than_seconds=0) == 1
+    assert Notice.objects.filter(intent=intent, vendor=vendor).count() == 1
+    assert Intent.objects.get(pk=intent.pk).needs_matching is False
+    assert sweep_unmatched_intents(older_than_seconds=0) == 0
+
+
+def test_publish_in_eager_mode_matches_after_commit(
+    buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category)
+    assert Notice.objects.filter(intent=intent, vendor=vendor).count() == 1
+    assert Intent.objects.get(pk=intent.pk).needs_matching is False

@@ -1,0 +1,200 @@
+"""Signed webhook deliveries to a real local receiver; retries, 410, SSRF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from marketplace.errors import DomainError
+from marketplace.events import emit, events_dispatch
+from marketplace.models import Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.webhooks import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    check_webhook_target,
+    next_retry_delay,
+    webhook_deliver,
+    webhook_endpoint_create,
+    webhook_redeliver,
+)
+from tests.receiver import Receiver, webhook_receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver() -> Any:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+def deliver_event(vendor: Vendor, *, key: str = "k1") -> WebhookDelivery:
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={"intent": {"id": "x"}}, dedupe_key=key)
+    events_dispatch()
+    delivery = WebhookDelivery.objects.get(event__dedupe_key=key)
+    webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def test_delivery_is_signed_per_standard_webhooks(vendor: Vendor, receiver: Receiver) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url + "/hook")
+
+    delivery = deliver_event(vendor)
+
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    [received] = receiver.received
+    assert received.headers["webhook-id"] == delivery.message_id
+    assert received.headers["webhook-signature"].startswith("v1,")
+    verified = Webhook(endpoint.secret).verify(received.body, received.headers)
+    assert verified == {
+        "type": "intent.closed",
+        "timestamp": delivery.event.created_at.isoformat(),
+        "data": {"intent": {"id": "x"}},
+    }
+    with pytest.raises(WebhookVerificationError):
+        Webhook(webhook_endpoint_create(vendor=vendor, url=receiver.url).secret).verify(
+            received.body, received.headers
+        )
+    assert endpoint.secret.startswith("whsec_")
+
+
+def test_failure_is_retried_later_with_the_same_webhook_id(
+    vendor: Vendor, receiver: Receiver
+) -> None:
+    receiver.statuses = [500, 200]
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+
+    delivery = deliver_event(vendor)
+
+    assert delivery.status == WebhookDelivery.Status.PENDING
+    assert delivery.attempts == 1
+    assert delivery.last_status_code == 500
+    wait = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=3) < wait < timedelta(seconds=7)
+    # Not due yet: nothing is sent.
+    assert webhook_deliver(delivery_id=delivery.pk) is None
+
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    webhook_deliver(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.message_id] * 2
+    assert [(a.status_code, a.error) for a in delivery.log.all()] == [(500, ""), (200, "")]
+
+
+def test_gone_disables_the_endpoint(vendor: Vendor, receiver: Receiver) -> None:
+    receiver.statuses = [410]
+    endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url)
+
+    delivery = deliver_event(vendor)
+
+    endpoint.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert endpoint.is_active is False
+    assert "410" in endpoint.disabled_reason
+    # Later events create no delivery for a disabled endpoint.
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="k2")
+    events_dispatch()
+    assert not WebhookDelivery.objects.filter(event__dedupe_key="k2").exists()
+
+
+def test_unreachable_receiver_is_logged_and_retried(vendor: Vendor) -> None:
+    webhook_endpoint_create(vendor=vendor, url="http://127.0.0.1:9/nothing-listens")
+    delivery = deliver_event(vendor)
+    assert delivery.status == WebhookDelivery.Status.PENDING
+    assert delivery.last_status_code is None
+    assert "ConnectError" in delivery.last_error
+
+
+def test_gives_up_after_the_last_retry(vendor: Vendor, receiver: Receiver) -> None:
+    receiver.statuses = [503]
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    delivery = deliver_event(vendor)
+    for _ in range(MAX_ATTEMPTS - 1):
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        webhook_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.attempts == MAX_ATTEMPTS
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert len(receiver.received) == MAX_ATTEMPTS
+
+
+def test_retry_schedule_spans_about_three_days_with_jitter() -> None:
+    total = sum(RETRY_DELAYS, timedelta())
+    assert timedelta(days=2.5) < total < timedelta(days=3.5)
+    delays = {next_retry_delay(1) for _ in range(20)}
+    assert len(delays) > 1
+    assert all(timedelta(seconds=4) <= delay <= timedelta(seconds=6) for delay in delays)
+    assert next_retry_delay(MAX_ATTEMPTS) is None
+
+
+def test_one_delivery_per_event_and_endpoint_even_if_dispatched_twice(
+    vendor: Vendor, receiver: Receiver
+) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="once")
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="once")
+    events_dispatch()
+    events_dispatch()
+    assert WebhookDelivery.objects.filter(event__dedupe_key="once").count() == 1
+
+
+def test_endpoint_event_type_filter(vendor: Vendor, receiver: Receiver) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url, event_types=["offer.accepted"])
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="a")
+    emit(vendor_id=vendor.pk, type="offer.accepted", payload={}, dedupe_key="b")
+    events_dispatch()
+    assert list(WebhookDelivery.objects.values_list("event__type", flat=True)) == ["offer.accepted"]
+
+
+def test_redeliver_sends_again_with_the_same_id(vendor: Vendor, receiver: Receiver) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    delivery = deliver_event(vendor)
+    webhook_redeliver(delivery=delivery)
+    assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.message_id] * 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_private_targets_are_refused_unless_allowed(
+    settings: Any, vendor: Vendor, url: str
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(DomainError) as refused:
+        webhook_endpoint_create(vendor=vendor, url=url)
+    assert "url" in refused.value.errors
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_private_target_refused_at_delivery_time_too(
+    settings: Any, vendor: Vendor, receiver: Receiver
+) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)  # allowed when saved
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False  # then the rule tightens
+    delivery = deliver_event(vendor)
+    assert receiver.received == []
+    assert delivery.last_error.startswith("refused:")
+
+
+def test_https_required_when_configured(settings: Any) -> None:
+    settings.WEBHOOKS_REQUIRE_HTTPS = True
+    with pytest.raises(DomainError):
+        check_webhook_target("http://example.com/hook")
+    with pytest.raises(DomainError):
+        check_webhook_target("ftp://example.com/hook")

@@ -1,0 +1,86 @@
+"""The beat schedule's work on intents and offers, and the vendors' dispositions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app
+from intents.models import Intent
+from marketplace.models import Event, Vendor
+from offers.models import Offer
+from offers.services import (
+    REASON_ANOTHER_ACCEPTED,
+    intents_close_due,
+    offer_accept,
+    offers_lapse_due,
+)
+from offers.tasks import close_due_intents
+from tests.factories import NoticeFactory, OfferFactory, noticed_intent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_beat_schedule_names_registered_tasks() -> None:
+    schedule = app.conf.beat_schedule
+    assert {entry["task"] for entry in schedule.values()} <= set(app.tasks)
+    assert {
+        "offers.close_due_intents",
+        "offers.lapse_due_offers",
+        "marketplace.retry_due_webhooks",
+        "intents.sweep_unmatched_intents",
+        "marketplace.dispatch_events",
+    } <= {entry["task"] for entry in schedule.values()}
+
+
+def test_deadline_closes_intents_with_offers_and_expires_the_rest(vendor: Vendor) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    with_offer = noticed_intent(vendor, offers_close_at=past)
+    OfferFactory(intent=with_offer, vendor=vendor)
+    without = noticed_intent(vendor, offers_close_at=past)
+    future = noticed_intent(vendor)
+
+    assert close_due_intents() == {"closed": 1, "expired": 1}
+    assert intents_close_due() == {"closed": 0, "expired": 0}  # twice: nothing more
+
+    assert Intent.objects.get(pk=with_offer.pk).status == Intent.Status.CLOSED
+    assert Intent.objects.get(pk=without.pk).status == Intent.Status.EXPIRED
+    assert Intent.objects.get(pk=future.pk).status == Intent.Status.OPEN
+    closed_events = Event.objects.filter(vendor=vendor, type="intent.closed")
+    assert {event.payload["intent"]["status"] for event in closed_events} == {"closed", "expired"}
+
+
+def test_offers_past_valid_until_lapse_and_vendor_is_told(vendor: Vendor) -> None:
+    intent = noticed_intent(vendor)
+    stale = OfferFactory(
+        intent=intent, vendor=vendor, valid_until=timezone.localdate() - timedelta(days=1)
+    )
+    fresh = OfferFactory(intent=intent, valid_until=timezone.localdate())
+
+    assert offers_lapse_due() == 1
+    assert offers_lapse_due() == 0
+
+    assert Offer.objects.get(pk=stale.pk).status == Offer.Status.LAPSED
+    assert Offer.objects.get(pk=fresh.pk).status == Offer.Status.SUBMITTED
+    event = Event.objects.get(vendor=vendor, type="offer.declined")
+    assert event.payload["offer"]["status"] == "lapsed"
+
+
+def test_award_gives_every_live_offer_a_disposition(open_intent: Intent) -> None:
+    chosen = OfferFactory(intent=open_intent)
+    others = [OfferFactory(intent=open_intent) for _ in range(2)]
+    for offer in [chosen, *others]:
+        NoticeFactory(intent=open_intent, vendor=offer.vendor)
+
+    offer_accept(offer=chosen, buyer=open_intent.buyer)
+
+    accepted = Event.objects.get(type="offer.accepted")
+    assert accepted.vendor_id == chosen.vendor_id
+    assert accepted.payload["offer"]["id"] == str(chosen.pk)
+    declined = Event.objects.filter(type="offer.declined")
+    assert {event.vendor_id for event in declined} == {offer.vendor_id for offer in others}
+    assert {event.payload["offer"]["decline_reason"] for event in declined} == {
+        REASON_ANOTHER_ACCEPTED
+    }
