@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from intents.services import intent_set_hidden
 
 
@@ -39,6 +39,7 @@ class IntentAdmin(admin.ModelAdmin):
         "expired_at",
     )
     raw_id_fields = ("buyer",)
+    filter_horizontal = ("invited_vendors",)
     actions = ["hide", "unhide"]
 
     @admin.action(description="Hide from vendors (abusive or spam)")
@@ -52,3 +53,30 @@ class IntentAdmin(admin.ModelAdmin):
         for intent in queryset:
             intent_set_hidden(intent=intent, is_hidden=False)
         self.message_user(request, f"{queryset.count()} intent(s) shown again.", messages.SUCCESS)
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = (
+        "intent",
+        "vendor",
+        "reasons_text",
+        "state",
+        "attempts",
+        "read_at",
+        "created_at",
+    )
+    list_filter = ("state", ("read_at", admin.EmptyFieldListFilter))
+    list_select_related = ("intent", "vendor")
+    search_fields = ("intent__title", "vendor__name")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "intent",
+        "vendor",
+        "reasons",
+        "score",
+        "state",
+        "attempts",
+        "read_at",
+        "created_at",
+    )

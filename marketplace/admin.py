@@ -5,8 +5,20 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from marketplace.models import ApiKey, Category, User, Vendor
+from marketplace.errors import DomainError
+from marketplace.models import (
+    ApiKey,
+    Category,
+    Event,
+    User,
+    Vendor,
+    VendorBlock,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from marketplace.services import api_key_revoke, vendor_set_suspended, vendor_set_verified
+from marketplace.webhooks import webhook_redeliver
 
 
 @admin.register(User)
@@ -103,3 +115,107 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key)
             revoked += 1
         self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(VendorBlock)
+class VendorBlockAdmin(admin.ModelAdmin):
+    list_display = ("buyer", "vendor", "created_at")
+    list_select_related = ("buyer", "vendor")
+    search_fields = ("buyer__username", "vendor__name")
+    raw_id_fields = ("buyer", "vendor")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("id", "type", "vendor", "position", "created_at")
+    list_filter = ("type", ("position", admin.EmptyFieldListFilter))
+    list_select_related = ("vendor",)
+    search_fields = ("vendor__name", "dedupe_key")
+    readonly_fields = ("vendor", "type", "payload", "dedupe_key", "position", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "vendor", "is_active", "disabled_reason", "created_at")
+    list_filter = ("is_active",)
+    list_select_related = ("vendor",)
+    search_fields = ("url", "vendor__name", "description")
+    readonly_fields = ("id", "created_at", "updated_at")
+    exclude = ("secret",)
+    raw_id_fields = ("vendor",)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("attempted_at", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: every attempt, its status and latency, and the next retry."""
+
+    list_display = (
+        "message_id",
+        "event_type",
+        "vendor",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_latency_ms",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("status", "event__type")
+    list_select_related = ("event", "endpoint__vendor")
+    search_fields = ("message_id", "endpoint__url", "endpoint__vendor__name")
+    readonly_fields = (
+        "event",
+        "endpoint",
+        "message_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "claimed_until",
+        "last_status_code",
+        "last_latency_ms",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="event", ordering="event__type")
+    def event_type(self, delivery: WebhookDelivery) -> str:
+        return delivery.event.type
+
+    @admin.display(description="vendor")
+    def vendor(self, delivery: WebhookDelivery) -> Vendor:
+        return delivery.endpoint.vendor
+
+    @admin.action(description="Redeliver now (same webhook-id)")
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        sent = refused = 0
+        for delivery in queryset.select_related("endpoint"):
+            try:
+                webhook_redeliver(delivery=delivery)
+                sent += 1
+            except DomainError:
+                refused += 1
+        self.message_user(
+            request,
+            f"{sent} delivery(ies) sent again; {refused} refused (endpoint disabled).",
+            messages.SUCCESS if not refused else messages.WARNING,
+        )

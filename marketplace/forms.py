@@ -5,6 +5,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
+from marketplace.events import EVENT_TYPES
 from marketplace.models import Category, User
 
 
@@ -51,7 +52,10 @@ class VendorProfileForm(forms.Form):
         required=False,
         help_text="ISO 3166 country codes separated by commas (DE, FR, DE-BY), or * for worldwide.",
     )
-    keywords = forms.CharField(required=False, help_text="Words separated by commas.")
+    keywords = forms.CharField(
+        required=False,
+        help_text="Words separated by commas. If set, you hear only of intents that mention one.",
+    )
     deal_size_min = forms.DecimalField(
         label="Smallest deal", required=False, min_value=0, max_digits=14, decimal_places=2
     )
@@ -80,4 +84,15 @@ class VendorProfileForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100, required=False, help_text="To tell your keys apart, e.g. “production”."
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(label="Receiver URL", max_length=500, assume_scheme="https")
+    description = forms.CharField(max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        choices=[(event_type, event_type) for event_type in EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Leave all unticked to receive every event.",
     )

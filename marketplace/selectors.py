@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from marketplace.models import ApiKey, Category, Vendor
+from marketplace.models import ApiKey, Category, Vendor, WebhookDelivery, WebhookEndpoint
 
 
 def category_tree_ids() -> dict[int, int | None]:
@@ -49,3 +49,17 @@ def categories_in_tree_order() -> list[tuple[Category, int]]:
 
 def api_keys_of_vendor(vendor: Vendor) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(vendor=vendor).order_by("-created_at")
+
+
+def webhook_endpoints_of_vendor(vendor: Vendor) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(vendor=vendor).order_by("created_at")
+
+
+def deliveries_of_endpoint(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """The delivery log, newest first, with each delivery's attempts."""
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related("log")
+        .order_by("-created_at")
+    )

@@ -8,4 +8,6 @@ urlpatterns = [
     path("vendor/", views.vendor_profile, name="vendor-profile"),
     path("vendor/keys/", views.api_keys, name="api-keys"),
     path("vendor/keys/<uuid:key_id>/revoke/", views.api_key_revoke_view, name="api-key-revoke"),
+    path("vendor/webhooks/", views.webhooks, name="webhooks"),
+    path("vendor/webhooks/<uuid:endpoint_id>/", views.webhook_detail, name="webhook-detail"),
 ]

@@ -9,10 +9,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from marketplace.errors import DomainError
-from marketplace.forms import ApiKeyForm, SignUpForm, VendorProfileForm, add_domain_error
+from marketplace.forms import (
+    ApiKeyForm,
+    SignUpForm,
+    VendorProfileForm,
+    WebhookEndpointForm,
+    add_domain_error,
+)
 from marketplace.models import Vendor
-from marketplace.selectors import api_keys_of_vendor
+from marketplace.selectors import (
+    api_keys_of_vendor,
+    deliveries_of_endpoint,
+    webhook_endpoints_of_vendor,
+)
 from marketplace.services import api_key_create, api_key_revoke, vendor_update
+from marketplace.webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+    webhook_send_test,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -96,3 +112,61 @@ def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
     else:
         messages.success(request, f"Key {api_key} revoked; it no longer works.")
     return redirect("api-keys")
+
+
+@login_required
+def webhooks(request: HttpRequest) -> HttpResponse:
+    """The vendor's webhook endpoints; a new one's signing secret is shown once."""
+    vendor = _staff_vendor(request)
+    form = WebhookEndpointForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = webhook_endpoint_create(vendor=vendor, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            form = WebhookEndpointForm()
+    return render(
+        request,
+        "marketplace/webhooks.html",
+        {
+            "vendor": vendor,
+            "form": form,
+            "endpoints": webhook_endpoints_of_vendor(vendor),
+            "created": created,
+        },
+    )
+
+
+@login_required
+def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+    """One endpoint and its delivery log; POST actions: test, enable/disable, delete."""
+    vendor = _staff_vendor(request)
+    endpoint = get_object_or_404(webhook_endpoints_of_vendor(vendor), pk=endpoint_id)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "test":
+            delivery = webhook_send_test(endpoint=endpoint)
+            messages.info(
+                request,
+                f"Test sent: {delivery.last_status_code or delivery.last_error} "
+                f"({delivery.last_latency_ms} ms).",
+            )
+        elif action in ("enable", "disable"):
+            webhook_endpoint_update(endpoint=endpoint, is_active=action == "enable")
+            messages.success(request, f"Endpoint {action}d.")
+        elif action == "delete":
+            webhook_endpoint_delete(endpoint=endpoint)
+            messages.success(request, "Endpoint deleted.")
+            return redirect("webhooks")
+        return redirect("webhook-detail", endpoint_id=endpoint.pk)
+    return render(
+        request,
+        "marketplace/webhook_detail.html",
+        {
+            "vendor": vendor,
+            "endpoint": endpoint,
+            "deliveries": deliveries_of_endpoint(endpoint)[:50],
+        },
+    )

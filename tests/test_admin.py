@@ -7,9 +7,12 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from intents.models import Intent
-from marketplace.models import Vendor
+from marketplace.events import emit, events_dispatch
+from marketplace.models import Vendor, WebhookDelivery
 from marketplace.services import api_key_create
+from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
 from tests.factories import OfferFactory, UserFactory, noticed_intent
+from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +32,11 @@ def admin_client(client: Client) -> Client:
         "/admin/marketplace/apikey/",
         "/admin/intents/intent/",
         "/admin/offers/offer/",
+        "/admin/intents/notice/",
+        "/admin/marketplace/event/",
+        "/admin/marketplace/webhookendpoint/",
+        "/admin/marketplace/webhookdelivery/",
+        "/admin/marketplace/vendorblock/",
     ],
 )
 def test_changelists_load_with_search(admin_client: Client, path: str) -> None:
@@ -70,3 +78,26 @@ def test_hide_action_removes_intent_from_vendors(admin_client: Client, vendor: V
 
     assert Intent.objects.get(pk=intent.pk).is_hidden is True
     assert api.get(f"/api/v1/intents/{intent.pk}/").status_code == 404
+
+
+def test_redeliver_action_resends_with_the_same_id(admin_client: Client, vendor: Vendor) -> None:
+    with webhook_receiver() as receiver:
+        webhook_endpoint_create(vendor=vendor, url=receiver.url)
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="admin")
+        events_dispatch()
+        delivery = WebhookDelivery.objects.get()
+        webhook_deliver(delivery_id=delivery.pk)
+        assert (
+            admin_client.get(
+                f"/admin/marketplace/webhookdelivery/{delivery.pk}/change/"
+            ).status_code
+            == 200
+        )
+
+        admin_client.post(
+            "/admin/marketplace/webhookdelivery/",
+            {"action": "redeliver", "_selected_action": [str(delivery.pk)]},
+        )
+
+        assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.message_id] * 2
+    assert WebhookDelivery.objects.get().attempts == 2

@@ -19,7 +19,8 @@ from marketplace.api.serializers import (
 )
 from marketplace.errors import DomainError
 from marketplace.events import events_of_vendor_after
-from marketplace.models import Category, Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.models import Category, Vendor, WebhookEndpoint
+from marketplace.selectors import deliveries_of_endpoint, webhook_endpoints_of_vendor
 from marketplace.services import vendor_update
 from marketplace.webhooks import (
     webhook_endpoint_create,
@@ -111,7 +112,7 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:
-        return WebhookEndpoint.objects.filter(vendor=request_vendor(self.request))
+        return webhook_endpoints_of_vendor(request_vendor(self.request))
 
     @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
     def create(self, request: Request) -> Response:
@@ -147,10 +148,5 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def deliveries(self, request: Request, pk: str) -> Response:
         """The delivery log of this endpoint, newest first."""
         endpoint = self.get_object()
-        page = self.paginate_queryset(
-            WebhookDelivery.objects.filter(endpoint=endpoint)
-            .select_related("event")
-            .prefetch_related("log")
-            .order_by("-created_at")
-        )
+        page = self.paginate_queryset(deliveries_of_endpoint(endpoint))
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)

@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from marketplace.models import ApiKey, Category, Vendor
+from marketplace.models import ApiKey, Category, Vendor, WebhookEndpoint
 from tests.factories import CategoryFactory, UserFactory, VendorFactory
+from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +85,42 @@ def test_buyer_without_vendor_is_forbidden(client: Client) -> None:
     client.force_login(UserFactory())
     assert client.get("/vendor/").status_code == 403
     assert client.get("/vendor/keys/").status_code == 403
+
+
+def test_webhook_endpoint_on_the_web(staff_client: Client, vendor: Vendor) -> None:
+    with webhook_receiver() as receiver:
+        response = staff_client.post(
+            "/vendor/webhooks/", {"url": receiver.url + "/in", "event_types": ["offer.accepted"]}
+        )
+        html = response.content.decode()
+        endpoint = WebhookEndpoint.objects.get(vendor=vendor)
+        assert endpoint.secret in html  # shown once …
+        assert endpoint.secret not in staff_client.get("/vendor/webhooks/").content.decode()
+
+        staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "test"})
+        assert len(receiver.received) == 1
+        page = staff_client.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
+        assert "webhook.test" in page and receiver.received[0].headers["webhook-id"] in page
+
+    staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "disable"})
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).is_active is False
+    staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "delete"})
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_webhook_form_refuses_bad_url(staff_client: Client, settings: object) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False  # type: ignore[attr-defined]
+    response = staff_client.post("/vendor/webhooks/", {"url": "http://127.0.0.1:9000/x"})
+    assert "private, loopback or link-local" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_other_vendors_endpoint_is_404(staff_client: Client) -> None:
+    theirs = WebhookEndpoint.objects.create(
+        vendor=VendorFactory(), url="https://x.test", secret="s"
+    )
+    assert staff_client.get(f"/vendor/webhooks/{theirs.pk}/").status_code == 404
+    assert (
+        staff_client.post(f"/vendor/webhooks/{theirs.pk}/", {"action": "delete"}).status_code == 404
+    )
+    assert WebhookEndpoint.objects.filter(pk=theirs.pk).exists()
