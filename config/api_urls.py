@@ -11,7 +11,7 @@ from marketplace.api.views import (
     VendorProfileView,
     WebhookEndpointViewSet,
 )
-from offers.api.views import OfferViewSet
+from offers.api.views import IntentQuestionsView, OfferViewSet
 
 router = SimpleRouter()
 router.register("intents", VendorIntentViewSet, basename="intent")
@@ -23,6 +23,11 @@ router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 urlpatterns = [
     path("vendor/", VendorProfileView.as_view(), name="vendor"),
     path("events/", EventFeedView.as_view(), name="events"),
+    path(
+        "intents/<uuid:intent_id>/questions/",
+        IntentQuestionsView.as_view(),
+        name="intent-questions",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -22,4 +22,6 @@ app.conf.beat_schedule = {
     "close-due-intents": {"task": "offers.close_due_intents", "schedule": 60.0},
     # Offers past their valid-until date lapse, and their vendors are told.
     "lapse-due-offers": {"task": "offers.lapse_due_offers", "schedule": 15 * 60.0},
+    # Buyers' batched e-mails (at most one an hour per intent).
+    "notify-buyers": {"task": "offers.notify_buyers", "schedule": 5 * 60.0},
 }

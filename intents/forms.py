@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from marketplace.codes import country_choices, currency_choices
 from marketplace.models import Category
 from marketplace.selectors import categories_in_tree_order
@@ -44,6 +44,45 @@ class IntentForm(forms.Form):
     max_vendors = forms.IntegerField(
         label="Notify at most this many vendors", min_value=1, max_value=200, initial=25
     )
+    is_sealed = forms.BooleanField(
+        label="Sealed until close — show me the offers only after the deadline", required=False
+    )
+    contact_details = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="How the vendor you choose can reach you",
+        help_text="Shown only to the vendor whose offer you accept.",
+    )
+    is_buyer_email_enabled = forms.BooleanField(
+        label="E-mail me about new offers and questions (at most once an hour)",
+        required=False,
+        initial=True,
+    )
+    price_weight = forms.IntegerField(label="Price", min_value=0, max_value=100, initial=50)
+    delivery_weight = forms.IntegerField(
+        label="Delivery date", min_value=0, max_value=100, initial=25
+    )
+    rating_weight = forms.IntegerField(
+        label="Vendor rating", min_value=0, max_value=100, initial=25
+    )
+
+    STANDARD_WEIGHTS = (
+        ("price_weight", "Price", Criterion.Kind.PRICE),
+        ("delivery_weight", "Delivery date", Criterion.Kind.DELIVERY),
+        ("rating_weight", "Vendor rating", Criterion.Kind.RATING),
+    )
+
+    def intent_fields(self) -> dict[str, object]:
+        """The cleaned data that belongs to the intent itself."""
+        weights = {name for name, _label, _kind in self.STANDARD_WEIGHTS}
+        return {k: v for k, v in self.cleaned_data.items() if k not in weights}
+
+    def standard_criteria(self) -> list[dict[str, object]]:
+        return [
+            {"name": label, "kind": kind, "weight": self.cleaned_data[name]}
+            for name, label, kind in self.STANDARD_WEIGHTS
+            if self.cleaned_data.get(name)
+        ]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -56,5 +95,56 @@ class IntentForm(forms.Form):
         ]
 
 
+class CustomCriterionForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, label="Criterion")
+    kind = forms.ChoiceField(
+        choices=[
+            (Criterion.Kind.YES_NO, "Yes / no"),
+            (Criterion.Kind.NUMBER, "Number (higher is better)"),
+            (Criterion.Kind.TEXT, "Text (not scored)"),
+        ],
+        label="Kind",
+    )
+    weight = forms.IntegerField(min_value=0, max_value=100, initial=10, label="Weight")
+    is_required = forms.BooleanField(required=False, label="Answer required")
+
+
+CustomCriteriaFormSet = forms.formset_factory(CustomCriterionForm, extra=2, max_num=9)
+
+
+def custom_criteria(formset: forms.BaseFormSet) -> list[dict[str, object]]:
+    return [
+        {
+            "name": form.cleaned_data["name"],
+            "kind": form.cleaned_data["kind"],
+            "weight": form.cleaned_data["weight"],
+            "is_required": form.cleaned_data["is_required"],
+        }
+        for form in formset.forms
+        if form.cleaned_data.get("name")
+    ]
+
+
 def intent_initial(intent: Intent) -> dict[str, object]:
-    return {field: getattr(intent, field) for field in IntentForm.base_fields}
+    initial = {
+        field: getattr(intent, field)
+        for field in IntentForm.base_fields
+        if not field.endswith("_weight")
+    }
+    weights = {criterion.kind: criterion.weight for criterion in intent.criteria.all()}
+    for name, _label, kind in IntentForm.STANDARD_WEIGHTS:
+        initial[name] = weights.get(kind, 0)
+    return initial
+
+
+def criteria_initial(intent: Intent) -> list[dict[str, object]]:
+    return [
+        {
+            "name": criterion.name,
+            "kind": criterion.kind,
+            "weight": criterion.weight,
+            "is_required": criterion.is_required,
+        }
+        for criterion in intent.criteria.all()
+        if criterion.is_custom
+    ]

@@ -63,6 +63,18 @@ class Intent(models.Model):
     # intent, cleared by the matching task once its notices are committed. A
     # periodic sweep re-enqueues intents left set (broker down, worker killed).
     needs_matching = models.BooleanField(default=False, editable=False)
+    is_sealed = models.BooleanField(
+        default=False, help_text="The buyer sees the offers only after the deadline."
+    )
+    contact_details = models.TextField(
+        blank=True, help_text="Shown only to the vendor whose offer the buyer accepts."
+    )
+    # The buyer hears back: activity marks the intent unread in "My intents"
+    # and, unless turned off, sends at most one e-mail an hour.
+    is_buyer_email_enabled = models.BooleanField(default=True)
+    buyer_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
+    buyer_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    buyer_emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden by a moderator: vendors no longer see it."
@@ -116,6 +128,56 @@ class Intent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+    @property
+    def is_unread(self) -> bool:
+        return self.buyer_activity_at is not None and (
+            self.buyer_seen_at is None or self.buyer_activity_at > self.buyer_seen_at
+        )
+
+
+class Criterion(models.Model):
+    """How the buyer judges offers: a standard measure or a custom question, with a weight.
+
+    ``price``, ``delivery`` and ``rating`` are measured from the offer and the
+    vendor; custom criteria are answered by the vendor in ``criteria_answers``
+    under the criterion's ``key``. Text answers are shown, not scored.
+    """
+
+    class Kind(models.TextChoices):
+        PRICE = "price", "Price (lower is better)"
+        DELIVERY = "delivery", "Delivery date (sooner is better)"
+        RATING = "rating", "Vendor rating"
+        YES_NO = "yes_no", "Yes / no (yes is better)"
+        NUMBER = "number", "Number (higher is better)"
+        TEXT = "text", "Text (not scored)"
+
+    STANDARD_KINDS = (Kind.PRICE, Kind.DELIVERY, Kind.RATING)
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="criteria")
+    key = models.SlugField(max_length=60)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    weight = models.PositiveSmallIntegerField(default=1)
+    is_required = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "criteria"
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "key"], name="criterion_key_per_intent"),
+            models.CheckConstraint(
+                condition=Q(weight__lte=100), name="criterion_weight_at_most_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.weight})"
+
+    @property
+    def is_custom(self) -> bool:
+        return self.kind not in self.STANDARD_KINDS
 
 
 class Notice(models.Model):

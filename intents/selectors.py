@@ -21,11 +21,15 @@ VENDOR_VISIBLE_STATUSES = (
 
 def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
     """The intents a vendor may read: those it was noticed about. Anything else is a 404."""
-    return Intent.objects.filter(
-        notices__vendor=vendor,
-        status__in=VENDOR_VISIBLE_STATUSES,
-        is_hidden=False,
-    ).select_related("category")
+    return (
+        Intent.objects.filter(
+            notices__vendor=vendor,
+            status__in=VENDOR_VISIBLE_STATUSES,
+            is_hidden=False,
+        )
+        .select_related("category")
+        .prefetch_related("criteria")
+    )
 
 
 def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
@@ -33,6 +37,7 @@ def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
     return (
         Notice.objects.filter(vendor=vendor, intent__is_hidden=False)
         .select_related("intent", "intent__category")
+        .prefetch_related("intent__criteria")
         .order_by("-created_at")
     )
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
@@ -42,7 +43,17 @@ EDITABLE_FIELDS = (
     "offers_close_at",
     "visibility",
     "max_vendors",
+    "is_sealed",
+    "contact_details",
+    "is_buyer_email_enabled",
 )
+
+DEFAULT_CRITERIA = (
+    {"name": "Price", "kind": Criterion.Kind.PRICE, "weight": 50},
+    {"name": "Delivery date", "kind": Criterion.Kind.DELIVERY, "weight": 25},
+    {"name": "Vendor rating", "kind": Criterion.Kind.RATING, "weight": 25},
+)
+MAX_CRITERIA = 12
 
 MAX_VENDORS_LIMIT = 200
 
@@ -94,8 +105,67 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
-def intent_create(*, buyer: User, publish: bool = True, **fields: Any) -> Intent:
-    """Create an intent for ``buyer``, as a draft or published at once."""
+def criteria_validate(criteria: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Cleaned criteria (with unique keys) and the problems found."""
+    problems: list[str] = []
+    cleaned: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    standard_seen: set[str] = set()
+    if len(criteria) > MAX_CRITERIA:
+        problems.append(f"At most {MAX_CRITERIA} criteria.")
+    for position, criterion in enumerate(criteria):
+        name = str(criterion.get("name") or "").strip()
+        kind = criterion.get("kind")
+        weight = criterion.get("weight")
+        if not name:
+            problems.append("Every criterion needs a name.")
+            continue
+        if kind not in Criterion.Kind.values:
+            problems.append(f"“{name}”: choose a kind.")
+            continue
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+            problems.append(f"“{name}”: the weight is a whole number from 0 to 100.")
+            continue
+        if kind in Criterion.STANDARD_KINDS:
+            if kind in standard_seen:
+                problems.append(f"“{name}”: {kind} can be a criterion only once.")
+                continue
+            standard_seen.add(kind)
+        key = slugify(name).replace("-", "_")[:60] or f"criterion_{position}"
+        if key in keys:
+            problems.append(f"“{name}”: two criteria have the same name.")
+            continue
+        keys.add(key)
+        cleaned.append(
+            {
+                "key": key,
+                "name": name[:100],
+                "kind": kind,
+                "weight": weight,
+                "is_required": bool(criterion.get("is_required"))
+                and kind not in Criterion.STANDARD_KINDS,
+                "position": position,
+            }
+        )
+    return cleaned, problems
+
+
+def _replace_criteria(intent: Intent, criteria: list[dict[str, Any]]) -> None:
+    Criterion.objects.filter(intent=intent).delete()
+    Criterion.objects.bulk_create(Criterion(intent=intent, **criterion) for criterion in criteria)
+
+
+def intent_create(
+    *,
+    buyer: User,
+    publish: bool = True,
+    criteria: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> Intent:
+    """Create an intent for ``buyer``, as a draft or published at once.
+
+    Without ``criteria`` the intent is judged on price, delivery and rating.
+    """
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
@@ -103,17 +173,25 @@ def intent_create(*, buyer: User, publish: bool = True, **fields: Any) -> Intent
     fields.setdefault("max_vendors", 25)
     fields.setdefault("quantity", Decimal(1))
     errors = intent_validate(fields)
+    cleaned_criteria, problems = criteria_validate(
+        list(DEFAULT_CRITERIA) if criteria is None else criteria
+    )
+    if problems:
+        errors["criteria"] = problems
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
         intent = Intent.objects.create(buyer=buyer, pseudonym=new_pseudonym(), **fields)
+        _replace_criteria(intent, cleaned_criteria)
         if publish:
             intent_publish(intent=intent)
     return intent
 
 
-def intent_update(*, intent: Intent, **changes: Any) -> Intent:
-    """Edit a draft or open intent."""
+def intent_update(
+    *, intent: Intent, criteria: list[dict[str, Any]] | None = None, **changes: Any
+) -> Intent:
+    """Edit a draft or open intent (and, when given, replace its criteria)."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
@@ -128,8 +206,14 @@ def intent_update(*, intent: Intent, **changes: Any) -> Intent:
             errors.setdefault("currency", []).append(
                 "The currency cannot change once the intent is published."
             )
+        if criteria is not None:
+            cleaned_criteria, problems = criteria_validate(criteria)
+            if problems:
+                errors["criteria"] = problems
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
+        if criteria is not None:
+            _replace_criteria(locked, cleaned_criteria)
         for field, value in changes.items():
             setattr(locked, field, value)
         if locked.status == Status.OPEN:
@@ -269,3 +353,18 @@ def intent_mark_awarded(*, intent: Intent) -> Intent:
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     """A moderator hides an abusive intent from vendors (or shows it again)."""
     Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
+
+
+def intent_note_buyer_activity(*, intent_id: Any) -> None:
+    """Something new for the buyer (an offer, a revision, a question): mark it unread.
+
+    The e-mail follows after commit, at most one an hour per intent.
+    """
+    Intent.objects.filter(pk=intent_id).update(buyer_activity_at=timezone.now())
+    enqueue_on_commit("offers.notify_buyer", str(intent_id))
+
+
+def intent_mark_seen(*, intent: Intent) -> None:
+    """The buyer opened the intent page: it is read."""
+    if intent.is_unread:
+        Intent.objects.filter(pk=intent.pk).update(buyer_seen_at=timezone.now())

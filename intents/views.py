@@ -5,7 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from intents.forms import IntentForm, intent_initial
+from intents.forms import (
+    CustomCriteriaFormSet,
+    IntentForm,
+    criteria_initial,
+    custom_criteria,
+    intent_initial,
+)
 from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
 from intents.services import intent_create, intent_publish, intent_update
@@ -21,10 +27,16 @@ def my_intents(request: HttpRequest) -> HttpResponse:
 @login_required
 def intent_new(request: HttpRequest) -> HttpResponse:
     form = IntentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    criteria_formset = CustomCriteriaFormSet(request.POST or None, prefix="criteria")
+    if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         publish = "save_draft" not in request.POST
         try:
-            intent = intent_create(buyer=request.user, publish=publish, **form.cleaned_data)
+            intent = intent_create(
+                buyer=request.user,
+                publish=publish,
+                criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                **form.intent_fields(),
+            )
         except DomainError as error:
             add_domain_error(form, error)
         else:
@@ -35,7 +47,11 @@ def intent_new(request: HttpRequest) -> HttpResponse:
                 else "Draft saved. Publish it when you are ready.",
             )
             return redirect("offers:intent", intent_id=intent.pk)
-    return render(request, "intents/form.html", {"form": form, "intent": None})
+    return render(
+        request,
+        "intents/form.html",
+        {"form": form, "criteria_formset": criteria_formset, "intent": None},
+    )
 
 
 def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
@@ -49,9 +65,16 @@ def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
 def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     intent = _own_intent(request, intent_id)
     form = IntentForm(request.POST or None, initial=intent_initial(intent))
-    if request.method == "POST" and form.is_valid():
+    criteria_formset = CustomCriteriaFormSet(
+        request.POST or None, prefix="criteria", initial=criteria_initial(intent)
+    )
+    if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         try:
-            intent = intent_update(intent=intent, **form.cleaned_data)
+            intent = intent_update(
+                intent=intent,
+                criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                **form.intent_fields(),
+            )
             if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
                 intent_publish(intent=intent)
         except DomainError as error:
@@ -59,7 +82,11 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         else:
             messages.success(request, "Intent saved.")
             return redirect("offers:intent", intent_id=intent.pk)
-    return render(request, "intents/form.html", {"form": form, "intent": intent})
+    return render(
+        request,
+        "intents/form.html",
+        {"form": form, "criteria_formset": criteria_formset, "intent": intent},
+    )
 
 
 @login_required

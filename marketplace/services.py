@@ -222,3 +222,8 @@ def vendor_block(*, buyer: User, vendor: Vendor) -> None:
 
 def vendor_unblock(*, buyer: User, vendor: Vendor) -> None:
     VendorBlock.objects.filter(buyer=buyer, vendor=vendor).delete()
+
+
+def vendor_set_reputation(*, vendor_id: object, rating_count: int, rating_mean: Decimal) -> None:
+    """Store the aggregate of buyers' ratings; matching ranks by it."""
+    Vendor.objects.filter(pk=vendor_id).update(rating_count=rating_count, rating_mean=rating_mean)

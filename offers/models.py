@@ -41,6 +41,10 @@ class Offer(models.Model):
     criteria_answers = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
     decline_reason = models.CharField(max_length=300, blank=True)
+    # The buyer's own ordering and shortlist; vendors never see them.
+    buyer_rank = models.PositiveIntegerField(null=True, blank=True)
+    is_shortlisted = models.BooleanField(default=False)
+    revision_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -73,3 +77,61 @@ class Offer(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+
+class OfferRevision(models.Model):
+    """One revision of an offer: what changed, from what to what, and when."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="revisions")
+    changes = models.JSONField(help_text='{"field": ["old", "new"], …}')
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id} revised {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Question(models.Model):
+    """A vendor's question about an intent it was matched to, and the buyer's answer.
+
+    Every vendor matched to the intent sees answered questions; only the
+    asker knows who asked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="questions")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="questions")
+    text = models.TextField()
+    answer = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["intent", "created_at"], name="question_intent_created")]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Rating(models.Model):
+    """The buyer's rating of the vendor whose offer they accepted; one per offer."""
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="rating")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="ratings")
+    stars = models.PositiveSmallIntegerField()
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stars__gte=1) & Q(stars__lte=5), name="rating_stars_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}: {self.stars}★"

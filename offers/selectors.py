@@ -14,10 +14,12 @@ def offers_of_vendor(vendor: Vendor) -> QuerySet[Offer]:
 
 
 def offers_on_intent_for_buyer(*, intent_id: object, buyer: User) -> QuerySet[Offer]:
+    """Every offer on the buyer's intent, with what the comparison table shows."""
     return (
         Offer.objects.filter(intent_id=intent_id, intent__buyer=buyer)
-        .select_related("vendor")
-        .order_by("price", "created_at")
+        .select_related("vendor", "rating")
+        .prefetch_related("revisions")
+        .order_by("created_at")
     )
 
 

@@ -16,18 +16,19 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from intents.services import (
     intent_close,
     intent_expire,
     intent_lock_for_award,
     intent_mark_awarded,
+    intent_note_buyer_activity,
     intent_withdraw,
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.events import NewEvent, emit_many
 from marketplace.models import User, Vendor
-from offers.models import Offer
+from offers.models import Offer, OfferRevision
 
 REASON_ANOTHER_ACCEPTED = "another offer was accepted"
 REASON_INTENT_WITHDRAWN = "the buyer withdrew the intent"
@@ -53,6 +54,38 @@ def _validate_terms(
         errors["delivery_date"] = ["The delivery date has passed."]
     if valid_until is not None and valid_until < today:
         errors["valid_until"] = ["An offer must be valid until today or later."]
+    return errors
+
+
+MAX_TEXT_ANSWER = 2000
+
+
+def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dict[str, list[str]]:
+    """Answers to the intent's custom criteria, checked by kind; required ones must be there."""
+    errors: dict[str, list[str]] = {}
+    custom = {c.key: c for c in intent.criteria.all() if c.is_custom}
+    for key in sorted(set(answers) - set(custom)):
+        errors[f"criteria_answers.{key}"] = ["This intent has no such criterion."]
+    for key, criterion in custom.items():
+        value = answers.get(key)
+        field = f"criteria_answers.{key}"
+        if value is None:
+            if criterion.is_required:
+                errors[field] = [f"“{criterion.name}” needs an answer."]
+            continue
+        if criterion.kind == Criterion.Kind.YES_NO and not isinstance(value, bool):
+            errors[field] = ["Answer true or false."]
+        elif criterion.kind == Criterion.Kind.NUMBER and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value != value  # NaN
+            or abs(value) > 1e12
+        ):
+            errors[field] = ["Answer with a number."]
+        elif criterion.kind == Criterion.Kind.TEXT and (
+            not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER
+        ):
+            errors[field] = [f"Answer with text of at most {MAX_TEXT_ANSWER} characters."]
     return errors
 
 
@@ -87,6 +120,7 @@ def offer_submit(
     )
     if currency != intent.currency:
         errors["currency"] = [f"Offers on this intent are in {intent.currency}."]
+    errors |= validate_criteria_answers(intent=intent, answers=criteria_answers or {})
     if errors:
         raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
     try:
@@ -99,7 +133,7 @@ def offer_submit(
                     "You already have a live offer on this intent; revise it instead.",
                     kind=CONFLICT,
                 )
-            return Offer.objects.create(
+            offer = Offer.objects.create(
                 intent=locked_intent,
                 vendor=vendor,
                 price=price,
@@ -110,6 +144,8 @@ def offer_submit(
                 line_items=line_items or [],
                 criteria_answers=criteria_answers or {},
             )
+            intent_note_buyer_activity(intent_id=locked_intent.pk)
+            return offer
     except IntegrityError as error:
         # The partial unique index caught a concurrent submission.
         raise DomainError(
@@ -136,12 +172,32 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             delivery_date=merged["delivery_date"],
             valid_until=merged["valid_until"],
         )
+        errors |= validate_criteria_answers(intent=intent, answers=merged["criteria_answers"])
         if errors:
             raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
+        changed = {
+            field: [_as_text(getattr(locked, field)), _as_text(value)]
+            for field, value in changes.items()
+            if getattr(locked, field) != value
+        }
+        if not changed:
+            return locked
         for field, value in changes.items():
             setattr(locked, field, value)
+        locked.revision_count += 1
         locked.save()
+        # Every revision is kept, so the buyer sees what moved.
+        OfferRevision.objects.create(offer=locked, changes=changed)
+        intent_note_buyer_activity(intent_id=intent.pk)
     return locked
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def offer_withdraw(*, offer: Offer, vendor: Vendor) -> Offer:
@@ -173,13 +229,17 @@ def offer_event_payload(offer: Offer) -> dict[str, Any]:
     }
 
 
-def _emit_dispositions(offers: list[Offer]) -> None:
-    """``offer.accepted`` / ``offer.declined`` to each offer's vendor (no black hole)."""
+def _emit_dispositions(offers: list[Offer], *, buyer_contact: str | None = None) -> None:
+    """``offer.accepted`` / ``offer.declined`` to each offer's vendor (no black hole).
+
+    The accepted vendor also learns the buyer's chosen contact details.
+    """
     emit_many(
         NewEvent(
             vendor_id=offer.vendor_id,
             type=f"offer.{offer.status}",
-            payload=offer_event_payload(offer),
+            payload=offer_event_payload(offer)
+            | ({"buyer_contact": buyer_contact} if offer.status == Offer.Status.ACCEPTED else {}),
             dedupe_key=f"offer.{offer.status}:{offer.pk}",
         )
         for offer in offers
@@ -222,7 +282,7 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
         intent_mark_awarded(intent=intent)
         offer.refresh_from_db()
-        _emit_dispositions([offer])
+        _emit_dispositions([offer], buyer_contact=intent.contact_details)
         _decline_live_offers(intent=intent, reason=REASON_ANOTHER_ACCEPTED, except_offer=offer)
     return offer
 

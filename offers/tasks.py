@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
 from offers.services import intents_close_due, offers_lapse_due
 
 
@@ -15,3 +16,17 @@ def close_due_intents() -> dict[str, int]:
 @shared_task(name="offers.lapse_due_offers")
 def lapse_due_offers() -> int:
     return offers_lapse_due()
+
+
+@shared_task(name="offers.notify_buyer")
+def notify_buyer(intent_id: str) -> bool:
+    return buyer_notify(intent_id=intent_id)
+
+
+@shared_task(name="offers.notify_buyers")
+def notify_buyers() -> int:
+    """The batched e-mails whose hour has passed."""
+    sent = 0
+    for intent_id in intents_with_news_for_buyer().values_list("pk", flat=True)[:500]:
+        sent += buyer_notify(intent_id=intent_id)
+    return sent

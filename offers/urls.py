@@ -9,4 +9,8 @@ urlpatterns = [
     path("intents/<uuid:intent_id>/withdraw/", views.intent_withdraw_view, name="withdraw-intent"),
     path("offers/<uuid:offer_id>/accept/", views.offer_accept_view, name="accept"),
     path("offers/<uuid:offer_id>/decline/", views.offer_decline_view, name="decline"),
+    path("offers/<uuid:offer_id>/move/", views.offer_move_view, name="move"),
+    path("offers/<uuid:offer_id>/shortlist/", views.offer_shortlist_view, name="shortlist"),
+    path("offers/<uuid:offer_id>/rate/", views.offer_rate_view, name="rate"),
+    path("questions/<uuid:question_id>/answer/", views.question_answer_view, name="answer"),
 ]

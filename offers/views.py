@@ -1,4 +1,4 @@
-"""The buyer's side of offers: the intent page, accept, decline, withdraw."""
+"""The buyer's side of offers: the intent page (comparison, questions), and the decisions."""
 
 from __future__ import annotations
 
@@ -10,40 +10,86 @@ from django.views.decorators.http import require_POST
 
 from intents.models import Intent
 from intents.selectors import intent_of_buyer
+from intents.services import intent_mark_seen
 from marketplace.errors import DomainError
-from offers.forms import DeclineForm
-from offers.models import Offer
+from offers.comparison import (
+    SCORE_EXPLANATION,
+    display_cells,
+    offer_move,
+    offer_set_shortlisted,
+    price_delivery_chart,
+    revision_summary,
+    score_offers,
+    sealed_for_buyer,
+    sort_rows,
+)
+from offers.forms import AnswerForm, DeclineForm, RatingForm
+from offers.models import Offer, Question
+from offers.questions import question_answer, questions_for_buyer
+from offers.ratings import rating_create
 from offers.selectors import live_offer_count, offer_of_buyer, offers_on_intent_for_buyer
 from offers.services import intent_withdraw_and_decline_offers, offer_accept, offer_decline
 
+SORTS = {"score", "rank", "vendor", "status"}
 
-def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
+
+def _own_intent(request: HttpRequest, intent_id: object) -> Intent:
     try:
         return intent_of_buyer(buyer=request.user, intent_id=intent_id)
     except Intent.DoesNotExist:
         raise Http404("No such intent of yours.") from None
 
 
-def _own_offer(request: HttpRequest, offer_id: str) -> Offer:
+def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
     try:
         return offer_of_buyer(buyer=request.user, offer_id=offer_id)
     except Offer.DoesNotExist:
         raise Http404("No such offer on your intents.") from None
 
 
+def _back_to_intent(request: HttpRequest, intent_id: object) -> HttpResponse:
+    response = redirect("offers:intent", intent_id=intent_id)
+    sort = request.POST.get("sort", "")
+    if sort:
+        response["Location"] += f"?sort={sort}"
+    return response
+
+
 @login_required
 def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
-    """One of the buyer's intents with the offers it received."""
+    """One of the buyer's intents: its questions and the offers in a comparison table."""
     intent = _own_intent(request, intent_id)
-    offers = list(offers_on_intent_for_buyer(intent_id=intent.pk, buyer=request.user))
+    criteria = list(intent.criteria.all())
+    sealed = sealed_for_buyer(intent)
+    offers = (
+        [] if sealed else list(offers_on_intent_for_buyer(intent_id=intent.pk, buyer=request.user))
+    )
+    sort = request.GET.get("sort", "-score")
+    if sort.lstrip("-") not in SORTS | {criterion.key for criterion in criteria}:
+        sort = "-score"
+    rows = sort_rows(score_offers(offers, criteria), sort)
+    for row in rows:
+        row.revised = revision_summary(row.offer)
+        row.cells = display_cells(row, criteria)
     accepted = next((offer for offer in offers if offer.status == Offer.Status.ACCEPTED), None)
+    questions = list(questions_for_buyer(intent=intent))
+    intent_mark_seen(intent=intent)
     return render(
         request,
         "offers/intent_page.html",
         {
             "intent": intent,
-            "offers": offers,
+            "criteria": criteria,
+            "rows": rows,
+            "sort": sort,
+            "sealed": sealed,
+            "score_explanation": SCORE_EXPLANATION,
+            "chart": price_delivery_chart(rows),
             "accepted": accepted,
+            "can_rate": accepted is not None and not hasattr(accepted, "rating"),
+            "rating_form": RatingForm(),
+            "questions": questions,
+            "unanswered": [q for q in questions if q.answered_at is None],
             "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
         },
     )
@@ -74,14 +120,74 @@ def offer_decline_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     form = DeclineForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The reason is at most 300 characters.")
-        return redirect("offers:intent", intent_id=offer.intent_id)
+        return _back_to_intent(request, offer.intent_id)
     try:
         offer_decline(offer=offer, buyer=request.user, reason=form.cleaned_data["reason"])
     except DomainError as error:
         messages.error(request, error.message)
     else:
         messages.success(request, f"You declined {offer.vendor.name}'s offer.")
-    return redirect("offers:intent", intent_id=offer.intent_id)
+    return _back_to_intent(request, offer.intent_id)
+
+
+@login_required
+@require_POST
+def offer_move_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    offer = _own_offer(request, offer_id)
+    try:
+        offer_move(buyer=request.user, offer=offer, direction=request.POST.get("direction", ""))
+    except DomainError as error:
+        messages.error(request, error.message)
+    return _back_to_intent(request, offer.intent_id)
+
+
+@login_required
+@require_POST
+def offer_shortlist_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    offer = _own_offer(request, offer_id)
+    offer_set_shortlisted(
+        buyer=request.user, offer=offer, is_shortlisted=request.POST.get("shortlisted") == "1"
+    )
+    return _back_to_intent(request, offer.intent_id)
+
+
+@login_required
+@require_POST
+def offer_rate_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    offer = _own_offer(request, offer_id)
+    form = RatingForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose 1 to 5 stars.")
+        return _back_to_intent(request, offer.intent_id)
+    try:
+        rating_create(buyer=request.user, offer=offer, **form.cleaned_data)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Thank you: your rating of {offer.vendor.name} is saved.")
+    return _back_to_intent(request, offer.intent_id)
+
+
+@login_required
+@require_POST
+def question_answer_view(request: HttpRequest, question_id: str) -> HttpResponse:
+    try:
+        question = Question.objects.select_related("intent").get(
+            pk=question_id, intent__buyer=request.user
+        )
+    except Question.DoesNotExist:
+        raise Http404("No such question on your intents.") from None
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write an answer (at most 5,000 characters).")
+        return _back_to_intent(request, question.intent_id)
+    try:
+        question_answer(buyer=request.user, question=question, answer=form.cleaned_data["answer"])
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Answered; every matched vendor can read it now.")
+    return _back_to_intent(request, question.intent_id)
 
 
 @login_required

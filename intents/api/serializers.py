@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from intents.models import Intent, Notice
+from intents.models import Criterion, Intent, Notice
 from intents.payloads import intent_for_vendor
 
 
@@ -17,6 +17,8 @@ class VendorIntentSerializer(serializers.ModelSerializer):
     budget_min = serializers.SerializerMethodField()
     budget_max = serializers.SerializerMethodField()
     region = serializers.SerializerMethodField()
+    criteria = serializers.SerializerMethodField()
+    sealed = serializers.BooleanField(source="is_sealed", read_only=True)
 
     class Meta:
         model = Intent
@@ -34,6 +36,8 @@ class VendorIntentSerializer(serializers.ModelSerializer):
             "region",
             "needed_by",
             "offers_close_at",
+            "criteria",
+            "sealed",
             "status",
             "created_at",
         ]
@@ -66,6 +70,24 @@ class VendorIntentSerializer(serializers.ModelSerializer):
             },
         }
     )
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": list(Criterion.Kind.values)},
+                    "weight": {"type": "integer"},
+                    "required": {"type": "boolean"},
+                },
+            },
+        }
+    )
+    def get_criteria(self, intent: Intent) -> list[dict[str, Any]]:
+        return intent_for_vendor(intent)["criteria"]
+
     def get_region(self, intent: Intent) -> dict[str, Any]:
         return {
             "country": intent.country or None,
@@ -85,13 +107,62 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
     """One intent, with the calling vendor's own offer on it (if any)."""
 
     my_offer = serializers.SerializerMethodField()
+    answered_questions = serializers.SerializerMethodField()
+    buyer_contact = serializers.SerializerMethodField()
 
     class Meta(VendorIntentSerializer.Meta):
-        fields = [*VendorIntentSerializer.Meta.fields, "my_offer"]
+        fields = [
+            *VendorIntentSerializer.Meta.fields,
+            "my_offer",
+            "answered_questions",
+            "buyer_contact",
+        ]
         read_only_fields = fields
 
     def to_representation(self, intent: Intent) -> dict[str, Any]:
-        return intent_for_vendor(intent) | {"my_offer": self.get_my_offer(intent)}
+        my_offer = self.get_my_offer(intent)
+        return intent_for_vendor(intent) | {
+            "my_offer": my_offer,
+            "answered_questions": self.get_answered_questions(intent),
+            "buyer_contact": self.get_buyer_contact(intent, my_offer),
+        }
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "text": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "answered_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        }
+    )
+    def get_answered_questions(self, intent: Intent) -> list[dict[str, Any]]:
+        # Every matched vendor reads the answers; the askers stay anonymous.
+        return [
+            {
+                "id": str(question["id"]),
+                "text": question["text"],
+                "answer": question["answer"],
+                "answered_at": question["answered_at"].isoformat(),
+            }
+            for question in intent.questions.filter(answered_at__isnull=False)
+            .order_by("answered_at")
+            .values("id", "text", "answer", "answered_at")
+        ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_buyer_contact(
+        self, intent: Intent, my_offer: dict[str, Any] | None = None
+    ) -> str | None:
+        """The buyer's chosen contact details, for the vendor whose offer was accepted only."""
+        if my_offer and my_offer["status"] == "accepted":
+            return intent.contact_details
+        return None
 
     @extend_schema_field(OwnOfferSummarySerializer(allow_null=True))
     def get_my_offer(self, intent: Intent) -> dict[str, Any] | None:

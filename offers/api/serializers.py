@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from marketplace.api.serializers import CurrencyField, MoneyField, StrictSerializer
-from offers.models import Offer
+from offers.models import Offer, Question
 
 
 class LineItemSerializer(StrictSerializer):
@@ -32,6 +32,7 @@ class OfferSerializer(serializers.ModelSerializer):
             "line_items",
             "criteria_answers",
             "decline_reason",
+            "revision_count",
             "created_at",
             "updated_at",
             "decided_at",
@@ -73,3 +74,22 @@ def line_items_as_json(items: list[dict]) -> list[dict]:
         }
         for item in items
     ]
+
+
+class QuestionSerializer(serializers.ModelSerializer):
+    """A question as a vendor sees it; ``mine`` says whether this vendor asked it."""
+
+    intent = serializers.PrimaryKeyRelatedField(read_only=True)
+    mine = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Question
+        fields = ["id", "intent", "text", "answer", "created_at", "answered_at", "mine"]
+        read_only_fields = fields
+
+    def get_mine(self, question: Question) -> bool:
+        return question.vendor_id == self.context["vendor"].pk
+
+
+class QuestionCreateSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=2000)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,14 +11,18 @@ from intents.models import Intent
 from intents.selectors import intents_visible_to_vendor
 from marketplace.api.permissions import request_vendor
 from marketplace.errors import NOT_FOUND, DomainError
+from marketplace.models import ApiKey
 from offers.api.filters import OfferFilter
 from offers.api.serializers import (
     OfferCreateSerializer,
     OfferSerializer,
     OfferUpdateSerializer,
+    QuestionCreateSerializer,
+    QuestionSerializer,
     line_items_as_json,
 )
 from offers.models import Offer
+from offers.questions import question_ask, questions_visible_to_vendor
 from offers.selectors import offers_of_vendor
 from offers.services import offer_revise, offer_submit, offer_withdraw
 
@@ -74,3 +78,42 @@ class OfferViewSet(
     def withdraw(self, request: Request, pk: str) -> Response:
         offer = offer_withdraw(offer=self.get_object(), vendor=request_vendor(request))
         return Response(OfferSerializer(offer).data)
+
+
+class IntentQuestionsView(generics.GenericAPIView):
+    """Questions about an intent you were matched to: yours, and every answered one.
+
+    The buyer's answers are visible to every matched vendor; who asked is not.
+    """
+
+    serializer_class = QuestionSerializer
+    filter_backends: list[type] = []
+
+    def _intent(self, intent_id: str) -> Intent:
+        try:
+            return intents_visible_to_vendor(request_vendor(self.request)).get(pk=intent_id)
+        except Intent.DoesNotExist:
+            raise DomainError("No intent with this id is open to you.", kind=NOT_FOUND) from None
+
+    def get_serializer_context(self) -> dict[str, object]:
+        context = super().get_serializer_context()
+        if isinstance(getattr(self.request, "auth", None), ApiKey):
+            context["vendor"] = request_vendor(self.request)
+        return context
+
+    def get(self, request: Request, intent_id: str) -> Response:
+        intent = self._intent(intent_id)
+        page = self.paginate_queryset(
+            questions_visible_to_vendor(vendor=request_vendor(request), intent=intent)
+        )
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=QuestionCreateSerializer, responses={201: QuestionSerializer})
+    def post(self, request: Request, intent_id: str) -> Response:
+        intent = self._intent(intent_id)
+        serializer = QuestionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        question = question_ask(
+            vendor=request_vendor(request), intent=intent, text=serializer.validated_data["text"]
+        )
+        return Response(self.get_serializer(question).data, status=status.HTTP_201_CREATED)

@@ -11,9 +11,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from marketplace.models import Category, User
-from offers.models import Offer
+from offers.models import Offer, OfferRevision, Question
 from tests.factories import PASSWORD, IntentFactory, OfferFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,12 @@ def intent_form(category: Category, **overrides: Any) -> dict[str, Any]:
         "offers_close_at": (timezone.now() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"),
         "visibility": "public",
         "max_vendors": "25",
+        "is_buyer_email_enabled": "on",
+        "price_weight": "50",
+        "delivery_weight": "25",
+        "rating_weight": "25",
+        "criteria-TOTAL_FORMS": "0",
+        "criteria-INITIAL_FORMS": "0",
     } | overrides
 
 
@@ -213,12 +219,20 @@ def test_buyer_pages_query_count_is_constant(
     buyer_client: Client, buyer: User, category: Category, url_name: str
 ) -> None:
     intent = IntentFactory(buyer=buyer, category=category)
+    for kind in ("price", "delivery", "rating", "number"):
+        Criterion.objects.create(intent=intent, key=kind, name=kind, kind=kind, weight=1)
     url = "/intents/" if url_name == "mine" else f"/intents/{intent.pk}/"
-    OfferFactory(intent=intent)
+
+    def add_offer() -> None:
+        offer = OfferFactory(intent=intent, criteria_answers={"number": 3})
+        OfferRevision.objects.create(offer=offer, changes={"price": ["300.00", "250.00"]})
+        Question.objects.create(intent=intent, vendor=offer.vendor, text="?")
+
+    add_offer()
     with CaptureQueriesContext(connection) as one:
         assert buyer_client.get(url).status_code == 200
     for _ in range(49):
-        OfferFactory(intent=intent)
+        add_offer()
         IntentFactory(buyer=buyer, category=category)
     with CaptureQueriesContext(connection) as fifty:
         assert buyer_client.get(url).status_code == 200

@@ -1,0 +1,76 @@
+"""The buyer hears back: one e-mail per intent per hour at most, batching what happened."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from intents.models import Intent
+from offers.models import Offer, OfferRevision, Question
+
+logger = logging.getLogger(__name__)
+
+MIN_INTERVAL = timedelta(hours=1)
+
+
+def intents_with_news_for_buyer() -> QuerySet[Intent]:
+    """Intents with activity the buyer was not yet e-mailed about, and no e-mail this hour."""
+    return Intent.objects.filter(
+        Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lt=F("buyer_activity_at")),
+        Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lte=timezone.now() - MIN_INTERVAL),
+        is_buyer_email_enabled=True,
+        buyer_activity_at__isnull=False,
+    )
+
+
+def buyer_notify(*, intent_id: Any) -> bool:
+    """Send the buyer one e-mail about what is new on the intent, if allowed now.
+
+    Claimed with a conditional update on ``buyer_emailed_at`` so two workers
+    cannot both send; what is not sent now is picked up by the beat sweep.
+    """
+    intent = intents_with_news_for_buyer().select_related("buyer").filter(pk=intent_id).first()
+    if intent is None:
+        return False
+    since = intent.buyer_emailed_at
+    now = timezone.now()
+    claimed = Intent.objects.filter(pk=intent.pk, buyer_emailed_at=since).update(
+        buyer_emailed_at=now
+    )
+    if not claimed:
+        return False
+    new_offers = Offer.objects.filter(intent=intent, **({"created_at__gt": since} if since else {}))
+    revisions = OfferRevision.objects.filter(
+        offer__intent=intent, **({"created_at__gt": since} if since else {})
+    )
+    questions = Question.objects.filter(
+        intent=intent, **({"created_at__gt": since} if since else {})
+    )
+    lines = []
+    for count, what in (
+        (new_offers.count(), "new offer"),
+        (revisions.count(), "revised offer"),
+        (questions.count(), "new question"),
+    ):
+        if count:
+            lines.append(f"  {count} {what}{'s' if count != 1 else ''}")
+    if not lines:
+        return False
+    send_mail(
+        subject=f"News on your intent: {intent.title}",
+        message=(
+            f"Hello {intent.buyer.get_username()},\n\nOn “{intent.title}”:\n"
+            + "\n".join(lines)
+            + "\n\nOpen it on Intentcast to compare and answer."
+            "\nYou can turn these e-mails off in the intent's settings.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[intent.buyer.email],
+    )
+    return True

@@ -1,0 +1,88 @@
+"""Questions and answers about an intent (services and the vendor's view of them).
+
+A vendor asks about an intent it was matched to; the buyer answers; the
+answer is then visible to every matched vendor, without the asker's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from intents.models import Intent
+from intents.notices import emit_to_noticed_vendors
+from intents.services import intent_note_buyer_activity
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.models import User, Vendor
+from offers.models import Question
+
+MAX_QUESTION = 2000
+MAX_ANSWER = 5000
+
+
+def question_ask(*, vendor: Vendor, intent: Intent, text: str) -> Question:
+    """Ask the buyer about an intent the vendor may see (the caller checked that)."""
+    text = text.strip()
+    if not text or len(text) > MAX_QUESTION:
+        raise DomainError(
+            "The question is not valid.",
+            errors={"text": [f"Ask in 1 to {MAX_QUESTION} characters."]},
+        )
+    if intent.status != Intent.Status.OPEN:
+        raise DomainError(f"This intent is {intent.status}; it takes no questions.", kind=CONFLICT)
+    with transaction.atomic():
+        question = Question.objects.create(intent=intent, vendor=vendor, text=text)
+        intent_note_buyer_activity(intent_id=intent.pk)
+    return question
+
+
+def question_payload(question: Question) -> dict[str, Any]:
+    """A question as every matched vendor may see it: no asker."""
+    return {
+        "id": str(question.pk),
+        "intent": str(question.intent_id),
+        "text": question.text,
+        "answer": question.answer,
+        "answered_at": question.answered_at.isoformat() if question.answered_at else None,
+    }
+
+
+def question_answer(*, buyer: User, question: Question, answer: str) -> Question:
+    """The buyer answers once; every vendor matched to the intent hears of it."""
+    answer = answer.strip()
+    if question.intent.buyer_id != buyer.pk:
+        raise DomainError("Only the buyer can answer questions on their intent.", kind=FORBIDDEN)
+    if not answer or len(answer) > MAX_ANSWER:
+        raise DomainError(
+            "The answer is not valid.",
+            kind=INVALID,
+            errors={"answer": [f"Answer in 1 to {MAX_ANSWER} characters."]},
+        )
+    with transaction.atomic():
+        answered = Question.objects.filter(pk=question.pk, answered_at__isnull=True).update(
+            answer=answer, answered_at=timezone.now()
+        )
+        if not answered:
+            raise DomainError("This question is already answered.", kind=CONFLICT)
+        question.refresh_from_db()
+        emit_to_noticed_vendors(
+            intent=question.intent,
+            type="question.answered",
+            payload={"question": question_payload(question)},
+            dedupe_key=f"question.answered:{question.pk}",
+        )
+    return question
+
+
+def questions_visible_to_vendor(*, vendor: Vendor, intent: Intent) -> QuerySet[Question]:
+    """The vendor's own questions, and every answered question on the intent."""
+    return Question.objects.filter(
+        Q(vendor=vendor) | Q(answered_at__isnull=False), intent=intent
+    ).order_by("created_at")
+
+
+def questions_for_buyer(*, intent: Intent) -> QuerySet[Question]:
+    return Question.objects.filter(intent=intent).order_by("answered_at", "created_at")

@@ -1,0 +1,366 @@
+"""Criteria answers, questions, revisions, ratings, sealed offers and the buyer hearing back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from intents.models import Criterion, Intent
+from intents.services import intent_create
+from marketplace.errors import DomainError
+from marketplace.models import Category, Event, Vendor
+from offers.buyer_mail import buyer_notify
+from offers.models import Offer, OfferRevision, Question, Rating
+from offers.questions import question_answer
+from offers.ratings import rating_create
+from offers.tasks import notify_buyers
+from tests.factories import NoticeFactory, OfferFactory, UserFactory, VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def buyer_client(client: Client, buyer: Any) -> Client:
+    client.force_login(buyer)
+    return client
+
+
+def with_criteria(intent: Intent) -> Intent:
+    Criterion.objects.create(intent=intent, key="price", name="Price", kind="price", weight=5)
+    Criterion.objects.create(
+        intent=intent, key="insured", name="Insured", kind="yes_no", weight=2, is_required=True
+    )
+    Criterion.objects.create(intent=intent, key="years", name="Years", kind="number", weight=1)
+    Criterion.objects.create(intent=intent, key="notes", name="Notes", kind="text", weight=1)
+    return intent
+
+
+def offer_body(intent: Intent, **overrides: Any) -> dict[str, Any]:
+    return {"intent": str(intent.pk), "price": "100.00", "currency": "EUR"} | overrides
+
+
+# --- criteria ------------------------------------------------------------------
+
+
+def test_intent_criteria_default_and_validation(buyer: Any, category: Category) -> None:
+    fields = {
+        "title": "T",
+        "description": "D",
+        "category": category,
+        "currency": "EUR",
+        "country": "DE",
+        "offers_close_at": timezone.now() + timedelta(days=1),
+    }
+    intent = intent_create(buyer=buyer, **fields)
+    assert [(c.kind, c.weight) for c in intent.criteria.all()] == [
+        ("price", 50),
+        ("delivery", 25),
+        ("rating", 25),
+    ]
+    for bad in (
+        [{"name": "", "kind": "number", "weight": 1}],
+        [{"name": "X", "kind": "colour", "weight": 1}],
+        [{"name": "X", "kind": "number", "weight": 101}],
+        [{"name": "P", "kind": "price", "weight": 1}, {"name": "Q", "kind": "price", "weight": 1}],
+        [
+            {"name": "Same", "kind": "text", "weight": 1},
+            {"name": "same", "kind": "number", "weight": 1},
+        ],
+    ):
+        with pytest.raises(DomainError) as refused:
+            intent_create(buyer=buyer, criteria=bad, **fields)
+        assert "criteria" in refused.value.errors
+    assert Intent.objects.count() == 1
+
+
+def test_vendor_sees_criteria_in_the_intent(api: APIClient, open_intent: Intent) -> None:
+    with_criteria(open_intent)
+    body = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    assert {
+        "key": "insured",
+        "name": "Insured",
+        "kind": "yes_no",
+        "weight": 2,
+        "required": True,
+    } in body["criteria"]
+
+
+def test_offer_answers_custom_criteria(api: APIClient, open_intent: Intent) -> None:
+    with_criteria(open_intent)
+    answers = {"insured": True, "years": 12, "notes": "Family business"}
+    response = api.post(
+        "/api/v1/offers/", offer_body(open_intent, criteria_answers=answers), format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert Offer.objects.get().criteria_answers == answers
+
+
+@pytest.mark.parametrize(
+    ("answers", "field"),
+    [
+        ({}, "criteria_answers.insured"),
+        ({"insured": "yes"}, "criteria_answers.insured"),
+        ({"insured": True, "years": "many"}, "criteria_answers.years"),
+        ({"insured": True, "years": True}, "criteria_answers.years"),
+        ({"insured": True, "notes": 5}, "criteria_answers.notes"),
+        ({"insured": True, "colour": "red"}, "criteria_answers.colour"),
+    ],
+)
+def test_offer_with_bad_criteria_answers_is_400_naming_the_field(
+    api: APIClient, open_intent: Intent, answers: dict[str, Any], field: str
+) -> None:
+    with_criteria(open_intent)
+    response = api.post(
+        "/api/v1/offers/", offer_body(open_intent, criteria_answers=answers), format="json"
+    )
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert Offer.objects.count() == 0
+
+
+# --- questions -------------------------------------------------------------------
+
+
+def test_question_asked_answered_and_seen_by_every_matched_vendor(
+    api: APIClient,
+    vendor: Vendor,
+    open_intent: Intent,
+    buyer_client: Client,
+    vendor_client: Callable[[Vendor], APIClient],
+) -> None:
+    other = VendorFactory()
+    NoticeFactory(intent=open_intent, vendor=other)
+    other_api = vendor_client(other)
+
+    asked = api.post(
+        f"/api/v1/intents/{open_intent.pk}/questions/", {"text": "Is parking free?"}, format="json"
+    )
+    assert asked.status_code == 201
+    question_id = asked.json()["id"]
+    assert asked.json()["mine"] is True
+    # Unanswered: the other vendor does not see it yet.
+    assert other_api.get(f"/api/v1/intents/{open_intent.pk}/questions/").json()["count"] == 0
+
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert "Is parking free?" in page
+    buyer_client.post(f"/questions/{question_id}/answer/", {"answer": "Yes, in the yard."})
+
+    seen = other_api.get(f"/api/v1/intents/{open_intent.pk}/questions/").json()["results"]
+    assert seen == [
+        {
+            "id": question_id,
+            "intent": str(open_intent.pk),
+            "text": "Is parking free?",
+            "answer": "Yes, in the yard.",
+            "created_at": seen[0]["created_at"],
+            "answered_at": seen[0]["answered_at"],
+            "mine": False,
+        }
+    ]
+    assert vendor.name not in str(seen) and str(vendor.pk) not in str(seen)
+    detail = other_api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    assert detail["answered_questions"][0]["answer"] == "Yes, in the yard."
+    assert set(
+        Event.objects.filter(type="question.answered").values_list("vendor_id", flat=True)
+    ) == {
+        vendor.pk,
+        other.pk,
+    }
+
+
+def test_question_on_intent_not_matched_is_404_and_nothing_stored(
+    api: APIClient, category: Category
+) -> None:
+    from tests.factories import IntentFactory
+
+    elsewhere = IntentFactory(category=category)
+    response = api.post(
+        f"/api/v1/intents/{elsewhere.pk}/questions/", {"text": "Hello?"}, format="json"
+    )
+    assert response.status_code == 404
+    assert api.get(f"/api/v1/intents/{elsewhere.pk}/questions/").status_code == 404
+    assert not Question.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "payload", [{"text": ""}, {"text": "x" * 2001}, {"text": "ok", "to": "buyer"}]
+)
+def test_bad_question_is_400(api: APIClient, open_intent: Intent, payload: dict[str, str]) -> None:
+    response = api.post(f"/api/v1/intents/{open_intent.pk}/questions/", payload, format="json")
+    assert response.status_code == 400
+    assert not Question.objects.exists()
+
+
+def test_only_the_buyer_answers_and_only_once(open_intent: Intent, vendor: Vendor) -> None:
+    question = Question.objects.create(intent=open_intent, vendor=vendor, text="?")
+    with pytest.raises(DomainError):
+        question_answer(buyer=UserFactory(), question=question, answer="No")
+    question_answer(buyer=open_intent.buyer, question=question, answer="Yes")
+    with pytest.raises(DomainError):
+        question_answer(buyer=open_intent.buyer, question=question, answer="Changed my mind")
+    assert Question.objects.get(pk=question.pk).answer == "Yes"
+
+
+# --- revisions -------------------------------------------------------------------
+
+
+def test_revisions_are_kept_and_shown_to_the_buyer(
+    api: APIClient, vendor: Vendor, open_intent: Intent, buyer_client: Client
+) -> None:
+    offer_id = api.post(
+        "/api/v1/offers/", offer_body(open_intent, price="1200.00"), format="json"
+    ).json()["id"]
+    api.patch(f"/api/v1/offers/{offer_id}/", {"price": "1150.00"}, format="json")
+    response = api.patch(f"/api/v1/offers/{offer_id}/", {"price": "1100.00"}, format="json")
+
+    assert response.json()["revision_count"] == 2
+    assert list(
+        OfferRevision.objects.filter(offer_id=offer_id).values_list("changes", flat=True)
+    ) == [{"price": ["1200.00", "1150.00"]}, {"price": ["1150.00", "1100.00"]}]
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert "revised 2× — price 1,200.00 → 1,100.00" in page
+
+
+def test_unchanged_patch_is_no_revision(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor, price=Decimal("50.00"))
+    api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "50.00"}, format="json")
+    assert not OfferRevision.objects.exists()
+
+
+# --- accept, contact, ratings -----------------------------------------------------
+
+
+def test_after_accept_each_side_sees_the_others_contact(
+    api: APIClient, vendor: Vendor, open_intent: Intent, buyer_client: Client
+) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(contact_details="Call Ada: +49 30 1234")
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    detail = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    assert detail["buyer_contact"] is None
+    assert "Ada" not in str(detail)
+
+    buyer_client.post(f"/offers/{offer.pk}/accept/")
+
+    assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_contact"] == (
+        "Call Ada: +49 30 1234"
+    )
+    event = Event.objects.get(type="offer.accepted")
+    assert event.payload["buyer_contact"] == "Call Ada: +49 30 1234"
+    assert vendor.contact_email in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+
+
+def test_rating_once_for_the_accepted_offer_feeds_reputation(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    vendor = VendorFactory()
+    accepted = OfferFactory(intent=open_intent, vendor=vendor, status=Offer.Status.ACCEPTED)
+    other = OfferFactory(intent=open_intent, status=Offer.Status.DECLINED)
+    Intent.objects.filter(pk=open_intent.pk).update(status=Intent.Status.AWARDED)
+    earlier = OfferFactory(vendor=vendor, status=Offer.Status.ACCEPTED)
+    Rating.objects.create(offer=earlier, vendor=vendor, stars=4)
+    vendor.rating_count, vendor.rating_mean = 1, Decimal("4.00")
+    vendor.save()
+
+    buyer_client.post(f"/offers/{accepted.pk}/rate/", {"stars": "5", "text": "Great"})
+
+    vendor.refresh_from_db()
+    assert (vendor.rating_count, vendor.rating_mean) == (2, Decimal("4.50"))
+    with pytest.raises(DomainError):
+        rating_create(buyer=open_intent.buyer, offer=accepted, stars=1)
+    with pytest.raises(DomainError):
+        rating_create(buyer=open_intent.buyer, offer=other, stars=1)
+    with pytest.raises(DomainError):
+        rating_create(buyer=UserFactory(), offer=accepted, stars=1)
+    assert Rating.objects.filter(offer=accepted).count() == 1
+    assert Rating.objects.filter(offer=other).count() == 0
+
+
+@pytest.mark.parametrize("stars", ["0", "6", "x", ""])
+def test_bad_rating_changes_nothing(open_intent: Intent, buyer_client: Client, stars: str) -> None:
+    accepted = OfferFactory(intent=open_intent, status=Offer.Status.ACCEPTED)
+    buyer_client.post(f"/offers/{accepted.pk}/rate/", {"stars": stars})
+    assert not Rating.objects.exists()
+
+
+def test_vendors_cannot_accept_rank_or_rate_over_the_api(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    for action in ("accept", "decline", "move", "shortlist", "rate"):
+        assert api.post(f"/api/v1/offers/{offer.pk}/{action}/").status_code in (404, 405)
+    # The buyer's own pages refuse an API key (no session): nothing changes.
+    client = Client()
+    client.defaults["HTTP_AUTHORIZATION"] = api._credentials["HTTP_AUTHORIZATION"]
+    assert client.post(f"/offers/{offer.pk}/accept/").status_code == 302
+    offer.refresh_from_db()
+    assert (offer.status, offer.buyer_rank) == (Offer.Status.SUBMITTED, None)
+
+
+# --- sealed until close -------------------------------------------------------------
+
+
+def test_sealed_intent_hides_offers_until_the_deadline(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    OfferFactory(intent=open_intent, vendor=VendorFactory(name="Hidden Vendor GmbH"))
+    Intent.objects.filter(pk=open_intent.pk).update(is_sealed=True)
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert "Hidden Vendor GmbH" not in page
+    assert "sealed" in page
+
+    Intent.objects.filter(pk=open_intent.pk).update(
+        offers_close_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert "Hidden Vendor GmbH" in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+
+
+# --- the buyer hears back ----------------------------------------------------------------
+
+
+def test_new_offer_marks_unread_and_emails_at_most_hourly(
+    api: APIClient, vendor: Vendor, open_intent: Intent, buyer_client: Client, settings: Any
+) -> None:
+    api.post("/api/v1/offers/", offer_body(open_intent), format="json")
+    assert buyer_notify(intent_id=open_intent.pk) is True
+    [message] = mail.outbox
+    assert message.to == [open_intent.buyer.email]
+    assert "1 new offer" in message.body
+    assert "<strong>" + open_intent.title in buyer_client.get("/intents/").content.decode()
+
+    # A revision and a question within the hour: no second e-mail yet …
+    offer = Offer.objects.get()
+    api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "90.00"}, format="json")
+    api.post(f"/api/v1/intents/{open_intent.pk}/questions/", {"text": "When?"}, format="json")
+    assert buyer_notify(intent_id=open_intent.pk) is False
+    assert notify_buyers() == 0
+    assert len(mail.outbox) == 1
+
+    # … an hour later, one e-mail batches both.
+    Intent.objects.filter(pk=open_intent.pk).update(
+        buyer_emailed_at=timezone.now() - timedelta(hours=1, minutes=1)
+    )
+    OfferRevision.objects.update(created_at=timezone.now())
+    assert notify_buyers() == 1
+    assert "1 revised offer" in mail.outbox[1].body and "1 new question" in mail.outbox[1].body
+
+    # Opening the intent page marks it read.
+    buyer_client.get(f"/intents/{open_intent.pk}/")
+    assert "<strong>" + open_intent.title not in buyer_client.get("/intents/").content.decode()
+
+
+def test_buyer_can_turn_emails_off(api: APIClient, open_intent: Intent) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(is_buyer_email_enabled=False)
+    api.post("/api/v1/offers/", offer_body(open_intent), format="json")
+    assert buyer_notify(intent_id=open_intent.pk) is False
+    assert mail.outbox == []
+    assert Intent.objects.get(pk=open_intent.pk).is_unread is True
