@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
 from intents.api.views import NoticeViewSet, VendorIntentViewSet
+from marketplace.api.me import MyDataExportView
 from marketplace.api.views import (
     CategoryViewSet,
     EventFeedView,
@@ -23,6 +24,7 @@ router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 urlpatterns = [
     path("vendor/", VendorProfileView.as_view(), name="vendor"),
     path("events/", EventFeedView.as_view(), name="events"),
+    path("me/export/", MyDataExportView.as_view(), name="me-export"),
     path(
         "intents/<uuid:intent_id>/questions/",
         IntentQuestionsView.as_view(),

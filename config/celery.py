@@ -24,4 +24,6 @@ app.conf.beat_schedule = {
     "lapse-due-offers": {"task": "offers.lapse_due_offers", "schedule": 15 * 60.0},
     # Buyers' batched e-mails (at most one an hour per intent).
     "notify-buyers": {"task": "offers.notify_buyers", "schedule": 5 * 60.0},
+    # Buyers' "delete my data N days after award" terms.
+    "enforce-deletion-terms": {"task": "offers.enforce_deletion_terms", "schedule": 60 * 60.0},
 }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from intents.models import Criterion, Intent
+from intents.models import DELETE_AFTER_AWARD, Criterion, Intent, Term
 from marketplace.codes import country_choices, currency_choices
 from marketplace.models import Category
 from marketplace.selectors import categories_in_tree_order
@@ -58,6 +58,24 @@ class IntentForm(forms.Form):
         required=False,
         initial=True,
     )
+    terms = forms.MultipleChoiceField(
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Your terms — vendors must accept them to make an offer",
+    )
+    delete_after_days = forms.IntegerField(
+        label="Days after the award for “delete my data”",
+        min_value=1,
+        max_value=3650,
+        initial=30,
+        required=False,
+    )
+    invited = forms.CharField(
+        required=False,
+        label="Invited vendors",
+        help_text="For “invited” intents: the vendors' short names (slugs), separated by commas.",
+    )
     price_weight = forms.IntegerField(label="Price", min_value=0, max_value=100, initial=50)
     delivery_weight = forms.IntegerField(
         label="Delivery date", min_value=0, max_value=100, initial=25
@@ -72,10 +90,34 @@ class IntentForm(forms.Form):
         ("rating_weight", "Vendor rating", Criterion.Kind.RATING),
     )
 
+    NOT_INTENT_FIELDS = frozenset(
+        {
+            "price_weight",
+            "delivery_weight",
+            "rating_weight",
+            "terms",
+            "delete_after_days",
+            "invited",
+        }
+    )
+
     def intent_fields(self) -> dict[str, object]:
         """The cleaned data that belongs to the intent itself."""
-        weights = {name for name, _label, _kind in self.STANDARD_WEIGHTS}
-        return {k: v for k, v in self.cleaned_data.items() if k not in weights}
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.NOT_INTENT_FIELDS}
+
+    def chosen_terms(self) -> list[dict[str, object]]:
+        days = self.cleaned_data.get("delete_after_days")
+        return [
+            {"code": code, **({"days": days} if code == DELETE_AFTER_AWARD else {})}
+            for code in self.cleaned_data.get("terms", [])
+        ]
+
+    def invited_slugs(self) -> list[str]:
+        return [
+            slug.strip().lower()
+            for slug in self.cleaned_data.get("invited", "").split(",")
+            if slug.strip()
+        ]
 
     def standard_criteria(self) -> list[dict[str, object]]:
         return [
@@ -87,6 +129,9 @@ class IntentForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["currency"].choices = currency_choices()
+        self.fields["terms"].choices = [
+            (term.code, term.wording(days="N")) for term in Term.objects.filter(is_current=True)
+        ]
         self.fields["country"].choices = [("", "— none (remote) —"), *country_choices()]
         # The tree, indented, parents first.
         self.fields["category"].choices = [("", "Choose…")] + [  # type: ignore[attr-defined]
@@ -126,11 +171,17 @@ def custom_criteria(formset: forms.BaseFormSet) -> list[dict[str, object]]:
 
 
 def intent_initial(intent: Intent) -> dict[str, object]:
-    initial = {
+    initial: dict[str, object] = {
         field: getattr(intent, field)
         for field in IntentForm.base_fields
-        if not field.endswith("_weight")
+        if field not in IntentForm.NOT_INTENT_FIELDS
     }
+    intent_terms = list(intent.intent_terms.select_related("term"))
+    initial["terms"] = [intent_term.term.code for intent_term in intent_terms]
+    initial["delete_after_days"] = next(
+        (t.days for t in intent_terms if t.term.code == DELETE_AFTER_AWARD), 30
+    )
+    initial["invited"] = ", ".join(intent.invited_vendors.values_list("slug", flat=True))
     weights = {criterion.kind: criterion.weight for criterion in intent.criteria.all()}
     for name, _label, kind in IntentForm.STANDARD_WEIGHTS:
         initial[name] = weights.get(kind, 0)

@@ -63,6 +63,8 @@ class Intent(models.Model):
     # intent, cleared by the matching task once its notices are committed. A
     # periodic sweep re-enqueues intents left set (broker down, worker killed).
     needs_matching = models.BooleanField(default=False, editable=False)
+    # Set once the buyer's data was deleted from vendors' view per their terms.
+    redacted_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_sealed = models.BooleanField(
         default=False, help_text="The buyer sees the offers only after the deadline."
     )
@@ -216,3 +218,79 @@ class Notice(models.Model):
     @property
     def reasons_text(self) -> str:
         return " · ".join(self.reasons)
+
+
+# The roster term that the scheduled deletion enforces.
+DELETE_AFTER_AWARD = "delete-after-award"
+
+
+class Term(models.Model):
+    """One version of a buyer's term from the roster (in the spirit of IEEE 7012).
+
+    Kept as data and versioned: a new wording is a new row with a higher
+    ``version``; agreements keep the version and text they were made on.
+    """
+
+    code = models.SlugField(max_length=40)
+    version = models.PositiveSmallIntegerField(default=1)
+    title = models.CharField(max_length=120)
+    text = models.TextField(help_text="May contain {days} when the term takes a number of days.")
+    takes_days = models.BooleanField(default=False)
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "version"], name="term_code_version"),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(is_current=True), name="term_one_current_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+    def wording(self, days: int | None) -> str:
+        return self.text.format(days=days) if self.takes_days else self.text
+
+
+class IntentTerm(models.Model):
+    """A term the buyer attached to an intent, with its number of days where it takes one."""
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="intent_terms")
+    term = models.ForeignKey(Term, on_delete=models.PROTECT, related_name="+")
+    days = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["term__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "term"], name="intent_term_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.term.wording(self.days)
+
+    def as_data(self) -> dict[str, object]:
+        return {
+            "code": self.term.code,
+            "version": self.term.version,
+            "title": self.term.title,
+            "text": self.term.wording(self.days),
+            "days": self.days,
+        }
+
+
+class IdentityReveal(models.Model):
+    """The buyer chose to show who they are to one vendor on one intent."""
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="reveals")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="reveals")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "vendor"], name="reveal_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intent_id} revealed to {self.vendor_id}"

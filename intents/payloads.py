@@ -45,6 +45,7 @@ def intent_for_vendor(intent: Intent) -> dict[str, Any]:
             }
             for criterion in intent.criteria.all()
         ],
+        "terms": [intent_term.as_data() for intent_term in intent.intent_terms.all()],
         "sealed": intent.is_sealed,
         "status": intent.status,
         "created_at": intent.created_at.isoformat(),

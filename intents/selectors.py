@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from intents.models import Intent, Notice
+from intents.models import Intent, IntentTerm, Notice
 from marketplace.models import User, Vendor
 
 VENDOR_VISIBLE_STATUSES = (
@@ -28,7 +28,7 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
             is_hidden=False,
         )
         .select_related("category")
-        .prefetch_related("criteria")
+        .prefetch_related("criteria", "intent_terms__term")
     )
 
 
@@ -37,7 +37,7 @@ def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
     return (
         Notice.objects.filter(vendor=vendor, intent__is_hidden=False)
         .select_related("intent", "intent__category")
-        .prefetch_related("intent__criteria")
+        .prefetch_related("intent__criteria", "intent__intent_terms__term")
         .order_by("-created_at")
     )
 
@@ -56,7 +56,15 @@ def intents_of_buyer(buyer: User) -> QuerySet[Intent]:
 
 def intent_of_buyer(*, buyer: User, intent_id: object) -> Intent:
     """One of the buyer's intents; raises ``Intent.DoesNotExist`` for anyone else's."""
-    return Intent.objects.select_related("category").get(pk=intent_id, buyer=buyer)
+    return (
+        Intent.objects.select_related("category")
+        .prefetch_related(
+            "criteria",
+            "reveals",
+            Prefetch("intent_terms", queryset=IntentTerm.objects.select_related("term")),
+        )
+        .get(pk=intent_id, buyer=buyer)
+    )
 
 
 # Must stay identical to the index in migration 0004 for PostgreSQL to use it.

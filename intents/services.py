@@ -15,13 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from intents.models import Criterion, Intent
+from intents.models import Criterion, IdentityReveal, Intent, IntentTerm, Notice, Term
 from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
-from marketplace.errors import CONFLICT, INVALID, DomainError
-from marketplace.models import Category, User
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.models import AuditEntry, Category, User, Vendor
+from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
 
 Status = Intent.Status
@@ -155,11 +156,56 @@ def _replace_criteria(intent: Intent, criteria: list[dict[str, Any]]) -> None:
     Criterion.objects.bulk_create(Criterion(intent=intent, **criterion) for criterion in criteria)
 
 
+MAX_TERM_DAYS = 3650
+
+
+def terms_validate(terms: list[dict[str, Any]]) -> tuple[list[tuple[Term, int | None]], list[str]]:
+    """The chosen current terms (with their days) and the problems found."""
+    current = {term.code: term for term in Term.objects.filter(is_current=True)}
+    chosen: list[tuple[Term, int | None]] = []
+    problems: list[str] = []
+    for choice in terms:
+        term = current.get(choice.get("code", ""))
+        if term is None:
+            problems.append(f"“{choice.get('code')}” is not one of the terms on offer.")
+            continue
+        days = choice.get("days")
+        if term.takes_days:
+            if (
+                not isinstance(days, int)
+                or isinstance(days, bool)
+                or not 1 <= days <= MAX_TERM_DAYS
+            ):
+                problems.append(f"“{term.title}”: give a number of days from 1 to {MAX_TERM_DAYS}.")
+                continue
+        else:
+            days = None
+        chosen.append((term, days))
+    return chosen, problems
+
+
+def _replace_terms(intent: Intent, chosen: list[tuple[Term, int | None]]) -> None:
+    IntentTerm.objects.filter(intent=intent).delete()
+    IntentTerm.objects.bulk_create(
+        IntentTerm(intent=intent, term=term, days=days) for term, days in chosen
+    )
+
+
+def _replace_invited(intent: Intent, invited_slugs: list[str]) -> list[str]:
+    vendors = list(Vendor.objects.filter(slug__in=invited_slugs))
+    missing = sorted(set(invited_slugs) - {vendor.slug for vendor in vendors})
+    if not missing:
+        intent.invited_vendors.set(vendors)
+    return [f"No vendor “{slug}”." for slug in missing]
+
+
 def intent_create(
     *,
     buyer: User,
     publish: bool = True,
     criteria: list[dict[str, Any]] | None = None,
+    terms: list[dict[str, Any]] | None = None,
+    invited: list[str] | None = None,
     **fields: Any,
 ) -> Intent:
     """Create an intent for ``buyer``, as a draft or published at once.
@@ -178,18 +224,31 @@ def intent_create(
     )
     if problems:
         errors["criteria"] = problems
+    chosen_terms, problems = terms_validate(terms or [])
+    if problems:
+        errors["terms"] = problems
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
         intent = Intent.objects.create(buyer=buyer, pseudonym=new_pseudonym(), **fields)
         _replace_criteria(intent, cleaned_criteria)
+        _replace_terms(intent, chosen_terms)
+        problems = _replace_invited(intent, invited or [])
+        if problems:
+            transaction.set_rollback(True)
+            raise DomainError("The intent is not valid.", errors={"invited": problems})
         if publish:
             intent_publish(intent=intent)
     return intent
 
 
 def intent_update(
-    *, intent: Intent, criteria: list[dict[str, Any]] | None = None, **changes: Any
+    *,
+    intent: Intent,
+    criteria: list[dict[str, Any]] | None = None,
+    terms: list[dict[str, Any]] | None = None,
+    invited: list[str] | None = None,
+    **changes: Any,
 ) -> Intent:
     """Edit a draft or open intent (and, when given, replace its criteria)."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -210,10 +269,21 @@ def intent_update(
             cleaned_criteria, problems = criteria_validate(criteria)
             if problems:
                 errors["criteria"] = problems
+        if terms is not None:
+            chosen_terms, problems = terms_validate(terms)
+            if problems:
+                errors["terms"] = problems
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         if criteria is not None:
             _replace_criteria(locked, cleaned_criteria)
+        if terms is not None:
+            _replace_terms(locked, chosen_terms)
+        if invited is not None:
+            problems = _replace_invited(locked, invited)
+            if problems:
+                transaction.set_rollback(True)
+                raise DomainError("The intent is not valid.", errors={"invited": problems})
         for field, value in changes.items():
             setattr(locked, field, value)
         if locked.status == Status.OPEN:
@@ -368,3 +438,28 @@ def intent_mark_seen(*, intent: Intent) -> None:
     """The buyer opened the intent page: it is read."""
     if intent.is_unread:
         Intent.objects.filter(pk=intent.pk).update(buyer_seen_at=timezone.now())
+
+
+def intent_reveal_identity(*, buyer: User, intent: Intent, vendor: Vendor) -> IdentityReveal:
+    """The buyer shows who they are to one vendor matched to the intent (logged)."""
+    if intent.buyer_id != buyer.pk:
+        raise DomainError("Only the buyer can reveal themselves.", kind=FORBIDDEN)
+    if not Notice.objects.filter(intent=intent, vendor=vendor).exists():
+        raise DomainError("This vendor was not matched to your intent.", kind=INVALID)
+    with transaction.atomic():
+        reveal, created = IdentityReveal.objects.get_or_create(intent=intent, vendor=vendor)
+        if created:
+            audit(
+                user=buyer,
+                action=AuditEntry.Action.IDENTITY_REVEALED,
+                detail=f"You revealed your name and e-mail to {vendor.name} on “{intent.title}”.",
+            )
+    return reveal
+
+
+def buyer_identity_for_vendor(*, intent: Intent, vendor: Vendor) -> dict[str, str] | None:
+    """The buyer's name and e-mail, only for a vendor they revealed themselves to."""
+    if not IdentityReveal.objects.filter(intent=intent, vendor=vendor).exists():
+        return None
+    buyer = intent.buyer
+    return {"name": buyer.get_full_name() or buyer.get_username(), "email": buyer.email}

@@ -35,6 +35,8 @@ def intent_new(request: HttpRequest) -> HttpResponse:
                 buyer=request.user,
                 publish=publish,
                 criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                terms=form.chosen_terms(),
+                invited=form.invited_slugs(),
                 **form.intent_fields(),
             )
         except DomainError as error:
@@ -73,6 +75,8 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
             intent = intent_update(
                 intent=intent,
                 criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                terms=form.chosen_terms(),
+                invited=form.invited_slugs(),
                 **form.intent_fields(),
             )
             if intent.status == Intent.Status.DRAFT and "publish" in request.POST:

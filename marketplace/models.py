@@ -272,3 +272,29 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error}"
+
+
+class AuditEntry(models.Model):
+    """Something done with a person's data that they should be able to see later.
+
+    Identity reveals, exports and terms agreements are logged; the person
+    reads their log on "My data" and in their export.
+    """
+
+    class Action(models.TextChoices):
+        IDENTITY_REVEALED = "identity_revealed", "Identity revealed to a vendor"
+        DATA_EXPORTED = "data_exported", "Data exported"
+        TERMS_AGREED = "terms_agreed", "A vendor agreed to your terms"
+        DATA_REDACTED = "data_redacted", "Data deleted per your terms"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="audit_entries")
+    action = models.CharField(max_length=30, choices=Action.choices)
+    detail = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.action}: {self.detail}"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -16,13 +16,14 @@ from marketplace.forms import (
     WebhookEndpointForm,
     add_domain_error,
 )
-from marketplace.models import Vendor
+from marketplace.models import Vendor, VendorBlock
+from marketplace.privacy import account_delete
 from marketplace.selectors import (
     api_keys_of_vendor,
     deliveries_of_endpoint,
     webhook_endpoints_of_vendor,
 )
-from marketplace.services import api_key_create, api_key_revoke, vendor_update
+from marketplace.services import api_key_create, api_key_revoke, vendor_unblock, vendor_update
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -170,3 +171,41 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             "deliveries": deliveries_of_endpoint(endpoint)[:50],
         },
     )
+
+
+@login_required
+def my_data(request: HttpRequest) -> HttpResponse:
+    """Export, the audit log, blocked vendors, and the way to delete the account."""
+    return render(
+        request,
+        "marketplace/my_data.html",
+        {
+            "audit_entries": request.user.audit_entries.all()[:200],
+            "blocks": VendorBlock.objects.filter(buyer=request.user).select_related("vendor"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def unblock_vendor(request: HttpRequest, vendor_id: str) -> HttpResponse:
+    block = get_object_or_404(
+        VendorBlock.objects.select_related("vendor"), buyer=request.user, vendor_id=vendor_id
+    )
+    vendor_unblock(buyer=request.user, vendor=block.vendor)
+    messages.success(request, f"{block.vendor.name} may be told about your intents again.")
+    return redirect("my-data")
+
+
+@login_required
+def account_delete_view(request: HttpRequest) -> HttpResponse:
+    """GET explains what happens; POST with the confirmation erases the account."""
+    if request.method == "POST":
+        if request.POST.get("confirm") != "delete":
+            messages.error(request, "Tick the box to confirm.")
+            return redirect("account-delete")
+        account_delete(user=request.user)
+        logout(request)
+        messages.success(request, "Your account and personal data are deleted.")
+        return redirect("home")
+    return render(request, "marketplace/account_delete.html")

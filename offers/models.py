@@ -135,3 +135,19 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor_id}: {self.stars}★"
+
+
+class TermsAgreement(models.Model):
+    """A vendor agreed to the buyer's terms when it made an offer: which, which version, when."""
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="terms_agreement")
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="terms_agreements")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="terms_agreements")
+    terms = models.JSONField(help_text="[{code, version, title, text, days}, …] as agreed")
+    agreed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agreed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id} agreed on {self.agreed_at:%Y-%m-%d}"

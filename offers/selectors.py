@@ -10,14 +10,14 @@ from offers.models import Offer
 
 def offers_of_vendor(vendor: Vendor) -> QuerySet[Offer]:
     """A vendor's own offers. No vendor ever reads another's offer."""
-    return Offer.objects.filter(vendor=vendor).select_related("intent")
+    return Offer.objects.filter(vendor=vendor).select_related("intent", "terms_agreement")
 
 
 def offers_on_intent_for_buyer(*, intent_id: object, buyer: User) -> QuerySet[Offer]:
     """Every offer on the buyer's intent, with what the comparison table shows."""
     return (
         Offer.objects.filter(intent_id=intent_id, intent__buyer=buyer)
-        .select_related("vendor", "rating")
+        .select_related("vendor", "rating", "terms_agreement")
         .prefetch_related("revisions")
         .order_by("created_at")
     )

@@ -27,8 +27,9 @@ from intents.services import (
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.events import NewEvent, emit_many
-from marketplace.models import User, Vendor
-from offers.models import Offer, OfferRevision
+from marketplace.models import AuditEntry, User, Vendor
+from marketplace.privacy import audit
+from offers.models import Offer, OfferRevision, TermsAgreement
 
 REASON_ANOTHER_ACCEPTED = "another offer was accepted"
 REASON_INTENT_WITHDRAWN = "the buyer withdrew the intent"
@@ -109,11 +110,13 @@ def offer_submit(
     message: str = "",
     line_items: list[dict[str, Any]] | None = None,
     criteria_answers: dict[str, Any] | None = None,
+    accept_terms: bool = False,
 ) -> Offer:
     """Submit a vendor's offer on an intent it may see (the caller checked that).
 
     Refused with 409 when the intent no longer takes offers or the vendor
-    already has a live offer on it; 400 when the currency is not the intent's.
+    already has a live offer on it; 400 when the currency is not the intent's
+    or the buyer set terms and the vendor did not accept them.
     """
     errors = _validate_terms(
         intent=intent, price=price, delivery_date=delivery_date, valid_until=valid_until
@@ -121,6 +124,9 @@ def offer_submit(
     if currency != intent.currency:
         errors["currency"] = [f"Offers on this intent are in {intent.currency}."]
     errors |= validate_criteria_answers(intent=intent, answers=criteria_answers or {})
+    terms = [intent_term.as_data() for intent_term in intent.intent_terms.select_related("term")]
+    if terms and accept_terms is not True:
+        errors["accept_terms"] = ["Accept the buyer's terms (accept_terms: true) to make an offer."]
     if errors:
         raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
     try:
@@ -144,6 +150,8 @@ def offer_submit(
                 line_items=line_items or [],
                 criteria_answers=criteria_answers or {},
             )
+            if terms:
+                _record_agreement(offer=offer, terms=terms)
             intent_note_buyer_activity(intent_id=locked_intent.pk)
             return offer
     except IntegrityError as error:
@@ -151,6 +159,20 @@ def offer_submit(
         raise DomainError(
             "You already have a live offer on this intent; revise it instead.", kind=CONFLICT
         ) from error
+
+
+def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgreement:
+    """Both sides keep the record: which terms, which version, which vendor, when."""
+    agreement = TermsAgreement.objects.create(
+        offer=offer, intent_id=offer.intent_id, vendor_id=offer.vendor_id, terms=terms
+    )
+    codes = ", ".join(f"{term['code']} v{term['version']}" for term in terms)
+    audit(
+        user=offer.intent.buyer,
+        action=AuditEntry.Action.TERMS_AGREED,
+        detail=f"{offer.vendor.name} agreed to your terms ({codes}) on “{offer.intent.title}”.",
+    )
+    return agreement
 
 
 def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
+from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_terms
 from offers.services import intents_close_due, offers_lapse_due
 
 
@@ -30,3 +31,11 @@ def notify_buyers() -> int:
     for intent_id in intents_with_news_for_buyer().values_list("pk", flat=True)[:500]:
         sent += buyer_notify(intent_id=intent_id)
     return sent
+
+
+@shared_task(name="offers.enforce_deletion_terms")
+def enforce_deletion_terms() -> int:
+    """Buyers' "delete my data N days after award" terms whose time has come."""
+    return sum(
+        intent_redact_for_vendors(intent=intent) for intent in intents_due_for_deletion_terms()
+    )

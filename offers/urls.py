@@ -12,5 +12,7 @@ urlpatterns = [
     path("offers/<uuid:offer_id>/move/", views.offer_move_view, name="move"),
     path("offers/<uuid:offer_id>/shortlist/", views.offer_shortlist_view, name="shortlist"),
     path("offers/<uuid:offer_id>/rate/", views.offer_rate_view, name="rate"),
+    path("offers/<uuid:offer_id>/reveal/", views.offer_reveal_view, name="reveal"),
+    path("offers/<uuid:offer_id>/block/", views.offer_block_vendor_view, name="block"),
     path("questions/<uuid:question_id>/answer/", views.question_answer_view, name="answer"),
 ]

@@ -10,8 +10,9 @@ from django.views.decorators.http import require_POST
 
 from intents.models import Intent
 from intents.selectors import intent_of_buyer
-from intents.services import intent_mark_seen
+from intents.services import intent_mark_seen, intent_reveal_identity
 from marketplace.errors import DomainError
+from marketplace.services import vendor_block
 from offers.comparison import (
     SCORE_EXPLANATION,
     display_cells,
@@ -72,6 +73,8 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
         row.revised = revision_summary(row.offer)
         row.cells = display_cells(row, criteria)
     accepted = next((offer for offer in offers if offer.status == Offer.Status.ACCEPTED), None)
+    revealed_to = {reveal.vendor_id for reveal in intent.reveals.all()}
+    terms = [intent_term.as_data() for intent_term in intent.intent_terms.all()]
     questions = list(questions_for_buyer(intent=intent))
     intent_mark_seen(intent=intent)
     return render(
@@ -91,6 +94,8 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
             "questions": questions,
             "unanswered": [q for q in questions if q.answered_at is None],
             "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
+            "revealed_to": revealed_to,
+            "terms": terms,
         },
     )
 
@@ -203,3 +208,30 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
             messages.success(request, "Intent withdrawn; every vendor with an offer is told.")
         return redirect("offers:intent", intent_id=intent.pk)
     return render(request, "offers/withdraw_confirm.html", {"intent": intent})
+
+
+@login_required
+@require_POST
+def offer_reveal_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    """Show this offer's vendor who the buyer is (name and e-mail); logged on "My data"."""
+    offer = _own_offer(request, offer_id)
+    try:
+        intent_reveal_identity(buyer=request.user, intent=offer.intent, vendor=offer.vendor)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{offer.vendor.name} can now see your name and e-mail.")
+    return _back_to_intent(request, offer.intent_id)
+
+
+@login_required
+@require_POST
+def offer_block_vendor_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    """Block this offer's vendor from all the buyer's future intents."""
+    offer = _own_offer(request, offer_id)
+    vendor_block(buyer=request.user, vendor=offer.vendor)
+    messages.success(
+        request,
+        f"{offer.vendor.name} will not be told about your intents any more. Undo it on “My data”.",
+    )
+    return _back_to_intent(request, offer.intent_id)

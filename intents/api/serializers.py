@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from intents.models import Criterion, Intent, Notice
 from intents.payloads import intent_for_vendor
+from intents.services import buyer_identity_for_vendor
 
 
 class VendorIntentSerializer(serializers.ModelSerializer):
@@ -18,6 +19,9 @@ class VendorIntentSerializer(serializers.ModelSerializer):
     budget_max = serializers.SerializerMethodField()
     region = serializers.SerializerMethodField()
     criteria = serializers.SerializerMethodField()
+    terms = serializers.SerializerMethodField(
+        help_text="The buyer's terms; an offer must accept them (accept_terms: true)."
+    )
     sealed = serializers.BooleanField(source="is_sealed", read_only=True)
 
     class Meta:
@@ -37,6 +41,7 @@ class VendorIntentSerializer(serializers.ModelSerializer):
             "needed_by",
             "offers_close_at",
             "criteria",
+            "terms",
             "sealed",
             "status",
             "created_at",
@@ -88,6 +93,24 @@ class VendorIntentSerializer(serializers.ModelSerializer):
     def get_criteria(self, intent: Intent) -> list[dict[str, Any]]:
         return intent_for_vendor(intent)["criteria"]
 
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "text": {"type": "string"},
+                    "days": {"type": "integer", "nullable": True},
+                },
+            },
+        }
+    )
+    def get_terms(self, intent: Intent) -> list[dict[str, Any]]:
+        return intent_for_vendor(intent)["terms"]
+
     def get_region(self, intent: Intent) -> dict[str, Any]:
         return {
             "country": intent.country or None,
@@ -109,6 +132,9 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
     my_offer = serializers.SerializerMethodField()
     answered_questions = serializers.SerializerMethodField()
     buyer_contact = serializers.SerializerMethodField()
+    buyer_identity = serializers.SerializerMethodField(
+        help_text="The buyer's name and e-mail, only once they revealed themselves to you."
+    )
 
     class Meta(VendorIntentSerializer.Meta):
         fields = [
@@ -116,6 +142,7 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
             "my_offer",
             "answered_questions",
             "buyer_contact",
+            "buyer_identity",
         ]
         read_only_fields = fields
 
@@ -125,6 +152,9 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
             "my_offer": my_offer,
             "answered_questions": self.get_answered_questions(intent),
             "buyer_contact": self.get_buyer_contact(intent, my_offer),
+            "buyer_identity": buyer_identity_for_vendor(
+                intent=intent, vendor=self.context["vendor"]
+            ),
         }
 
     @extend_schema_field(
@@ -154,6 +184,16 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
             .order_by("answered_at")
             .values("id", "text", "answer", "answered_at")
         ]
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"name": {"type": "string"}, "email": {"type": "string"}},
+        }
+    )
+    def get_buyer_identity(self, intent: Intent) -> dict[str, str] | None:
+        return buyer_identity_for_vendor(intent=intent, vendor=self.context["vendor"])
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_buyer_contact(

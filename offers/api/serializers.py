@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.api.serializers import CurrencyField, MoneyField, StrictSerializer
@@ -17,6 +18,7 @@ class OfferSerializer(serializers.ModelSerializer):
 
     intent = serializers.PrimaryKeyRelatedField(read_only=True)
     line_items = LineItemSerializer(many=True, read_only=True)
+    terms_agreement = serializers.SerializerMethodField()
 
     class Meta:
         model = Offer
@@ -33,11 +35,29 @@ class OfferSerializer(serializers.ModelSerializer):
             "criteria_answers",
             "decline_reason",
             "revision_count",
+            "terms_agreement",
             "created_at",
             "updated_at",
             "decided_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "terms": {"type": "array", "items": {"type": "object"}},
+                "agreed_at": {"type": "string", "format": "date-time"},
+            },
+        }
+    )
+    def get_terms_agreement(self, offer: Offer) -> dict[str, object] | None:
+        """The buyer's terms this vendor agreed to with the offer, as agreed."""
+        agreement = getattr(offer, "terms_agreement", None)
+        if agreement is None:
+            return None
+        return {"terms": agreement.terms, "agreed_at": agreement.agreed_at.isoformat()}
 
 
 class OfferCreateSerializer(StrictSerializer):
@@ -51,6 +71,9 @@ class OfferCreateSerializer(StrictSerializer):
     message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
     criteria_answers = serializers.DictField(required=False)
+    accept_terms = serializers.BooleanField(
+        required=False, help_text="Must be true when the intent carries buyer terms."
+    )
 
 
 class OfferUpdateSerializer(StrictSerializer):

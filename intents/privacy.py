@@ -1,0 +1,87 @@
+"""The intents' part of a buyer's export and erasure (registered in IntentsConfig.ready)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from intents.models import Intent
+from marketplace.models import Event, User
+
+DELETED_BUYER = "deleted buyer"
+
+
+def demand_node(intent: Intent) -> dict[str, Any]:
+    """An intent as a schema.org ``Demand``."""
+    region: dict[str, Any] | None = None
+    if intent.country:
+        region = {"@type": "Country", "name": intent.country}
+        if intent.postal_area:
+            region["postalCode"] = intent.postal_area
+    return {
+        "@type": "Demand",
+        "@id": f"urn:intentcast:intent:{intent.pk}",
+        "name": intent.title,
+        "description": intent.description,
+        "itemOffered": {"@type": "Service", "name": intent.title, "category": intent.category.name},
+        "priceSpecification": {
+            "@type": "PriceSpecification",
+            "minPrice": None if intent.budget_min is None else str(intent.budget_min),
+            "maxPrice": None if intent.budget_max is None else str(intent.budget_max),
+            "priceCurrency": intent.currency,
+        },
+        "eligibleQuantity": {
+            "@type": "QuantitativeValue",
+            "value": str(intent.quantity),
+            "unitText": intent.unit,
+        },
+        "eligibleRegion": region or {"@type": "Place", "name": "remote"},
+        "availabilityEnds": intent.needed_by.isoformat() if intent.needed_by else None,
+        "validThrough": intent.offers_close_at.isoformat(),
+        "dateCreated": intent.created_at.isoformat(),
+        "status": intent.status,
+        "pseudonym": intent.pseudonym,
+        "terms": [intent_term.as_data() for intent_term in intent.intent_terms.all()],
+    }
+
+
+def export_intents(user: User, document: dict[str, Any]) -> None:
+    intents = (
+        Intent.objects.filter(buyer=user)
+        .select_related("category")
+        .prefetch_related("intent_terms__term")
+        .order_by("created_at")
+    )
+    document["seeks"] = [demand_node(intent) for intent in intents]
+
+
+def redact_intent_events(intent_ids: list[Any]) -> None:
+    """Replace the intent text kept in vendors' event feed by a marker."""
+    keys = [str(intent_id) for intent_id in intent_ids]
+    for event in Event.objects.filter(Q(payload__intent__id__in=keys)):
+        event.payload = {
+            **event.payload,
+            "intent": {"id": event.payload["intent"]["id"], "redacted": True},
+        }
+        event.save(update_fields=["payload"])
+
+
+def erase_intents(user: User) -> None:
+    """Anonymize the buyer's intents; vendors keep seeing that they existed."""
+    intents = list(Intent.objects.filter(buyer=user))
+    for intent in intents:
+        intent.pseudonym = DELETED_BUYER
+        intent.title = "Intent of a deleted buyer"
+        intent.description = ""
+        intent.contact_details = ""
+        intent.postal_area = ""
+        intent.unit = ""
+        intent.save()
+        intent.reveals.all().delete()
+        for position, criterion in enumerate(
+            intent.criteria.filter(kind__in=["yes_no", "number", "text"])
+        ):
+            criterion.name = f"Criterion {position + 1}"
+            criterion.save(update_fields=["name"])
+    redact_intent_events([intent.pk for intent in intents])

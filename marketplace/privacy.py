@@ -1,0 +1,131 @@
+"""The buyer owns their data: export and erasure, collected from every app.
+
+Each app contributes its own part in ``AppConfig.ready()`` through
+:func:`register` — the way Django's checks framework collects checks — so
+this module never imports the apps above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.models import AuditEntry, User, VendorBlock
+
+# An exporter adds its nodes to the document being built (and may enrich
+# nodes added by a lower layer, e.g. offers attach to each Demand).
+Exporter = Callable[[User, dict[str, Any]], None]
+Eraser = Callable[[User], None]
+
+CONTEXT = [
+    "https://schema.org/",
+    {
+        "ic": "urn:intentcast:vocab#",
+        "status": "ic:status",
+        "offersReceived": "ic:offersReceived",
+        "questions": "ic:questions",
+        "termsAgreements": "ic:termsAgreements",
+        "terms": "ic:terms",
+        "auditLog": "ic:auditLog",
+        "blockedVendors": "ic:blockedVendors",
+        "pseudonym": "ic:pseudonym",
+    },
+]
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    export: Exporter | None
+    erase: Eraser | None
+    order: int  # erasers run from the highest layer down
+
+
+_parts: dict[str, Part] = {}
+
+
+def register(
+    *, name: str, export: Exporter | None = None, erase: Eraser | None = None, order: int = 0
+) -> None:
+    _parts[name] = Part(name=name, export=export, erase=erase, order=order)
+
+
+def audit(*, user: User, action: str, detail: str) -> AuditEntry:
+    return AuditEntry.objects.create(user=user, action=action, detail=detail[:300])
+
+
+def person_node(user: User) -> dict[str, Any]:
+    return {
+        "@type": "Person",
+        "@id": f"urn:intentcast:person:{user.pk}",
+        "identifier": user.get_username(),
+        "email": user.email,
+        "name": user.get_full_name() or user.get_username(),
+        "memberOf": [],
+    }
+
+
+def export_user_data(user: User) -> dict[str, Any]:
+    """One JSON-LD document (schema.org) with everything the person created or received."""
+    document: dict[str, Any] = {"@context": CONTEXT, **person_node(user)}
+    for part in sorted(_parts.values(), key=lambda part: part.order):
+        if part.export is not None:
+            part.export(user, document)
+    audit(user=user, action=AuditEntry.Action.DATA_EXPORTED, detail="Exported all your data.")
+    return document
+
+
+def _export_marketplace(user: User, document: dict[str, Any]) -> None:
+    document |= {
+        "auditLog": [
+            {
+                "@type": "Action",
+                "name": entry.get_action_display(),
+                "description": entry.detail,
+                "startTime": entry.created_at.isoformat(),
+            }
+            for entry in user.audit_entries.all()
+        ],
+        "blockedVendors": [
+            {"@type": "Organization", "name": block.vendor.name, "identifier": block.vendor.slug}
+            for block in VendorBlock.objects.filter(buyer=user).select_related("vendor")
+        ],
+    }
+
+
+def _erase_marketplace(user: User) -> None:
+    marker = f"deleted-{user.pk}-{timezone.now():%Y%m%d%H%M%S}"
+    user.username = marker
+    user.email = f"{marker}@deleted.invalid"
+    user.first_name = ""
+    user.last_name = ""
+    user.is_active = False
+    # A new, unusable password also changes the session hash: every session
+    # of this account stops being valid at once.
+    user.set_unusable_password()
+    user.save()
+    AuditEntry.objects.filter(user=user).delete()
+    VendorBlock.objects.filter(buyer=user).delete()
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
+    ).delete()
+
+
+register(name="marketplace", export=_export_marketplace, erase=_erase_marketplace, order=0)
+
+
+def account_delete(*, user: User) -> None:
+    """Erase the person: every app removes or anonymizes its part, then the account itself.
+
+    Vendors keep their own records (offers, agreements), anonymized.
+    """
+    with transaction.atomic():
+        for part in sorted(_parts.values(), key=lambda part: -part.order):
+            if part.erase is not None:
+                part.erase(user)

@@ -1,0 +1,152 @@
+"""The offers' part of a buyer's data: export, erasure, and deletion per the buyer's terms."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
+from intents.privacy import redact_intent_events
+from marketplace.models import AuditEntry, Event, User
+from marketplace.privacy import audit
+from offers.models import Offer, Question, Rating, TermsAgreement
+from offers.services import REASON_INTENT_WITHDRAWN, intent_withdraw_and_decline_offers
+
+REASON_ACCOUNT_DELETED = "the buyer deleted their account"
+
+
+def offer_node(offer: Offer) -> dict[str, Any]:
+    """An offer the buyer received, as a schema.org ``Offer``."""
+    return {
+        "@type": "Offer",
+        "@id": f"urn:intentcast:offer:{offer.pk}",
+        "price": str(offer.price),
+        "priceCurrency": offer.currency,
+        "priceValidUntil": offer.valid_until.isoformat() if offer.valid_until else None,
+        "availabilityStarts": offer.delivery_date.isoformat() if offer.delivery_date else None,
+        "description": offer.message,
+        "offeredBy": {"@type": "Organization", "name": offer.vendor.name},
+        "status": offer.status,
+        "dateCreated": offer.created_at.isoformat(),
+    }
+
+
+def export_offers(user: User, document: dict[str, Any]) -> None:
+    """Offers, questions and agreements attached to each ``Demand``; the buyer's reviews."""
+    by_intent: dict[str, dict[str, Any]] = {
+        demand["@id"].rsplit(":", 1)[1]: demand for demand in document.get("seeks", [])
+    }
+    for demand in by_intent.values():
+        demand["offersReceived"] = []
+        demand["questions"] = []
+        demand["termsAgreements"] = []
+    for offer in Offer.objects.filter(intent__buyer=user).select_related("vendor"):
+        by_intent[str(offer.intent_id)]["offersReceived"].append(offer_node(offer))
+    for question in Question.objects.filter(intent__buyer=user).order_by("created_at"):
+        node: dict[str, Any] = {
+            "@type": "Question",
+            "text": question.text,
+            "dateCreated": question.created_at.isoformat(),
+        }
+        if question.answered_at:
+            node["acceptedAnswer"] = {
+                "@type": "Answer",
+                "text": question.answer,
+                "dateCreated": question.answered_at.isoformat(),
+            }
+        by_intent[str(question.intent_id)]["questions"].append(node)
+    for agreement in TermsAgreement.objects.filter(intent__buyer=user).select_related("vendor"):
+        by_intent[str(agreement.intent_id)]["termsAgreements"].append(
+            {
+                "@type": "AgreeAction",
+                "agent": {"@type": "Organization", "name": agreement.vendor.name},
+                "object": agreement.terms,
+                "startTime": agreement.agreed_at.isoformat(),
+            }
+        )
+    document["review"] = [
+        {
+            "@type": "Review",
+            "itemReviewed": {"@type": "Organization", "name": rating.vendor.name},
+            "reviewRating": {"@type": "Rating", "ratingValue": rating.stars, "bestRating": 5},
+            "reviewBody": rating.text,
+            "dateCreated": rating.created_at.isoformat(),
+        }
+        for rating in Rating.objects.filter(offer__intent__buyer=user).select_related("vendor")
+    ]
+
+
+def erase_offers(user: User) -> None:
+    """Before the intents are anonymized: call off live ones, drop the buyer's own words."""
+    for intent in Intent.objects.filter(buyer=user, status__in=["open", "closed"]):
+        intent_withdraw_and_decline_offers(intent=intent, buyer=user)
+    # The decline reason said "withdrew"; on deletion the vendors learn why.
+    Offer.objects.filter(intent__buyer=user, decline_reason=REASON_INTENT_WITHDRAWN).update(
+        decline_reason=REASON_ACCOUNT_DELETED
+    )
+    Question.objects.filter(intent__buyer=user).exclude(answer="").update(answer="[deleted]")
+    Rating.objects.filter(offer__intent__buyer=user).update(text="")
+    for event in Event.objects.filter(
+        type="question.answered",
+        payload__question__intent__in=[
+            str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)
+        ],
+    ):
+        event.payload = {
+            **event.payload,
+            "question": {**event.payload["question"], "answer": "[deleted]"},
+        }
+        event.save(update_fields=["payload"])
+    for event in Event.objects.filter(
+        type="offer.accepted",
+        payload__offer__intent__in=[
+            str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)
+        ],
+    ):
+        event.payload = {**event.payload, "buyer_contact": ""}
+        event.save(update_fields=["payload"])
+
+
+def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:
+    """Awarded intents whose "delete my data N days after award" time has come."""
+    now = now or timezone.now()
+    due = []
+    for intent_term in IntentTerm.objects.filter(
+        term__code=DELETE_AFTER_AWARD,
+        intent__status=Intent.Status.AWARDED,
+        intent__redacted_at__isnull=True,
+    ).select_related("intent"):
+        if intent_term.intent.awarded_at + timedelta(days=intent_term.days or 0) <= now:
+            due.append(intent_term.intent)
+    return due
+
+
+def intent_redact_for_vendors(*, intent: Intent) -> bool:
+    """Honour "delete my data": what vendors can see of the buyer on this intent is removed.
+
+    The buyer keeps their own copy; vendors keep the fact and the price of the deal.
+    """
+    with transaction.atomic():
+        claimed = Intent.objects.filter(pk=intent.pk, redacted_at__isnull=True).update(
+            redacted_at=timezone.now(),
+            contact_details="",
+            postal_area="",
+        )
+        if not claimed:
+            return False
+        intent.reveals.all().delete()
+        redact_intent_events([intent.pk])
+        for event in Event.objects.filter(
+            type="offer.accepted", payload__offer__intent=str(intent.pk)
+        ):
+            event.payload = {**event.payload, "buyer_contact": ""}
+            event.save(update_fields=["payload"])
+        audit(
+            user=intent.buyer,
+            action=AuditEntry.Action.DATA_REDACTED,
+            detail=f"Your data on “{intent.title}” was deleted from vendors' view, as your terms say.",
+        )
+    return True
