@@ -1,17 +1,28 @@
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.db import connection
 from rest_framework.test import APIClient
 
 from marketplace.models import Category, Vendor
 from marketplace.services import api_key_create
-from tests.factories import CategoryFactory, UserFactory, VendorFactory, noticed_intent
+from tests import receiver
+from tests.factories import (
+    BUYER_EMAIL_DOMAIN,
+    CategoryFactory,
+    UserFactory,
+    VendorFactory,
+    noticed_intent,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -31,6 +42,61 @@ def require_chromium() -> str:
             pytest.fail(f"CI must run browser tests: {path} is missing.")
         pytest.skip(f"needs Chromium at {path} (apt-get install chromium)")
     return path
+
+
+# --- The buyer's identity never reaches a vendor --------------------------------
+# Every vendor-facing payload the suite produces — API responses to a vendor's
+# key, webhook bodies, notice e-mails — is checked for factory-made people's
+# usernames and e-mail addresses. Only the fields where a buyer chose to share
+# (buyer_identity after a reveal, buyer_contact after an award) are exempt.
+VENDOR_FACING_CHECKED = {"payloads": 0}
+SHARED_BY_CHOICE = ("buyer_identity", "buyer_contact")
+IDENTITY = re.compile(rf"\bbuyer\d+\b|@{re.escape(BUYER_EMAIL_DOMAIN)}")
+
+
+def _without_shared_fields(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_shared_fields(v) for k, v in value.items() if k not in SHARED_BY_CHOICE}
+    if isinstance(value, list):
+        return [_without_shared_fields(item) for item in value]
+    return value
+
+
+def assert_no_buyer_identity(where: str, body: bytes | str) -> None:
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    with contextlib.suppress(ValueError):
+        text = json.dumps(_without_shared_fields(json.loads(text)))
+    VENDOR_FACING_CHECKED["payloads"] += 1
+    leak = IDENTITY.search(text)
+    assert leak is None, (
+        f"buyer identity {leak.group(0)!r} in a vendor-facing {where}: {text[:500]}"
+    )
+
+
+@pytest.fixture(autouse=True)
+def buyer_identity_never_reaches_vendors(monkeypatch: pytest.MonkeyPatch) -> Any:
+    original = APIClient.request
+    webhook_bodies_before = len(receiver.ALL_BODIES)
+
+    def request_and_check(self: APIClient, **kwargs: Any) -> Any:
+        response = original(self, **kwargs)
+        if self._credentials.get("HTTP_AUTHORIZATION", "").startswith("Bearer "):
+            assert_no_buyer_identity(f"API response ({kwargs.get('PATH_INFO')})", response.content)
+        return response
+
+    monkeypatch.setattr(APIClient, "request", request_and_check)
+    yield
+    for body in receiver.ALL_BODIES[webhook_bodies_before:]:
+        assert_no_buyer_identity("webhook body", body)
+    for message in mail.outbox:
+        if message.subject.startswith("New intent for you"):
+            assert_no_buyer_identity("notice e-mail", f"{message.subject}\n{message.body}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(
+        f"buyer-identity guard: {VENDOR_FACING_CHECKED['payloads']} vendor-facing payloads checked"
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from marketplace.services import region_coverage
 from offers.models import Offer
 
 PASSWORD = "correct-horse-battery"
+BUYER_EMAIL_DOMAIN = "people.example.test"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -20,7 +21,9 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"buyer{n}")
-    email = factory.LazyAttribute(lambda user: f"{user.username}@example.test")
+    # Every factory-made person has an address on this domain, so the suite-wide
+    # guard in tests/conftest.py can tell a leaked buyer identity at a glance.
+    email = factory.LazyAttribute(lambda user: f"{user.username}@{BUYER_EMAIL_DOMAIN}")
 
     @factory.post_generation
     def password(self, create: bool, extracted: str | None, **kwargs: object) -> None:

@@ -43,6 +43,10 @@ class Receiver:
             return list(self.received)
 
 
+# Every webhook body any receiver got, for the suite-wide buyer-identity guard.
+ALL_BODIES: list[bytes] = []
+
+
 @contextmanager
 def webhook_receiver() -> Iterator[Receiver]:
     receiver = Receiver(url="")
@@ -53,6 +57,7 @@ def webhook_receiver() -> Iterator[Receiver]:
             if receiver.delay_seconds:
                 time.sleep(receiver.delay_seconds)
             with receiver.lock:
+                ALL_BODIES.append(body)
                 receiver.received.append(
                     Received(
                         path=self.path,

@@ -1,0 +1,505 @@
+"""The buyer stays in control (DESIGN §1): pseudonyms, terms, reveal, block, export, deletion."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core import mail
+from django.db import connection, models
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from intents.models import IdentityReveal, Intent, Notice, Term
+from intents.notices import intent_match
+from intents.services import intent_create, intent_update
+from marketplace.errors import DomainError
+from marketplace.events import events_dispatch
+from marketplace.models import AuditEntry, Category, Event, User, Vendor, VendorBlock
+from marketplace.webhooks import webhook_endpoint_create
+from offers.models import Offer, Question, Rating, TermsAgreement
+from offers.questions import question_answer
+from offers.services import offer_accept
+from offers.tasks import enforce_deletion_terms
+from tests.factories import IntentFactory, OfferFactory, VendorFactory
+from tests.receiver import webhook_receiver
+
+pytestmark = pytest.mark.django_db
+
+DISTINCT = {
+    "username": "zelda_quixotic_buyer",
+    "email": "zelda.quixotic@privacy-test.invalid",
+    "first_name": "Zeldaquix",
+    "last_name": "Vandermeerquist",
+}
+BUYER_PK = 987_654_321
+
+
+def terms_of(*codes: str, days: int = 30) -> list[dict[str, Any]]:
+    return [
+        {"code": code, **({"days": days} if code == "delete-after-award" else {})} for code in codes
+    ]
+
+
+def publish(buyer: User, category: Category, **extra: Any) -> Intent:
+    fields = {
+        "title": "Quixotic bathroom makeover",
+        "description": "Tiles, shower, the works.",
+        "category": category,
+        "currency": "EUR",
+        "country": "DE",
+        "budget_max": Decimal("5000"),
+        "offers_close_at": timezone.now() + timedelta(days=5),
+    } | extra
+    return intent_create(buyer=buyer, **fields)
+
+
+@pytest.fixture
+def distinct_buyer(db: None) -> User:
+    return User.objects.create_user(pk=BUYER_PK, password="x-long-passphrase", **DISTINCT)
+
+
+def assert_anonymous(text: str, where: str) -> None:
+    for secret in (*DISTINCT.values(), str(BUYER_PK)):
+        assert secret not in text, f"{secret!r} leaked in {where}"
+
+
+def test_no_vendor_facing_payload_names_the_buyer_before_they_choose(
+    distinct_buyer: User, category: Category, vendor_client: Callable[[Vendor], APIClient]
+) -> None:
+    vendors = [VendorFactory(categories=[category]) for _ in range(2)]
+    payloads: list[tuple[str, str]] = []
+    with webhook_receiver() as receiver:
+        for vendor in vendors:
+            webhook_endpoint_create(vendor=vendor, url=receiver.url)
+        intent = publish(distinct_buyer, category, terms=terms_of("no-marketing"))
+        intent_match(intent_id=intent.pk)
+        intent_update(intent=intent, description="Tiles, shower, the works. Also a mirror.")
+        winner, loser = vendors
+        apis = {vendor.pk: vendor_client(vendor) for vendor in vendors}
+        for vendor in vendors:
+            response = apis[vendor.pk].post(
+                "/api/v1/offers/",
+                {
+                    "intent": str(intent.pk),
+                    "price": "4000.00",
+                    "currency": "EUR",
+                    "accept_terms": True,
+                },
+                format="json",
+            )
+            assert response.status_code == 201, response.json()
+        asked = apis[loser.pk].post(
+            f"/api/v1/intents/{intent.pk}/questions/", {"text": "Floor heating?"}, format="json"
+        )
+        question_answer(
+            buyer=distinct_buyer, question=Question.objects.get(pk=asked.json()["id"]), answer="No."
+        )
+        offer_accept(offer=Offer.objects.get(vendor=winner), buyer=distinct_buyer)
+        for _ in range(3):
+            events_dispatch()
+        from marketplace.tasks import retry_due_webhooks
+
+        retry_due_webhooks()
+        for vendor in vendors:
+            api = apis[vendor.pk]
+            for path in (
+                "/api/v1/intents/?status=awarded",
+                f"/api/v1/intents/{intent.pk}/",
+                f"/api/v1/intents/{intent.pk}/questions/",
+                "/api/v1/notices/",
+                "/api/v1/events/",
+                "/api/v1/offers/",
+                "/api/v1/webhooks/",
+            ):
+                response = api.get(path)
+                assert response.status_code == 200, path
+                payloads.append((f"GET {path}", response.content.decode()))
+        payloads += [("webhook", item.body.decode()) for item in receiver.received]
+    payloads += [("e-mail", m.subject + m.body) for m in mail.outbox if m.to != [DISTINCT["email"]]]
+
+    event_types = {json.loads(body)["type"] for kind, body in payloads if kind == "webhook"}
+    assert {
+        "intent.matched",
+        "intent.updated",
+        "question.answered",
+        "offer.accepted",
+        "offer.declined",
+    } <= event_types
+    assert len(payloads) > 20
+    for where, text in payloads:
+        assert_anonymous(text, where)
+
+
+def test_reveal_shows_identity_to_that_vendor_only_and_is_logged(
+    api: APIClient,
+    vendor: Vendor,
+    open_intent: Intent,
+    vendor_client: Callable[[Vendor], APIClient],
+) -> None:
+    other = VendorFactory()
+    Notice.objects.create(intent=open_intent, vendor=other)
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    client = Client()
+    client.force_login(open_intent.buyer)
+    assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"] is None
+
+    client.post(f"/offers/{offer.pk}/reveal/")
+
+    assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"] == {
+        "name": open_intent.buyer.username,
+        "email": open_intent.buyer.email,
+    }
+    assert (
+        vendor_client(other).get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"]
+        is None
+    )
+    entry = AuditEntry.objects.get(user=open_intent.buyer)
+    assert entry.action == AuditEntry.Action.IDENTITY_REVEALED and vendor.name in entry.detail
+    assert vendor.name in client.get("/me/").content.decode()
+
+
+# --- terms -----------------------------------------------------------------------
+
+
+def test_roster_is_data_and_versioned() -> None:
+    assert set(Term.objects.filter(is_current=True).values_list("code", "version")) == {
+        ("no-marketing", 1),
+        ("no-sharing", 1),
+        ("delete-after-award", 1),
+        ("contact-through-intentcast", 1),
+    }
+
+
+def test_offer_must_accept_the_buyers_terms(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    intent_update(intent=open_intent, terms=terms_of("no-marketing", "delete-after-award", days=14))
+    body = {"intent": str(open_intent.pk), "price": "10.00", "currency": "EUR"}
+
+    for refusal in (body, body | {"accept_terms": False}):
+        response = api.post("/api/v1/offers/", refusal, format="json")
+        assert response.status_code == 400
+        assert "accept_terms" in response.json()["errors"]
+    assert not Offer.objects.exists() and not TermsAgreement.objects.exists()
+
+    response = api.post("/api/v1/offers/", body | {"accept_terms": True}, format="json")
+    assert response.status_code == 201
+    agreement = TermsAgreement.objects.get()
+    assert (agreement.vendor, agreement.intent) == (vendor, open_intent)
+    assert [(t["code"], t["version"], t["days"]) for t in agreement.terms] == [
+        ("delete-after-award", 1, 14),
+        ("no-marketing", 1, None),
+    ]
+    assert "14 days after the award" in agreement.terms[0]["text"]
+    assert response.json()["terms_agreement"]["terms"] == agreement.terms
+    # The vendor saw the terms in the intent; the buyer sees the agreement.
+    assert [t["code"] for t in api.get(f"/api/v1/intents/{open_intent.pk}/").json()["terms"]] == [
+        "delete-after-award",
+        "no-marketing",
+    ]
+    client = Client()
+    client.force_login(open_intent.buyer)
+    assert "Agreed to your terms" in client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert AuditEntry.objects.filter(
+        user=open_intent.buyer, action=AuditEntry.Action.TERMS_AGREED
+    ).exists()
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        [{"code": "sell-my-soul"}],
+        [{"code": "delete-after-award"}],
+        terms_of("delete-after-award", days=0),
+    ],
+)
+def test_unknown_term_or_missing_days_is_refused(
+    buyer: User, category: Category, terms: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(DomainError) as refused:
+        publish(buyer, category, terms=terms)
+    assert "terms" in refused.value.errors
+    assert not Intent.objects.exists()
+
+
+def test_delete_my_data_after_award_is_enforced_by_the_schedule(
+    vendor: Vendor, category: Category, buyer: User
+) -> None:
+    intent = publish(
+        buyer,
+        category,
+        terms=terms_of("delete-after-award", days=10),
+        contact_details="Ring 555-0100",
+    )
+    Notice.objects.get_or_create(intent=intent, vendor=vendor)
+    offer = OfferFactory(intent=intent, vendor=vendor)
+    IdentityReveal.objects.create(intent=intent, vendor=vendor)
+    offer_accept(offer=offer, buyer=buyer)
+    events_dispatch()
+    assert enforce_deletion_terms() == 0  # not yet
+
+    Intent.objects.filter(pk=intent.pk).update(
+        awarded_at=timezone.now() - timedelta(days=10, minutes=1)
+    )
+    assert enforce_deletion_terms() == 1
+    assert enforce_deletion_terms() == 0
+
+    intent.refresh_from_db()
+    assert intent.contact_details == "" and intent.redacted_at is not None
+    assert not IdentityReveal.objects.filter(intent=intent).exists()
+    for event in Event.objects.filter(vendor=vendor):
+        assert "555-0100" not in json.dumps(event.payload)
+        assert "Tiles, shower" not in json.dumps(event.payload)
+    assert AuditEntry.objects.filter(user=buyer, action=AuditEntry.Action.DATA_REDACTED).exists()
+
+
+# --- controls ----------------------------------------------------------------------
+
+
+def test_invited_vendors_from_the_form(buyer: User, category: Category) -> None:
+    invited = VendorFactory(slug="chosen-one", categories=[category])
+    VendorFactory(categories=[category])
+    intent = publish(buyer, category, visibility="invited", invited=["chosen-one"])
+    notices = intent_match(intent_id=intent.pk)
+    assert [notice.vendor for notice in notices] == [invited]
+    with pytest.raises(DomainError) as refused:
+        publish(buyer, category, visibility="invited", invited=["nobody-here"])
+    assert "invited" in refused.value.errors
+
+
+def test_blocking_from_an_offer_stops_future_notices(
+    open_intent: Intent, category: Category
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=VendorFactory(categories=[category]))
+    client = Client()
+    client.force_login(open_intent.buyer)
+    client.post(f"/offers/{offer.pk}/block/")
+    assert VendorBlock.objects.filter(buyer=open_intent.buyer, vendor=offer.vendor).exists()
+
+    later = IntentFactory(buyer=open_intent.buyer, category=category)
+    assert offer.vendor_id not in {n.vendor_id for n in intent_match(intent_id=later.pk)}
+
+    client.post(f"/me/blocks/{offer.vendor_id}/remove/")
+    assert not VendorBlock.objects.exists()
+
+
+def test_withdrawn_intent_tells_vendors_and_takes_no_more_offers(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    client = Client()
+    client.force_login(open_intent.buyer)
+    client.post(f"/intents/{open_intent.pk}/withdraw/")
+    assert Event.objects.filter(vendor=vendor, type="intent.withdrawn").count() == 1
+    response = api.post(
+        "/api/v1/offers/",
+        {"intent": str(open_intent.pk), "price": "1.00", "currency": "EUR"},
+        format="json",
+    )
+    assert response.status_code == 409
+    assert not Offer.objects.exists()
+
+
+def test_no_unsolicited_contact_every_vendor_write_needs_a_match(
+    api: APIClient, category: Category
+) -> None:
+    stranger_intent = IntentFactory(
+        category=category
+    )  # same category, never matched to this vendor
+    before = {model: model.objects.count() for model in (Offer, Question, Notice, Event)}
+
+    writes = [
+        (
+            "post",
+            "/api/v1/offers/",
+            {
+                "intent": str(stranger_intent.pk),
+                "price": "1.00",
+                "currency": "EUR",
+                "accept_terms": True,
+            },
+        ),
+        ("post", f"/api/v1/intents/{stranger_intent.pk}/questions/", {"text": "Can we talk?"}),
+    ]
+    reads = [
+        f"/api/v1/intents/{stranger_intent.pk}/",
+        f"/api/v1/intents/{stranger_intent.pk}/questions/",
+    ]
+    for method, path, body in writes:
+        response = getattr(api, method)(path, body, format="json")
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/problem+json"
+    for path in reads:
+        assert api.get(path).status_code == 404
+    assert {model: model.objects.count() for model in before} == before
+    assert str(stranger_intent.pk) not in api.get("/api/v1/intents/").content.decode()
+
+
+# --- export --------------------------------------------------------------------------
+
+
+def test_export_is_json_ld_with_demands_offers_and_the_rest(
+    distinct_buyer: User, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(
+        distinct_buyer, category, budget_min=Decimal("1000"), quantity=Decimal("2"), unit="rooms",
+        needed_by=timezone.localdate() + timedelta(days=40), terms=terms_of("no-sharing"),
+    )  # fmt: skip
+    Notice.objects.get_or_create(intent=intent, vendor=vendor)
+    offer = OfferFactory(
+        intent=intent,
+        vendor=vendor,
+        price=Decimal("3000.00"),
+        valid_until=timezone.localdate() + timedelta(days=9),
+    )
+    TermsAgreement.objects.create(
+        offer=offer, intent=intent, vendor=vendor, terms=[{"code": "no-sharing", "version": 1}]
+    )
+    question = Question.objects.create(intent=intent, vendor=vendor, text="Which tiles?")
+    question_answer(buyer=distinct_buyer, question=question, answer="White ones.")
+    offer_accept(offer=offer, buyer=distinct_buyer)
+    Rating.objects.create(offer=offer, vendor=vendor, stars=5, text="Spotless")
+    client = Client()
+    client.force_login(distinct_buyer)
+    client.post(f"/offers/{offer.pk}/reveal/")
+
+    response = client.get("/api/v1/me/export/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/ld+json")
+    document = json.loads(response.content)
+    assert document["@context"][0] == "https://schema.org/"
+    assert (document["@type"], document["email"], document["identifier"]) == (
+        "Person", DISTINCT["email"], DISTINCT["username"],
+    )  # fmt: skip
+    [demand] = document["seeks"]
+    assert demand["@type"] == "Demand"
+    assert demand["itemOffered"]["name"] == "Quixotic bathroom makeover"
+    assert demand["priceSpecification"] == {
+        "@type": "PriceSpecification", "minPrice": "1000.00", "maxPrice": "5000.00", "priceCurrency": "EUR",
+    }  # fmt: skip
+    assert demand["eligibleQuantity"] == {
+        "@type": "QuantitativeValue",
+        "value": "2.00",
+        "unitText": "rooms",
+    }
+    assert demand["eligibleRegion"] == {"@type": "Country", "name": "DE"}
+    assert demand["availabilityEnds"] == intent.needed_by.isoformat()
+    assert demand["validThrough"] == intent.offers_close_at.isoformat()
+    [received] = demand["offersReceived"]
+    assert received == {
+        "@type": "Offer",
+        "@id": f"urn:intentcast:offer:{offer.pk}",
+        "price": "3000.00",
+        "priceCurrency": "EUR",
+        "priceValidUntil": offer.valid_until.isoformat(),
+        "availabilityStarts": None,
+        "description": "",
+        "offeredBy": {"@type": "Organization", "name": vendor.name},
+        "status": "accepted",
+        "dateCreated": received["dateCreated"],
+    }
+    assert demand["questions"][0]["acceptedAnswer"]["text"] == "White ones."
+    assert demand["termsAgreements"][0]["@type"] == "AgreeAction"
+    assert demand["terms"][0]["code"] == "no-sharing"
+    assert document["review"][0]["reviewRating"]["ratingValue"] == 5
+    assert [entry["name"] for entry in document["auditLog"]] == ["Identity revealed to a vendor"]
+    # The export itself is logged.
+    assert AuditEntry.objects.filter(
+        user=distinct_buyer, action=AuditEntry.Action.DATA_EXPORTED
+    ).exists()
+    assert "Data exported" in client.get("/me/").content.decode()
+
+
+def test_export_needs_a_logged_in_person(api: APIClient) -> None:
+    assert Client().get("/api/v1/me/export/").status_code in (401, 403)
+    assert api.get("/api/v1/me/export/").status_code in (401, 403)  # a vendor key is not a person
+
+
+# --- deletion ----------------------------------------------------------------------------
+
+
+def all_text_values() -> list[tuple[str, str, str]]:
+    """(table, column, value) for every text column of every table with a value."""
+    found = []
+    with connection.cursor() as cursor:
+        for model in apps.get_models(include_auto_created=True):
+            table = model._meta.db_table
+            for field in model._meta.concrete_fields:
+                if not isinstance(
+                    field,
+                    models.CharField | models.TextField | models.JSONField | models.EmailField,
+                ):
+                    continue
+                column = connection.ops.quote_name(field.column)
+                cursor.execute(f"SELECT {column} FROM {connection.ops.quote_name(table)}")
+                found += [
+                    (table, field.column, str(row[0]))
+                    for row in cursor.fetchall()
+                    if row[0] is not None
+                ]
+    return found
+
+
+def test_deleting_the_account_erases_every_trace(
+    distinct_buyer: User, category: Category, vendor: Vendor
+) -> None:
+    secret_text = "Quixotic-zebra-crossing tiles"
+    with webhook_receiver() as receiver:
+        webhook_endpoint_create(vendor=vendor, url=receiver.url)
+        open_one = publish(
+            distinct_buyer, category, description=secret_text, contact_details="Zeldaquix's phone 0171",
+            postal_area="99999",
+        )  # fmt: skip
+        intent_match(intent_id=open_one.pk)
+        offer = OfferFactory(intent=open_one, vendor=vendor)
+        question = Question.objects.create(intent=open_one, vendor=vendor, text="Colour?")
+        question_answer(buyer=distinct_buyer, question=question, answer="Zeldaquix likes teal")
+        IdentityReveal.objects.create(intent=open_one, vendor=vendor)
+        awarded = publish(
+            distinct_buyer,
+            category,
+            title="Zeldaquix second job",
+            contact_details="Vandermeerquist",
+        )
+        intent_match(intent_id=awarded.pk)
+        won = OfferFactory(intent=awarded, vendor=vendor)
+        offer_accept(offer=won, buyer=distinct_buyer)
+        Rating.objects.create(offer=won, vendor=vendor, stars=4, text="Zeldaquix was pleased")
+        events_dispatch()
+    client = Client()
+    client.force_login(distinct_buyer)
+    client.get("/api/v1/me/export/")  # leaves an audit entry
+    other_session = Client()
+    other_session.force_login(distinct_buyer)
+
+    page = client.get("/me/delete/")
+    assert "anonymized" in page.content.decode()
+    client.post("/me/delete/", {})  # not confirmed: nothing happens
+    assert User.objects.get(pk=BUYER_PK).username == DISTINCT["username"]
+
+    client.post("/me/delete/", {"confirm": "delete"})
+
+    for table, column, value in all_text_values():
+        for secret in (*DISTINCT.values(), secret_text, "0171", "99999", "teal", "Zeldaquix"):
+            assert secret not in value, f"{secret!r} survives in {table}.{column}"
+    assert client.get("/intents/").status_code == 302  # logged out
+    assert other_session.get("/intents/").status_code == 302  # every session ended
+    # Vendors keep their own offers, anonymized intents and a disposition.
+    offer.refresh_from_db()
+    assert (offer.status, offer.decline_reason) == (
+        Offer.Status.DECLINED,
+        "the buyer deleted their account",
+    )
+    assert Offer.objects.filter(pk=won.pk, status=Offer.Status.ACCEPTED).exists()
+    assert set(Intent.objects.filter(buyer_id=BUYER_PK).values_list("pseudonym", flat=True)) == {
+        "deleted buyer"
+    }
+    assert Rating.objects.get(offer=won).stars == 4
+    assert not IdentityReveal.objects.exists()
