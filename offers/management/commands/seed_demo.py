@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from intents.models import Intent
@@ -41,6 +42,7 @@ VENDORS = [
     ("Feast & Co Catering", "catering@demo.intentcast.localhost", ["events"], ["DE", "FR", "NL"]),
 ]
 
+QUIET_EMAIL = "django.core.mail.backends.dummy.EmailBackend"
 DEMO_PASSWORD = "intentcast-demo"
 DEMO_BUYER = ("demo", "demo@intentcast.localhost", DEMO_PASSWORD)
 
@@ -54,6 +56,7 @@ INTENTS = [
         "budget_min": Decimal("100"),
         "budget_max": Decimal("300"),
         "currency": "EUR",
+        "terms": [{"code": "no-marketing"}, {"code": "delete-after-award", "days": 30}],
         "offers": [("rohr-sohne-plumbing", Decimal("180.00"), "Tap and fitting included.")],
     },
     {
@@ -83,7 +86,8 @@ class Command(BaseCommand):
     help = "Load demo data (idempotent) and print the demo logins and vendor API keys."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with transaction.atomic():
+        # The demo's own notice and buyer e-mails would drown the logins below.
+        with override_settings(EMAIL_BACKEND=QUIET_EMAIL), transaction.atomic():
             self._categories()
             keys = self._vendors()
             buyer = self._buyer()
@@ -162,4 +166,5 @@ class Command(BaseCommand):
                         delivery_date=timezone.localdate() + timedelta(days=10),
                         valid_until=timezone.localdate() + timedelta(days=20),
                         message=message,
+                        accept_terms=True,
                     )
