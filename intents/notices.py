@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Case, F, QuerySet, When
 from django.utils import timezone
 
-from intents.matching import match_candidates
+from intents.matching import match_candidates, related_category_ids
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from marketplace.events import NewEvent, emit_many
@@ -145,3 +145,39 @@ def emit_to_noticed_vendors(
         NewEvent(vendor_id=vendor_id, type=type, payload=payload, dedupe_key=dedupe_key)
         for vendor_id in Notice.objects.filter(intent=intent).values_list("vendor_id", flat=True)
     )
+
+
+CATCH_UP_LIMIT = 100
+
+
+def vendor_catch_up(*, vendor_id: Any) -> int:
+    """A new or changed vendor profile: match it against intents already open.
+
+    Runs the ordinary matching on each open intent the vendor could serve, so
+    every rule, the cap and the ranking apply as if it had been there at
+    publication. Returns how many notices this vendor got.
+    """
+    vendor = Vendor.objects.filter(pk=vendor_id).prefetch_related("categories").first()
+    if vendor is None or vendor.is_paused or vendor.is_suspended:
+        return 0
+    category_ids: set[int] = set()
+    for category in vendor.categories.all():
+        category_ids |= related_category_ids(category.pk)
+    intent_ids = list(
+        Intent.objects.filter(
+            status=Intent.Status.OPEN,
+            is_hidden=False,
+            visibility=Intent.Visibility.PUBLIC,
+            category_id__in=category_ids,
+            offers_close_at__gt=timezone.now(),
+        )
+        .exclude(notices__vendor=vendor)
+        .order_by("offers_close_at")
+        .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
+    )
+    noticed = 0
+    for intent_id in intent_ids:
+        noticed += sum(
+            notice.vendor_id == vendor.pk for notice in intent_match(intent_id=intent_id)
+        )
+    return noticed

@@ -6,7 +6,12 @@ from typing import Any
 
 from celery import shared_task
 
-from intents.notices import intent_match, intents_awaiting_matching, notice_send_email
+from intents.notices import (
+    intent_match,
+    intents_awaiting_matching,
+    notice_send_email,
+    vendor_catch_up,
+)
 from marketplace.queue import enqueue
 
 
@@ -29,3 +34,9 @@ def sweep_unmatched_intents(older_than_seconds: int = 30) -> int:
     for intent_id in intent_ids:
         enqueue("intents.match_intent", intent_id)
     return len(intent_ids)
+
+
+@shared_task(name="intents.match_vendor")
+def match_vendor(vendor_id: str) -> int:
+    """A vendor joined or changed its profile: tell it about fitting intents already open."""
+    return vendor_catch_up(vendor_id=vendor_id)

@@ -15,6 +15,7 @@ from django.utils.text import slugify
 from marketplace.codes import WORLDWIDE, currency_codes, validate_region
 from marketplace.errors import CONFLICT, INVALID, DomainError
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
+from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
 
 API_KEY_PREFIX_BYTES = 6
@@ -163,6 +164,8 @@ def vendor_update(
         vendor.save()
         if categories is not None:
             vendor.categories.set(categories)
+        # Intents already open that now fit this vendor are noticed after commit.
+        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
     return vendor
 
 
@@ -202,6 +205,7 @@ def vendor_create(
         vendor.save()
         vendor.categories.set(categories)
         staff_user = User.objects.create_user(username=email, email=email, vendor=vendor)
+        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
         issued_key = api_key_create(vendor=vendor, name="first key")
     return CreatedVendor(vendor=vendor, staff_user=staff_user, issued_key=issued_key)
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from intents.matching import match_candidates
 from intents.models import Intent, Notice
-from intents.notices import intent_match
+from intents.notices import intent_match, vendor_catch_up
 from intents.services import intent_update
 from marketplace.events import events_dispatch
 from marketplace.models import Category, Event, Vendor
-from marketplace.services import vendor_block, vendor_update
+from marketplace.services import vendor_block, vendor_create, vendor_update
 from tests.factories import CategoryFactory, IntentFactory, NoticeFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
@@ -238,3 +238,20 @@ def test_closed_or_hidden_intent_is_not_matched(tree: dict[str, Category]) -> No
     hidden = IntentFactory(category=tree["plumbing"], is_hidden=True)
     assert intent_match(intent_id=closed.pk) == []
     assert intent_match(intent_id=hidden.pk) == []
+
+
+def test_a_new_vendor_hears_of_intents_already_open(tree: dict[str, Category]) -> None:
+    open_before = IntentFactory(category=tree["taps"], country="DE")
+    closed = IntentFactory(category=tree["taps"], status=Intent.Status.CLOSED)
+    elsewhere = IntentFactory(category=tree["catering"])
+
+    vendor = vendor_create(
+        name="Late Joiner", email="late@joiner.test", categories=[tree["plumbing"]], regions=["DE"]
+    ).vendor
+    assert vendor_catch_up(vendor_id=vendor.pk) == 1
+    assert vendor_catch_up(vendor_id=vendor.pk) == 0  # twice: nothing new
+
+    assert set(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == {
+        open_before.pk
+    }
+    assert not Notice.objects.filter(intent__in=[closed, elsewhere]).exists()
