@@ -147,7 +147,12 @@ class Intent(models.Model):
             # Internal exactly when it belongs to an organization, and then it has a reward.
             models.CheckConstraint(
                 condition=(
-                    Q(visibility="internal", organization__isnull=False, reward_amount__gte=0)
+                    Q(
+                        visibility="internal",
+                        organization__isnull=False,
+                        reward_amount__isnull=False,
+                        reward_amount__gte=0,
+                    )
                 )
                 | (
                     ~Q(visibility="internal")

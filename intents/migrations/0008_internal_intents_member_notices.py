@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='intent',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('organization__isnull', False), ('reward_amount__gte', 0), ('visibility', 'internal')), models.Q(models.Q(('visibility', 'internal'), _negated=True), ('organization__isnull', True), ('reward_amount__isnull', True)), _connector='OR'), name='intent_internal_has_organization_and_reward'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('organization__isnull', False), ('reward_amount__gte', 0), ('reward_amount__isnull', False), ('visibility', 'internal')), models.Q(models.Q(('visibility', 'internal'), _negated=True), ('organization__isnull', True), ('reward_amount__isnull', True)), _connector='OR'), name='intent_internal_has_organization_and_reward'),
         ),
         migrations.AddConstraint(
             model_name='notice',
