@@ -43,9 +43,7 @@ def _post(organization: Any, poster: Any, category: Category, **fields: Any) -> 
         "reward_currency": "EUR",
         "offers_close_at": timezone.now() + timedelta(days=5),
     }
-    return intent_create_internal(
-        poster=poster, organization=organization, **(values | fields)
-    )
+    return intent_create_internal(poster=poster, organization=organization, **(values | fields))
 
 
 def test_members_with_matching_skills_are_noticed_and_emailed(

@@ -255,7 +255,9 @@ def test_a_plain_member_cannot_manage_and_outsiders_get_404(client: Client) -> N
     login(client, member)
 
     client.post(f"/orgs/{organization.slug}/members/{owner_membership.pk}/remove/")
-    client.post(f"/orgs/{organization.slug}/members/", {"email": "x@example.test", "role": "member"})
+    client.post(
+        f"/orgs/{organization.slug}/members/", {"email": "x@example.test", "role": "member"}
+    )
     client.logout()
     login(client, UserFactory())
     outsider = client.get(f"/orgs/{organization.slug}/members/")
