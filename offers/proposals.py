@@ -31,7 +31,11 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from intents.models import Intent
-from intents.services import intent_lock_for_award, intent_mark_awarded
+from intents.services import (
+    intent_lock_for_award,
+    intent_mark_awarded,
+    intent_note_buyer_activity,
+)
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
@@ -133,6 +137,8 @@ def proposal_submit(
             )
             if named:
                 _ask_coauthors(proposal=proposal, intent=locked, proposer=member, coauthors=named)
+            # The poster hears of it like a buyer of a new offer (unread, batched e-mail).
+            intent_note_buyer_activity(intent_id=locked.pk)
             return proposal
     except IntegrityError as error:
         raise DomainError("You already have a live proposal on this RFP.", kind=CONFLICT) from error

@@ -6,6 +6,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def skill_lexemes_gin(create: bool):
+    """GIN index for matching members by skill lexemes, on PostgreSQL only."""
+
+    def apply(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute(
+            "CREATE INDEX IF NOT EXISTS skill_profile_lexemes_gin"
+            " ON marketplace_skillprofile USING gin (skill_lexemes)"
+            if create
+            else "DROP INDEX IF EXISTS skill_profile_lexemes_gin"
+        )
+
+    return apply
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -86,4 +102,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('organization', 'email'), name='invitation_one_pending_per_email')],
             },
         ),
+        migrations.RunPython(skill_lexemes_gin(True), skill_lexemes_gin(False)),
     ]

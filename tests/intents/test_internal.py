@@ -186,3 +186,49 @@ def test_an_internal_intent_needs_its_organization_in_the_database(finance: Cate
         Intent.objects.filter(pk=intent.pk).update(reward_amount=None)
 
     assert Membership.objects.count() == 1
+
+
+def test_posting_an_rfp_on_the_web(
+    client: Any, finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(slug="acme")
+    poster = org_member(organization)
+    matched = org_member(organization, skills=["reconciliation"])
+    client.force_login(poster)
+
+    form = client.get("/orgs/acme/rfps/new/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/orgs/acme/rfps/new/",
+            {
+                "title": "Faster reconciliation",
+                "description": "Our reconciliation takes days.",
+                "category": finance.pk,
+                "reward_amount": "250",
+                "reward_currency": "EUR",
+                "offers_close_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+                "max_members": "10",
+            },
+        )
+    missing_currency = client.post(
+        "/orgs/acme/rfps/new/",
+        {
+            "title": "No currency",
+            "description": "x",
+            "category": finance.pk,
+            "reward_amount": "5",
+            "offers_close_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+            "max_members": "10",
+        },
+    )
+    intent = Intent.objects.get()
+    client.force_login(matched)
+    page = client.get("/orgs/acme/")
+
+    assert '<label for="id_reward_amount">' in form.content.decode()
+    assert response["Location"] == f"/orgs/acme/rfps/{intent.pk}/"
+    assert (intent.reward_text, intent.organization_id) == ("250.00 EUR", organization.pk)
+    assert "Give the reward&#x27;s currency" in missing_currency.content.decode()
+    body = page.content.decode()
+    assert "RFPs for you" in body and "Faster reconciliation" in body
+    assert "Why you: member of the organization · skills: reconciliation" in body

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from intents.models import Intent
 from marketplace.errors import DomainError
-from marketplace.models import Event
+from marketplace.models import Event, Membership
+from marketplace.privacy import account_delete, export_user_data
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposals import (
     REASON_OTHER_PROPOSALS,
@@ -462,3 +463,55 @@ def test_the_proposal_form_and_co_author_confirmation_on_the_web(
     assert made.member_id == market["alice"].pk
     assert "Confirm I am co-author" in page.content.decode()
     assert ProposalCoauthor.objects.get().confirmed_at is not None
+
+
+# --- The member's data, membership changes, races --------------------------------------
+
+
+def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"], message="My idea")
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+
+    document = export_user_data(market["alice"])
+    poster_document = export_user_data(market["poster"])
+
+    assert [(p["description"], p["status"]) for p in document["proposals"]] == [
+        ("My idea", "accepted")
+    ]
+    assert [(r["value"], r["currency"], r["ic:percent"]) for r in document["rewards"]] == [
+        ("1000.00", "EUR", "100.0000")
+    ]
+    (demand,) = poster_document["seeks"]
+    assert demand["offersReceived"][0]["offeredBy"] == {
+        "@type": "Person",
+        "name": market["alice"].username,
+    }
+
+
+def test_a_removed_member_loses_the_rfp(client: Client, market: dict[str, Any]) -> None:
+    slug = market["organization"].slug
+    client.force_login(market["alice"])
+    before = client.get(f"/orgs/{slug}/rfps/{market['intent'].pk}/")
+
+    Membership.objects.filter(user=market["alice"]).delete()
+    after = client.get(f"/orgs/{slug}/rfps/{market['intent'].pk}/")
+
+    assert (before.status_code, after.status_code) == (200, 404)
+    with pytest.raises(DomainError):
+        proposal_submit(member=market["alice"], intent=market["intent"], message="Still me")
+
+
+def test_a_new_proposal_marks_the_rfp_unread_for_the_poster(market: dict[str, Any]) -> None:
+    proposal_submit(member=market["alice"], intent=market["intent"], message="Hi")
+
+    market["intent"].refresh_from_db()
+    assert market["intent"].is_unread is True
+
+
+def test_an_account_deletion_withdraws_live_proposals(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+
+    account_delete(user=market["alice"])
+
+    made.refresh_from_db()
+    assert made.status == Offer.Status.WITHDRAWN
