@@ -44,7 +44,10 @@ from offers.services import _decline_live_offers, _emit_dispositions
 logger = logging.getLogger(__name__)
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
+REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
 REMINDER_INTERVAL = timedelta(days=1)
+# After this long closed without a decision, the proposals are declined: no black hole.
+DECISION_PERIOD = timedelta(days=14)
 CENT = Decimal("0.01")
 MAX_TEXT = 5000
 
@@ -477,6 +480,29 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
         recipient_list=[intent.buyer.email],
     )
     return True
+
+
+def proposals_decline_undecided(*, now: Any = None) -> int:
+    """Decline the proposals of internal RFPs closed for longer than the decision period.
+
+    The poster was reminded daily; after :data:`DECISION_PERIOD` each
+    proposer is told, with the reason. Safe to run twice: only submitted
+    proposals are declined, under the intent's row lock.
+    """
+    now = now or timezone.now()
+    declined = 0
+    due = Intent.objects.filter(
+        organization__isnull=False,
+        status=Intent.Status.CLOSED,
+        closed_at__lte=now - DECISION_PERIOD,
+        offers__status=Offer.Status.SUBMITTED,
+    ).distinct()
+    for intent_id in due.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            locked = Intent.objects.select_for_update().get(pk=intent_id)
+            if locked.status == Intent.Status.CLOSED:
+                declined += _decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
+    return declined
 
 
 # --- Reads ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from offers.proposals import (
     intent_remind_poster,
     intents_awaiting_decision,
     proposal_send_disposition,
+    proposals_decline_undecided,
 )
 from offers.services import intents_close_due, offers_lapse_due
 
@@ -53,7 +54,11 @@ def send_proposal_dispositions(proposal_ids: list[str]) -> int:
 
 @shared_task(name="offers.remind_posters")
 def remind_posters() -> int:
-    """Posters of closed internal RFPs with undecided proposals (at most daily per RFP)."""
+    """Posters of closed internal RFPs with undecided proposals (at most daily per RFP).
+
+    Proposals still undecided 14 days after the deadline are declined, with the reason.
+    """
+    proposals_decline_undecided()
     return sum(
         intent_remind_poster(intent_id=pk)
         for pk in intents_awaiting_decision().values_list("pk", flat=True)[:500]

@@ -18,6 +18,7 @@ from marketplace.models import Event, Membership
 from marketplace.privacy import account_delete, export_user_data
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposals import (
+    REASON_NO_DECISION,
     REASON_OTHER_PROPOSALS,
     coauthor_confirm,
     coauthor_decline,
@@ -25,6 +26,7 @@ from offers.proposals import (
     proposal_decline,
     proposal_submit,
     proposals_award,
+    proposals_decline_undecided,
     split_amount,
 )
 from offers.services import (
@@ -515,3 +517,24 @@ def test_an_account_deletion_withdraws_live_proposals(market: dict[str, Any]) ->
 
     made.refresh_from_db()
     assert made.status == Offer.Status.WITHDRAWN
+
+
+def test_undecided_proposals_are_declined_14_days_after_the_deadline(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    proposal(intent, market["alice"])
+    Intent.objects.filter(pk=intent.pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now() - timedelta(days=13)
+    )
+    assert proposals_decline_undecided() == 0
+
+    Intent.objects.filter(pk=intent.pk).update(closed_at=timezone.now() - timedelta(days=15))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = proposals_decline_undecided()
+    again = proposals_decline_undecided()
+
+    assert (first, again) == (1, 0)
+    assert Offer.objects.get().decline_reason == REASON_NO_DECISION
+    assert [m.to for m in mail.outbox] == [[market["alice"].email]]
+    assert REASON_NO_DECISION in mail.outbox[0].body
