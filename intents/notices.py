@@ -173,6 +173,13 @@ def notice_mark_read(*, notice: Notice) -> Notice:
     return notice
 
 
+def member_notice_mark_read(*, intent: Intent, member: User) -> None:
+    """The member opened an internal RFP they were matched to: their notice is read."""
+    Notice.objects.filter(intent=intent, member=member, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
 def emit_to_noticed_vendors(
     *, intent: Intent, type: str, payload: dict[str, Any], dedupe_key: str
 ) -> None:

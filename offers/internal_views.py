@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from intents.models import Intent
+from intents.notices import member_notice_mark_read
 from intents.selectors import internal_intents_visible_to_member, internal_notices_of_member
 from intents.services import intent_create_internal
 from marketplace.errors import DomainError
@@ -158,6 +159,8 @@ def rfp_page(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
             row.member.get_username() for row in proposal.coauthors.all() if not row.confirmed_at
         ]
     own = None if is_poster else proposal_of_member(intent=intent, member=request.user)
+    if not is_poster:
+        member_notice_mark_read(intent=intent, member=request.user)
     my_coauthorship = (
         next((row for row in own.coauthors.all() if row.member_id == request.user.pk), None)
         if own is not None

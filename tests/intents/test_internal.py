@@ -232,3 +232,20 @@ def test_posting_an_rfp_on_the_web(
     body = page.content.decode()
     assert "RFPs for you" in body and "Faster reconciliation" in body
     assert "Why you: member of the organization · skills: reconciliation" in body
+
+
+def test_opening_the_rfp_reads_the_members_notice(client: Any, finance: Category) -> None:
+    organization = OrganizationFactory(slug="acme")
+    poster = org_member(organization)
+    member = org_member(organization, skills=["python"])
+    intent = internal_intent(organization, poster, category=finance)
+    intent_match(intent_id=intent.pk)
+    client.force_login(member)
+
+    before = client.get("/orgs/acme/").content.decode()
+    client.get(f"/orgs/acme/rfps/{intent.pk}/")
+    after = client.get("/orgs/acme/").content.decode()
+
+    assert 'aria-label="unread"' in before
+    assert 'aria-label="unread"' not in after
+    assert Notice.objects.get(intent=intent).read_at is not None
