@@ -31,7 +31,7 @@ from django.utils import timezone
 from intents.models import Intent, Notice
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Membership, SkillProfile, Vendor, VendorBlock
-from marketplace.search import lexemes
+from marketplace.search import lexemes, lexemes_each
 from marketplace.selectors import category_tree_ids
 
 VENDOR_FIELDS = (
@@ -224,15 +224,23 @@ def match_member_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
             selected.append((user_id, skills, sorted(matched)))
     selected.sort(key=lambda row: (-len(row[2]), row[0]))
     selected = selected[:limit]
+    # The reasons name the member's own skills that matched, not stemmed lexemes.
+    skill_words = lexemes_each([skill for _, skills, _ in selected for skill in skills])
     total = len(selected)
     return [
         Candidate(
             vendor_id=None,
             member_id=user_id,
             score=round((total - rank) / total, 4),
-            reasons=["member of the organization", "skills: " + ", ".join(matched)],
+            reasons=[
+                "member of the organization",
+                "skills: "
+                + ", ".join(
+                    skill for skill in skills if word_set & set(skill_words.get(skill, []))
+                ),
+            ],
         )
-        for rank, (user_id, _skills, matched) in enumerate(selected)
+        for rank, (user_id, skills, _matched) in enumerate(selected)
     ]
 
 

@@ -65,14 +65,18 @@ def test_members_with_matching_skills_are_noticed_and_emailed(
     notices = {notice.member_id: notice for notice in Notice.objects.filter(intent=intent)}
     assert set(notices) == {pythonista.pk, sql_person.pk}
     assert all(notice.vendor_id is None for notice in notices.values())
-    assert notices[pythonista.pk].reasons == ["member of the organization", "skills: python"]
-    assert "skills: " in notices[sql_person.pk].reasons_text
+    # The reasons name the member's own skills (as they wrote them) that occur in the text.
+    assert notices[pythonista.pk].reasons == ["member of the organization", "skills: Python"]
+    assert notices[sql_person.pk].reasons == [
+        "member of the organization",
+        "skills: SQL, reconciliations",
+    ]
     assert Event.objects.count() == 0  # no vendor ever hears of it
     assert sorted(message.to[0] for message in mail.outbox) == sorted(
         [pythonista.email, sql_person.email]
     )
     assert all(message.subject.startswith("An RFP for you in Acme") for message in mail.outbox)
-    assert "Why you: member of the organization · skills: python" in next(
+    assert "Why you: member of the organization · skills: Python" in next(
         m.body for m in mail.outbox if m.to == [pythonista.email]
     )
     assert Notice.objects.filter(state=Notice.State.DELIVERED).count() == 2
