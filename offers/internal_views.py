@@ -27,13 +27,15 @@ from offers.models import Offer, ProposalCoauthor
 from offers.proposals import (
     coauthor_confirm,
     coauthor_decline,
-    organization_dashboard,
     proposal_add_coauthor,
     proposal_decline,
-    proposal_of_member,
     proposal_submit,
     proposal_withdraw,
     proposals_award,
+)
+from offers.selectors import (
+    organization_dashboard,
+    proposal_of_member,
     proposals_of_member,
     proposals_on_intent,
 )

@@ -17,17 +17,15 @@ second award run one after the other.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from intents.models import Intent
@@ -41,13 +39,8 @@ from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.services import _decline_live_offers, _emit_dispositions
 
-logger = logging.getLogger(__name__)
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
-REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
-REMINDER_INTERVAL = timedelta(days=1)
-# After this long closed without a decision, the proposals are declined: no black hole.
-DECISION_PERIOD = timedelta(days=14)
 CENT = Decimal("0.01")
 MAX_TEXT = 5000
 
@@ -390,181 +383,3 @@ def _valid_uuids(ids: Mapping[str, Any]) -> list[str]:
         except ValueError:
             continue
     return valid
-
-
-# --- Telling the authors, reminding the poster ---------------------------------------
-
-
-def proposal_send_disposition(*, proposal_id: Any) -> bool:
-    """E-mail the proposal's authors its disposition, once (claimed by a guarded update)."""
-    proposal = (
-        Offer.objects.select_related("intent", "intent__organization", "member")
-        .filter(pk=proposal_id, member__isnull=False)
-        .exclude(status=Offer.Status.SUBMITTED)
-        .first()
-    )
-    if proposal is None:
-        return False
-    claimed = Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True).update(
-        authors_notified_at=timezone.now()
-    )
-    if not claimed:
-        return False
-    intent = proposal.intent
-    recipients = [proposal.member.email] + [
-        row.member.email
-        for row in proposal.coauthors.select_related("member")
-        if row.confirmed_at is not None
-    ]
-    if proposal.status == Offer.Status.ACCEPTED:
-        what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
-    else:
-        what = f"was {proposal.status}" + (
-            f": {proposal.decline_reason}" if proposal.decline_reason else ""
-        )
-    send_mail(
-        subject=f"Your proposal on “{intent.title}” {proposal.status}",
-        message=(
-            f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
-            f"See it on the organization's page: /orgs/{intent.organization.slug}/\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
-    return True
-
-
-def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:
-    """Closed internal RFPs with undecided proposals whose poster was not reminded today."""
-    now = now or timezone.now()
-    return (
-        Intent.objects.filter(
-            organization__isnull=False,
-            status=Intent.Status.CLOSED,
-            offers__status=Offer.Status.SUBMITTED,
-        )
-        .filter(
-            Q(decision_reminded_at__isnull=True)
-            | Q(decision_reminded_at__lte=now - REMINDER_INTERVAL)
-        )
-        .distinct()
-    )
-
-
-def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
-    """Remind the poster of undecided proposals: at most one e-mail a day per intent."""
-    now = now or timezone.now()
-    intent = (
-        intents_awaiting_decision(now=now)
-        .select_related("buyer", "organization")
-        .filter(pk=intent_id)
-        .first()
-    )
-    if intent is None:
-        return False
-    # Claimed with a conditional update: of two workers, one sends.
-    claimed = Intent.objects.filter(
-        pk=intent.pk, decision_reminded_at=intent.decision_reminded_at
-    ).update(decision_reminded_at=now)
-    if not claimed:
-        return False
-    undecided = Offer.objects.filter(intent=intent, status=Offer.Status.SUBMITTED).count()
-    send_mail(
-        subject=f"{undecided} proposal(s) wait for your decision: {intent.title}",
-        message=(
-            f"Your RFP “{intent.title}” in {intent.organization.name} closed with "
-            f"{undecided} undecided proposal(s). Accept one or several and split the reward, "
-            f"or decline them with a reason: /orgs/{intent.organization.slug}/rfps/{intent.pk}/\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[intent.buyer.email],
-    )
-    return True
-
-
-def proposals_decline_undecided(*, now: Any = None) -> int:
-    """Decline the proposals of internal RFPs closed for longer than the decision period.
-
-    The poster was reminded daily; after :data:`DECISION_PERIOD` each
-    proposer is told, with the reason. Safe to run twice: only submitted
-    proposals are declined, under the intent's row lock.
-    """
-    now = now or timezone.now()
-    declined = 0
-    due = Intent.objects.filter(
-        organization__isnull=False,
-        status=Intent.Status.CLOSED,
-        closed_at__lte=now - DECISION_PERIOD,
-        offers__status=Offer.Status.SUBMITTED,
-    ).distinct()
-    for intent_id in due.values_list("pk", flat=True)[:500]:
-        with transaction.atomic():
-            locked = Intent.objects.select_for_update().get(pk=intent_id)
-            if locked.status == Intent.Status.CLOSED:
-                declined += _decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
-    return declined
-
-
-# --- Reads ----------------------------------------------------------------------------
-
-
-def proposals_on_intent(*, intent: Intent) -> QuerySet[Offer]:
-    """Every proposal on an internal intent, with its authors (for the poster's page)."""
-    return (
-        Offer.objects.filter(intent=intent, member__isnull=False)
-        .select_related("member")
-        .prefetch_related("coauthors__member")
-        .order_by("created_at")
-    )
-
-
-def proposal_of_member(*, intent: Intent, member: User) -> Offer | None:
-    """The member's latest proposal on the intent, or one they co-author."""
-    return (
-        Offer.objects.filter(Q(member=member) | Q(coauthors__member=member), intent=intent)
-        .select_related("member")
-        .prefetch_related("coauthors__member")
-        .order_by("-created_at")
-        .first()
-    )
-
-
-def proposals_of_member(*, member: User, organization: Organization) -> QuerySet[Offer]:
-    """The member's proposals (made or co-authored) in an organization, with their dispositions."""
-    return (
-        Offer.objects.filter(
-            Q(member=member) | Q(coauthors__member=member), intent__organization=organization
-        )
-        .select_related("intent", "member")
-        .distinct()
-        .order_by("-created_at")
-    )
-
-
-def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
-    """Open internal RFPs with proposal counts, and reward totals per member.
-
-    Three queries whatever the number of RFPs, proposals or members.
-    """
-    rfps = list(
-        Intent.objects.filter(organization=organization)
-        .exclude(status=Intent.Status.DRAFT)
-        .filter(status__in=(Intent.Status.OPEN, Intent.Status.CLOSED))
-        .select_related("buyer")
-        .annotate(
-            proposals_total=Count("offers", filter=Q(offers__member__isnull=False)),
-            proposals_waiting=Count("offers", filter=Q(offers__status=Offer.Status.SUBMITTED)),
-            proposals_accepted=Count("offers", filter=Q(offers__status=Offer.Status.ACCEPTED)),
-        )
-        .order_by("offers_close_at")
-    )
-    rewards = list(
-        RewardEntry.objects.filter(intent__organization=organization)
-        .values("member_id", "member__username", "currency", "is_points")
-        .annotate(total=Sum("amount"), entries=Count("id"))
-        .order_by("member__username", "is_points", "currency")
-    )
-    awarded_count = Intent.objects.filter(
-        organization=organization, status=Intent.Status.AWARDED
-    ).count()
-    return {"rfps": rfps, "rewards": rewards, "awarded_count": awarded_count}

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
 from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_terms
-from offers.proposals import (
+from offers.proposal_dispositions import (
     intent_remind_poster,
     intents_awaiting_decision,
     proposal_send_disposition,

@@ -17,16 +17,18 @@ from marketplace.errors import DomainError
 from marketplace.models import Event, Membership
 from marketplace.privacy import account_delete, export_user_data
 from offers.models import Offer, ProposalCoauthor, RewardEntry
-from offers.proposals import (
+from offers.proposal_dispositions import (
     REASON_NO_DECISION,
+    intent_remind_poster,
+    proposals_decline_undecided,
+)
+from offers.proposals import (
     REASON_OTHER_PROPOSALS,
     coauthor_confirm,
     coauthor_decline,
-    intent_remind_poster,
     proposal_decline,
     proposal_submit,
     proposals_award,
-    proposals_decline_undecided,
     split_amount,
 )
 from offers.services import (
