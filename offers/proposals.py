@@ -39,7 +39,6 @@ from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.services import _decline_live_offers, _emit_dispositions
 
-
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
 CENT = Decimal("0.01")
 MAX_TEXT = 5000
