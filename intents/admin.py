@@ -22,7 +22,7 @@ class IntentAdmin(admin.ModelAdmin):
         "is_hidden",
         "created_at",
     )
-    list_filter = ("status", "visibility", "is_hidden", "category", "currency")
+    list_filter = ("status", "visibility", "is_hidden", "category", "currency", "organization")
     list_select_related = ("category", "buyer")
     search_fields = ("title", "description", "pseudonym", "buyer__username", "buyer__email")
     date_hierarchy = "created_at"
@@ -38,7 +38,7 @@ class IntentAdmin(admin.ModelAdmin):
         "withdrawn_at",
         "expired_at",
     )
-    raw_id_fields = ("buyer",)
+    raw_id_fields = ("buyer", "organization")
     filter_horizontal = ("invited_vendors",)
     actions = ["hide", "unhide"]
 
@@ -60,6 +60,7 @@ class NoticeAdmin(admin.ModelAdmin):
     list_display = (
         "intent",
         "vendor",
+        "member",
         "reasons_text",
         "state",
         "attempts",
@@ -67,12 +68,13 @@ class NoticeAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("state", ("read_at", admin.EmptyFieldListFilter))
-    list_select_related = ("intent", "vendor")
-    search_fields = ("intent__title", "vendor__name")
+    list_select_related = ("intent", "vendor", "member")
+    search_fields = ("intent__title", "vendor__name", "member__username")
     date_hierarchy = "created_at"
     readonly_fields = (
         "intent",
         "vendor",
+        "member",
         "reasons",
         "score",
         "state",

@@ -40,7 +40,15 @@ class IntentForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    visibility = forms.ChoiceField(choices=Intent.Visibility.choices, initial="public")
+    # Internal intents are posted from an organization's page, never here.
+    visibility = forms.ChoiceField(
+        choices=[
+            choice
+            for choice in Intent.Visibility.choices
+            if choice[0] != Intent.Visibility.INTERNAL
+        ],
+        initial="public",
+    )
     max_vendors = forms.IntegerField(
         label="Notify at most this many vendors", min_value=1, max_value=200, initial=25
     )

@@ -10,6 +10,11 @@ Candidates are ranked by keyword relevance, then reputation, then freshness.
 
 On PostgreSQL the whole selection is one query (GIN indexes on the vendor's
 coverage and keyword lexemes); on SQLite the JSON rules run in Python.
+
+An organization's internal intent is matched to its *members* instead
+(:func:`match_member_candidates`): every member but the poster whose skills,
+as lexemes like a vendor's keywords, occur in the intent's text; ranked by how
+many do. The candidates feed the same notice, e-mail and cap machinery.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from django.utils import timezone
 
 from intents.models import Intent, Notice
 from marketplace.codes import WORLDWIDE
-from marketplace.models import Vendor, VendorBlock
-from marketplace.search import lexemes
+from marketplace.models import Membership, SkillProfile, Vendor, VendorBlock
+from marketplace.search import lexemes, lexemes_each
 from marketplace.selectors import category_tree_ids
 
 VENDOR_FIELDS = (
@@ -46,6 +51,7 @@ class Candidate:
     vendor_id: Any
     score: float
     reasons: list[str] = field(default_factory=list)
+    member_id: Any = None  # set instead of vendor_id for an internal intent
 
 
 def related_category_ids(category_id: int) -> set[int]:
@@ -88,7 +94,10 @@ def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
     )
     vendors = vendors.exclude(
         id__in=VendorBlock.objects.filter(buyer_id=intent.buyer_id).values("vendor_id")
-    ).exclude(id__in=Notice.objects.filter(intent=intent).values("vendor_id"))
+    ).exclude(
+        # Only vendor notices: a NULL in a NOT IN subquery would exclude everyone.
+        id__in=Notice.objects.filter(intent=intent, vendor__isnull=False).values("vendor_id")
+    )
     if intent.visibility == Intent.Visibility.INVITED:
         return vendors.filter(id__in=intent.invited_vendors.values("id"))
     vendors = vendors.filter(
@@ -182,8 +191,66 @@ def _reasons(
     return reasons
 
 
+def match_member_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
+    """The best ``limit`` members not yet noticed about an internal intent, with their reasons."""
+    if limit <= 0 or intent.organization_id is None:
+        return []
+    words = intent_lexemes(intent)
+    if not words:
+        return []
+    profiles = (
+        SkillProfile.objects.filter(
+            user__in=Membership.objects.filter(organization_id=intent.organization_id).values(
+                "user_id"
+            ),
+            user__is_active=True,
+        )
+        .exclude(user_id=intent.buyer_id)
+        .exclude(
+            user_id__in=Notice.objects.filter(intent=intent, member__isnull=False).values(
+                "member_id"
+            )
+        )
+    )
+    if connection.vendor == "postgresql":
+        profiles = profiles.filter(skill_lexemes__has_any_keys=words)
+    word_set = set(words)
+    selected = []
+    for user_id, skills, skill_lexemes in profiles.values_list(
+        "user_id", "skills", "skill_lexemes"
+    ):
+        matched = word_set & set(skill_lexemes)
+        if matched:
+            selected.append((user_id, skills, sorted(matched)))
+    selected.sort(key=lambda row: (-len(row[2]), row[0]))
+    selected = selected[:limit]
+    # The reasons name the member's own skills that matched, not stemmed lexemes.
+    skill_words = lexemes_each([skill for _, skills, _ in selected for skill in skills])
+    total = len(selected)
+    return [
+        Candidate(
+            vendor_id=None,
+            member_id=user_id,
+            score=round((total - rank) / total, 4),
+            reasons=[
+                "member of the organization",
+                "skills: "
+                + ", ".join(
+                    skill for skill in skills if word_set & set(skill_words.get(skill, []))
+                ),
+            ],
+        )
+        for rank, (user_id, skills, _matched) in enumerate(selected)
+    ]
+
+
 def match_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
-    """The best ``limit`` vendors not yet noticed about ``intent``, with their reasons."""
+    """The best ``limit`` vendors not yet noticed about ``intent``, with their reasons.
+
+    For an internal intent: its organization's members, never a vendor.
+    """
+    if intent.organization_id is not None or intent.visibility == Intent.Visibility.INTERNAL:
+        return match_member_candidates(intent, limit=limit)
     if limit <= 0:
         return []
     words = intent_lexemes(intent)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from marketplace.models import CURRENCY_CODE_REGEX, Category, Vendor
+from marketplace.models import CURRENCY_CODE_REGEX, Category, Organization, Vendor
 
 
 class Intent(models.Model):
@@ -32,6 +32,10 @@ class Intent(models.Model):
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public — every matching vendor"
         INVITED = "invited", "Invited — only the vendors I name"
+        INTERNAL = "internal", "Internal — members of an organization"
+
+    # Points have no currency: ISO 4217 "XXX" (no currency involved).
+    POINTS_CURRENCY = "XXX"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     buyer = models.ForeignKey(
@@ -56,6 +60,19 @@ class Intent(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     max_vendors = models.PositiveSmallIntegerField(default=25)
+    # An internal intent (an organization's RFP): members only, with a reward
+    # in ``currency`` — or in points, when ``reward_is_points``.
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="intents",
+    )
+    reward_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    reward_is_points = models.BooleanField(default=False)
+    # The poster's reminder about undecided proposals: at most one a day.
+    decision_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
     invited_vendors = models.ManyToManyField(
         Vendor, blank=True, related_name="invitations", help_text="For invited intents."
     )
@@ -95,6 +112,11 @@ class Intent(models.Model):
             models.Index(fields=["status", "offers_close_at"], name="intent_status_closes"),
             models.Index(fields=["buyer", "-created_at"], name="intent_buyer_created"),
             models.Index(
+                fields=["organization", "status"],
+                condition=Q(organization__isnull=False),
+                name="intent_organization_status",
+            ),
+            models.Index(
                 fields=["updated_at"],
                 condition=Q(needs_matching=True),
                 name="intent_needs_matching",
@@ -122,6 +144,22 @@ class Intent(models.Model):
             models.CheckConstraint(
                 condition=Q(is_remote=True) | ~Q(country=""), name="intent_has_place"
             ),
+            # Internal exactly when it belongs to an organization, and then it has a reward.
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        visibility="internal",
+                        organization__isnull=False,
+                        reward_amount__isnull=False,
+                        reward_amount__gte=0,
+                    )
+                )
+                | (
+                    ~Q(visibility="internal")
+                    & Q(organization__isnull=True, reward_amount__isnull=True)
+                ),
+                name="intent_internal_has_organization_and_reward",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +168,18 @@ class Intent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+    @property
+    def is_internal(self) -> bool:
+        return self.organization_id is not None
+
+    @property
+    def reward_text(self) -> str:
+        if self.reward_amount is None:
+            return ""
+        if self.reward_is_points:
+            return f"{self.reward_amount.normalize():f} points"
+        return f"{self.reward_amount:.2f} {self.currency}"
 
     @property
     def is_unread(self) -> bool:
@@ -183,11 +233,12 @@ class Criterion(models.Model):
 
 
 class Notice(models.Model):
-    """A vendor was matched to an intent: its inbox entry, with the reasons why.
+    """A vendor — or, for an internal intent, a member — was matched to an intent.
 
-    Unique per (intent, vendor), so matching can run any number of times.
-    ``state`` tracks the e-mail to the vendor's staff; webhooks have their own
-    delivery log.
+    The inbox entry, with the reasons why. Exactly one of ``vendor`` and
+    ``member`` is set; unique per (intent, vendor) and per (intent, member), so
+    matching can run any number of times. ``state`` tracks the e-mail (to the
+    vendor's staff or to the member); webhooks have their own delivery log.
     """
 
     class State(models.TextChoices):
@@ -197,7 +248,16 @@ class Notice(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="notices")
-    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="notices")
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.CASCADE, related_name="notices"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="member_notices",
+    )
     reasons = models.JSONField(default=list)
     score = models.FloatField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -207,13 +267,26 @@ class Notice(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["vendor", "-created_at"], name="notice_vendor_created")]
+        indexes = [
+            models.Index(fields=["vendor", "-created_at"], name="notice_vendor_created"),
+            models.Index(
+                fields=["member", "-created_at"],
+                condition=Q(member__isnull=False),
+                name="notice_member_created",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["intent", "vendor"], name="notice_once_per_vendor"),
+            models.UniqueConstraint(fields=["intent", "member"], name="notice_once_per_member"),
+            models.CheckConstraint(
+                condition=Q(vendor__isnull=False, member__isnull=True)
+                | Q(vendor__isnull=True, member__isnull=False),
+                name="notice_vendor_or_member",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.vendor_id} ← {self.intent_id}"
+        return f"{self.vendor_id or self.member_id} ← {self.intent_id}"
 
     @property
     def reasons_text(self) -> str:

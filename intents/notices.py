@@ -43,14 +43,16 @@ def intent_match(*, intent_id: Any) -> list[Notice]:
                 Notice(
                     intent=intent,
                     vendor_id=candidate.vendor_id,
+                    member_id=candidate.member_id,
                     reasons=candidate.reasons,
                     score=candidate.score,
                 )
                 for candidate in candidates
             ]
         )
-        if notices:
-            _count_towards_capacity([notice.vendor_id for notice in notices])
+        vendor_notices = [notice for notice in notices if notice.vendor_id is not None]
+        if vendor_notices:
+            _count_towards_capacity([notice.vendor_id for notice in vendor_notices])
             payload = intent_for_vendor(intent)
             emit_many(
                 NewEvent(
@@ -63,8 +65,10 @@ def intent_match(*, intent_id: Any) -> list[Notice]:
                     },
                     dedupe_key=f"intent.matched:{intent.pk}",
                 )
-                for notice in notices
+                for notice in vendor_notices
             )
+        if notices:
+            # Vendors' staff and members alike are told by e-mail.
             ids = [str(notice.pk) for notice in notices]
             for start in range(0, len(ids), EMAIL_BATCH):
                 enqueue_on_commit("intents.send_notice_emails", ids[start : start + EMAIL_BATCH])
@@ -89,13 +93,16 @@ def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Inten
 
 
 def notice_send_email(*, notice_id: Any) -> None:
-    """Tell the vendor's staff by e-mail. At least once: sent, then marked delivered."""
+    """Tell the vendor's staff (or the member) by e-mail. At least once: sent, then marked delivered."""
     notice = (
-        Notice.objects.select_related("intent", "vendor")
+        Notice.objects.select_related("intent", "intent__organization", "vendor", "member")
         .filter(pk=notice_id, state=Notice.State.PENDING)
         .first()
     )
     if notice is None:
+        return
+    if notice.member is not None:
+        _send_member_notice(notice)
         return
     recipients = sorted(
         {notice.vendor.contact_email}
@@ -131,19 +138,62 @@ def notice_send_email(*, notice_id: Any) -> None:
     )
 
 
+def _send_member_notice(notice: Notice) -> None:
+    intent = notice.intent
+    organization = intent.organization
+    body = (
+        f"A colleague in {organization.name} posted an RFP that matches your skills:\n\n"
+        f"  {intent.title}\n"
+        f"  Reward: {intent.reward_text}\n"
+        f"  Proposals close {intent.offers_close_at:%Y-%m-%d %H:%M} UTC\n"
+        f"  Why you: {notice.reasons_text}\n\n"
+        f"Read it and propose: /orgs/{organization.slug}/rfps/{intent.pk}/\n"
+    )
+    try:
+        send_mail(
+            subject=f"An RFP for you in {organization.name}: {intent.title}",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[notice.member.email],
+        )
+    except Exception:
+        logger.exception("E-mail for notice %s failed", notice.pk)
+        Notice.objects.filter(pk=notice.pk).update(
+            attempts=F("attempts") + 1, state=Notice.State.FAILED
+        )
+        return
+    Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
+        attempts=F("attempts") + 1, state=Notice.State.DELIVERED
+    )
+
+
 def notice_mark_read(*, notice: Notice) -> Notice:
     Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
     notice.refresh_from_db(fields=["read_at"])
     return notice
 
 
+def member_notice_mark_read(*, intent: Intent, member: User) -> None:
+    """The member opened an internal RFP they were matched to: their notice is read."""
+    Notice.objects.filter(intent=intent, member=member, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
 def emit_to_noticed_vendors(
     *, intent: Intent, type: str, payload: dict[str, Any], dedupe_key: str
 ) -> None:
-    """Tell every vendor noticed about ``intent``; call inside the changing transaction."""
+    """Tell every vendor noticed about ``intent``; call inside the changing transaction.
+
+    Members noticed about an internal intent get no vendor events.
+    """
+    if intent.organization_id is not None:
+        return
     emit_many(
         NewEvent(vendor_id=vendor_id, type=type, payload=payload, dedupe_key=dedupe_key)
-        for vendor_id in Notice.objects.filter(intent=intent).values_list("vendor_id", flat=True)
+        for vendor_id in Notice.objects.filter(intent=intent, vendor__isnull=False).values_list(
+            "vendor_id", flat=True
+        )
     )
 
 

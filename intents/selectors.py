@@ -8,7 +8,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from intents.models import Intent, IntentTerm, Notice
-from marketplace.models import User, Vendor
+from marketplace.models import Membership, Organization, User, Vendor
 
 VENDOR_VISIBLE_STATUSES = (
     Intent.Status.OPEN,
@@ -20,13 +20,18 @@ VENDOR_VISIBLE_STATUSES = (
 
 
 def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
-    """The intents a vendor may read: those it was noticed about. Anything else is a 404."""
+    """The intents a vendor may read: those it was noticed about. Anything else is a 404.
+
+    An organization's internal intent is never a vendor's, whatever notice exists.
+    """
     return (
         Intent.objects.filter(
             notices__vendor=vendor,
             status__in=VENDOR_VISIBLE_STATUSES,
             is_hidden=False,
+            organization__isnull=True,
         )
+        .exclude(visibility=Intent.Visibility.INTERNAL)
         .select_related("category")
         .prefetch_related("criteria", "intent_terms__term")
     )
@@ -35,7 +40,9 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
 def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
     """The vendor's inbox, newest first, for intents it may still see."""
     return (
-        Notice.objects.filter(vendor=vendor, intent__is_hidden=False)
+        Notice.objects.filter(
+            vendor=vendor, intent__is_hidden=False, intent__organization__isnull=True
+        )
         .select_related("intent", "intent__category")
         .prefetch_related("intent__criteria", "intent__intent_terms__term")
         .order_by("-created_at")
@@ -85,3 +92,45 @@ def intents_matching_text(queryset: QuerySet[Intent], text: str) -> QuerySet[Int
     for word in text.split()[:10]:
         queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
     return queryset
+
+
+def organizations_of_member(user: User) -> QuerySet[Organization]:
+    """The organizations a person belongs to."""
+    return Organization.objects.filter(memberships__user=user).order_by("name")
+
+
+def internal_intents_visible_to_member(
+    *, user: User, organization: Organization
+) -> QuerySet[Intent]:
+    """An organization's published internal intents, for one of its members only.
+
+    A non-member gets an empty queryset, so every page built on it is a 404
+    or empty for outsiders.
+    """
+    return (
+        Intent.objects.filter(
+            organization=organization,
+            organization__memberships__user=user,
+            visibility=Intent.Visibility.INTERNAL,
+            is_hidden=False,
+        )
+        .exclude(status=Intent.Status.DRAFT)
+        .select_related("category", "buyer", "organization")
+    )
+
+
+def internal_notices_of_member(*, user: User, organization: Organization) -> QuerySet[Notice]:
+    """The member's "RFPs for you" in one organization, newest first, while they are a member."""
+    return (
+        Notice.objects.filter(
+            member=user,
+            intent__organization=organization,
+            intent__status=Intent.Status.OPEN,
+            intent__is_hidden=False,
+        )
+        .filter(
+            intent__organization__in=Membership.objects.filter(user=user).values("organization")
+        )
+        .select_related("intent")
+        .order_by("-created_at")
+    )

@@ -21,7 +21,7 @@ from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
-from marketplace.models import AuditEntry, Category, User, Vendor
+from marketplace.models import AuditEntry, Category, Membership, Organization, User, Vendor
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
 
@@ -47,6 +47,8 @@ EDITABLE_FIELDS = (
     "is_sealed",
     "contact_details",
     "is_buyer_email_enabled",
+    "reward_amount",
+    "reward_is_points",
 )
 
 DEFAULT_CRITERIA = (
@@ -103,6 +105,16 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
         add("max_vendors", f"Between 1 and {MAX_VENDORS_LIMIT} vendors.")
     if fields.get("visibility") not in Intent.Visibility.values:
         add("visibility", "Choose who may see it.")
+    # An organization's intent is internal, and only it is; it carries a reward.
+    is_internal = fields.get("visibility") == Intent.Visibility.INTERNAL
+    if is_internal != (fields.get("organization") is not None):
+        add("visibility", "Only an organization's intent is internal, and it stays internal.")
+    reward_amount: Decimal | None = fields.get("reward_amount")
+    if is_internal:
+        if reward_amount is None or reward_amount < 0:
+            add("reward_amount", "Give a reward of zero or more.")
+    elif reward_amount is not None or fields.get("reward_is_points"):
+        add("reward_amount", "Only an internal intent has a reward.")
     return errors
 
 
@@ -202,6 +214,7 @@ def _replace_invited(intent: Intent, invited_slugs: list[str]) -> list[str]:
 def intent_create(
     *,
     buyer: User,
+    organization: Organization | None = None,
     publish: bool = True,
     criteria: list[dict[str, Any]] | None = None,
     terms: list[dict[str, Any]] | None = None,
@@ -218,7 +231,7 @@ def intent_create(
     fields.setdefault("visibility", Intent.Visibility.PUBLIC)
     fields.setdefault("max_vendors", 25)
     fields.setdefault("quantity", Decimal(1))
-    errors = intent_validate(fields)
+    errors = intent_validate({**fields, "organization": organization})
     cleaned_criteria, problems = criteria_validate(
         list(DEFAULT_CRITERIA) if criteria is None else criteria
     )
@@ -230,7 +243,9 @@ def intent_create(
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
-        intent = Intent.objects.create(buyer=buyer, pseudonym=new_pseudonym(), **fields)
+        intent = Intent.objects.create(
+            buyer=buyer, organization=organization, pseudonym=new_pseudonym(), **fields
+        )
         _replace_criteria(intent, cleaned_criteria)
         _replace_terms(intent, chosen_terms)
         problems = _replace_invited(intent, invited or [])
@@ -259,7 +274,7 @@ def intent_update(
         if locked.status not in (Status.DRAFT, Status.OPEN):
             raise DomainError(f"A {locked.status} intent cannot be edited.", kind=CONFLICT)
         merged = {field: changes.get(field, getattr(locked, field)) for field in EDITABLE_FIELDS}
-        errors = intent_validate(merged)
+        errors = intent_validate({**merged, "organization": locked.organization})
         if locked.status == Status.OPEN and merged["currency"] != locked.currency:
             # Offers already made are priced in the published currency.
             errors.setdefault("currency", []).append(
@@ -301,6 +316,54 @@ def intent_update(
         else:
             locked.save()
     return locked
+
+
+def intent_create_internal(
+    *,
+    poster: User,
+    organization: Organization,
+    title: str,
+    description: str,
+    category: Category,
+    reward_amount: Decimal | None,
+    reward_currency: str = "",
+    reward_is_points: bool = False,
+    offers_close_at: datetime | None,
+    needed_by: date | None = None,
+    max_members: int = 25,
+    publish: bool = True,
+) -> Intent:
+    """Post an organization's internal RFP: members only, with a reward and a deadline.
+
+    The poster must be a member. A reward in points has no currency (ISO 4217
+    ``XXX``); a money reward needs one. The work is "remote" — it happens
+    inside the organization — so no country is asked for.
+    """
+    if not Membership.objects.filter(organization=organization, user=poster).exists():
+        raise DomainError("Only members can post in this organization.", kind=FORBIDDEN)
+    currency = Intent.POINTS_CURRENCY if reward_is_points else reward_currency
+    if not reward_is_points and not reward_currency:
+        raise DomainError(
+            "The intent is not valid.",
+            errors={"reward_currency": ["Give the reward's currency, or make it points."]},
+        )
+    return intent_create(
+        buyer=poster,
+        organization=organization,
+        publish=publish,
+        criteria=[],
+        title=title,
+        description=description,
+        category=category,
+        currency=currency,
+        is_remote=True,
+        reward_amount=reward_amount,
+        reward_is_points=reward_is_points,
+        offers_close_at=offers_close_at,
+        needed_by=needed_by,
+        visibility=Intent.Visibility.INTERNAL,
+        max_vendors=max_members,
+    )
 
 
 def _transition(

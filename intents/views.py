@@ -66,6 +66,9 @@ def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
 @login_required
 def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     intent = _own_intent(request, intent_id)
+    if intent.organization_id is not None:
+        # An internal RFP is managed inside its organization, not with the public form.
+        return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
     form = IntentForm(request.POST or None, initial=intent_initial(intent))
     criteria_formset = CustomCriteriaFormSet(
         request.POST or None, prefix="criteria", initial=criteria_initial(intent)

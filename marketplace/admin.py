@@ -10,6 +10,11 @@ from marketplace.models import (
     ApiKey,
     Category,
     Event,
+    ExperienceEntry,
+    Invitation,
+    Membership,
+    Organization,
+    SkillProfile,
     User,
     Vendor,
     VendorBlock,
@@ -219,3 +224,55 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             f"{sent} delivery(ies) sent again; {refused} refused (endpoint disabled).",
             messages.SUCCESS if not refused else messages.WARNING,
         )
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("user",)
+    extra = 0
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("organization", "user", "role", "created_at")
+    list_filter = ("role",)
+    list_select_related = ("organization", "user")
+    search_fields = ("organization__name", "user__username", "user__email")
+    raw_id_fields = ("organization", "user")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "organization", "role", "status", "expires_at", "created_at")
+    list_filter = ("status", "role")
+    list_select_related = ("organization",)
+    search_fields = ("email", "organization__name")
+    readonly_fields = ("hashed_token", "invited_by", "created_at", "answered_at")
+    raw_id_fields = ("organization",)
+
+
+@admin.register(SkillProfile)
+class SkillProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "updated_at")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__email")
+    readonly_fields = ("skill_lexemes", "updated_at")
+    raw_id_fields = ("user",)
+
+
+@admin.register(ExperienceEntry)
+class ExperienceEntryAdmin(admin.ModelAdmin):
+    list_display = ("title", "user", "started_on", "ended_on")
+    list_select_related = ("user",)
+    search_fields = ("title", "user__username")
+    raw_id_fields = ("user",)

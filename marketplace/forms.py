@@ -6,7 +6,7 @@ from django.contrib.auth.forms import UserCreationForm
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
-from marketplace.models import Category, User
+from marketplace.models import Category, Membership, User
 
 
 class SignUpForm(UserCreationForm):
@@ -96,3 +96,39 @@ class WebhookEndpointForm(forms.Form):
         required=False,
         help_text="Leave all unticked to receive every event.",
     )
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(
+        label="Address", max_length=80, required=False, help_text="Made from the name if empty."
+    )
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="E-mail of the person to invite")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
+class SkillsForm(forms.Form):
+    skills = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Separated by commas, e.g. “python, data analysis, negotiation”. "
+        "You hear of your organizations' RFPs that mention one.",
+    )
+
+    def clean_skills(self) -> list[str]:
+        return _split_list(self.cleaned_data["skills"])
+
+
+class ExperienceForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    started_on = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    ended_on = forms.DateField(
+        label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)

@@ -298,3 +298,146 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.action}: {self.detail}"
+
+
+class Organization(models.Model):
+    """A private market: its members post internal intents and answer them with proposals.
+
+    Outsiders — other users, vendors, other organizations' members — never see
+    anything of it; every read goes through a membership-scoped selector.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A person in an organization, with a role.
+
+    Owners and admins manage members; only an owner grants or takes away the
+    owner role, and the last owner can be neither removed nor demoted
+    (checked under a row lock by :mod:`marketplace.organizations`).
+    """
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    MANAGER_ROLES = (Role.OWNER, Role.ADMIN)
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="membership_once"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "member"]), name="membership_role_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.organization_id} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in self.MANAGER_ROLES
+
+
+class Invitation(models.Model):
+    """An e-mailed invitation to join an organization, answered through a token link.
+
+    Only the SHA-256 hash of the token is stored. At most one pending
+    invitation per (organization, e-mail); a new one revokes the old.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        REVOKED = "revoked"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    hashed_token = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.organization_id} ({self.status})"
+
+
+class SkillProfile(models.Model):
+    """A person's skills, their own data: matched against internal intents.
+
+    ``skill_lexemes`` is derived from ``skills`` by the service, the same way
+    vendors' keywords become lexemes.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="skill_profile")
+    skills = models.JSONField(default=list, blank=True)
+    skill_lexemes = models.JSONField(default=list, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {', '.join(self.skills)}"
+
+
+class ExperienceEntry(models.Model):
+    """One entry of a person's experience: what they did, when, and how it turned out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="experience_entries")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    started_on = models.DateField(null=True, blank=True)
+    ended_on = models.DateField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_on", "-created_at"]
+        verbose_name_plural = "experience entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(started_on__isnull=True)
+                | Q(ended_on__isnull=True)
+                | Q(started_on__lte=models.F("ended_on")),
+                name="experience_dates_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

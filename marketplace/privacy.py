@@ -35,6 +35,10 @@ CONTEXT = [
         "auditLog": "ic:auditLog",
         "blockedVendors": "ic:blockedVendors",
         "pseudonym": "ic:pseudonym",
+        "experience": "ic:experience",
+        "outcome": "ic:outcome",
+        "proposals": "ic:proposals",
+        "rewards": "ic:rewards",
     },
 ]
 

@@ -73,3 +73,19 @@ def lexemes(text: str) -> list[str]:
             )
             return sorted(cursor.fetchone()[0])
     return sorted(_portable_lexemes(text))
+
+
+def lexemes_each(texts: list[str]) -> dict[str, list[str]]:
+    """The lexemes of each text, in one query on PostgreSQL."""
+    texts = sorted({text for text in texts if text.strip()})
+    if not texts:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT t, tsvector_to_array(to_tsvector(%s::regconfig, t))"
+                " FROM unnest(%s::text[]) AS t",
+                [TEXT_SEARCH_CONFIG, texts],
+            )
+            return {text: sorted(words) for text, words in cursor.fetchall()}
+    return {text: sorted(_portable_lexemes(text)) for text in texts}

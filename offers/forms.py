@@ -1,5 +1,7 @@
 from django import forms
 
+from marketplace.codes import currency_choices
+from marketplace.models import Category
 from offers.questions import MAX_ANSWER
 from offers.ratings import MAX_TEXT
 
@@ -33,3 +35,62 @@ class RatingForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Review",
     )
+
+
+class InternalIntentForm(forms.Form):
+    """An organization's internal RFP; rules live in ``intent_create_internal``."""
+
+    title = forms.CharField(max_length=200, help_text="The problem to solve, in a few words.")
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Colleagues whose skills are mentioned here are told about it.",
+    )
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), empty_label="Choose…")
+    reward_amount = forms.DecimalField(label="Reward", min_value=0, max_digits=14, decimal_places=2)
+    reward_is_points = forms.BooleanField(label="The reward is in points", required=False)
+    reward_currency = forms.ChoiceField(
+        label="Currency (unless points)", required=False, initial="EUR"
+    )
+    offers_close_at = forms.DateTimeField(
+        label="Take proposals until (UTC)",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    needed_by = forms.DateField(
+        required=False, label="Needed by", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    max_members = forms.IntegerField(
+        label="Notify at most this many members", min_value=1, max_value=200, initial=25
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reward_currency"].choices = [("", "—"), *currency_choices()]
+
+
+class ProposalForm(forms.Form):
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, label="Your proposal"
+    )
+    approach = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, required=False
+    )
+    estimate = forms.CharField(
+        max_length=100, required=False, help_text="The effort, e.g. “5 person-days”."
+    )
+    delivery_date = forms.DateField(
+        required=False, label="Delivered by", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    coauthors = forms.CharField(
+        required=False,
+        label="Co-authors",
+        help_text="Usernames of colleagues in this organization, separated by commas. "
+        "Each confirms before the proposal can be accepted.",
+    )
+
+    def clean_coauthors(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["coauthors"].split(",") if name.strip()]
+
+
+class ProposalDeclineForm(forms.Form):
+    reason = forms.CharField(max_length=300, label="Reason (the proposer reads it)")

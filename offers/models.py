@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -12,12 +13,15 @@ from marketplace.models import CURRENCY_CODE_REGEX, Vendor
 
 
 class Offer(models.Model):
-    """A vendor's priced answer to an intent.
+    """A vendor's priced answer to an intent — or a member's proposal on an internal one.
 
     Status: ``submitted → withdrawn | declined | accepted | lapsed``. A
-    submitted or accepted offer is *live*; a vendor has at most one live offer
-    per intent and an intent at most one accepted offer — both enforced by
-    partial unique indexes, so even racing requests cannot break them.
+    submitted or accepted offer is *live*; a vendor (or member) has at most one
+    live offer per intent and an intent at most one accepted *vendor* offer —
+    all enforced by partial unique indexes, so even racing requests cannot
+    break them. Exactly one of ``vendor`` and ``member`` is set (check
+    constraint). A proposal (``member`` set) needs no price: the intent's
+    reward is fixed, and several proposals may be accepted and share it.
     """
 
     class Status(models.TextChoices):
@@ -31,12 +35,28 @@ class Offer(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="offers")
-    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="offers")
-    price = models.DecimalField(max_digits=14, decimal_places=2)
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.PROTECT, related_name="offers"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="proposals",
+    )
+    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3)
     delivery_date = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
     message = models.TextField(blank=True)
+    # Proposals only: how the member means to solve it, and the effort it takes.
+    approach = models.TextField(blank=True)
+    estimate = models.CharField(max_length=100, blank=True)
+    # Proposals only: the share of the reward the poster gave it on award.
+    reward_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # Proposals only: when the authors were e-mailed the decision (claimed once).
+    authors_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     line_items = models.JSONField(default=list, blank=True)
     criteria_answers = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
@@ -61,9 +81,30 @@ class Offer(models.Model):
                 name="offer_one_live_per_vendor_and_intent",
             ),
             models.UniqueConstraint(
+                fields=["intent", "member"],
+                condition=Q(status__in=["submitted", "accepted"]),
+                name="offer_one_live_per_member_and_intent",
+            ),
+            # One accepted vendor offer per intent; proposals on an internal
+            # intent may be accepted several at a time.
+            models.UniqueConstraint(
                 fields=["intent"],
-                condition=Q(status="accepted"),
+                condition=Q(status="accepted", vendor__isnull=False),
                 name="offer_one_accepted_per_intent",
+            ),
+            models.CheckConstraint(
+                condition=Q(vendor__isnull=False, member__isnull=True)
+                | Q(vendor__isnull=True, member__isnull=False),
+                name="offer_vendor_or_member",
+            ),
+            models.CheckConstraint(
+                condition=Q(vendor__isnull=True) | Q(price__isnull=False),
+                name="offer_vendor_offer_has_price",
+            ),
+            models.CheckConstraint(
+                condition=Q(reward_percent__isnull=True)
+                | (Q(reward_percent__gt=0) & Q(reward_percent__lte=100)),
+                name="offer_reward_percent_in_range",
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="offer_price_non_negative"),
             models.CheckConstraint(
@@ -72,11 +113,76 @@ class Offer(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.member_id is not None:
+            return f"proposal by {self.member_id} → {self.intent}"
         return f"{self.vendor} → {self.intent}: {self.price} {self.currency}"
 
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+    @property
+    def is_proposal(self) -> bool:
+        return self.member_id is not None
+
+
+class ProposalCoauthor(models.Model):
+    """A colleague the proposer named as co-author; the proposal counts once all confirmed.
+
+    Must be a member of the intent's organization. An unconfirmed co-author
+    blocks acceptance; one who declines is removed from the proposal.
+    """
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="coauthors")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coauthorships"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "member"], name="coauthor_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} on {self.offer_id}"
+
+
+class RewardEntry(models.Model):
+    """The reward ledger: one member's share of an awarded internal intent.
+
+    ``percent`` is the member's part of the whole reward (the proposal's share
+    divided equally among its confirmed authors); ``amount`` is in ``currency``
+    or, when ``is_points``, in points. Written once, at the award.
+    """
+
+    intent = models.ForeignKey(Intent, on_delete=models.PROTECT, related_name="reward_entries")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="reward_entries")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reward_entries"
+    )
+    percent = models.DecimalField(max_digits=7, decimal_places=4)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    is_points = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        verbose_name_plural = "reward entries"
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "member"], name="reward_once_per_author"),
+            models.CheckConstraint(
+                condition=Q(percent__gt=0) & Q(percent__lte=100), name="reward_percent_in_range"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="reward_amount_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        unit = "points" if self.is_points else self.currency
+        return f"{self.member_id}: {self.amount} {unit}"
 
 
 class OfferRevision(models.Model):

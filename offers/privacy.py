@@ -12,7 +12,14 @@ from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
 from intents.privacy import redact_intent_events
 from marketplace.models import AuditEntry, Event, User
 from marketplace.privacy import audit
-from offers.models import Offer, Question, Rating, TermsAgreement
+from offers.models import (
+    Offer,
+    ProposalCoauthor,
+    Question,
+    Rating,
+    RewardEntry,
+    TermsAgreement,
+)
 from offers.services import REASON_INTENT_WITHDRAWN, intent_withdraw_and_decline_offers
 
 REASON_ACCOUNT_DELETED = "the buyer deleted their account"
@@ -28,14 +35,22 @@ def offer_node(offer: Offer) -> dict[str, Any]:
         "priceValidUntil": offer.valid_until.isoformat() if offer.valid_until else None,
         "availabilityStarts": offer.delivery_date.isoformat() if offer.delivery_date else None,
         "description": offer.message,
-        "offeredBy": {"@type": "Organization", "name": offer.vendor.name},
+        "offeredBy": (
+            {"@type": "Person", "name": offer.member.get_username()}
+            if offer.member_id is not None
+            else {"@type": "Organization", "name": offer.vendor.name}
+        ),
         "status": offer.status,
         "dateCreated": offer.created_at.isoformat(),
     }
 
 
 def export_offers(user: User, document: dict[str, Any]) -> None:
-    """Offers, questions and agreements attached to each ``Demand``; the buyer's reviews."""
+    """Offers, questions and agreements attached to each ``Demand``; the buyer's reviews.
+
+    And, for an organization member, their proposals and rewards.
+    """
+    _export_proposals(user, document)
     by_intent: dict[str, dict[str, Any]] = {
         demand["@id"].rsplit(":", 1)[1]: demand for demand in document.get("seeks", [])
     }
@@ -43,7 +58,7 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
         demand["offersReceived"] = []
         demand["questions"] = []
         demand["termsAgreements"] = []
-    for offer in Offer.objects.filter(intent__buyer=user).select_related("vendor"):
+    for offer in Offer.objects.filter(intent__buyer=user).select_related("vendor", "member"):
         by_intent[str(offer.intent_id)]["offersReceived"].append(offer_node(offer))
     for question in Question.objects.filter(intent__buyer=user).order_by("created_at"):
         node: dict[str, Any] = {
@@ -79,8 +94,50 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
     ]
 
 
+def _export_proposals(user: User, document: dict[str, Any]) -> None:
+    """The member's proposals on internal RFPs, and their reward ledger."""
+    document["proposals"] = [
+        {
+            "@type": "Offer",
+            "@id": f"urn:intentcast:offer:{proposal.pk}",
+            "itemOffered": {"@type": "Service", "name": proposal.intent.title},
+            "description": proposal.message,
+            "ic:approach": proposal.approach,
+            "ic:estimate": proposal.estimate,
+            "status": proposal.status,
+            "ic:rewardPercent": None
+            if proposal.reward_percent is None
+            else str(proposal.reward_percent),
+            "ic:declineReason": proposal.decline_reason,
+            "dateCreated": proposal.created_at.isoformat(),
+        }
+        for proposal in Offer.objects.filter(member=user).select_related("intent")
+    ]
+    document["rewards"] = [
+        {
+            "@type": "MonetaryAmount",
+            "value": str(entry.amount),
+            "currency": "points" if entry.is_points else entry.currency,
+            "ic:percent": str(entry.percent),
+            "ic:for": entry.intent.title,
+            "dateCreated": entry.created_at.isoformat(),
+        }
+        for entry in RewardEntry.objects.filter(member=user).select_related("intent")
+    ]
+
+
 def erase_offers(user: User) -> None:
-    """Before the intents are anonymized: call off live ones, drop the buyer's own words."""
+    """Before the intents are anonymized: call off live ones, drop the buyer's own words.
+
+    A member's live proposals are withdrawn and their pending co-authorships
+    dropped; decided proposals and the reward ledger stay with the
+    organization, under the anonymized account.
+    """
+    now = timezone.now()
+    Offer.objects.filter(member=user, status=Offer.Status.SUBMITTED).update(
+        status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
+    )
+    ProposalCoauthor.objects.filter(member=user, confirmed_at__isnull=True).delete()
     for intent in Intent.objects.filter(buyer=user, status__in=["open", "closed"]):
         intent_withdraw_and_decline_offers(intent=intent, buyer=user)
     # The decline reason said "withdrew"; on deletion the vendors learn why.

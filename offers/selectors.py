@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
 
-from marketplace.models import User, Vendor
-from offers.models import Offer
+from django.db.models import Count, Q, QuerySet, Sum
+
+from intents.models import Intent
+from marketplace.models import Organization, User, Vendor
+from offers.models import Offer, RewardEntry
 
 
 def offers_of_vendor(vendor: Vendor) -> QuerySet[Offer]:
@@ -31,3 +34,68 @@ def offer_of_buyer(*, buyer: User, offer_id: object) -> Offer:
 def live_offer_count(*, intent_id: object) -> int:
     """Offers on the intent still waiting for the buyer's decision."""
     return Offer.objects.filter(intent_id=intent_id, status=Offer.Status.SUBMITTED).count()
+
+
+# --- Proposals on internal RFPs, and the organization dashboard ---------------------
+
+
+def proposals_on_intent(*, intent: Intent) -> QuerySet[Offer]:
+    """Every proposal on an internal intent, with its authors (for the poster's page)."""
+    return (
+        Offer.objects.filter(intent=intent, member__isnull=False)
+        .select_related("member")
+        .prefetch_related("coauthors__member")
+        .order_by("created_at")
+    )
+
+
+def proposal_of_member(*, intent: Intent, member: User) -> Offer | None:
+    """The member's latest proposal on the intent, or one they co-author."""
+    return (
+        Offer.objects.filter(Q(member=member) | Q(coauthors__member=member), intent=intent)
+        .select_related("member")
+        .prefetch_related("coauthors__member")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def proposals_of_member(*, member: User, organization: Organization) -> QuerySet[Offer]:
+    """The member's proposals (made or co-authored) in an organization, with their dispositions."""
+    return (
+        Offer.objects.filter(
+            Q(member=member) | Q(coauthors__member=member), intent__organization=organization
+        )
+        .select_related("intent", "member")
+        .distinct()
+        .order_by("-created_at")
+    )
+
+
+def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
+    """Open internal RFPs with proposal counts, and reward totals per member.
+
+    Three queries whatever the number of RFPs, proposals or members.
+    """
+    rfps = list(
+        Intent.objects.filter(organization=organization)
+        .exclude(status=Intent.Status.DRAFT)
+        .filter(status__in=(Intent.Status.OPEN, Intent.Status.CLOSED))
+        .select_related("buyer")
+        .annotate(
+            proposals_total=Count("offers", filter=Q(offers__member__isnull=False)),
+            proposals_waiting=Count("offers", filter=Q(offers__status=Offer.Status.SUBMITTED)),
+            proposals_accepted=Count("offers", filter=Q(offers__status=Offer.Status.ACCEPTED)),
+        )
+        .order_by("offers_close_at")
+    )
+    rewards = list(
+        RewardEntry.objects.filter(intent__organization=organization)
+        .values("member_id", "member__username", "currency", "is_points")
+        .annotate(total=Sum("amount"), entries=Count("id"))
+        .order_by("member__username", "is_points", "currency")
+    )
+    awarded_count = Intent.objects.filter(
+        organization=organization, status=Intent.Status.AWARDED
+    ).count()
+    return {"rfps": rfps, "rewards": rewards, "awarded_count": awarded_count}

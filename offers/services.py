@@ -29,10 +29,12 @@ from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.events import NewEvent, emit_many
 from marketplace.models import AuditEntry, User, Vendor
 from marketplace.privacy import audit
+from marketplace.queue import enqueue_on_commit
 from offers.models import Offer, OfferRevision, TermsAgreement
 
 REASON_ANOTHER_ACCEPTED = "another offer was accepted"
 REASON_INTENT_WITHDRAWN = "the buyer withdrew the intent"
+REASON_RFP_WITHDRAWN = "the poster withdrew the RFP"
 
 REVISABLE_FIELDS = (
     "price",
@@ -254,8 +256,14 @@ def offer_event_payload(offer: Offer) -> dict[str, Any]:
 def _emit_dispositions(offers: list[Offer], *, buyer_contact: str | None = None) -> None:
     """``offer.accepted`` / ``offer.declined`` to each offer's vendor (no black hole).
 
-    The accepted vendor also learns the buyer's chosen contact details.
+    The accepted vendor also learns the buyer's chosen contact details. A
+    member's proposal has no vendor: its authors are e-mailed after commit
+    (and read the decision on the organization's page).
     """
+    proposal_ids = [str(offer.pk) for offer in offers if offer.member_id is not None]
+    if proposal_ids:
+        enqueue_on_commit("offers.send_proposal_dispositions", proposal_ids)
+    offers = [offer for offer in offers if offer.vendor_id is not None]
     emit_many(
         NewEvent(
             vendor_id=offer.vendor_id,
@@ -291,6 +299,10 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
     the second waits, then finds the intent awarded and is refused (409). The
     partial unique index "one accepted offer per intent" is the backstop.
     """
+    if offer.member_id is not None:
+        raise DomainError(
+            "Proposals on an internal RFP are accepted with a reward split.", kind=CONFLICT
+        )
     with transaction.atomic():
         intent = intent_lock_for_award(intent_id=offer.intent_id)
         if intent.buyer_id != buyer.pk:
@@ -335,7 +347,10 @@ def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent
     with transaction.atomic():
         Intent.objects.select_for_update().get(pk=intent.pk)
         intent = intent_withdraw(intent=intent)
-        _decline_live_offers(intent=intent, reason=REASON_INTENT_WITHDRAWN)
+        _decline_live_offers(
+            intent=intent,
+            reason=REASON_RFP_WITHDRAWN if intent.is_internal else REASON_INTENT_WITHDRAWN,
+        )
     return intent
 
 

@@ -6,6 +6,12 @@ from celery import shared_task
 
 from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
 from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_terms
+from offers.proposal_dispositions import (
+    intent_remind_poster,
+    intents_awaiting_decision,
+    proposal_send_disposition,
+    proposals_decline_undecided,
+)
 from offers.services import intents_close_due, offers_lapse_due
 
 
@@ -38,4 +44,22 @@ def enforce_deletion_terms() -> int:
     """Buyers' "delete my data N days after award" terms whose time has come."""
     return sum(
         intent_redact_for_vendors(intent=intent) for intent in intents_due_for_deletion_terms()
+    )
+
+
+@shared_task(name="offers.send_proposal_dispositions")
+def send_proposal_dispositions(proposal_ids: list[str]) -> int:
+    return sum(proposal_send_disposition(proposal_id=pk) for pk in proposal_ids)
+
+
+@shared_task(name="offers.remind_posters")
+def remind_posters() -> int:
+    """Posters of closed internal RFPs with undecided proposals (at most daily per RFP).
+
+    Proposals still undecided 14 days after the deadline are declined, with the reason.
+    """
+    proposals_decline_undecided()
+    return sum(
+        intent_remind_poster(intent_id=pk)
+        for pk in intents_awaiting_decision().values_list("pk", flat=True)[:500]
     )

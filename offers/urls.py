@@ -1,6 +1,6 @@
 from django.urls import path
 
-from offers import views
+from offers import internal_views, views
 
 app_name = "offers"
 
@@ -15,4 +15,45 @@ urlpatterns = [
     path("offers/<uuid:offer_id>/reveal/", views.offer_reveal_view, name="reveal"),
     path("offers/<uuid:offer_id>/block/", views.offer_block_vendor_view, name="block"),
     path("questions/<uuid:question_id>/answer/", views.question_answer_view, name="answer"),
+    path("orgs/<slug:slug>/", internal_views.organization_page, name="organization"),
+    path(
+        "orgs/<slug:slug>/dashboard/",
+        internal_views.organization_dashboard_view,
+        name="organization-dashboard",
+    ),
+    path("orgs/<slug:slug>/rfps/new/", internal_views.rfp_new, name="rfp-new"),
+    path("orgs/<slug:slug>/rfps/<uuid:intent_id>/", internal_views.rfp_page, name="rfp"),
+    path(
+        "orgs/<slug:slug>/rfps/<uuid:intent_id>/propose/",
+        internal_views.rfp_propose,
+        name="rfp-propose",
+    ),
+    path(
+        "orgs/<slug:slug>/rfps/<uuid:intent_id>/award/", internal_views.rfp_award, name="rfp-award"
+    ),
+    path(
+        "orgs/<slug:slug>/rfps/<uuid:intent_id>/withdraw/",
+        internal_views.rfp_withdraw,
+        name="rfp-withdraw",
+    ),
+    path(
+        "orgs/<slug:slug>/proposals/<uuid:proposal_id>/coauthors/",
+        internal_views.proposal_coauthor_add_view,
+        name="proposal-coauthor-add",
+    ),
+    path(
+        "orgs/<slug:slug>/proposals/<uuid:proposal_id>/coauthorship/",
+        internal_views.proposal_coauthor_answer_view,
+        name="proposal-coauthor-answer",
+    ),
+    path(
+        "orgs/<slug:slug>/proposals/<uuid:proposal_id>/withdraw/",
+        internal_views.proposal_withdraw_view,
+        name="proposal-withdraw",
+    ),
+    path(
+        "orgs/<slug:slug>/proposals/<uuid:proposal_id>/decline/",
+        internal_views.proposal_decline_view,
+        name="proposal-decline",
+    ),
 ]

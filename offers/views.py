@@ -60,6 +60,9 @@ def _back_to_intent(request: HttpRequest, intent_id: object) -> HttpResponse:
 def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
     """One of the buyer's intents: its questions and the offers in a comparison table."""
     intent = _own_intent(request, intent_id)
+    if intent.organization_id is not None:
+        # An internal RFP has its own page inside the organization.
+        return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
     criteria = list(intent.criteria.all())
     sealed = sealed_for_buyer(intent)
     offers = (

@@ -7,7 +7,8 @@ import factory
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from marketplace.models import Category, User, Vendor
+from marketplace.models import Category, Membership, Organization, User, Vendor
+from marketplace.organizations import skill_profile_update
 from marketplace.services import region_coverage
 from offers.models import Offer
 
@@ -104,3 +105,57 @@ def noticed_intent(vendor: Vendor, **fields: object) -> Intent:
     intent = IntentFactory(**fields)
     NoticeFactory(intent=intent, vendor=vendor)
     return intent
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    name = factory.Sequence(lambda n: f"Organization {n}")
+
+
+def org_member(
+    organization: Organization,
+    *,
+    role: str = Membership.Role.MEMBER,
+    skills: list[str] | None = None,
+    **user_fields: object,
+) -> User:
+    """A new person in ``organization`` with the role and (optional) skills."""
+    user = UserFactory(**user_fields)
+    Membership.objects.create(organization=organization, user=user, role=role)
+    if skills is not None:
+        skill_profile_update(user=user, skills=skills)
+    return user
+
+
+def internal_intent(organization: Organization, poster: User, **fields: object) -> Intent:
+    """An open internal RFP of ``organization`` (made directly, not matched)."""
+    defaults: dict[str, object] = {
+        "buyer": poster,
+        "organization": organization,
+        "visibility": Intent.Visibility.INTERNAL,
+        "reward_amount": Decimal("1000.00"),
+        "currency": "EUR",
+        "country": "",
+        "is_remote": True,
+        "budget_min": None,
+        "budget_max": None,
+        "title": "Cut the month-end close from five days to two",
+        "description": "Automate the reconciliation with python and sql.",
+    }
+    return IntentFactory(**(defaults | fields))
+
+
+def proposal(intent: Intent, member: User, **fields: object) -> Offer:
+    """A submitted proposal by ``member`` (no vendor, no price)."""
+    return OfferFactory(
+        intent=intent,
+        vendor=None,
+        member=member,
+        price=None,
+        currency=intent.currency,
+        message=fields.pop("message", "I can do it."),
+        **fields,
+    )

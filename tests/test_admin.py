@@ -37,6 +37,13 @@ def admin_client(client: Client) -> Client:
         "/admin/marketplace/webhookendpoint/",
         "/admin/marketplace/webhookdelivery/",
         "/admin/marketplace/vendorblock/",
+        "/admin/marketplace/organization/",
+        "/admin/marketplace/membership/",
+        "/admin/marketplace/invitation/",
+        "/admin/marketplace/skillprofile/",
+        "/admin/marketplace/experienceentry/",
+        "/admin/offers/proposalcoauthor/",
+        "/admin/offers/rewardentry/",
     ],
 )
 def test_changelists_load_with_search(admin_client: Client, path: str) -> None:

@@ -17,6 +17,8 @@ class OfferSerializer(serializers.ModelSerializer):
     """An offer as its own vendor sees it."""
 
     intent = serializers.PrimaryKeyRelatedField(read_only=True)
+    # Never null for a vendor's offer (check constraint); only members' proposals lack one.
+    price = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
     line_items = LineItemSerializer(many=True, read_only=True)
     terms_agreement = serializers.SerializerMethodField()
 

@@ -73,8 +73,12 @@ def test_seed_demo_is_idempotent_and_prints_working_keys(db: None) -> None:
     call_command("seed_demo", stdout=out)
     call_command("seed_demo", stdout=out)
     assert Vendor.objects.count() == 3
-    assert Intent.objects.filter(status=Intent.Status.OPEN).count() == 3
-    assert Offer.objects.count() == 3
+    assert Intent.objects.filter(status=Intent.Status.OPEN, organization=None).count() == 3
+    assert Offer.objects.filter(member=None).count() == 3
+    # The demo organization: one internal RFP, matched to the colleague, with a proposal.
+    internal = Intent.objects.get(organization__slug="demo-co")
+    assert list(internal.notices.values_list("member__username", flat=True)) == ["colleague"]
+    assert list(internal.offers.values_list("member__username", flat=True)) == ["colleague"]
     raw_key = out.getvalue().strip().splitlines()[-1].split()[-1]
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")

@@ -18,10 +18,12 @@ from django.utils import timezone
 
 from intents.models import Intent
 from intents.notices import intent_match
-from intents.services import intent_create
-from marketplace.models import ApiKey, Category, User, Vendor
+from intents.services import intent_create, intent_create_internal
+from marketplace.models import ApiKey, Category, Membership, Organization, User, Vendor
+from marketplace.organizations import organization_create, skill_profile_update
 from marketplace.services import api_key_create, vendor_create
 from offers.models import Offer
+from offers.proposals import proposal_submit
 from offers.services import offer_submit
 
 CATEGORY_TREE = {
@@ -45,6 +47,9 @@ VENDORS = [
 QUIET_EMAIL = "django.core.mail.backends.dummy.EmailBackend"
 DEMO_PASSWORD = "intentcast-demo"
 DEMO_BUYER = ("demo", "demo@intentcast.localhost", DEMO_PASSWORD)
+DEMO_ORGANIZATION = ("demo-co", "Demo Co")
+DEMO_COLLEAGUE = ("colleague", "colleague@intentcast.localhost")
+DEMO_RFP = "Automate the weekly sales report"
 
 INTENTS = [
     {
@@ -92,9 +97,13 @@ class Command(BaseCommand):
             keys = self._vendors()
             buyer = self._buyer()
             self._intents(buyer)
+            self._organization(buyer)
         username, _email, password = DEMO_BUYER
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Demo buyer:  log in as {username} / {password}")
+        self.stdout.write(
+            f"  Colleague in {DEMO_ORGANIZATION[1]}: log in as {DEMO_COLLEAGUE[0]} / {DEMO_PASSWORD}"
+        )
         for name, email, raw_key in keys:
             self.stdout.write(f"  Vendor {name}: log in as {email} / {DEMO_PASSWORD}")
             self.stdout.write(f"      API key: {raw_key}")
@@ -168,3 +177,40 @@ class Command(BaseCommand):
                         message=message,
                         accept_terms=True,
                     )
+
+    def _organization(self, buyer: User) -> None:
+        """An internal market: the demo buyer owns it; a colleague is matched and proposes."""
+        self.stdout.write("• organization, internal RFP and proposal")
+        slug, name = DEMO_ORGANIZATION
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            organization = organization_create(owner=buyer, name=name, slug=slug)
+        username, email = DEMO_COLLEAGUE
+        colleague = User.objects.filter(username=username).first()
+        if colleague is None:
+            colleague = User.objects.create_user(
+                username=username, email=email, password=DEMO_PASSWORD
+            )
+        Membership.objects.get_or_create(organization=organization, user=colleague)
+        skill_profile_update(user=colleague, skills=["python", "reporting", "automation"])
+        if Intent.objects.filter(organization=organization, title=DEMO_RFP).exists():
+            return
+        intent = intent_create_internal(
+            poster=buyer,
+            organization=organization,
+            title=DEMO_RFP,
+            description="Every Monday someone spends two hours on the sales report. "
+            "Automate it (python or anything) and share the points.",
+            category=Category.objects.get(slug="it-services"),
+            reward_amount=Decimal("300"),
+            reward_is_points=True,
+            offers_close_at=timezone.now() + timedelta(days=10),
+        )
+        intent_match(intent_id=intent.pk)
+        proposal_submit(
+            member=colleague,
+            intent=intent,
+            message="A scheduled script that pulls the numbers and mails the report.",
+            approach="Python against the CRM export; a cron job.",
+            estimate="2 days",
+        )

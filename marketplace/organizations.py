@@ -1,0 +1,410 @@
+"""Organizations: members and roles, invitations, and members' skill profiles.
+
+Writes and the reads that decide who may see what. Role changes and
+removals lock the organization's memberships (``select_for_update``) so two
+admins acting at once cannot leave an organization without an owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
+from marketplace.models import (
+    ExperienceEntry,
+    Invitation,
+    Membership,
+    Organization,
+    SkillProfile,
+    User,
+)
+from marketplace.search import lexemes
+
+Role = Membership.Role
+INVITATION_LIFETIME = timedelta(days=7)
+MAX_SKILLS = 50
+MAX_SKILL_LENGTH = 60
+
+
+# --- Reads -----------------------------------------------------------------------
+
+
+def membership_of(*, user: User, organization: Organization) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(organization=organization, user=user).first()
+
+
+def organization_for_member(*, user: User, slug: str) -> tuple[Organization, Membership]:
+    """The organization and the person's membership; a non-member gets NOT_FOUND (a 404)."""
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(organization__slug=slug, user=user)
+        .first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise DomainError("No such organization of yours.", kind=NOT_FOUND)
+    return membership.organization, membership
+
+
+def memberships_of_user(user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("organization")
+
+
+def members_of_organization(organization: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user")
+
+
+def pending_invitations(organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        organization=organization,
+        status=Invitation.Status.PENDING,
+        expires_at__gt=timezone.now(),
+    )
+
+
+# --- Organizations and members ---------------------------------------------------
+
+
+def organization_create(*, owner: User, name: str, slug: str = "") -> Organization:
+    """A new organization, with its creator as owner."""
+    name = name.strip()
+    slug = slugify(slug or name)[:80]
+    if not name or not slug:
+        raise DomainError("Give the organization a name.", errors={"name": ["Give a name."]})
+    try:
+        with transaction.atomic():
+            organization = Organization.objects.create(name=name[:200], slug=slug)
+            Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    except IntegrityError:
+        raise DomainError(
+            "This address is taken.", errors={"slug": [f"“{slug}” is taken; choose another."]}
+        ) from None
+    return organization
+
+
+def _require_manager(*, actor: User, organization: Organization) -> Membership:
+    membership = membership_of(user=actor, organization=organization)
+    if membership is None or not membership.can_manage:
+        raise DomainError("Only the organization's owners and admins can do that.", kind=FORBIDDEN)
+    return membership
+
+
+def _hash_token(raw_token: str) -> str:
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    raw_token: str
+
+
+def invitation_create(
+    *,
+    actor: User,
+    organization: Organization,
+    email: str,
+    role: str = Role.MEMBER,
+    accept_url: str = "/invitations/{token}/",
+) -> IssuedInvitation:
+    """Invite an e-mail address; the link (``accept_url`` with the token) goes out by e-mail.
+
+    Only owners may invite owners. A pending invitation to the same address is
+    revoked, so the newest link is the only one that works.
+    """
+    actor_membership = _require_manager(actor=actor, organization=organization)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise DomainError("Give an e-mail address.", errors={"email": ["Give an e-mail address."]})
+    if role not in Role.values:
+        raise DomainError("Choose a role.", errors={"role": ["Choose a role."]})
+    if role == Role.OWNER and actor_membership.role != Role.OWNER:
+        raise DomainError("Only an owner can invite an owner.", kind=FORBIDDEN)
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise DomainError(
+            "This person is already a member.",
+            kind=CONFLICT,
+            errors={"email": ["Already a member."]},
+        )
+    raw_token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        Invitation.objects.filter(
+            organization=organization, email=email, status=Invitation.Status.PENDING
+        ).update(status=Invitation.Status.REVOKED, answered_at=timezone.now())
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            invited_by=actor,
+            hashed_token=_hash_token(raw_token),
+            expires_at=timezone.now() + INVITATION_LIFETIME,
+        )
+        link = accept_url.format(token=raw_token)
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"You are invited to {organization.name} on Intentcast",
+                message=(
+                    f"{actor.get_username()} invites you to join {organization.name} "
+                    f"as {invitation.get_role_display().lower()}.\n\n"
+                    f"Accept or decline (log in with this e-mail address first):\n  {link}\n\n"
+                    f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+                ),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[email],
+            )
+        )
+    return IssuedInvitation(invitation=invitation, raw_token=raw_token)
+
+
+def invitation_by_token(*, raw_token: str) -> Invitation:
+    invitation = (
+        Invitation.objects.select_related("organization")
+        .filter(hashed_token=_hash_token(raw_token))
+        .first()
+    )
+    if invitation is None:
+        raise DomainError("This invitation link is not valid.", kind=NOT_FOUND)
+    return invitation
+
+
+def invitation_check(*, invitation: Invitation, user: User) -> None:
+    """Why this person cannot answer this invitation, as a DomainError; nothing if they can."""
+    if invitation.status != Invitation.Status.PENDING:
+        raise DomainError(
+            f"This invitation was already {invitation.status}; ask for a new one.", kind=CONFLICT
+        )
+    if invitation.expires_at <= timezone.now():
+        raise DomainError("This invitation has expired; ask for a new one.", kind=CONFLICT)
+    if user.email.lower() != invitation.email.lower():
+        raise DomainError(
+            "This invitation was sent to another e-mail address. "
+            "Log in with the address it was sent to.",
+            kind=FORBIDDEN,
+        )
+
+
+def _answer_invitation(*, invitation: Invitation, user: User, status: str) -> Invitation:
+    invitation_check(invitation=invitation, user=user)
+    with transaction.atomic():
+        # Claimed by a guarded update: the link works once.
+        claimed = Invitation.objects.filter(
+            pk=invitation.pk, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+        ).update(status=status, answered_at=timezone.now())
+        if not claimed:
+            raise DomainError("This invitation was already answered.", kind=CONFLICT)
+        if status == Invitation.Status.ACCEPTED:
+            Membership.objects.get_or_create(
+                organization=invitation.organization,
+                user=user,
+                defaults={"role": invitation.role},
+            )
+    invitation.refresh_from_db()
+    return invitation
+
+
+def invitation_accept(*, invitation: Invitation, user: User) -> Invitation:
+    return _answer_invitation(invitation=invitation, user=user, status=Invitation.Status.ACCEPTED)
+
+
+def invitation_decline(*, invitation: Invitation, user: User) -> Invitation:
+    return _answer_invitation(invitation=invitation, user=user, status=Invitation.Status.DECLINED)
+
+
+def _lock_memberships(organization: Organization) -> dict[Any, Membership]:
+    return {
+        membership.pk: membership
+        for membership in Membership.objects.select_for_update()
+        .filter(organization=organization)
+        .order_by("pk")
+    }
+
+
+def _owners_left(memberships: dict[Any, Membership], without: Membership) -> int:
+    return sum(1 for m in memberships.values() if m.role == Role.OWNER and m.pk != without.pk)
+
+
+def membership_set_role(*, actor: User, membership: Membership, role: str) -> Membership:
+    """Change a member's role. Owners alone touch the owner role; the last owner stays one."""
+    if role not in Role.values:
+        raise DomainError("Choose a role.", errors={"role": ["Choose a role."]})
+    with transaction.atomic():
+        locked_all = _lock_memberships(membership.organization)
+        actor_membership = next((m for m in locked_all.values() if m.user_id == actor.pk), None)
+        if actor_membership is None or not actor_membership.can_manage:
+            raise DomainError(
+                "Only the organization's owners and admins can do that.", kind=FORBIDDEN
+            )
+        locked = locked_all.get(membership.pk)
+        if locked is None:
+            raise DomainError("This person is no longer a member.", kind=CONFLICT)
+        if Role.OWNER in (role, locked.role) and actor_membership.role != Role.OWNER:
+            raise DomainError(
+                "Only an owner can grant or take away the owner role.", kind=FORBIDDEN
+            )
+        if (
+            locked.role == Role.OWNER
+            and role != Role.OWNER
+            and not _owners_left(locked_all, locked)
+        ):
+            raise DomainError(
+                "The last owner cannot be demoted; make someone else owner first.", kind=CONFLICT
+            )
+        Membership.objects.filter(pk=locked.pk).update(role=role)
+    membership.refresh_from_db()
+    return membership
+
+
+def membership_remove(*, actor: User, membership: Membership) -> None:
+    """Remove a member (or leave, when ``actor`` is the member). The last owner cannot go."""
+    with transaction.atomic():
+        locked_all = _lock_memberships(membership.organization)
+        locked = locked_all.get(membership.pk)
+        if locked is None:
+            return  # already gone: removing twice changes nothing
+        actor_membership = next((m for m in locked_all.values() if m.user_id == actor.pk), None)
+        is_self = locked.user_id == actor.pk
+        if not is_self and (actor_membership is None or not actor_membership.can_manage):
+            raise DomainError(
+                "Only the organization's owners and admins can do that.", kind=FORBIDDEN
+            )
+        if (
+            not is_self
+            and locked.role == Role.OWNER
+            and actor_membership is not None
+            and actor_membership.role != Role.OWNER
+        ):
+            raise DomainError("Only an owner can remove an owner.", kind=FORBIDDEN)
+        if locked.role == Role.OWNER and not _owners_left(locked_all, locked):
+            raise DomainError(
+                "The last owner cannot be removed; make someone else owner first.", kind=CONFLICT
+            )
+        Membership.objects.filter(pk=locked.pk).delete()
+
+
+# --- Skill profiles (each person's own data) -------------------------------------------
+
+
+def skill_profile_of(user: User) -> SkillProfile:
+    profile, _ = SkillProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def skill_profile_update(*, user: User, skills: list[str]) -> SkillProfile:
+    """Replace the person's skills; their lexemes are what matching compares."""
+    cleaned: list[str] = []
+    for skill in skills:
+        skill = " ".join(skill.split())
+        if skill and skill.lower() not in {s.lower() for s in cleaned}:
+            cleaned.append(skill)
+    problems = []
+    if len(cleaned) > MAX_SKILLS:
+        problems.append(f"At most {MAX_SKILLS} skills.")
+    if any(len(skill) > MAX_SKILL_LENGTH for skill in cleaned):
+        problems.append(f"A skill is at most {MAX_SKILL_LENGTH} characters.")
+    if problems:
+        raise DomainError("The skills are not valid.", kind=INVALID, errors={"skills": problems})
+    profile = skill_profile_of(user)
+    profile.skills = cleaned
+    profile.skill_lexemes = lexemes("\n".join(cleaned))
+    profile.save()
+    return profile
+
+
+def _validate_experience(fields: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not str(fields.get("title") or "").strip():
+        errors["title"] = ["Give it a title."]
+    started_on: date | None = fields.get("started_on")
+    ended_on: date | None = fields.get("ended_on")
+    if started_on and ended_on and started_on > ended_on:
+        errors["ended_on"] = ["The end cannot come before the start."]
+    return errors
+
+
+EXPERIENCE_FIELDS = ("title", "description", "started_on", "ended_on", "outcome")
+
+
+def experience_entry_create(*, user: User, **fields: Any) -> ExperienceEntry:
+    errors = _validate_experience(fields)
+    if errors:
+        raise DomainError("The entry is not valid.", errors=errors)
+    return ExperienceEntry.objects.create(
+        user=user, **{k: v for k, v in fields.items() if k in EXPERIENCE_FIELDS}
+    )
+
+
+def experience_entry_update(
+    *, user: User, entry: ExperienceEntry, **fields: Any
+) -> ExperienceEntry:
+    """Only the person it belongs to edits an entry."""
+    if entry.user_id != user.pk:
+        raise DomainError("Only you can edit your experience.", kind=FORBIDDEN)
+    merged = {field: fields.get(field, getattr(entry, field)) for field in EXPERIENCE_FIELDS}
+    errors = _validate_experience(merged)
+    if errors:
+        raise DomainError("The entry is not valid.", errors=errors)
+    for field, value in merged.items():
+        setattr(entry, field, value)
+    entry.save()
+    return entry
+
+
+def experience_entry_delete(*, user: User, entry: ExperienceEntry) -> None:
+    if entry.user_id != user.pk:
+        raise DomainError("Only you can delete your experience.", kind=FORBIDDEN)
+    entry.delete()
+
+
+# --- The person's export and erasure (registered in MarketplaceConfig.ready) ------------
+
+
+def export_organizations(user: User, document: dict[str, Any]) -> None:
+    """Memberships (schema.org ``memberOf``), skills (``knowsAbout``) and experience."""
+    document["memberOf"] = [
+        {
+            "@type": "OrganizationRole",
+            "roleName": membership.role,
+            "startDate": membership.created_at.isoformat(),
+            "memberOf": {
+                "@type": "Organization",
+                "name": membership.organization.name,
+                "identifier": membership.organization.slug,
+            },
+        }
+        for membership in memberships_of_user(user)
+    ]
+    profile = SkillProfile.objects.filter(user=user).first()
+    document["knowsAbout"] = list(profile.skills) if profile else []
+    document["experience"] = [
+        {
+            "@type": "Role",
+            "name": entry.title,
+            "description": entry.description,
+            "startDate": entry.started_on.isoformat() if entry.started_on else None,
+            "endDate": entry.ended_on.isoformat() if entry.ended_on else None,
+            "outcome": entry.outcome,
+        }
+        for entry in ExperienceEntry.objects.filter(user=user)
+    ]
+
+
+def erase_organizations(user: User) -> None:
+    """Skills, experience, memberships and invitations to the person's address go."""
+    SkillProfile.objects.filter(user=user).delete()
+    ExperienceEntry.objects.filter(user=user).delete()
+    Membership.objects.filter(user=user).delete()
+    Invitation.objects.filter(email__iexact=user.email).delete()

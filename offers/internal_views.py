@@ -1,0 +1,323 @@
+"""An organization's private market on the web: its page, RFPs, proposals, award, dashboard.
+
+Every view first resolves the organization through the person's membership:
+for a non-member everything here is a 404, so nothing of the market leaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from intents.models import Intent
+from intents.notices import member_notice_mark_read
+from intents.selectors import internal_intents_visible_to_member, internal_notices_of_member
+from intents.services import intent_create_internal
+from marketplace.errors import DomainError
+from marketplace.forms import add_domain_error
+from marketplace.models import Membership, Organization, User
+from marketplace.organizations import organization_for_member
+from offers.forms import InternalIntentForm, ProposalDeclineForm, ProposalForm
+from offers.models import Offer, ProposalCoauthor
+from offers.proposals import (
+    coauthor_confirm,
+    coauthor_decline,
+    proposal_add_coauthor,
+    proposal_decline,
+    proposal_submit,
+    proposal_withdraw,
+    proposals_award,
+)
+from offers.selectors import (
+    organization_dashboard,
+    proposal_of_member,
+    proposals_of_member,
+    proposals_on_intent,
+)
+from offers.services import intent_withdraw_and_decline_offers
+
+
+def _error_text(error: DomainError) -> str:
+    """The refusal and its per-field reasons, as one flash message."""
+    details = [message for messages_ in error.errors.values() for message in messages_]
+    return " ".join([error.message, *details])
+
+
+def member_organization(request: HttpRequest, slug: str) -> tuple[Organization, Membership]:
+    """The organization if the user is a member; a 404 for anyone else."""
+    try:
+        return organization_for_member(user=request.user, slug=slug)
+    except DomainError:
+        raise Http404("No such organization of yours.") from None
+
+
+def _rfp(request: HttpRequest, slug: str, intent_id: Any) -> tuple[Organization, Intent]:
+    organization, _ = member_organization(request, slug)
+    try:
+        intent = internal_intents_visible_to_member(
+            user=request.user, organization=organization
+        ).get(pk=intent_id)
+    except Intent.DoesNotExist:
+        raise Http404("No such RFP in this organization.") from None
+    return organization, intent
+
+
+def _proposal(request: HttpRequest, slug: str, proposal_id: Any) -> tuple[Organization, Offer]:
+    organization, _ = member_organization(request, slug)
+    proposal = (
+        Offer.objects.select_related("intent")
+        .filter(
+            pk=proposal_id,
+            member__isnull=False,
+            intent__in=internal_intents_visible_to_member(
+                user=request.user, organization=organization
+            ),
+        )
+        .first()
+    )
+    if proposal is None:
+        raise Http404("No such proposal in this organization.")
+    return organization, proposal
+
+
+def _back(slug: str, intent_id: Any) -> HttpResponse:
+    return redirect("offers:rfp", slug=slug, intent_id=intent_id)
+
+
+@login_required
+def organization_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The member's view of the market: RFPs for them, every open RFP, their proposals."""
+    organization, membership = member_organization(request, slug)
+    visible = internal_intents_visible_to_member(user=request.user, organization=organization)
+    return render(
+        request,
+        "offers/organization_page.html",
+        {
+            "organization": organization,
+            "membership": membership,
+            "notices": internal_notices_of_member(user=request.user, organization=organization),
+            "open_rfps": visible.filter(status=Intent.Status.OPEN).order_by("offers_close_at"),
+            "my_rfps": visible.filter(buyer=request.user).order_by("-created_at"),
+            "my_proposals": proposals_of_member(member=request.user, organization=organization),
+            "to_confirm": ProposalCoauthor.objects.filter(
+                member=request.user,
+                confirmed_at__isnull=True,
+                offer__status=Offer.Status.SUBMITTED,
+                offer__intent__organization=organization,
+            ).select_related("offer__intent", "offer__member"),
+        },
+    )
+
+
+@login_required
+def organization_dashboard_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Open RFPs with their proposals, and the reward ledger's totals per member."""
+    organization, membership = member_organization(request, slug)
+    return render(
+        request,
+        "offers/organization_dashboard.html",
+        {
+            "organization": organization,
+            "membership": membership,
+            **organization_dashboard(organization=organization),
+        },
+    )
+
+
+@login_required
+def rfp_new(request: HttpRequest, slug: str) -> HttpResponse:
+    organization, _ = member_organization(request, slug)
+    form = InternalIntentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            intent = intent_create_internal(
+                poster=request.user,
+                organization=organization,
+                max_members=data.pop("max_members"),
+                **data,
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Your RFP is posted; matching colleagues are told.")
+            return _back(slug, intent.pk)
+    return render(request, "offers/rfp_form.html", {"organization": organization, "form": form})
+
+
+@login_required
+def rfp_page(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
+    """One internal RFP: the poster decides on proposals; a member proposes."""
+    organization, intent = _rfp(request, slug, intent_id)
+    is_poster = intent.buyer_id == request.user.pk
+    proposals = list(proposals_on_intent(intent=intent)) if is_poster else []
+    for proposal in proposals:
+        proposal.waiting_for = [
+            row.member.get_username() for row in proposal.coauthors.all() if not row.confirmed_at
+        ]
+    own = None if is_poster else proposal_of_member(intent=intent, member=request.user)
+    if not is_poster:
+        member_notice_mark_read(intent=intent, member=request.user)
+    my_coauthorship = (
+        next((row for row in own.coauthors.all() if row.member_id == request.user.pk), None)
+        if own is not None
+        else None
+    )
+    return render(
+        request,
+        "offers/rfp_page.html",
+        {
+            "organization": organization,
+            "intent": intent,
+            "is_poster": is_poster,
+            "proposals": proposals,
+            "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
+            "own": own,
+            "my_coauthorship": my_coauthorship,
+            "can_propose": (
+                not is_poster
+                and intent.status == Intent.Status.OPEN
+                and (own is None or not own.is_live)
+            ),
+            "form": ProposalForm(),
+            "decline_form": ProposalDeclineForm(),
+        },
+    )
+
+
+def _members_by_username(organization: Organization, usernames: list[str]) -> list[User]:
+    found = {
+        membership.user.get_username(): membership.user
+        for membership in Membership.objects.filter(
+            organization=organization, user__username__in=usernames
+        ).select_related("user")
+    }
+    missing = [name for name in usernames if name not in found]
+    if missing:
+        raise DomainError(
+            "Co-authors must be members of the organization.",
+            errors={"coauthors": [f"Not a member: {', '.join(missing)}."]},
+        )
+    return [found[name] for name in usernames]
+
+
+@login_required
+@require_POST
+def rfp_propose(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
+    organization, intent = _rfp(request, slug, intent_id)
+    form = ProposalForm(request.POST)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            coauthors = _members_by_username(organization, data.pop("coauthors"))
+            proposal_submit(member=request.user, intent=intent, coauthors=coauthors, **data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Proposal sent.")
+            return _back(slug, intent.pk)
+    for field, errors in form.errors.items():
+        for error in errors:
+            messages.error(request, f"{field}: {error}" if field != "__all__" else error)
+    return _back(slug, intent.pk)
+
+
+@login_required
+@require_POST
+def proposal_coauthor_add_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
+    organization, proposal = _proposal(request, slug, proposal_id)
+    try:
+        (coauthor,) = _members_by_username(organization, [request.POST.get("username", "").strip()])
+        proposal_add_coauthor(member=request.user, proposal=proposal, coauthor=coauthor)
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, f"{coauthor.get_username()} is asked to confirm.")
+    return _back(slug, proposal.intent_id)
+
+
+@login_required
+@require_POST
+def proposal_coauthor_answer_view(
+    request: HttpRequest, slug: str, proposal_id: str
+) -> HttpResponse:
+    _, proposal = _proposal(request, slug, proposal_id)
+    try:
+        if request.POST.get("answer") == "confirm":
+            coauthor_confirm(member=request.user, proposal=proposal)
+            messages.success(request, "You confirmed your co-authorship.")
+        else:
+            coauthor_decline(member=request.user, proposal=proposal)
+            messages.success(request, "You are no longer a co-author of this proposal.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return _back(slug, proposal.intent_id)
+
+
+@login_required
+@require_POST
+def proposal_withdraw_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
+    _, proposal = _proposal(request, slug, proposal_id)
+    try:
+        proposal_withdraw(member=request.user, proposal=proposal)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Proposal withdrawn.")
+    return _back(slug, proposal.intent_id)
+
+
+@login_required
+@require_POST
+def proposal_decline_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
+    _, proposal = _proposal(request, slug, proposal_id)
+    try:
+        proposal_decline(
+            poster=request.user, proposal=proposal, reason=request.POST.get("reason", "")
+        )
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, "Proposal declined; the proposer is told why.")
+    return _back(slug, proposal.intent_id)
+
+
+SHARE_PREFIX = "share-"
+
+
+@login_required
+@require_POST
+def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
+    """Accept the proposals given a share (in percent) and decline the rest."""
+    _, intent = _rfp(request, slug, intent_id)
+    shares = {
+        key.removeprefix(SHARE_PREFIX): value.strip()
+        for key, value in request.POST.items()
+        if key.startswith(SHARE_PREFIX) and value.strip()
+    }
+    try:
+        entries = proposals_award(intent=intent, poster=request.user, shares=shares)
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, f"Awarded: the reward is split among {len(entries)} member(s).")
+    return _back(slug, intent.pk)
+
+
+@login_required
+def rfp_withdraw(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
+    """POST withdraws the RFP; every live proposal is declined with the reason."""
+    _, intent = _rfp(request, slug, intent_id)
+    if request.method == "POST":
+        try:
+            intent_withdraw_and_decline_offers(intent=intent, buyer=request.user)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "RFP withdrawn; every proposer is told.")
+    return _back(slug, intent.pk)

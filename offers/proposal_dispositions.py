@@ -1,0 +1,140 @@
+"""Telling proposal authors their disposition, and reminding posters who have not decided.
+
+No black hole: every decided proposal's authors are e-mailed once; a poster
+is reminded of undecided proposals at most once a day per RFP, and 14 days
+after the deadline undecided proposals are declined with that reason. All of
+it is claimed with conditional updates, so a task that runs twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from intents.models import Intent
+from offers.models import Offer
+from offers.services import _decline_live_offers
+
+REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
+REMINDER_INTERVAL = timedelta(days=1)
+# After this long closed without a decision, the proposals are declined: no black hole.
+DECISION_PERIOD = timedelta(days=14)
+
+
+# --- Telling the authors, reminding the poster ---------------------------------------
+
+
+def proposal_send_disposition(*, proposal_id: Any) -> bool:
+    """E-mail the proposal's authors its disposition, once (claimed by a guarded update)."""
+    proposal = (
+        Offer.objects.select_related("intent", "intent__organization", "member")
+        .filter(pk=proposal_id, member__isnull=False)
+        .exclude(status=Offer.Status.SUBMITTED)
+        .first()
+    )
+    if proposal is None:
+        return False
+    claimed = Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True).update(
+        authors_notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    intent = proposal.intent
+    recipients = [proposal.member.email] + [
+        row.member.email
+        for row in proposal.coauthors.select_related("member")
+        if row.confirmed_at is not None
+    ]
+    if proposal.status == Offer.Status.ACCEPTED:
+        what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
+    else:
+        what = f"was {proposal.status}" + (
+            f": {proposal.decline_reason}" if proposal.decline_reason else ""
+        )
+    send_mail(
+        subject=f"Your proposal on “{intent.title}” {proposal.status}",
+        message=(
+            f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
+            f"See it on the organization's page: /orgs/{intent.organization.slug}/\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+    return True
+
+
+def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:
+    """Closed internal RFPs with undecided proposals whose poster was not reminded today."""
+    now = now or timezone.now()
+    return (
+        Intent.objects.filter(
+            organization__isnull=False,
+            status=Intent.Status.CLOSED,
+            offers__status=Offer.Status.SUBMITTED,
+        )
+        .filter(
+            Q(decision_reminded_at__isnull=True)
+            | Q(decision_reminded_at__lte=now - REMINDER_INTERVAL)
+        )
+        .distinct()
+    )
+
+
+def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
+    """Remind the poster of undecided proposals: at most one e-mail a day per intent."""
+    now = now or timezone.now()
+    intent = (
+        intents_awaiting_decision(now=now)
+        .select_related("buyer", "organization")
+        .filter(pk=intent_id)
+        .first()
+    )
+    if intent is None:
+        return False
+    # Claimed with a conditional update: of two workers, one sends.
+    claimed = Intent.objects.filter(
+        pk=intent.pk, decision_reminded_at=intent.decision_reminded_at
+    ).update(decision_reminded_at=now)
+    if not claimed:
+        return False
+    undecided = Offer.objects.filter(intent=intent, status=Offer.Status.SUBMITTED).count()
+    send_mail(
+        subject=f"{undecided} proposal(s) wait for your decision: {intent.title}",
+        message=(
+            f"Your RFP “{intent.title}” in {intent.organization.name} closed with "
+            f"{undecided} undecided proposal(s). Accept one or several and split the reward, "
+            f"or decline them with a reason: /orgs/{intent.organization.slug}/rfps/{intent.pk}/\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[intent.buyer.email],
+    )
+    return True
+
+
+def proposals_decline_undecided(*, now: Any = None) -> int:
+    """Decline the proposals of internal RFPs closed for longer than the decision period.
+
+    The poster was reminded daily; after :data:`DECISION_PERIOD` each
+    proposer is told, with the reason. Safe to run twice: only submitted
+    proposals are declined, under the intent's row lock.
+    """
+    now = now or timezone.now()
+    declined = 0
+    due = Intent.objects.filter(
+        organization__isnull=False,
+        status=Intent.Status.CLOSED,
+        closed_at__lte=now - DECISION_PERIOD,
+        offers__status=Offer.Status.SUBMITTED,
+    ).distinct()
+    for intent_id in due.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            locked = Intent.objects.select_for_update().get(pk=intent_id)
+            if locked.status == Intent.Status.CLOSED:
+                declined += _decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
+    return declined

@@ -1,0 +1,384 @@
+"""Proposals on an organization's internal intents, co-authors, the award and its reward split.
+
+A proposal is an :class:`~offers.models.Offer` whose ``member`` is set
+instead of a vendor. The poster accepts one or several proposals and gives
+each a share of the reward in percent (at most two decimals, together exactly
+100). Each accepted proposal's share is split *equally* among its confirmed
+authors (the proposer and every co-author who confirmed); the amounts are
+written to the reward ledger (:class:`~offers.models.RewardEntry`) with
+cents handed out by largest remainder, so the ledger adds up to the reward
+exactly. Every other live proposal is declined with a reason, and every
+author is told.
+
+Concurrency: like vendor offers, every write that depends on the intent's
+state locks the intent row first, so an award and a late submission or a
+second award run one after the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from intents.models import Intent
+from intents.services import (
+    intent_lock_for_award,
+    intent_mark_awarded,
+    intent_note_buyer_activity,
+)
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.models import Membership, Organization, User
+from offers.models import Offer, ProposalCoauthor, RewardEntry
+from offers.services import _decline_live_offers, _emit_dispositions
+
+REASON_OTHER_PROPOSALS = "the poster chose other proposals"
+CENT = Decimal("0.01")
+MAX_TEXT = 5000
+
+
+def _is_member(user: User, organization_id: Any) -> bool:
+    return Membership.objects.filter(organization_id=organization_id, user=user).exists()
+
+
+def _lock_open_internal_intent(intent_id: Any) -> Intent:
+    intent = Intent.objects.select_for_update().get(pk=intent_id)
+    if intent.organization_id is None:
+        raise DomainError("Proposals are made on internal RFPs only.", kind=INVALID)
+    if intent.status != Intent.Status.OPEN:
+        raise DomainError(f"This RFP is {intent.status}; it takes no proposals.", kind=CONFLICT)
+    if intent.offers_close_at <= timezone.now():
+        raise DomainError("The deadline for proposals has passed.", kind=CONFLICT)
+    return intent
+
+
+def _coauthor_members(*, intent: Intent, proposer: User, coauthors: list[User]) -> list[User]:
+    unique: dict[Any, User] = {}
+    for coauthor in coauthors:
+        if coauthor.pk == proposer.pk:
+            raise DomainError(
+                "You are the proposer already.", errors={"coauthors": ["Not yourself."]}
+            )
+        unique[coauthor.pk] = coauthor
+    members = set(
+        Membership.objects.filter(
+            organization_id=intent.organization_id, user_id__in=list(unique)
+        ).values_list("user_id", flat=True)
+    )
+    outsiders = [user.get_username() for pk, user in unique.items() if pk not in members]
+    if outsiders:
+        raise DomainError(
+            "Co-authors must be members of the organization.",
+            errors={"coauthors": [f"Not a member: {', '.join(sorted(outsiders))}."]},
+        )
+    return list(unique.values())
+
+
+def proposal_submit(
+    *,
+    member: User,
+    intent: Intent,
+    message: str,
+    approach: str = "",
+    estimate: str = "",
+    delivery_date: date | None = None,
+    coauthors: list[User] | None = None,
+) -> Offer:
+    """A member proposes on an internal RFP of their organization (not their own).
+
+    No price: the reward is fixed by the poster. Co-authors named here are
+    asked to confirm; until all have, the proposal cannot be accepted.
+    """
+    errors: dict[str, list[str]] = {}
+    if not message.strip():
+        errors["message"] = ["Say what you propose."]
+    if len(message) > MAX_TEXT or len(approach) > MAX_TEXT:
+        errors["message"] = [f"At most {MAX_TEXT} characters."]
+    if delivery_date is not None and delivery_date < timezone.localdate():
+        errors["delivery_date"] = ["The delivery date has passed."]
+    if errors:
+        raise DomainError("The proposal is not valid.", errors=errors)
+    if not _is_member(member, intent.organization_id):
+        raise DomainError("Only members of the organization can propose.", kind=FORBIDDEN)
+    if intent.buyer_id == member.pk:
+        raise DomainError("You posted this RFP; you cannot propose on it.", kind=FORBIDDEN)
+    named = _coauthor_members(intent=intent, proposer=member, coauthors=coauthors or [])
+    try:
+        with transaction.atomic():
+            locked = _lock_open_internal_intent(intent.pk)
+            if Offer.objects.filter(
+                intent=locked, member=member, status__in=Offer.LIVE_STATUSES
+            ).exists():
+                raise DomainError("You already have a live proposal on this RFP.", kind=CONFLICT)
+            proposal = Offer.objects.create(
+                intent=locked,
+                member=member,
+                price=None,
+                currency=locked.currency,
+                message=message.strip(),
+                approach=approach.strip(),
+                estimate=estimate.strip()[:100],
+                delivery_date=delivery_date,
+            )
+            ProposalCoauthor.objects.bulk_create(
+                ProposalCoauthor(offer=proposal, member=coauthor) for coauthor in named
+            )
+            if named:
+                _ask_coauthors(proposal=proposal, intent=locked, proposer=member, coauthors=named)
+            # The poster hears of it like a buyer of a new offer (unread, batched e-mail).
+            intent_note_buyer_activity(intent_id=locked.pk)
+            return proposal
+    except IntegrityError as error:
+        raise DomainError("You already have a live proposal on this RFP.", kind=CONFLICT) from error
+
+
+def _ask_coauthors(
+    *, proposal: Offer, intent: Intent, proposer: User, coauthors: list[User]
+) -> None:
+    recipients = [coauthor.email for coauthor in coauthors]
+    organization = Organization.objects.get(pk=intent.organization_id)
+    body = (
+        f"{proposer.get_username()} named you co-author of a proposal on “{intent.title}” "
+        f"in {organization.name}.\n\nConfirm or decline on the organization's page: "
+        f"/orgs/{organization.slug}/rfps/{intent.pk}/\n"
+    )
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"Confirm your co-authorship: {intent.title}",
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=recipients,
+        )
+    )
+
+
+def proposal_add_coauthor(*, member: User, proposal: Offer, coauthor: User) -> ProposalCoauthor:
+    """The proposer names one more co-author while the RFP is open."""
+    if proposal.member_id != member.pk:
+        raise DomainError("Only the proposer can name co-authors.", kind=FORBIDDEN)
+    with transaction.atomic():
+        intent = _lock_open_internal_intent(proposal.intent_id)
+        if Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).count() != 1:
+            raise DomainError("Only a submitted proposal takes co-authors.", kind=CONFLICT)
+        (named,) = _coauthor_members(intent=intent, proposer=member, coauthors=[coauthor])
+        row, created = ProposalCoauthor.objects.get_or_create(offer=proposal, member=named)
+        if created:
+            _ask_coauthors(proposal=proposal, intent=intent, proposer=member, coauthors=[named])
+    return row
+
+
+def coauthor_confirm(*, member: User, proposal: Offer) -> ProposalCoauthor:
+    """The named co-author confirms; a second confirm changes nothing."""
+    row = ProposalCoauthor.objects.filter(offer=proposal, member=member).first()
+    if row is None:
+        raise DomainError("You are not named on this proposal.", kind=FORBIDDEN)
+    if proposal.status != Offer.Status.SUBMITTED:
+        raise DomainError(f"This proposal is {proposal.status}.", kind=CONFLICT)
+    ProposalCoauthor.objects.filter(pk=row.pk, confirmed_at__isnull=True).update(
+        confirmed_at=timezone.now()
+    )
+    row.refresh_from_db()
+    return row
+
+
+def coauthor_decline(*, member: User, proposal: Offer) -> None:
+    """The named co-author says no: they are taken off the proposal."""
+    if not ProposalCoauthor.objects.filter(offer=proposal, member=member).exists():
+        raise DomainError("You are not named on this proposal.", kind=FORBIDDEN)
+    if proposal.status != Offer.Status.SUBMITTED:
+        raise DomainError(f"This proposal is {proposal.status}.", kind=CONFLICT)
+    ProposalCoauthor.objects.filter(offer=proposal, member=member).delete()
+
+
+def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
+    if proposal.member_id != member.pk:
+        raise DomainError("Only the proposer can withdraw a proposal.", kind=FORBIDDEN)
+    now = timezone.now()
+    changed = Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).update(
+        status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
+    )
+    proposal.refresh_from_db()
+    if not changed:
+        raise DomainError(f"A {proposal.status} proposal cannot be withdrawn.", kind=CONFLICT)
+    return proposal
+
+
+def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
+    """The poster turns one proposal down; a reason is required (no black hole)."""
+    reason = reason.strip()
+    if proposal.intent.buyer_id != poster.pk:
+        raise DomainError("Only the poster can decline a proposal.", kind=FORBIDDEN)
+    if not reason:
+        raise DomainError(
+            "Say why.", errors={"reason": ["Give the proposer a reason (they will read it)."]}
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).update(
+            status=Offer.Status.DECLINED,
+            decline_reason=reason[:300],
+            decided_at=now,
+            updated_at=now,
+        )
+        proposal.refresh_from_db()
+        if not changed:
+            raise DomainError(f"A {proposal.status} proposal cannot be declined.", kind=CONFLICT)
+        _emit_dispositions([proposal])
+    return proposal
+
+
+# --- The award and the reward split ----------------------------------------------
+
+
+def _parse_percent(value: Any) -> Decimal | None:
+    try:
+        percent = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not percent.is_finite() or percent != percent.quantize(CENT):
+        return None
+    return percent
+
+
+def validate_shares(shares: Mapping[Any, Any]) -> dict[str, Decimal]:
+    """Shares as ``{proposal id: percent}``: each above 0, two decimals at most, 100 in all."""
+    problems: list[str] = []
+    cleaned: dict[str, Decimal] = {}
+    if not shares:
+        problems.append("Accept at least one proposal.")
+    for proposal_id, value in shares.items():
+        percent = _parse_percent(value)
+        if percent is None:
+            problems.append(f"“{value}” is not a percentage with at most two decimals.")
+        elif percent <= 0:
+            problems.append("Each accepted proposal's share must be more than 0%.")
+        elif percent > 100:
+            problems.append("A share cannot be more than 100%.")
+        else:
+            cleaned[str(proposal_id)] = percent
+    if not problems and sum(cleaned.values()) != 100:
+        problems.append(f"The shares add up to {sum(cleaned.values())}%, not 100%.")
+    if problems:
+        raise DomainError("The reward split is not valid.", errors={"shares": problems})
+    return cleaned
+
+
+def split_amount(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """``total`` in cents, proportionally to ``weights``; leftover cents by largest remainder."""
+    weight_sum = sum(weights)
+    if not weights or weight_sum <= 0:
+        return [Decimal(0) for _ in weights]
+    cents = int((total / CENT).to_integral_value(ROUND_DOWN))
+    exact = [Decimal(cents) * weight / weight_sum for weight in weights]
+    floors = [int(value.to_integral_value(ROUND_DOWN)) for value in exact]
+    leftover = cents - sum(floors)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for index in by_remainder[:leftover]:
+        floors[index] += 1
+    return [Decimal(value) * CENT for value in floors]
+
+
+def _authors(proposal: Offer) -> list[Any]:
+    """The proposer first, then the confirmed co-authors."""
+    return [proposal.member_id] + [
+        row.member_id for row in proposal.coauthors.all() if row.confirmed_at is not None
+    ]
+
+
+def proposals_award(
+    *, intent: Intent, poster: User, shares: Mapping[Any, Any]
+) -> list[RewardEntry]:
+    """Accept the proposals named in ``shares`` and split the reward; decline the rest.
+
+    Refused, with nothing changed, when the split is not valid, a proposal is
+    not a live proposal on this intent, or one still waits for a co-author's
+    confirmation.
+    """
+    cleaned = validate_shares(shares)
+    with transaction.atomic():
+        locked = intent_lock_for_award(intent_id=intent.pk)
+        if locked.buyer_id != poster.pk:
+            raise DomainError("Only the poster can award this RFP.", kind=FORBIDDEN)
+        if locked.organization_id is None:
+            raise DomainError("Only an internal RFP is awarded with a split.", kind=INVALID)
+        proposals = {
+            str(proposal.pk): proposal
+            for proposal in Offer.objects.select_for_update()
+            .filter(intent=locked, member__isnull=False, pk__in=_valid_uuids(cleaned))
+            .order_by("created_at", "pk")
+        }
+        problems = []
+        for proposal_id in cleaned:
+            proposal = proposals.get(proposal_id)
+            if proposal is None:
+                problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
+            elif proposal.status != Offer.Status.SUBMITTED:
+                problems.append(f"A {proposal.status} proposal cannot be accepted.")
+        if problems:
+            raise DomainError("The reward split is not valid.", errors={"shares": problems})
+        waiting = (
+            ProposalCoauthor.objects.filter(offer_id__in=list(proposals), confirmed_at__isnull=True)
+            .select_related("member")
+            .order_by("member__username")
+        )
+        if waiting:
+            names = ", ".join(row.member.get_username() for row in waiting)
+            raise DomainError(
+                f"Co-authors have not confirmed yet: {names}.",
+                kind=CONFLICT,
+                errors={"shares": [f"Waiting for co-authors to confirm: {names}."]},
+            )
+        now = timezone.now()
+        accepted = [proposals[proposal_id] for proposal_id in cleaned]
+        amounts = split_amount(
+            locked.reward_amount or Decimal(0), [cleaned[str(p.pk)] for p in accepted]
+        )
+        entries: list[RewardEntry] = []
+        for proposal, proposal_amount in zip(accepted, amounts, strict=True):
+            percent = cleaned[str(proposal.pk)]
+            changed = Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).update(
+                status=Offer.Status.ACCEPTED, reward_percent=percent, decided_at=now, updated_at=now
+            )
+            if not changed:  # the row lock makes this unreachable; the guard stays
+                raise DomainError("A proposal changed meanwhile; try again.", kind=CONFLICT)
+            authors = _authors(proposal)
+            author_amounts = split_amount(proposal_amount, [Decimal(1)] * len(authors))
+            author_percent = (percent / len(authors)).quantize(
+                Decimal("0.0001"), rounding=ROUND_HALF_UP
+            )
+            entries.extend(
+                RewardEntry(
+                    intent=locked,
+                    offer=proposal,
+                    member_id=author_id,
+                    percent=author_percent,
+                    amount=amount,
+                    currency=locked.currency,
+                    is_points=locked.reward_is_points,
+                )
+                for author_id, amount in zip(authors, author_amounts, strict=True)
+            )
+        RewardEntry.objects.bulk_create(entries)
+        intent_mark_awarded(intent=locked)
+        for proposal in accepted:
+            proposal.refresh_from_db()
+        _emit_dispositions(accepted)
+        _decline_live_offers(intent=locked, reason=REASON_OTHER_PROPOSALS)
+    return entries
+
+
+def _valid_uuids(ids: Mapping[str, Any]) -> list[str]:
+    valid = []
+    for value in ids:
+        try:
+            valid.append(str(uuid.UUID(value)))
+        except ValueError:
+            continue
+    return valid

@@ -1,0 +1,255 @@
+"""Internal intents: posted in an organization, matched to its members by their skills."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from intents.models import Intent, Notice
+from intents.notices import intent_match
+from intents.services import intent_create, intent_create_internal
+from marketplace.errors import DomainError
+from marketplace.models import Category, Event, Membership
+from marketplace.organizations import skill_profile_update
+from tests.factories import (
+    CategoryFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def finance(db: None) -> Category:
+    return CategoryFactory(slug="finance", name="Finance")
+
+
+def _post(organization: Any, poster: Any, category: Category, **fields: Any) -> Intent:
+    values: dict[str, Any] = {
+        "title": "Automate the month-end reconciliation",
+        "description": "Python scripts against the ledger; some SQL.",
+        "category": category,
+        "reward_amount": Decimal("500.00"),
+        "reward_currency": "EUR",
+        "offers_close_at": timezone.now() + timedelta(days=5),
+    }
+    return intent_create_internal(poster=poster, organization=organization, **(values | fields))
+
+
+def test_members_with_matching_skills_are_noticed_and_emailed(
+    finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization, skills=["python"])
+    pythonista = org_member(organization, skills=["Python", "Excel"])
+    sql_person = org_member(organization, skills=["SQL", "reconciliations"])
+    org_member(organization, skills=["gardening"])
+    org_member(organization)  # no skills
+    outsider = UserFactory()
+    skill_profile_update(user=outsider, skills=["python"])
+    VendorFactory(categories=[finance], regions=["*"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        intent = _post(organization, poster, finance)
+
+    notices = {notice.member_id: notice for notice in Notice.objects.filter(intent=intent)}
+    assert set(notices) == {pythonista.pk, sql_person.pk}
+    assert all(notice.vendor_id is None for notice in notices.values())
+    # The reasons name the member's own skills (as they wrote them) that occur in the text.
+    assert notices[pythonista.pk].reasons == ["member of the organization", "skills: Python"]
+    assert notices[sql_person.pk].reasons == [
+        "member of the organization",
+        "skills: SQL, reconciliations",
+    ]
+    assert Event.objects.count() == 0  # no vendor ever hears of it
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        [pythonista.email, sql_person.email]
+    )
+    assert all(message.subject.startswith("An RFP for you in Acme") for message in mail.outbox)
+    assert "Why you: member of the organization · skills: Python" in next(
+        m.body for m in mail.outbox if m.to == [pythonista.email]
+    )
+    assert Notice.objects.filter(state=Notice.State.DELIVERED).count() == 2
+
+
+def test_matching_twice_makes_no_second_notice(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    org_member(organization, skills=["python"])
+    intent = internal_intent(organization, poster, category=finance, needs_matching=True)
+
+    first = intent_match(intent_id=intent.pk)
+    second = intent_match(intent_id=intent.pk)
+
+    assert (len(first), len(second)) == (1, 0)
+    assert Notice.objects.filter(intent=intent).count() == 1
+
+
+def test_the_cap_limits_members_noticed(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    for _ in range(3):
+        org_member(organization, skills=["python"])
+    intent = internal_intent(organization, poster, category=finance, max_vendors=2)
+
+    intent_match(intent_id=intent.pk)
+
+    assert Notice.objects.filter(intent=intent).count() == 2
+
+
+def test_only_members_post_internal_intents(finance: Category) -> None:
+    organization = OrganizationFactory()
+
+    with pytest.raises(DomainError) as refused:
+        _post(organization, UserFactory(), finance)
+
+    assert refused.value.kind == "forbidden"
+    assert Intent.objects.count() == 0
+
+
+def test_points_reward_has_no_currency(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+
+    intent = _post(
+        organization, poster, finance, reward_amount=Decimal("300"), reward_is_points=True
+    )
+
+    assert (intent.currency, intent.reward_text) == ("XXX", "300 points")
+    assert intent.visibility == Intent.Visibility.INTERNAL
+    assert intent.status == Intent.Status.OPEN
+
+
+def test_a_reward_is_required_and_not_negative(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+
+    for amount in (None, Decimal("-1")):
+        with pytest.raises(DomainError) as refused:
+            _post(organization, poster, finance, reward_amount=amount)
+        assert "reward_amount" in refused.value.errors
+    assert Intent.objects.count() == 0
+
+
+def test_a_public_intent_cannot_be_internal_or_carry_a_reward(finance: Category) -> None:
+    buyer = UserFactory()
+    base = {
+        "title": "Boiler",
+        "description": "Fix it",
+        "category": finance,
+        "currency": "EUR",
+        "country": "DE",
+        "offers_close_at": timezone.now() + timedelta(days=3),
+    }
+
+    with pytest.raises(DomainError) as internal:
+        intent_create(buyer=buyer, visibility="internal", **base)
+    with pytest.raises(DomainError) as rewarded:
+        intent_create(buyer=buyer, reward_amount=Decimal(5), **base)
+
+    assert "visibility" in internal.value.errors
+    assert "reward_amount" in rewarded.value.errors
+    assert Intent.objects.count() == 0
+
+
+def test_a_notice_is_for_a_vendor_or_a_member_never_both_or_neither(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    member = org_member(organization)
+    intent = internal_intent(organization, poster, category=finance)
+    vendor = VendorFactory()
+
+    for fields in ({}, {"vendor": vendor, "member": member}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Notice.objects.create(intent=intent, **fields)
+    Notice.objects.create(intent=intent, member=member)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notice.objects.create(intent=intent, member=member)
+
+    assert Notice.objects.count() == 1
+
+
+def test_an_internal_intent_needs_its_organization_in_the_database(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    intent = internal_intent(organization, poster, category=finance)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Intent.objects.filter(pk=intent.pk).update(organization=None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Intent.objects.filter(pk=intent.pk).update(reward_amount=None)
+
+    assert Membership.objects.count() == 1
+
+
+def test_posting_an_rfp_on_the_web(
+    client: Any, finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(slug="acme")
+    poster = org_member(organization)
+    matched = org_member(organization, skills=["reconciliation"])
+    client.force_login(poster)
+
+    form = client.get("/orgs/acme/rfps/new/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/orgs/acme/rfps/new/",
+            {
+                "title": "Faster reconciliation",
+                "description": "Our reconciliation takes days.",
+                "category": finance.pk,
+                "reward_amount": "250",
+                "reward_currency": "EUR",
+                "offers_close_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+                "max_members": "10",
+            },
+        )
+    missing_currency = client.post(
+        "/orgs/acme/rfps/new/",
+        {
+            "title": "No currency",
+            "description": "x",
+            "category": finance.pk,
+            "reward_amount": "5",
+            "offers_close_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+            "max_members": "10",
+        },
+    )
+    intent = Intent.objects.get()
+    client.force_login(matched)
+    page = client.get("/orgs/acme/")
+
+    assert '<label for="id_reward_amount">' in form.content.decode()
+    assert response["Location"] == f"/orgs/acme/rfps/{intent.pk}/"
+    assert (intent.reward_text, intent.organization_id) == ("250.00 EUR", organization.pk)
+    assert "Give the reward&#x27;s currency" in missing_currency.content.decode()
+    body = page.content.decode()
+    assert "RFPs for you" in body and "Faster reconciliation" in body
+    assert "Why you: member of the organization · skills: reconciliation" in body
+
+
+def test_opening_the_rfp_reads_the_members_notice(client: Any, finance: Category) -> None:
+    organization = OrganizationFactory(slug="acme")
+    poster = org_member(organization)
+    member = org_member(organization, skills=["python"])
+    intent = internal_intent(organization, poster, category=finance)
+    intent_match(intent_id=intent.pk)
+    client.force_login(member)
+
+    before = client.get("/orgs/acme/").content.decode()
+    client.get(f"/orgs/acme/rfps/{intent.pk}/")
+    after = client.get("/orgs/acme/").content.decode()
+
+    assert 'aria-label="unread"' in before
+    assert 'aria-label="unread"' not in after
+    assert Notice.objects.get(intent=intent).read_at is not None

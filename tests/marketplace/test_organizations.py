@@ -1,0 +1,337 @@
+"""Organizations: members and roles, invitations by e-mailed link, skill profiles."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from marketplace.errors import DomainError
+from marketplace.models import ExperienceEntry, Invitation, Membership, SkillProfile
+from marketplace.organizations import (
+    invitation_create,
+    membership_remove,
+    membership_set_role,
+    organization_create,
+)
+from marketplace.privacy import account_delete, export_user_data
+from tests.factories import OrganizationFactory, UserFactory, org_member
+
+pytestmark = pytest.mark.django_db
+Role = Membership.Role
+
+
+def login(client: Client, user: object) -> Client:
+    client.force_login(user)
+    return client
+
+
+def test_creating_an_organization_makes_its_creator_owner() -> None:
+    user = UserFactory()
+
+    organization = organization_create(owner=user, name="Acme Research")
+
+    assert organization.slug == "acme-research"
+    assert list(organization.memberships.values_list("user_id", "role")) == [(user.pk, "owner")]
+
+
+def test_the_organizations_page_creates_one(client: Client) -> None:
+    user = UserFactory()
+    login(client, user)
+
+    response = client.post("/orgs/", {"name": "Blue Team", "slug": ""})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/orgs/blue-team/members/"
+    assert Membership.objects.get(user=user).role == Role.OWNER
+    assert "Blue Team" in client.get("/orgs/").content.decode()
+
+
+# --- Invitations -------------------------------------------------------------------
+
+
+def _invite_link(email: str) -> str:
+    (message,) = [m for m in mail.outbox if email in m.to]
+    match = re.search(r"http://testserver(/invitations/[^/\s]+/)", message.body)
+    assert match is not None, message.body
+    return match.group(1)
+
+
+def test_an_invitation_is_mailed_and_accepted_by_the_invitee(
+    client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    invitee = UserFactory()
+    login(client, owner)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/orgs/{organization.slug}/members/", {"email": invitee.email, "role": "admin"}
+        )
+    link = _invite_link(invitee.email)
+    client.logout()
+    login(client, invitee)
+    page = client.get(link)
+    accepted = client.post(link, {"answer": "accept"})
+
+    assert page.status_code == 200
+    assert organization.name in page.content.decode()
+    assert accepted["Location"] == f"/orgs/{organization.slug}/"
+    assert Membership.objects.get(organization=organization, user=invitee).role == Role.ADMIN
+    assert Invitation.objects.get().status == Invitation.Status.ACCEPTED
+    # A used link says so and changes nothing.
+    again = client.get(link)
+    assert again.status_code == 409
+    assert "already accepted" in again.content.decode()
+
+
+def test_an_invitation_declined_makes_no_member(client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    invitee = UserFactory()
+    issued = invitation_create(actor=owner, organization=organization, email=invitee.email)
+    login(client, invitee)
+
+    client.post(f"/invitations/{issued.raw_token}/", {"answer": "decline"})
+
+    assert not Membership.objects.filter(user=invitee).exists()
+    assert Invitation.objects.get().status == Invitation.Status.DECLINED
+
+
+def test_the_wrong_person_cannot_accept_an_invitation(client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    issued = invitation_create(
+        actor=owner, organization=organization, email="someone.else@example.test"
+    )
+    intruder = UserFactory()
+    login(client, intruder)
+
+    page = client.get(f"/invitations/{issued.raw_token}/")
+    client.post(f"/invitations/{issued.raw_token}/", {"answer": "accept"})
+
+    assert page.status_code == 409
+    assert "sent to another e-mail address" in page.content.decode()
+    assert not Membership.objects.filter(user=intruder).exists()
+    assert Invitation.objects.get().status == Invitation.Status.PENDING
+
+
+def test_an_expired_or_unknown_invitation_says_so(client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    invitee = UserFactory()
+    issued = invitation_create(actor=owner, organization=organization, email=invitee.email)
+    Invitation.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    login(client, invitee)
+
+    expired = client.get(f"/invitations/{issued.raw_token}/")
+    client.post(f"/invitations/{issued.raw_token}/", {"answer": "accept"})
+    unknown = client.get("/invitations/not-a-token/")
+
+    assert "expired" in expired.content.decode()
+    assert not Membership.objects.filter(user=invitee).exists()
+    assert unknown.status_code == 404
+    assert "not valid" in unknown.content.decode()
+
+
+def test_the_invitation_link_needs_a_login(client: Client) -> None:
+    response = client.get("/invitations/anything/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_member_cannot_invite() -> None:
+    organization = OrganizationFactory()
+    member = org_member(organization)
+
+    with pytest.raises(DomainError) as refused:
+        invitation_create(actor=member, organization=organization, email="x@example.test")
+
+    assert refused.value.kind == "forbidden"
+    assert Invitation.objects.count() == 0
+    assert len(mail.outbox) == 0
+
+
+def test_a_new_invitation_revokes_the_pending_one() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+
+    first = invitation_create(actor=owner, organization=organization, email="a@example.test")
+    invitation_create(actor=owner, organization=organization, email="A@example.test")
+
+    first.invitation.refresh_from_db()
+    assert first.invitation.status == Invitation.Status.REVOKED
+    assert Invitation.objects.filter(status="pending").count() == 1
+
+
+# --- Roles --------------------------------------------------------------------------
+
+
+def test_the_last_owner_can_be_neither_demoted_nor_removed() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    membership = Membership.objects.get(user=owner)
+
+    with pytest.raises(DomainError) as demoted:
+        membership_set_role(actor=owner, membership=membership, role=Role.ADMIN)
+    with pytest.raises(DomainError) as removed:
+        membership_remove(actor=owner, membership=membership)
+
+    assert "last owner" in demoted.value.message
+    assert "last owner" in removed.value.message
+    assert Membership.objects.get(pk=membership.pk).role == Role.OWNER
+
+
+def test_an_owner_hands_over_then_steps_down() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    successor = org_member(organization, role=Role.ADMIN)
+
+    membership_set_role(
+        actor=owner, membership=Membership.objects.get(user=successor), role=Role.OWNER
+    )
+    membership_set_role(actor=owner, membership=Membership.objects.get(user=owner), role="member")
+
+    assert dict(Membership.objects.values_list("user_id", "role")) == {
+        owner.pk: "member",
+        successor.pk: "owner",
+    }
+
+
+def test_an_admin_cannot_touch_an_owner_or_make_one() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    admin = org_member(organization, role=Role.ADMIN)
+    member = org_member(organization)
+
+    for membership, role in (
+        (Membership.objects.get(user=owner), Role.MEMBER),
+        (Membership.objects.get(user=member), Role.OWNER),
+    ):
+        with pytest.raises(DomainError) as refused:
+            membership_set_role(actor=admin, membership=membership, role=role)
+        assert refused.value.kind == "forbidden"
+    with pytest.raises(DomainError):
+        membership_remove(actor=admin, membership=Membership.objects.get(user=owner))
+
+    assert dict(Membership.objects.values_list("user_id", "role")) == {
+        owner.pk: "owner",
+        admin.pk: "admin",
+        member.pk: "member",
+    }
+
+
+def test_the_members_page_manages_roles_and_removes(client: Client) -> None:
+    organization = OrganizationFactory()
+    admin = org_member(organization, role=Role.ADMIN)
+    org_member(organization, role=Role.OWNER)
+    member = org_member(organization)
+    target = Membership.objects.get(user=member)
+    login(client, admin)
+
+    page = client.get(f"/orgs/{organization.slug}/members/")
+    client.post(f"/orgs/{organization.slug}/members/{target.pk}/role/", {"role": "admin"})
+    promoted = Membership.objects.get(pk=target.pk).role
+    client.post(f"/orgs/{organization.slug}/members/{target.pk}/remove/")
+
+    assert page.status_code == 200
+    assert f'for="role-{target.pk}"' in page.content.decode()
+    assert promoted == Role.ADMIN
+    assert not Membership.objects.filter(pk=target.pk).exists()
+
+
+def test_a_plain_member_cannot_manage_and_outsiders_get_404(client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    member = org_member(organization)
+    owner_membership = Membership.objects.get(user=owner)
+    login(client, member)
+
+    client.post(f"/orgs/{organization.slug}/members/{owner_membership.pk}/remove/")
+    client.post(
+        f"/orgs/{organization.slug}/members/", {"email": "x@example.test", "role": "member"}
+    )
+    client.logout()
+    login(client, UserFactory())
+    outsider = client.get(f"/orgs/{organization.slug}/members/")
+
+    assert Membership.objects.filter(pk=owner_membership.pk).exists()
+    assert Invitation.objects.count() == 0
+    assert outsider.status_code == 404
+
+
+# --- Skills: the person's own data --------------------------------------------------
+
+
+def test_my_skills_page_saves_skills_and_experience(client: Client) -> None:
+    user = UserFactory()
+    login(client, user)
+
+    client.post("/me/skills/", {"form": "skills", "skills": "Python, data analysis, python"})
+    client.post(
+        "/me/skills/",
+        {
+            "form": "experience",
+            "title": "Billing migration",
+            "started_on": "2024-01-01",
+            "ended_on": "2024-06-30",
+            "outcome": "Shipped on time",
+        },
+    )
+    bad = client.post(
+        "/me/skills/",
+        {
+            "form": "experience",
+            "title": "Backwards",
+            "started_on": "2024-06-01",
+            "ended_on": "2024-01-01",
+        },
+    )
+
+    profile = SkillProfile.objects.get(user=user)
+    assert profile.skills == ["Python", "data analysis"]
+    assert "python" in profile.skill_lexemes
+    assert list(ExperienceEntry.objects.values_list("title", flat=True)) == ["Billing migration"]
+    assert "The end cannot come before the start." in bad.content.decode()
+
+
+def test_only_the_owner_edits_an_experience_entry(client: Client) -> None:
+    owner = UserFactory()
+    entry = ExperienceEntry.objects.create(user=owner, title="Mine")
+    login(client, UserFactory())
+
+    edit = client.post(f"/me/skills/{entry.pk}/", {"title": "Hijacked"})
+    delete = client.post(f"/me/skills/{entry.pk}/", {"action": "delete"})
+
+    assert edit.status_code == delete.status_code == 404
+    assert ExperienceEntry.objects.get(pk=entry.pk).title == "Mine"
+
+
+def test_skills_and_memberships_are_exported_and_erased() -> None:
+    organization = OrganizationFactory(name="Acme")
+    user = org_member(organization, skills=["negotiation"])
+    ExperienceEntry.objects.create(user=user, title="Supplier deal", outcome="Saved 10%")
+
+    document = export_user_data(user)
+    account_delete(user=user)
+
+    assert document["knowsAbout"] == ["negotiation"]
+    assert document["experience"][0]["name"] == "Supplier deal"
+    assert document["experience"][0]["outcome"] == "Saved 10%"
+    assert document["memberOf"][0]["memberOf"]["name"] == "Acme"
+    assert not SkillProfile.objects.filter(user=user).exists()
+    assert not ExperienceEntry.objects.filter(user=user).exists()
+    assert not Membership.objects.filter(user=user).exists()
+
+
+def test_pages_need_a_login(client: Client) -> None:
+    for path in ("/orgs/", "/me/skills/"):
+        response = client.get(path)
+        assert response.status_code == 302, path

@@ -1,0 +1,542 @@
+"""Proposals on internal RFPs: co-authors, the award with a reward split, dispositions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.db import IntegrityError, transaction
+from django.test import Client
+from django.utils import timezone
+
+from intents.models import Intent
+from marketplace.errors import DomainError
+from marketplace.models import Event, Membership
+from marketplace.privacy import account_delete, export_user_data
+from offers.models import Offer, ProposalCoauthor, RewardEntry
+from offers.proposal_dispositions import (
+    REASON_NO_DECISION,
+    intent_remind_poster,
+    proposals_decline_undecided,
+)
+from offers.proposals import (
+    REASON_OTHER_PROPOSALS,
+    coauthor_confirm,
+    coauthor_decline,
+    proposal_decline,
+    proposal_submit,
+    proposals_award,
+    split_amount,
+)
+from offers.services import (
+    REASON_RFP_WITHDRAWN,
+    intent_withdraw_and_decline_offers,
+    intents_close_due,
+    offer_accept,
+)
+from offers.tasks import remind_posters
+from tests.factories import (
+    OfferFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+    proposal,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market() -> dict[str, Any]:
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization)
+    alice = org_member(organization)
+    bob = org_member(organization)
+    carol = org_member(organization)
+    intent = internal_intent(organization, poster, reward_amount=Decimal("1000.00"))
+    return {
+        "organization": organization,
+        "poster": poster,
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "intent": intent,
+    }
+
+
+def _state(intent: Intent) -> tuple[Any, ...]:
+    intent.refresh_from_db()
+    return (
+        intent.status,
+        sorted(Offer.objects.filter(intent=intent).values_list("status", flat=True)),
+        RewardEntry.objects.count(),
+    )
+
+
+# --- Submitting ------------------------------------------------------------------------
+
+
+def test_a_member_proposes_without_a_price(market: dict[str, Any]) -> None:
+    made = proposal_submit(
+        member=market["alice"],
+        intent=market["intent"],
+        message="A reconciliation bot",
+        approach="Python + the ledger API",
+        estimate="5 person-days",
+        delivery_date=timezone.localdate() + timedelta(days=10),
+    )
+
+    assert (made.member_id, made.vendor_id, made.price) == (market["alice"].pk, None, None)
+    assert made.status == Offer.Status.SUBMITTED
+    assert made.estimate == "5 person-days"
+
+
+def test_outsiders_and_the_poster_cannot_propose(market: dict[str, Any]) -> None:
+    for who in (UserFactory(), org_member(OrganizationFactory()), market["poster"]):
+        with pytest.raises(DomainError) as refused:
+            proposal_submit(member=who, intent=market["intent"], message="Me!")
+        assert refused.value.kind == "forbidden"
+    assert Offer.objects.count() == 0
+
+
+def test_one_live_proposal_per_member(market: dict[str, Any]) -> None:
+    proposal_submit(member=market["alice"], intent=market["intent"], message="One")
+
+    with pytest.raises(DomainError) as refused:
+        proposal_submit(member=market["alice"], intent=market["intent"], message="Two")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        proposal(market["intent"], market["alice"])
+
+    assert refused.value.kind == "conflict"
+    assert Offer.objects.count() == 1
+
+
+def test_an_offer_is_a_vendors_or_a_members_never_both(market: dict[str, Any]) -> None:
+    vendor = VendorFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OfferFactory(intent=market["intent"], vendor=vendor, member=market["alice"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OfferFactory(intent=market["intent"], vendor=None, member=None, price=None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OfferFactory(intent=market["intent"], vendor=vendor, price=None)
+    assert Offer.objects.count() == 0
+
+
+def test_one_accepted_vendor_offer_per_intent_still_holds() -> None:
+    first = OfferFactory(status=Offer.Status.ACCEPTED)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OfferFactory(intent=first.intent, status=Offer.Status.ACCEPTED)
+
+
+def test_several_proposals_may_be_accepted_on_an_internal_intent(market: dict[str, Any]) -> None:
+    proposal(market["intent"], market["alice"], status=Offer.Status.ACCEPTED)
+    proposal(market["intent"], market["bob"], status=Offer.Status.ACCEPTED)
+
+    assert Offer.objects.filter(status=Offer.Status.ACCEPTED).count() == 2
+
+
+def test_the_vendor_accept_path_refuses_a_proposal(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+
+    with pytest.raises(DomainError):
+        offer_accept(offer=made, buyer=market["poster"])
+
+    assert _state(market["intent"]) == ("open", ["submitted"], 0)
+
+
+# --- Co-authors ----------------------------------------------------------------------
+
+
+def test_co_authors_must_be_members(market: dict[str, Any]) -> None:
+    with pytest.raises(DomainError) as refused:
+        proposal_submit(
+            member=market["alice"],
+            intent=market["intent"],
+            message="Together",
+            coauthors=[UserFactory()],
+        )
+
+    assert "coauthors" in refused.value.errors
+    assert Offer.objects.count() == 0
+
+
+def test_an_unconfirmed_co_authored_proposal_cannot_be_accepted(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        made = proposal_submit(
+            member=market["alice"],
+            intent=market["intent"],
+            message="Together",
+            coauthors=[market["bob"]],
+        )
+    asked = [m for m in mail.outbox if m.to == [market["bob"].email]]
+
+    with pytest.raises(DomainError) as refused:
+        proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: 100})
+
+    assert len(asked) == 1 and asked[0].subject.startswith("Confirm your co-authorship")
+    assert refused.value.kind == "conflict"
+    assert market["bob"].username in refused.value.message
+    assert _state(market["intent"]) == ("open", ["submitted"], 0)
+
+
+def test_confirmed_co_authors_share_the_proposals_reward_equally(market: dict[str, Any]) -> None:
+    made = proposal_submit(
+        member=market["alice"],
+        intent=market["intent"],
+        message="Together",
+        coauthors=[market["bob"], market["carol"]],
+    )
+    coauthor_confirm(member=market["bob"], proposal=made)
+    coauthor_confirm(member=market["bob"], proposal=made)  # twice: no change
+    coauthor_decline(member=market["carol"], proposal=made)
+
+    entries = proposals_award(
+        intent=market["intent"], poster=market["poster"], shares={str(made.pk): "100"}
+    )
+
+    assert ProposalCoauthor.objects.filter(offer=made).count() == 1
+    assert sorted((e.member_id, e.amount, e.percent) for e in entries) == sorted(
+        [
+            (market["alice"].pk, Decimal("500.00"), Decimal("50.0000")),
+            (market["bob"].pk, Decimal("500.00"), Decimal("50.0000")),
+        ]
+    )
+
+
+def test_only_the_named_co_author_confirms(market: dict[str, Any]) -> None:
+    made = proposal_submit(
+        member=market["alice"], intent=market["intent"], message="x", coauthors=[market["bob"]]
+    )
+
+    with pytest.raises(DomainError):
+        coauthor_confirm(member=market["carol"], proposal=made)
+
+    assert ProposalCoauthor.objects.get().confirmed_at is None
+
+
+# --- The award and its split -----------------------------------------------------------
+
+
+def test_the_poster_accepts_several_and_splits_the_reward(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    first = proposal(intent, market["alice"])
+    second = proposal(intent, market["bob"])
+    third = proposal(intent, market["carol"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        entries = proposals_award(
+            intent=intent,
+            poster=market["poster"],
+            shares={str(first.pk): "66.67", str(second.pk): Decimal("33.33")},
+        )
+
+    assert {(e.member_id, e.amount, e.percent) for e in entries} == {
+        (market["alice"].pk, Decimal("666.70"), Decimal("66.6700")),
+        (market["bob"].pk, Decimal("333.30"), Decimal("33.3300")),
+    }
+    assert sum(e.amount for e in RewardEntry.objects.all()) == Decimal("1000.00")
+    first.refresh_from_db()
+    third.refresh_from_db()
+    assert (first.status, first.reward_percent) == ("accepted", Decimal("66.67"))
+    assert (third.status, third.decline_reason) == ("declined", REASON_OTHER_PROPOSALS)
+    intent.refresh_from_db()
+    assert intent.status == Intent.Status.AWARDED
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    assert subjects[market["alice"].email].endswith("accepted")
+    assert subjects[market["carol"].email].endswith("declined")
+    assert REASON_OTHER_PROPOSALS in next(
+        m.body for m in mail.outbox if m.to == [market["carol"].email]
+    )
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [
+        pytest.param(lambda a, b: {a: "60", b: "30"}, id="sum-below-100"),
+        pytest.param(lambda a, b: {a: "70", b: "40"}, id="sum-above-100"),
+        pytest.param(lambda a, b: {a: "110", b: "-10"}, id="negative"),
+        pytest.param(lambda a, b: {a: "100", b: "0"}, id="zero-share"),
+        pytest.param(lambda a, b: {a: "33.333", b: "66.667"}, id="three-decimals"),
+        pytest.param(lambda a, b: {a: "fifty", b: "50"}, id="not-a-number"),
+        pytest.param(lambda a, b: {}, id="nothing"),
+        pytest.param(
+            lambda a, b: {a: "50", "00000000-0000-0000-0000-000000000000": "50"},
+            id="unknown-proposal",
+        ),
+        pytest.param(lambda a, b: {a: "50", "not-a-uuid": "50"}, id="not-an-id"),
+    ],
+)
+def test_an_invalid_split_is_refused_and_changes_nothing(
+    market: dict[str, Any], shares: Any
+) -> None:
+    intent = market["intent"]
+    first = proposal(intent, market["alice"])
+    second = proposal(intent, market["bob"])
+
+    with pytest.raises(DomainError) as refused:
+        proposals_award(
+            intent=intent, poster=market["poster"], shares=shares(str(first.pk), str(second.pk))
+        )
+
+    assert "shares" in refused.value.errors
+    assert _state(intent) == ("open", ["submitted", "submitted"], 0)
+
+
+def test_a_split_naming_another_intents_or_a_withdrawn_proposal_is_refused(
+    market: dict[str, Any],
+) -> None:
+    intent = market["intent"]
+    mine = proposal(intent, market["alice"])
+    withdrawn = proposal(intent, market["bob"], status=Offer.Status.WITHDRAWN)
+    elsewhere = proposal(internal_intent(market["organization"], market["poster"]), market["carol"])
+
+    for other in (withdrawn, elsewhere):
+        with pytest.raises(DomainError):
+            proposals_award(
+                intent=intent,
+                poster=market["poster"],
+                shares={str(mine.pk): "50", str(other.pk): "50"},
+            )
+
+    assert _state(intent) == ("open", ["submitted", "withdrawn"], 0)
+
+
+def test_only_the_poster_awards(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+
+    with pytest.raises(DomainError) as refused:
+        proposals_award(intent=market["intent"], poster=market["bob"], shares={made.pk: "100"})
+
+    assert refused.value.kind == "forbidden"
+    assert _state(market["intent"]) == ("open", ["submitted"], 0)
+
+
+def test_a_points_reward_is_split_to_the_cent() -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    members = [org_member(organization) for _ in range(3)]
+    intent = internal_intent(
+        organization, poster, reward_amount=Decimal("100"), reward_is_points=True, currency="XXX"
+    )
+    made = [proposal(intent, member) for member in members]
+
+    entries = proposals_award(
+        intent=intent,
+        poster=poster,
+        shares={
+            str(p.pk): share for p, share in zip(made, ("33.33", "33.33", "33.34"), strict=True)
+        },
+    )
+
+    assert sorted(entry.amount for entry in entries) == [
+        Decimal("33.33"),
+        Decimal("33.33"),
+        Decimal("33.34"),
+    ]
+    assert all(entry.is_points for entry in entries)
+
+
+def test_split_amount_hands_out_every_cent() -> None:
+    assert split_amount(Decimal("10.00"), [Decimal(1)] * 3) == [
+        Decimal("3.34"),
+        Decimal("3.33"),
+        Decimal("3.33"),
+    ]
+    assert sum(split_amount(Decimal("0.05"), [Decimal("50"), Decimal("50")])) == Decimal("0.05")
+
+
+# --- No black hole ------------------------------------------------------------------
+
+
+def test_withdrawing_the_rfp_declines_every_proposal_with_a_reason(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    proposal(market["intent"], market["alice"])
+    proposal(market["intent"], market["bob"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_withdraw_and_decline_offers(intent=market["intent"], buyer=market["poster"])
+
+    assert set(Offer.objects.values_list("status", "decline_reason")) == {
+        ("declined", REASON_RFP_WITHDRAWN)
+    }
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        [market["alice"].email, market["bob"].email]
+    )
+
+
+def test_declining_one_proposal_needs_a_reason(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+
+    with pytest.raises(DomainError):
+        proposal_decline(poster=market["poster"], proposal=made, reason="  ")
+    proposal_decline(poster=market["poster"], proposal=made, reason="Out of scope")
+
+    made.refresh_from_db()
+    assert (made.status, made.decline_reason) == ("declined", "Out of scope")
+
+
+def test_at_the_deadline_the_rfp_closes_and_the_poster_is_reminded_once_a_day(
+    market: dict[str, Any],
+) -> None:
+    intent = market["intent"]
+    proposal(intent, market["alice"])
+    Intent.objects.filter(pk=intent.pk).update(
+        offers_close_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    closed = intents_close_due()
+    first = remind_posters()
+    again = remind_posters()  # a second run (or a second worker) sends nothing
+    tomorrow = intent_remind_poster(
+        intent_id=intent.pk, now=timezone.now() + timedelta(days=1, minutes=1)
+    )
+
+    assert closed == {"closed": 1, "expired": 0}
+    assert (first, again, tomorrow) == (1, 0, True)
+    reminders = [m for m in mail.outbox if m.to == [market["poster"].email]]
+    assert len(reminders) == 2
+    assert "1 proposal(s) wait for your decision" in reminders[0].subject
+
+
+def test_no_reminder_once_decided(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+    Intent.objects.filter(pk=market["intent"].pk).update(status=Intent.Status.CLOSED)
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+
+    assert remind_posters() == 0
+
+
+# --- The web: the poster's award form --------------------------------------------------
+
+
+def test_the_award_form_splits_and_refuses_a_bad_split(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent = market["intent"]
+    slug = market["organization"].slug
+    first = proposal(intent, market["alice"])
+    second = proposal(intent, market["bob"])
+    client.force_login(market["poster"])
+
+    page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/")
+    bad = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        {f"share-{first.pk}": "50", f"share-{second.pk}": "49"},
+        follow=True,
+    )
+    unchanged = _state(intent)
+    client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        {f"share-{first.pk}": "75", f"share-{second.pk}": "25"},
+    )
+
+    assert f'<label for="share-{first.pk}">' in page.content.decode()
+    assert "add up to 99" in bad.content.decode()
+    assert unchanged == ("open", ["submitted", "submitted"], 0)
+    assert _state(intent) == ("awarded", ["accepted", "accepted"], 2)
+
+
+def test_the_proposal_form_and_co_author_confirmation_on_the_web(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent = market["intent"]
+    slug = market["organization"].slug
+    client.force_login(market["alice"])
+
+    client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/propose/",
+        {"message": "Bot", "estimate": "3 days", "coauthors": market["bob"].username},
+    )
+    made = Offer.objects.get()
+    client.force_login(market["bob"])
+    page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/")
+    client.post(f"/orgs/{slug}/proposals/{made.pk}/coauthorship/", {"answer": "confirm"})
+
+    assert made.member_id == market["alice"].pk
+    assert "Confirm I am co-author" in page.content.decode()
+    assert ProposalCoauthor.objects.get().confirmed_at is not None
+
+
+# --- The member's data, membership changes, races --------------------------------------
+
+
+def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"], message="My idea")
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+
+    document = export_user_data(market["alice"])
+    poster_document = export_user_data(market["poster"])
+
+    assert [(p["description"], p["status"]) for p in document["proposals"]] == [
+        ("My idea", "accepted")
+    ]
+    assert [(r["value"], r["currency"], r["ic:percent"]) for r in document["rewards"]] == [
+        ("1000.00", "EUR", "100.0000")
+    ]
+    (demand,) = poster_document["seeks"]
+    assert demand["offersReceived"][0]["offeredBy"] == {
+        "@type": "Person",
+        "name": market["alice"].username,
+    }
+
+
+def test_a_removed_member_loses_the_rfp(client: Client, market: dict[str, Any]) -> None:
+    slug = market["organization"].slug
+    client.force_login(market["alice"])
+    before = client.get(f"/orgs/{slug}/rfps/{market['intent'].pk}/")
+
+    Membership.objects.filter(user=market["alice"]).delete()
+    after = client.get(f"/orgs/{slug}/rfps/{market['intent'].pk}/")
+
+    assert (before.status_code, after.status_code) == (200, 404)
+    with pytest.raises(DomainError):
+        proposal_submit(member=market["alice"], intent=market["intent"], message="Still me")
+
+
+def test_a_new_proposal_marks_the_rfp_unread_for_the_poster(market: dict[str, Any]) -> None:
+    proposal_submit(member=market["alice"], intent=market["intent"], message="Hi")
+
+    market["intent"].refresh_from_db()
+    assert market["intent"].is_unread is True
+
+
+def test_an_account_deletion_withdraws_live_proposals(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+
+    account_delete(user=market["alice"])
+
+    made.refresh_from_db()
+    assert made.status == Offer.Status.WITHDRAWN
+
+
+def test_undecided_proposals_are_declined_14_days_after_the_deadline(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    proposal(intent, market["alice"])
+    Intent.objects.filter(pk=intent.pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now() - timedelta(days=13)
+    )
+    assert proposals_decline_undecided() == 0
+
+    Intent.objects.filter(pk=intent.pk).update(closed_at=timezone.now() - timedelta(days=15))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = proposals_decline_undecided()
+    again = proposals_decline_undecided()
+
+    assert (first, again) == (1, 0)
+    assert Offer.objects.get().decline_reason == REASON_NO_DECISION
+    assert [m.to for m in mail.outbox] == [[market["alice"].email]]
+    assert REASON_NO_DECISION in mail.outbox[0].body
