@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from intents.models import Intent
 from offers.models import Offer
-from offers.services import _decline_live_offers
+from offers.services import decline_live_offers
 
 REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
 REMINDER_INTERVAL = timedelta(days=1)
@@ -136,5 +136,5 @@ def proposals_decline_undecided(*, now: Any = None) -> int:
         with transaction.atomic():
             locked = Intent.objects.select_for_update().get(pk=intent_id)
             if locked.status == Intent.Status.CLOSED:
-                declined += _decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
+                declined += decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
     return declined

@@ -37,7 +37,7 @@ from intents.services import (
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
-from offers.services import _decline_live_offers, _emit_dispositions
+from offers.services import decline_live_offers, emit_dispositions
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
 CENT = Decimal("0.01")
@@ -230,7 +230,7 @@ def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
         proposal.refresh_from_db()
         if not changed:
             raise DomainError(f"A {proposal.status} proposal cannot be declined.", kind=CONFLICT)
-        _emit_dispositions([proposal])
+        emit_dispositions([proposal])
     return proposal
 
 
@@ -369,8 +369,8 @@ def proposals_award(
         intent_mark_awarded(intent=locked)
         for proposal in accepted:
             proposal.refresh_from_db()
-        _emit_dispositions(accepted)
-        _decline_live_offers(intent=locked, reason=REASON_OTHER_PROPOSALS)
+        emit_dispositions(accepted)
+        decline_live_offers(intent=locked, reason=REASON_OTHER_PROPOSALS)
     return entries
 
 

@@ -253,7 +253,7 @@ def offer_event_payload(offer: Offer) -> dict[str, Any]:
     }
 
 
-def _emit_dispositions(offers: list[Offer], *, buyer_contact: str | None = None) -> None:
+def emit_dispositions(offers: list[Offer], *, buyer_contact: str | None = None) -> None:
     """``offer.accepted`` / ``offer.declined`` to each offer's vendor (no black hole).
 
     The accepted vendor also learns the buyer's chosen contact details. A
@@ -276,7 +276,7 @@ def _emit_dispositions(offers: list[Offer], *, buyer_contact: str | None = None)
     )
 
 
-def _decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | None = None) -> int:
+def decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | None = None) -> int:
     now = timezone.now()
     live = Offer.objects.select_for_update().filter(intent=intent, status=Offer.Status.SUBMITTED)
     if except_offer is not None:
@@ -288,7 +288,7 @@ def _decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | N
         offer.decided_at = now
         offer.updated_at = now
     Offer.objects.bulk_update(declined, ["status", "decline_reason", "decided_at", "updated_at"])
-    _emit_dispositions(declined)
+    emit_dispositions(declined)
     return len(declined)
 
 
@@ -316,8 +316,8 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
         intent_mark_awarded(intent=intent)
         offer.refresh_from_db()
-        _emit_dispositions([offer], buyer_contact=intent.contact_details)
-        _decline_live_offers(intent=intent, reason=REASON_ANOTHER_ACCEPTED, except_offer=offer)
+        emit_dispositions([offer], buyer_contact=intent.contact_details)
+        decline_live_offers(intent=intent, reason=REASON_ANOTHER_ACCEPTED, except_offer=offer)
     return offer
 
 
@@ -336,7 +336,7 @@ def offer_decline(*, offer: Offer, buyer: User, reason: str = "") -> Offer:
         offer.refresh_from_db()
         if not changed:
             raise DomainError(f"A {offer.status} offer cannot be declined.", kind=CONFLICT)
-        _emit_dispositions([offer])
+        emit_dispositions([offer])
     return offer
 
 
@@ -347,7 +347,7 @@ def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent
     with transaction.atomic():
         Intent.objects.select_for_update().get(pk=intent.pk)
         intent = intent_withdraw(intent=intent)
-        _decline_live_offers(
+        decline_live_offers(
             intent=intent,
             reason=REASON_RFP_WITHDRAWN if intent.is_internal else REASON_INTENT_WITHDRAWN,
         )
