@@ -24,4 +24,9 @@ app.conf.beat_schedule = {
     "lapse-due-offers": {"task": "offers.lapse_due_offers", "schedule": 15 * 60.0},
     # Buyers' batched e-mails (at most one an hour per intent).
     "notify-buyers": {"task": "offers.notify_buyers", "schedule": 5 * 60.0},
+    # Idempotency keys are promised for 24 h; older ones are deleted so the table stays small.
+    "delete-expired-idempotency-keys": {
+        "task": "marketplace.delete_expired_idempotency_keys",
+        "schedule": 60 * 60.0,
+    },
 }

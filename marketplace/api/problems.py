@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Relative URI references, as RFC 9457 allows.
@@ -21,6 +21,7 @@ STATUS_OF_KIND = {
     CONFLICT: status.HTTP_409_CONFLICT,
     FORBIDDEN: status.HTTP_403_FORBIDDEN,
     NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 TITLES = {

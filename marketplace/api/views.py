@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marketplace.api.idempotency import idempotent
 from marketplace.api.permissions import request_vendor
 from marketplace.api.serializers import (
     CategorySerializer,
@@ -115,6 +116,7 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
         return webhook_endpoints_of_vendor(request_vendor(self.request))
 
     @extend_schema(responses={201: WebhookEndpointCreatedSerializer})
+    @idempotent
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
