@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "marketplace.api.middleware.ApiRequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -174,11 +175,24 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "EXCEPTION_HANDLER": "marketplace.api.problems.exception_handler",
+    # Per API key (marketplace/api/throttling.py); 429 with Retry-After past the limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "marketplace.api.throttling.ApiKeyRateThrottle",
+        "marketplace.api.throttling.ApiKeyWriteRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        # Every request of one key, and (stricter) its POST/PUT/PATCH/DELETE.
+        "api_key": env("API_THROTTLE_RATE", default="1200/min"),
+        "api_key_write": env("API_WRITE_THROTTLE_RATE", default="120/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
 }
+
+# API request bodies above this are refused with 413 (the web forms keep Django's 2.5 MB).
+API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intentcast vendor API",

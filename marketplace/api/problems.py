@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,13 +54,9 @@ SLUGS = {
 }
 
 
-def problem_response(
-    status_code: int,
-    detail: str,
-    *,
-    errors: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def problem_body(
+    status_code: int, detail: str, *, errors: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + SLUGS.get(status_code, "error"),
         "title": TITLES.get(status_code, "Error"),
@@ -68,9 +65,29 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    return body
+
+
+def problem_response(
+    status_code: int,
+    detail: str,
+    *,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = problem_body(status_code, detail, errors=errors)
     response = Response(body, status=status_code, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def problem_http_response(status_code: int, detail: str) -> HttpResponse:
+    """The same shape, for code outside DRF's views (middleware)."""
+    return HttpResponse(
+        json.dumps(problem_body(status_code, detail)),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
 
 
 def _flatten(detail: Any) -> Any:
@@ -85,6 +102,8 @@ def _flatten(detail: Any) -> Any:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return problem_response(STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors)
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(413, "The request body is too large.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
