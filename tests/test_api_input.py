@@ -161,8 +161,6 @@ def test_bad_money_is_400(
     before = state()
     extra = {field: value}
     if name == "PATCH vendor":
-        if value == "":
-            return  # the deal size is optional: "" clears it, as null does
         extra["deal_size_currency"] = "EUR"
     body = assert_problem(send(api, world, name, extra), 400)
     assert field in body["errors"]
@@ -281,3 +279,64 @@ def test_malformed_or_non_object_json_is_400(
     response = api.generic(method.upper(), path(world), raw, content_type="application/json")
     assert_problem(response, 400)
     assert state() == before
+
+
+@pytest.mark.parametrize("value", [12, 12.5, True, ["1.00"], {"amount": "1.00"}])
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("POST offers", "price"), ("PATCH offer", "price"), ("PATCH vendor", "deal_size_min")],
+)
+def test_money_must_be_a_decimal_string(
+    api: APIClient, world: dict[str, Any], name: str, field: str, value: object
+) -> None:
+    before = state()
+    extra = {field: value} | ({"deal_size_currency": "EUR"} if name == "PATCH vendor" else {})
+    body = assert_problem(send(api, world, name, extra), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+@pytest.mark.parametrize(
+    ("name", "field"), [("PATCH vendor", "is_paused"), ("PATCH webhook", "is_active")]
+)
+def test_booleans_must_be_json_booleans(
+    api: APIClient, world: dict[str, Any], name: str, field: str, value: object
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, {field: value}), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/offers/?page_size=abc",
+        "/api/v1/offers/?page_size=0",
+        "/api/v1/offers/?page_size=%C2%B2",  # "²" is a digit to str.isdigit(), not to int()
+        "/api/v1/notices/?unread=maybe",
+        "/api/v1/events/?after=%C2%B2",
+        "/api/v1/events/?after=-1",
+        "/api/v1/events/?limit=0",
+    ],
+)
+def test_bad_query_parameters_are_400(api: APIClient, world: dict[str, Any], query: str) -> None:
+    assert_problem(api.get(query), 400)
+
+
+def test_page_size_is_capped_at_100(api: APIClient, world: dict[str, Any]) -> None:
+    assert api.get("/api/v1/offers/?page_size=1000").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/intents/0.5/", "/api/v1/nowhere/", "/api/v1/offers/x.y/"]
+)
+def test_unknown_api_address_is_a_404_problem(api: APIClient, path: str) -> None:
+    assert_problem(api.get(path), 404)
+
+
+def test_unknown_web_address_is_still_a_page(client: Any) -> None:
+    response = client.get("/nowhere/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -211,6 +211,16 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The problem responses (400, 401, 404, 409, 413, 415, 422, 429 …) of every operation.
+        "marketplace.api.schema.add_problem_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "IntentStatusEnum": "intents.models.Intent.Status",
+        "OfferStatusEnum": "offers.models.Offer.Status",
+        "WebhookDeliveryStatusEnum": "marketplace.models.WebhookDelivery.Status",
+    },
 }
 
 # --- Security in production --------------------------------------------------

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -37,6 +38,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable request",
     429: "Too many requests",
+    500: "Internal server error",
 }
 
 SLUGS = {
@@ -51,6 +53,7 @@ SLUGS = {
     415: "unsupported-media-type",
     422: "unprocessable",
     429: "throttled",
+    500: "server-error",
 }
 
 
@@ -130,3 +133,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if not isinstance(detail, str):
         detail = str(detail)
     return problem_response(response.status_code, detail, headers=headers)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+# Django's own error pages, for what never reaches a DRF view (an address no
+# URL pattern matches, a rejected Host, a crash in middleware): problem
+# details under /api/, the site's pages everywhere else.
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(400, "The request is not valid.")
+    return defaults.bad_request(request, exception)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(404, "There is nothing at this address.")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(500, "Something went wrong on our side; it was logged.")
+    return defaults.server_error(request)
