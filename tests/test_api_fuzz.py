@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -66,7 +69,24 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", applicati
 
 
 @pytest.fixture
-def seeded(db: None, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+def test_connection_kept() -> Iterator[None]:
+    """Keep the test's database connection across requests, as Django's test client does.
+
+    Schemathesis calls the WSGI application directly, and Django closes the
+    connection after each request (CONN_MAX_AGE = 0), which would end the
+    test's transaction on PostgreSQL.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(db: None, test_connection_kept: None, monkeypatch: pytest.MonkeyPatch) -> Seeded:
     # Fuzzed webhook URLs go nowhere: every delivery "succeeds" without a network.
     monkeypatch.setattr(
         "marketplace.webhooks.httpx.post",
