@@ -340,3 +340,21 @@ def test_unknown_web_address_is_still_a_page(client: Any) -> None:
     response = client.get("/nowhere/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("closes_before", "status"),
+    [
+        # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59 (once a 500).
+        ("2030-01-01T00:00:00+19:12", 200),
+        ("9999-12-31T23:59:59-10:00", 400),  # past year 9999 in UTC
+        ("not-a-time", 400),
+    ],
+)
+def test_closes_before_filter_takes_any_iso_offset(
+    api: APIClient, world: dict[str, Any], closes_before: str, status: int
+) -> None:
+    response = api.get("/api/v1/intents/", {"closes_before": closes_before})
+    assert response.status_code == status, response.content
+    if status == 200:
+        assert response.json()["count"] == 1
