@@ -69,7 +69,7 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", applicati
 
 
 @pytest.fixture
-def test_connection_kept() -> Iterator[None]:
+def keep_test_connection() -> Iterator[None]:
     """Keep the test's database connection across requests, as Django's test client does.
 
     Schemathesis calls the WSGI application directly, and Django closes the
@@ -86,7 +86,7 @@ def test_connection_kept() -> Iterator[None]:
 
 
 @pytest.fixture
-def seeded(db: None, test_connection_kept: None, monkeypatch: pytest.MonkeyPatch) -> Seeded:
+def seeded(db: None, keep_test_connection: None, monkeypatch: pytest.MonkeyPatch) -> Seeded:
     # Fuzzed webhook URLs go nowhere: every delivery "succeeds" without a network.
     monkeypatch.setattr(
         "marketplace.webhooks.httpx.post",
