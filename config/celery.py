@@ -30,4 +30,9 @@ app.conf.beat_schedule = {
     # per RFP at most; the claim on decision_reminded_at makes a second run send nothing);
     # 14 days after the deadline, still undecided proposals are declined with the reason.
     "remind-posters": {"task": "offers.remind_posters", "schedule": 60 * 60.0},
+    # Idempotency keys are promised for 24 h; older ones are deleted so the table stays small.
+    "delete-expired-idempotency-keys": {
+        "task": "marketplace.delete_expired_idempotency_keys",
+        "schedule": 60 * 60.0,
+    },
 }

@@ -9,3 +9,8 @@ urlpatterns = [
     path("", include("offers.urls")),
     path("", include("marketplace.urls")),
 ]
+
+# Problem details (RFC 9457) under /api/, the usual pages elsewhere.
+handler400 = "marketplace.api.problems.handler400"
+handler404 = "marketplace.api.problems.handler404"
+handler500 = "marketplace.api.problems.handler500"

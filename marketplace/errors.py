@@ -11,6 +11,7 @@ INVALID = "invalid"  # the input breaks a rule -> 400
 CONFLICT = "conflict"  # the object's state forbids it -> 409
 FORBIDDEN = "forbidden"  # you may know it exists, not act on it -> 403
 NOT_FOUND = "not_found"  # not visible to you -> 404
+UNPROCESSABLE = "unprocessable"  # well-formed, but cannot be done as sent -> 422
 
 
 class DomainError(Exception):

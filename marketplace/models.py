@@ -441,3 +441,37 @@ class ExperienceEntry(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class IdempotencyKey(models.Model):
+    """A vendor's ``Idempotency-Key`` on a create request, and the response it got.
+
+    The row is inserted before the request runs, in its own transaction, so
+    the unique (vendor, key) constraint lets exactly one of two concurrent
+    requests run; the other finds a row without a response (still in flight:
+    409) or with one (replayed as stored). ``claimed_at`` is renewed when a
+    claim is taken over from a request that died. Rows are kept at least
+    24 hours, then deleted by a beat task.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    request_fingerprint = models.CharField(max_length=64)
+    claimed_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    response_content_type = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "key"], name="idempotency_key_once_per_vendor"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor_id}: {self.key}"

@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from marketplace.events import DISPATCH_BATCH, events_dispatch
+from marketplace.idempotency import idempotency_keys_delete_expired
 from marketplace.queue import enqueue
 from marketplace.webhooks import webhook_deliver, webhook_deliveries_due
 
@@ -36,3 +37,9 @@ def retry_due_webhooks() -> int:
     for start in range(0, len(due), 100):
         enqueue("marketplace.deliver_webhooks", due[start : start + 100])
     return len(due)
+
+
+@shared_task(name="marketplace.delete_expired_idempotency_keys")
+def delete_expired_idempotency_keys() -> int:
+    """Forget the API's idempotency keys once they are older than 24 hours."""
+    return idempotency_keys_delete_expired()

@@ -44,3 +44,77 @@ def test_production_defaults_debug_off_on_postgresql() -> None:
     result = run_settings({"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "SECRET_KEY": "s" * 50})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "django.db.backends.postgresql"]
+
+
+def print_settings(names: str, env: dict[str, str]) -> list[str]:
+    code = f"from django.conf import settings; print(*[repr(getattr(settings, n)) for n in {names.split()!r}], sep='|')"
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")
+        }
+        | {"DJANGO_SETTINGS_MODULE": "config.settings.base"}
+        | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split("|")
+
+
+PRODUCTION = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "SECRET_KEY": "s" * 50}
+
+
+def test_production_sets_secure_cookies_hsts_and_https_redirect() -> None:
+    values = print_settings(
+        "SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_HSTS_SECONDS "
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS SECURE_SSL_REDIRECT SESSION_COOKIE_HTTPONLY "
+        "SECURE_CONTENT_TYPE_NOSNIFF X_FRAME_OPTIONS",
+        PRODUCTION,
+    )
+    assert values == ["True", "True", "2592000", "True", "True", "True", "True", "'DENY'"]
+
+
+def test_production_responses_carry_hsts_and_csp() -> None:
+    code = (
+        "from django.test import Client; "
+        # An API answer: no database, no collected static files needed.
+        "r = Client().get('/api/v1/vendor/', secure=True); "
+        "print(r.status_code); print(r['Strict-Transport-Security']); "
+        "print(r['Content-Security-Policy'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={
+            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")
+        }
+        | {"DJANGO_SETTINGS_MODULE": "config.settings.base", "ALLOWED_HOSTS": "testserver"}
+        | PRODUCTION,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    status, hsts, csp = result.stdout.strip().splitlines()[:3]
+    assert status == "401"
+    assert hsts == "max-age=2592000; includeSubDomains"
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+
+
+def test_api_limits_come_from_the_environment() -> None:
+    values = print_settings(
+        "REST_FRAMEWORK API_MAX_REQUEST_BYTES AXES_FAILURE_LIMIT",
+        {"API_THROTTLE_RATE": "5/min", "API_WRITE_THROTTLE_RATE": "2/min"}
+        | {"API_MAX_REQUEST_BYTES": "1024", "AXES_FAILURE_LIMIT": "3"},
+    )
+    assert "'api_key': '5/min', 'api_key_write': '2/min'" in values[0]
+    assert values[1:] == ["1024", "3"]
+
+
+def test_default_api_limits() -> None:
+    values = print_settings("REST_FRAMEWORK API_MAX_REQUEST_BYTES", {})
+    assert "'api_key': '1200/min', 'api_key_write': '120/min'" in values[0]
+    assert values[1] == "262144"

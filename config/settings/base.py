@@ -6,9 +6,11 @@ tasks run eagerly in-process, DEBUG on, a development secret key. As soon as
 given and DEBUG defaults to off.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "marketplace",
     "intents",
     "offers",
@@ -46,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "marketplace.api.middleware.ApiRequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,6 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +93,12 @@ AUTH_USER_MODEL = "marketplace.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "intents:mine"
 LOGOUT_REDIRECT_URL = "home"
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login while its username and address are locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,11 +187,24 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "EXCEPTION_HANDLER": "marketplace.api.problems.exception_handler",
+    # Per API key (marketplace/api/throttling.py); 429 with Retry-After past the limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "marketplace.api.throttling.ApiKeyRateThrottle",
+        "marketplace.api.throttling.ApiKeyWriteRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        # Every request of one key, and (stricter) its POST/PUT/PATCH/DELETE.
+        "api_key": env("API_THROTTLE_RATE", default="1200/min"),
+        "api_key_write": env("API_WRITE_THROTTLE_RATE", default="120/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
 }
+
+# API request bodies above this are refused with 413 (the web forms keep Django's 2.5 MB).
+API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intentcast vendor API",
@@ -197,6 +223,16 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The problem responses (400, 401, 404, 409, 413, 415, 422, 429 …) of every operation.
+        "marketplace.api.schema.add_problem_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "IntentStatusEnum": "intents.models.Intent.Status",
+        "OfferStatusEnum": "offers.models.Offer.Status",
+        "WebhookDeliveryStatusEnum": "marketplace.models.WebhookDelivery.Status",
+    },
 }
 
 # --- Security in production --------------------------------------------------
@@ -208,9 +244,33 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SESSION_COOKIE_HTTPONLY = True
+# Our pages load scripts, styles and images from our own origin only and run no
+# inline script; the API docs page widens this for ReDoc (config/api_urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Password guessing (django-axes) ----------------------------------------
+# After AXES_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is locked out for AXES_COOLOFF_MINUTES; the page says so (429).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # no start-up banner in every command's output
 
 # --- Intentcast ------------------------------------------------------------
 # Vendors' webhook URLs that resolve to private addresses are refused unless

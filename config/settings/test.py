@@ -25,3 +25,8 @@ WHITENOISE_USE_FINDERS = True
 # or the test database cannot be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 WEBHOOKS_REQUIRE_HTTPS = False
+# No test is throttled unless it lowers these itself; every test's API keys are new anyway.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {  # noqa: F405
+    "api_key": "100000/min",
+    "api_key_write": "100000/min",
+}

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
 
 from intents.models import Intent
 from intents.selectors import intents_matching_text
@@ -24,7 +29,9 @@ class IntentFilter(django_filters.FilterSet):
         field_name="budget_min", lookup_expr="lte", help_text="Budget starts at most at this."
     )
     country = django_filters.CharFilter(field_name="country")
-    closes_before = django_filters.IsoDateTimeFilter(field_name="offers_close_at", lookup_expr="lt")
+    closes_before = django_filters.IsoDateTimeFilter(
+        method="filter_closes_before", help_text="Offers close before this time (ISO 8601)."
+    )
     status = django_filters.ChoiceFilter(
         choices=[
             (value, label) for value, label in Intent.Status.choices if value != Intent.Status.DRAFT
@@ -40,6 +47,18 @@ class IntentFilter(django_filters.FilterSet):
     ) -> QuerySet[Intent]:
         root = Category.objects.filter(slug=value).values_list("id", flat=True)
         return queryset.filter(category_id__in=category_ids_with_descendants(root))
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def filter_closes_before(
+        self, queryset: QuerySet[Intent], name: str, value: datetime
+    ) -> QuerySet[Intent]:
+        # Python takes UTC offsets up to ±23:59, PostgreSQL only up to ±15:59
+        # (a 500 before): compare in UTC.
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError({"closes_before": ["Out of range."]}) from None
+        return queryset.filter(offers_close_at__lt=value)
 
     def filter_text(self, queryset: QuerySet[Intent], name: str, value: str) -> QuerySet[Intent]:
         return intents_matching_text(queryset, value)

@@ -67,16 +67,6 @@ class VendorIntentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(
         {
-            "type": "object",
-            "properties": {
-                "country": {"type": "string", "nullable": True},
-                "postal_area": {"type": "string"},
-                "remote": {"type": "boolean"},
-            },
-        }
-    )
-    @extend_schema_field(
-        {
             "type": "array",
             "items": {
                 "type": "object",
@@ -111,6 +101,16 @@ class VendorIntentSerializer(serializers.ModelSerializer):
     def get_terms(self, intent: Intent) -> list[dict[str, Any]]:
         return intent_for_vendor(intent)["terms"]
 
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "country": {"type": "string", "nullable": True},
+                "postal_area": {"type": "string"},
+                "remote": {"type": "boolean"},
+            },
+        }
+    )
     def get_region(self, intent: Intent) -> dict[str, Any]:
         return {
             "country": intent.country or None,

@@ -18,10 +18,20 @@ class JSONLDRenderer(JSONRenderer):
     format = "jsonld"
 
 
-class MyDataExportView(APIView):
-    """Everything you created or received, as one schema.org JSON-LD document."""
+class PersonSessionAuthentication(SessionAuthentication):
+    """The web session of a person; without one the answer is 401, as for a missing key."""
 
-    authentication_classes = [SessionAuthentication]
+    def authenticate_header(self, request: Request) -> str:
+        return 'Session realm="intentcast"'
+
+
+class MyDataExportView(APIView):
+    """Everything you created or received, as one schema.org JSON-LD document.
+
+    For the logged-in person (their web session); an API key is not a person.
+    """
+
+    authentication_classes = [PersonSessionAuthentication]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONLDRenderer, JSONRenderer]
 

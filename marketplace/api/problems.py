@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Relative URI references, as RFC 9457 allows.
@@ -21,6 +23,7 @@ STATUS_OF_KIND = {
     CONFLICT: status.HTTP_409_CONFLICT,
     FORBIDDEN: status.HTTP_403_FORBIDDEN,
     NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 TITLES = {
@@ -35,6 +38,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable request",
     429: "Too many requests",
+    500: "Internal server error",
 }
 
 SLUGS = {
@@ -49,7 +53,22 @@ SLUGS = {
     415: "unsupported-media-type",
     422: "unprocessable",
     429: "throttled",
+    500: "server-error",
 }
+
+
+def problem_body(
+    status_code: int, detail: str, *, errors: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + SLUGS.get(status_code, "error"),
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
 
 
 def problem_response(
@@ -59,17 +78,19 @@ def problem_response(
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + SLUGS.get(status_code, "error"),
-        "title": TITLES.get(status_code, "Error"),
-        "status": status_code,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
+    body = problem_body(status_code, detail, errors=errors)
     response = Response(body, status=status_code, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def problem_http_response(status_code: int, detail: str) -> HttpResponse:
+    """The same shape, for code outside DRF's views (middleware)."""
+    return HttpResponse(
+        json.dumps(problem_body(status_code, detail)),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
 
 
 def _flatten(detail: Any) -> Any:
@@ -84,6 +105,8 @@ def _flatten(detail: Any) -> Any:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return problem_response(STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors)
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(413, "The request body is too large.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -110,3 +133,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if not isinstance(detail, str):
         detail = str(detail)
     return problem_response(response.status_code, detail, headers=headers)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+# Django's own error pages, for what never reaches a DRF view (an address no
+# URL pattern matches, a rejected Host, a crash in middleware): problem
+# details under /api/, the site's pages everywhere else.
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(400, "The request is not valid.")
+    return defaults.bad_request(request, exception)
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(404, "There is nothing at this address.")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(500, "Something went wrong on our side; it was logged.")
+    return defaults.server_error(request)

@@ -43,7 +43,13 @@ class CurrencyField(serializers.CharField):
 
 
 class MoneyField(serializers.DecimalField):
-    """A decimal string with two places, never negative, at most 12 digits before the point."""
+    """A decimal string with two places, never negative, at most 12 digits before the point.
+
+    Only a string (DESIGN §5: ``"1250.00"``): a JSON number may already have
+    lost cents to binary floating point before it reaches us.
+    """
+
+    default_error_messages = {"not_a_string": 'Send money as a decimal string, e.g. "1250.00".'}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", 14)
@@ -51,9 +57,27 @@ class MoneyField(serializers.DecimalField):
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # DRF reads "" as null for a nullable decimal; "" is not an amount.
+        return serializers.Field.validate_empty_values(self, data)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only; DRF would also take 0, 1, "yes", "off" …"""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
 
 class CategorySerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Category
@@ -69,6 +93,7 @@ class VendorSerializer(StrictModelSerializer):
     deal_size_min = MoneyField(required=False, allow_null=True)
     deal_size_max = MoneyField(required=False, allow_null=True)
     deal_size_currency = serializers.CharField(max_length=3, allow_blank=True, required=False)
+    is_paused = StrictBooleanField(required=False)
 
     class Meta:
         model = Vendor
@@ -92,13 +117,13 @@ class VendorSerializer(StrictModelSerializer):
         read_only_fields = ["id", "slug", "is_verified"]
 
 
-class EventSerializer(serializers.ModelSerializer):
-    """A feed item: the webhook body plus its feed position and webhook-style id."""
+class EventSerializer(serializers.Serializer):
+    """A feed item: the webhook body plus its feed position."""
 
-    class Meta:
-        model = Event
-        fields = ["position", "type", "created_at", "payload"]
-        read_only_fields = fields
+    position = serializers.IntegerField(read_only=True)
+    type = serializers.CharField(read_only=True)
+    timestamp = serializers.DateTimeField(read_only=True)
+    data = serializers.DictField(read_only=True)
 
     def to_representation(self, event: Event) -> dict[str, Any]:
         body = event_body(event)
@@ -121,6 +146,7 @@ class WebhookEndpointSerializer(StrictModelSerializer):
         required=False,
         help_text="Event types to receive; empty for all.",
     )
+    is_active = StrictBooleanField(required=False)
 
     class Meta:
         model = WebhookEndpoint

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from intents.models import Intent
 from intents.selectors import intents_visible_to_vendor
+from marketplace.api.idempotency import idempotent
 from marketplace.api.permissions import request_vendor
 from marketplace.errors import NOT_FOUND, DomainError
 from marketplace.models import ApiKey
@@ -41,9 +42,12 @@ class OfferViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Offer]:
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular has no vendor
+            return Offer.objects.none()
         return offers_of_vendor(request_vendor(self.request))
 
     @extend_schema(request=OfferCreateSerializer, responses={201: OfferSerializer})
+    @idempotent
     def create(self, request: Request) -> Response:
         vendor = request_vendor(request)
         serializer = OfferCreateSerializer(data=request.data)
@@ -101,6 +105,7 @@ class IntentQuestionsView(generics.GenericAPIView):
             context["vendor"] = request_vendor(self.request)
         return context
 
+    @extend_schema(responses=QuestionSerializer(many=True))
     def get(self, request: Request, intent_id: str) -> Response:
         intent = self._intent(intent_id)
         page = self.paginate_queryset(
@@ -109,6 +114,7 @@ class IntentQuestionsView(generics.GenericAPIView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=QuestionCreateSerializer, responses={201: QuestionSerializer})
+    @idempotent
     def post(self, request: Request, intent_id: str) -> Response:
         intent = self._intent(intent_id)
         serializer = QuestionCreateSerializer(data=request.data)

@@ -1,0 +1,40 @@
+"""Limits applied to API requests before any view reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from marketplace.api.problems import problem_http_response
+
+API_PATH_PREFIX = "/api/"
+
+
+class ApiRequestSizeLimitMiddleware:
+    """Refuse an API request body over ``API_MAX_REQUEST_BYTES`` with a 413 problem.
+
+    DRF's parsers read the body stream directly, which skips Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check; so the API's (smaller) limit is
+    enforced here, from ``Content-Length``, before anything is read.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PATH_PREFIX):
+            limit = settings.API_MAX_REQUEST_BYTES
+            if _content_length(request) > limit:
+                return problem_http_response(
+                    413, f"The request body is larger than {limit // 1024} KiB."
+                )
+        return self.get_response(request)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,93 @@
+"""What drf-spectacular cannot infer: the problem responses (RFC 9457) each operation may give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from marketplace.api.problems import PROBLEM_CONTENT_TYPE
+
+PROBLEM_COMPONENT = "Problem"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details: the one error shape of the API.",
+    "properties": {
+        "type": {"type": "string", "description": "A URI reference naming the kind of problem."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {},
+            "description": "Messages per field, when the request was not valid.",
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+# Every operation may answer these.
+ANY_OPERATION = {
+    "400": "The request is not valid (a parameter, the body or a header); see `errors`.",
+    "401": "No API key, or one that is not valid or was revoked.",
+    "403": "You may know this exists but not act on it.",
+    "404": "Not there, or not visible to you.",
+    "406": "The Accept header asks for something other than JSON.",
+    "429": "Too many requests for this API key; retry after `Retry-After` seconds.",
+}
+# Writes may also answer these.
+WRITE_OPERATION = {
+    "409": "The object's state does not allow this now.",
+}
+WITH_BODY = {
+    "413": "The request body is too large.",
+    "415": "The body is not `application/json`.",
+}
+IDEMPOTENT_OPERATION = {
+    "409": "A request with this Idempotency-Key is still in progress, or the state forbids it.",
+    "422": "This Idempotency-Key was used with a different request.",
+}
+HEADERS = {
+    "401": {
+        "WWW-Authenticate": {"schema": {"type": "string"}, "description": '`Bearer realm="api"`'}
+    },
+    "429": {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."},
+    },
+}
+
+
+def add_problem_responses(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
+    """A drf-spectacular postprocessing hook: document each operation's problem responses."""
+    result.setdefault("components", {}).setdefault("schemas", {})[PROBLEM_COMPONENT] = (
+        PROBLEM_SCHEMA
+    )
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            statuses = dict(ANY_OPERATION)
+            if method in ("post", "put", "patch", "delete"):
+                statuses |= WRITE_OPERATION
+            if method in ("post", "put", "patch"):
+                statuses |= WITH_BODY
+            if any(
+                parameter.get("name") == IDEMPOTENCY_HEADER
+                for parameter in operation.get("parameters", [])
+            ):
+                statuses |= IDEMPOTENT_OPERATION
+            responses = operation.setdefault("responses", {})
+            for status, description in statuses.items():
+                responses.setdefault(status, _problem(status, description))
+    return result
+
+
+def _problem(status: str, description: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {
+            PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}}
+        },
+    }
+    if status in HEADERS:
+        response["headers"] = HEADERS[status]
+    return response

@@ -1,0 +1,78 @@
+"""Rate limits per API key: 429 with Retry-After as a problem, writes limited more strictly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from marketplace.models import Vendor
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings: Any) -> Callable[[str, str], None]:
+    def set_rates(every: str, writes: str) -> None:
+        settings.REST_FRAMEWORK = settings.REST_FRAMEWORK | {
+            "DEFAULT_THROTTLE_RATES": {"api_key": every, "api_key_write": writes}
+        }
+
+    return set_rates
+
+
+def assert_throttled(response: Any) -> None:
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/problem+json"
+    assert 0 < int(response["Retry-After"]) <= 60
+    body = response.json()
+    assert (body["status"], body["title"], body["type"]) == (
+        429,
+        "Too many requests",
+        "/api/v1/problems/throttled",
+    )
+    assert "throttled" in body["detail"]
+
+
+def test_requests_over_the_rate_are_429_with_retry_after(
+    api: APIClient, rates: Callable[[str, str], None]
+) -> None:
+    rates("3/min", "3/min")
+    for _ in range(3):
+        assert api.get("/api/v1/vendor/").status_code == 200
+
+    assert_throttled(api.get("/api/v1/vendor/"))
+
+
+def test_writes_have_a_stricter_limit_and_a_throttled_write_changes_nothing(
+    api: APIClient, vendor: Vendor, rates: Callable[[str, str], None]
+) -> None:
+    rates("100/min", "2/min")
+    for capacity in (10, 20):
+        assert api.patch("/api/v1/vendor/", {"daily_capacity": capacity}).status_code == 200
+
+    assert_throttled(api.patch("/api/v1/vendor/", {"daily_capacity": 30}))
+    vendor.refresh_from_db()
+    assert vendor.daily_capacity == 20
+    assert api.get("/api/v1/vendor/").status_code == 200  # reads still go through
+
+
+def test_the_limit_is_per_api_key(
+    api: APIClient,
+    vendor: Vendor,
+    vendor_client: Callable[[Vendor], APIClient],
+    rates: Callable[[str, str], None],
+) -> None:
+    rates("1/min", "1/min")
+    assert api.get("/api/v1/vendor/").status_code == 200
+    assert_throttled(api.get("/api/v1/vendor/"))
+
+    assert vendor_client(vendor).get("/api/v1/vendor/").status_code == 200
+
+
+def test_no_key_is_401_not_throttled(rates: Callable[[str, str], None]) -> None:
+    rates("1/min", "1/min")
+    for _ in range(3):
+        assert APIClient().get("/api/v1/vendor/").status_code == 401

@@ -1,0 +1,360 @@
+"""Input discipline on every API write: garbage is a 400/413/415 problem and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from intents.models import Intent
+from marketplace.models import IdempotencyKey, Vendor, WebhookEndpoint
+from offers.models import Offer, OfferRevision, Question
+from tests.factories import OfferFactory
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = "application/problem+json"
+
+
+def state() -> dict[str, list[dict[str, Any]]]:
+    """Every row an API write could touch."""
+    return {
+        model.__name__: list(model.objects.order_by("pk").values())
+        for model in (
+            Offer,
+            OfferRevision,
+            Question,
+            Vendor,
+            WebhookEndpoint,
+            IdempotencyKey,
+        )
+    }
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/api/v1/problems/")
+    assert body["title"] and body["detail"]
+    return body
+
+
+def in_days(days: int) -> str:
+    return (timezone.localdate() + timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def world(api: APIClient, vendor: Vendor, open_intent: Intent) -> dict[str, Any]:
+    """The vendor with an offer and a webhook endpoint; the last API use already stamped."""
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    endpoint = WebhookEndpoint.objects.create(
+        vendor=vendor, url="http://127.0.0.1:9/hook", secret="whsec_x"
+    )
+    api.get("/api/v1/vendor/")  # the first use of a key writes last_seen_at
+    return {"intent": open_intent, "offer": offer, "endpoint": endpoint}
+
+
+# (method, path, a valid body) for every API write that takes a body.
+Write = tuple[str, Callable[[dict[str, Any]], str], dict[str, Any]]
+WRITES: dict[str, Write] = {
+    "POST offers": (
+        "post",
+        lambda world: "/api/v1/offers/",
+        {"price": "10.00", "currency": "EUR"},
+    ),
+    "PATCH offer": ("patch", lambda world: f"/api/v1/offers/{world['offer'].pk}/", {}),
+    "POST questions": (
+        "post",
+        lambda world: f"/api/v1/intents/{world['intent'].pk}/questions/",
+        {"text": "When?"},
+    ),
+    "PATCH vendor": ("patch", lambda world: "/api/v1/vendor/", {}),
+    "POST webhooks": ("post", lambda world: "/api/v1/webhooks/", {"url": "http://127.0.0.1:9/x"}),
+    "PATCH webhook": ("patch", lambda world: f"/api/v1/webhooks/{world['endpoint'].pk}/", {}),
+}
+
+
+def send(api: APIClient, world: dict[str, Any], name: str, extra: dict[str, Any]) -> Any:
+    method, path, body = WRITES[name]
+    body = dict(body) | extra
+    if name == "POST offers":
+        body["intent"] = str(world["intent"].pk)
+    return getattr(api, method)(path(world), body, format="json")
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        {"surprise": 1},
+        {"id": "00000000-0000-0000-0000-000000000000"},
+        {"vendor": "someone-else"},
+        {"created_at": "2020-01-01T00:00:00Z"},
+    ],
+)
+def test_unknown_or_read_only_fields_are_400_naming_them(
+    api: APIClient, world: dict[str, Any], name: str, unknown: dict[str, Any]
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, unknown), 400)
+    assert set(unknown) <= set(body["errors"])
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("POST offers", "status"),
+        ("PATCH offer", "status"),
+        ("PATCH offer", "intent"),
+        ("PATCH offer", "currency"),
+        ("PATCH vendor", "is_verified"),
+        ("PATCH vendor", "is_suspended"),
+        ("PATCH vendor", "rating_mean"),
+        ("PATCH webhook", "secret"),
+        ("POST webhooks", "secret"),
+    ],
+)
+def test_fields_a_vendor_may_not_set_are_400(
+    api: APIClient, world: dict[str, Any], name: str, field: str
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, {field: "accepted"}), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+BAD_MONEY = [
+    "12.345",
+    "-1.00",
+    "-0.01",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e20",
+    "1" * 13,
+    "",
+    "ten",
+]
+
+
+@pytest.mark.parametrize("value", BAD_MONEY)
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("POST offers", "price"),
+        ("PATCH offer", "price"),
+        ("PATCH vendor", "deal_size_min"),
+        ("PATCH vendor", "deal_size_max"),
+    ],
+)
+def test_bad_money_is_400(
+    api: APIClient, world: dict[str, Any], name: str, field: str, value: str
+) -> None:
+    before = state()
+    extra = {field: value}
+    if name == "PATCH vendor":
+        extra["deal_size_currency"] = "EUR"
+    body = assert_problem(send(api, world, name, extra), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", BAD_MONEY)
+def test_bad_money_in_line_items_is_400(api: APIClient, world: dict[str, Any], value: str) -> None:
+    before = state()
+    items = [{"description": "Labour", "quantity": "1", "unit_price": value}]
+    body = assert_problem(send(api, world, "POST offers", {"line_items": items}), 400)
+    assert "line_items" in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_json_number_constants_are_refused(api: APIClient, world: dict[str, Any], raw: str) -> None:
+    before = state()
+    body = f'{{"intent": "{world["intent"].pk}", "price": {raw}, "currency": "EUR"}}'
+    response = api.generic("POST", "/api/v1/offers/", body, content_type="application/json")
+    assert_problem(response, 400)
+    assert state() == before
+
+
+@pytest.mark.parametrize("currency", ["usd", "EURO", "XXY", "", "E1R", 978])
+@pytest.mark.parametrize(("name", "field"), [("POST offers", "currency")])
+def test_currency_not_iso_4217_is_400(
+    api: APIClient, world: dict[str, Any], name: str, field: str, currency: object
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, {field: currency}), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("currency", ["usd", "EURO", "XXY", "E1R"])
+def test_vendor_deal_size_currency_not_iso_4217_is_400(
+    api: APIClient, world: dict[str, Any], currency: str
+) -> None:
+    before = state()
+    extra = {"deal_size_min": "10.00", "deal_size_currency": currency}
+    body = assert_problem(send(api, world, "PATCH vendor", extra), 400)
+    assert "deal_size_currency" in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("name", ["POST offers", "PATCH offer"])
+@pytest.mark.parametrize("field", ["delivery_date", "valid_until"])
+def test_dates_in_the_past_are_400(
+    api: APIClient, world: dict[str, Any], name: str, field: str
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, {field: in_days(-1)}), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("name", ["POST offers", "PATCH offer"])
+def test_today_is_not_in_the_past(api: APIClient, world: dict[str, Any], name: str) -> None:
+    if name == "POST offers":
+        world["offer"].delete()
+    response = send(api, world, name, {"delivery_date": in_days(0), "valid_until": in_days(0)})
+    assert response.status_code in (200, 201), response.content
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_body_over_the_limit_is_413(
+    api: APIClient, world: dict[str, Any], name: str, settings: Any
+) -> None:
+    before = state()
+    method, path, _ = WRITES[name]
+    body = json.dumps({"message": "x" * settings.API_MAX_REQUEST_BYTES})
+    response = api.generic(method.upper(), path(world), body, content_type="application/json")
+    assert_problem(response, 413)
+    assert state() == before
+
+
+def test_body_just_under_the_limit_is_read(
+    api: APIClient, world: dict[str, Any], settings: Any
+) -> None:
+    settings.API_MAX_REQUEST_BYTES = 2048
+    body = json.dumps({"message": "x" * 1900})
+    path = f"/api/v1/offers/{world['offer'].pk}/"
+    response = api.generic("PATCH", path, body, content_type="application/json")
+    assert response.status_code == 200, response.content
+
+
+def test_size_limit_is_only_for_the_api(client: Any, settings: Any) -> None:
+    settings.API_MAX_REQUEST_BYTES = 10
+    response = client.post("/accounts/login/", {"username": "x" * 50, "password": "y"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+def test_wrong_content_type_is_415(
+    api: APIClient, world: dict[str, Any], name: str, content_type: str
+) -> None:
+    before = state()
+    method, path, _ = WRITES[name]
+    response = api.generic(method.upper(), path(world), "price=1", content_type=content_type)
+    body = assert_problem(response, 415)
+    assert content_type in body["detail"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+@pytest.mark.parametrize("raw", ["{not json", "[]", '"text"', "null", "1"])
+def test_malformed_or_non_object_json_is_400(
+    api: APIClient, world: dict[str, Any], name: str, raw: str
+) -> None:
+    before = state()
+    method, path, _ = WRITES[name]
+    response = api.generic(method.upper(), path(world), raw, content_type="application/json")
+    assert_problem(response, 400)
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", [12, 12.5, True, ["1.00"], {"amount": "1.00"}])
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("POST offers", "price"), ("PATCH offer", "price"), ("PATCH vendor", "deal_size_min")],
+)
+def test_money_must_be_a_decimal_string(
+    api: APIClient, world: dict[str, Any], name: str, field: str, value: object
+) -> None:
+    before = state()
+    extra = {field: value} | ({"deal_size_currency": "EUR"} if name == "PATCH vendor" else {})
+    body = assert_problem(send(api, world, name, extra), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+@pytest.mark.parametrize(
+    ("name", "field"), [("PATCH vendor", "is_paused"), ("PATCH webhook", "is_active")]
+)
+def test_booleans_must_be_json_booleans(
+    api: APIClient, world: dict[str, Any], name: str, field: str, value: object
+) -> None:
+    before = state()
+    body = assert_problem(send(api, world, name, {field: value}), 400)
+    assert field in body["errors"]
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/offers/?page_size=abc",
+        "/api/v1/offers/?page_size=0",
+        "/api/v1/offers/?page_size=%C2%B2",  # "²" is a digit to str.isdigit(), not to int()
+        "/api/v1/notices/?unread=maybe",
+        "/api/v1/events/?after=%C2%B2",
+        "/api/v1/events/?after=-1",
+        "/api/v1/events/?limit=0",
+    ],
+)
+def test_bad_query_parameters_are_400(api: APIClient, world: dict[str, Any], query: str) -> None:
+    assert_problem(api.get(query), 400)
+
+
+def test_page_size_is_capped_at_100(api: APIClient, world: dict[str, Any]) -> None:
+    assert api.get("/api/v1/offers/?page_size=1000").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/intents/0.5/", "/api/v1/nowhere/", "/api/v1/offers/x.y/"]
+)
+def test_unknown_api_address_is_a_404_problem(api: APIClient, path: str) -> None:
+    assert_problem(api.get(path), 404)
+
+
+def test_unknown_web_address_is_still_a_page(client: Any) -> None:
+    response = client.get("/nowhere/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("closes_before", "status"),
+    [
+        # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59 (once a 500).
+        ("2030-01-01T00:00:00+19:12", 200),
+        ("9999-12-31T23:59:59-10:00", 400),  # past year 9999 in UTC
+        ("not-a-time", 400),
+    ],
+)
+def test_closes_before_filter_takes_any_iso_offset(
+    api: APIClient, world: dict[str, Any], closes_before: str, status: int
+) -> None:
+    response = api.get("/api/v1/intents/", {"closes_before": closes_before})
+    assert response.status_code == status, response.content
+    if status == 200:
+        assert response.json()["count"] == 1

@@ -1,0 +1,214 @@
+"""The web side: CSRF on every form, a Content-Security-Policy, login throttling, password rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from intents.models import Intent
+from marketplace.models import ApiKey, User, Vendor, WebhookEndpoint
+from offers.models import Offer
+from tests.factories import PASSWORD, OfferFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def state() -> dict[str, Any]:
+    return {
+        "users": list(User.objects.order_by("pk").values_list("pk", "password")),
+        "intents": list(Intent.objects.order_by("pk").values()),
+        "offers": list(Offer.objects.order_by("pk").values()),
+        "keys": list(ApiKey.objects.order_by("pk").values()),
+        "webhooks": list(WebhookEndpoint.objects.order_by("pk").values()),
+        "vendors": list(Vendor.objects.order_by("pk").values()),
+    }
+
+
+@pytest.fixture
+def buyer_offer(vendor: Vendor, open_intent: Intent) -> Offer:
+    return OfferFactory(intent=open_intent, vendor=vendor)
+
+
+# (path, who is logged in, a form body) for the site's forms.
+FORMS = {
+    "log in": ("/accounts/login/", None, {"username": "x", "password": PASSWORD}),
+    "sign up": (
+        "/signup/",
+        None,
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
+    ),
+    "password reset": ("/accounts/password_reset/", None, {"email": "x@example.test"}),
+    "log out": ("/accounts/logout/", "buyer", {}),
+    "new intent": ("/intents/new/", "buyer", {"title": "Paint the hall"}),
+    "accept offer": ("/offers/{offer}/accept/", "buyer", {}),
+    "decline offer": ("/offers/{offer}/decline/", "buyer", {"reason": "too dear"}),
+    "vendor profile": ("/vendor/", "staff", {"name": "Renamed"}),
+    "new API key": ("/vendor/keys/", "staff", {"name": "ci"}),
+    "new webhook": ("/vendor/webhooks/", "staff", {"url": "http://127.0.0.1:9/h"}),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_every_form_refuses_a_post_without_csrf_token(
+    name: str, vendor: Vendor, buyer_offer: Offer
+) -> None:
+    path, who, body = FORMS[name]
+    client = Client(enforce_csrf_checks=True)
+    if who == "buyer":
+        client.force_login(buyer_offer.intent.buyer)
+    elif who == "staff":
+        client.force_login(UserFactory(vendor=vendor))
+    before = state()
+
+    response = client.post(path.format(offer=buyer_offer.pk), body)
+
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+    assert state() == before
+
+
+def test_a_form_post_with_its_token_goes_through(vendor: Vendor) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(vendor=vendor))
+    client.get("/vendor/keys/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+
+    response = client.post("/vendor/keys/", {"name": "ci", "csrfmiddlewaretoken": token})
+
+    assert response.status_code in (200, 302)
+    assert ApiKey.objects.filter(vendor=vendor, name="ci").exists()
+
+
+def test_every_post_form_in_the_templates_carries_a_csrf_token() -> None:
+    for template in TEMPLATES.rglob("*.html"):
+        text = template.read_text()
+        posts = len(re.findall(r'<form[^>]*method="post"', text, flags=re.IGNORECASE))
+        assert text.count("{% csrf_token %}") >= posts, template
+
+
+def test_templates_run_no_inline_script() -> None:
+    """The Content-Security-Policy allows scripts from our origin only."""
+    for template in TEMPLATES.rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text, re.IGNORECASE), template
+        assert not re.search(r"\son[a-z]+\s*=", text, re.IGNORECASE), template
+        assert "javascript:" not in text.lower(), template
+
+
+@pytest.mark.parametrize("path", ["/", "/signup/", "/accounts/login/", "/api/v1/vendor/"])
+def test_pages_carry_the_content_security_policy(client: Client, path: str) -> None:
+    policy = client.get(path)["Content-Security-Policy"]
+    directives = dict(item.strip().partition(" ")[::2] for item in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy
+
+
+def test_only_the_api_docs_allow_redocs_inline_styles(client: Client) -> None:
+    policy = client.get("/api/v1/docs/")["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    assert "script-src 'self';" in policy + ";"
+
+
+# --- password guessing (django-axes) -----------------------------------------------
+
+
+def login(client: Client, username: str, password: str, address: str = "203.0.113.7") -> Any:
+    return client.post(
+        "/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def test_login_is_locked_after_five_failures_with_a_clear_message(settings: Any) -> None:
+    user = UserFactory(username="grace")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = login(client, "grace", "guess")
+        assert response.status_code == 200
+        assert b"Please enter a correct username and password" in response.content
+
+    locked = login(client, "grace", "guess")
+    right_password_too = login(client, "grace", PASSWORD)
+
+    for response in (locked, right_password_too):
+        assert response.status_code == 429
+        assert b"Too many failed log-in attempts" in response.content
+        assert b"paused for\n  15 minutes" in response.content
+    assert "_auth_user_id" not in client.session
+    user.refresh_from_db()
+    assert user.last_login is None
+
+
+def test_lockout_is_per_username_and_address(settings: Any) -> None:
+    UserFactory(username="grace")
+    UserFactory(username="alan")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        login(client, "grace", "guess")
+
+    assert login(client, "alan", PASSWORD).status_code == 302
+    assert login(Client(), "grace", PASSWORD, address="198.51.100.9").status_code == 302
+
+
+def test_a_successful_login_resets_the_count(settings: Any) -> None:
+    UserFactory(username="grace")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        login(Client(), "grace", "guess")
+    assert login(Client(), "grace", PASSWORD).status_code == 302
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        login(Client(), "grace", "guess")
+    assert login(Client(), "grace", PASSWORD).status_code == 302
+
+
+# --- password rules ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short1", b"too short"),
+        ("password", b"too common"),
+        ("48151623424", b"entirely numeric"),
+        ("newcomer-pw", b"too similar"),
+    ],
+)
+def test_signup_refuses_weak_passwords(client: Client, password: str, message: bytes) -> None:
+    response = client.post(
+        "/signup/",
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.test",
+            "password1": password,
+            "password2": password,
+        },
+    )
+    assert response.status_code == 200
+    assert message in response.content
+    assert not User.objects.filter(username="newcomer").exists()
+
+
+def test_signup_takes_a_good_password(client: Client) -> None:
+    response = client.post(
+        "/signup/",
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.filter(username="newcomer").exists()
