@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -104,6 +105,9 @@ def _export_marketplace(user: User, document: dict[str, Any]) -> None:
 
 
 def _erase_marketplace(user: User) -> None:
+    # The login guard keeps a log of log-ins and failures under the username.
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        model.objects.filter(username=user.get_username()).delete()
     marker = f"deleted-{user.pk}-{timezone.now():%Y%m%d%H%M%S}"
     user.username = marker
     user.email = f"{marker}@deleted.invalid"
