@@ -26,8 +26,9 @@ app.conf.beat_schedule = {
     "notify-buyers": {"task": "offers.notify_buyers", "schedule": 5 * 60.0},
     # Buyers' "delete my data N days after award" terms.
     "enforce-deletion-terms": {"task": "offers.enforce_deletion_terms", "schedule": 60 * 60.0},
-    # Internal RFPs closed with undecided proposals: remind the poster (one e-mail a day
-    # per RFP at most; the claim on decision_reminded_at makes a second run send nothing);
+    # Intents (public or internal RFPs) closed without a decision: remind the buyer (one
+    # e-mail a day per intent at most; the claim on decision_reminded_at makes a second run
+    # send nothing);
     # 14 days after the deadline, still undecided proposals are declined with the reason.
     "remind-posters": {"task": "offers.remind_posters", "schedule": 60 * 60.0},
     # Idempotency keys are promised for 24 h; older ones are deleted so the table stays small.

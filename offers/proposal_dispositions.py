@@ -70,11 +70,10 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
 
 
 def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:
-    """Closed internal RFPs with undecided proposals whose poster was not reminded today."""
+    """Closed intents (public or internal) with undecided offers whose buyer was not reminded today."""
     now = now or timezone.now()
     return (
         Intent.objects.filter(
-            organization__isnull=False,
             status=Intent.Status.CLOSED,
             offers__status=Offer.Status.SUBMITTED,
         )
@@ -104,13 +103,23 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
     if not claimed:
         return False
     undecided = Offer.objects.filter(intent=intent, status=Offer.Status.SUBMITTED).count()
-    send_mail(
-        subject=f"{undecided} proposal(s) wait for your decision: {intent.title}",
-        message=(
+    if intent.organization is None:
+        subject = f"{undecided} offer(s) wait for your decision: {intent.title}"
+        message = (
+            f"Your intent “{intent.title}” closed with {undecided} offer(s) you have not "
+            f"decided on. Accept one, or decline them with a reason — every vendor hears "
+            f"back: /intents/{intent.pk}/\n"
+        )
+    else:
+        subject = f"{undecided} proposal(s) wait for your decision: {intent.title}"
+        message = (
             f"Your RFP “{intent.title}” in {intent.organization.name} closed with "
             f"{undecided} undecided proposal(s). Accept one or several and split the reward, "
             f"or decline them with a reason: /orgs/{intent.organization.slug}/rfps/{intent.pk}/\n"
-        ),
+        )
+    send_mail(
+        subject=subject,
+        message=message,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[intent.buyer.email],
     )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from config.celery import app
 from intents.models import Intent
 from marketplace.models import Event, Vendor
 from offers.models import Offer
+from offers.proposal_dispositions import intent_remind_poster
 from offers.services import (
     REASON_ANOTHER_ACCEPTED,
     intents_close_due,
@@ -84,3 +86,20 @@ def test_award_gives_every_live_offer_a_disposition(open_intent: Intent) -> None
     assert {event.payload["offer"]["decline_reason"] for event in declined} == {
         REASON_ANOTHER_ACCEPTED
     }
+
+
+def test_buyer_of_a_closed_intent_is_reminded_of_undecided_offers_once_a_day(
+    vendor: Vendor,
+) -> None:
+    intent = noticed_intent(vendor, status=Intent.Status.CLOSED)
+    OfferFactory(intent=intent, vendor=vendor)
+    decided = noticed_intent(vendor, status=Intent.Status.CLOSED)
+    OfferFactory(intent=decided, vendor=vendor, status=Offer.Status.DECLINED)
+
+    assert intent_remind_poster(intent_id=intent.pk) is True
+    assert intent_remind_poster(intent_id=intent.pk) is False  # not twice a day
+    assert intent_remind_poster(intent_id=decided.pk) is False  # nothing to decide
+
+    [message] = mail.outbox
+    assert message.to == [intent.buyer.email]
+    assert "1 offer(s)" in message.body and f"/intents/{intent.pk}/" in message.body
