@@ -437,14 +437,18 @@ def test_the_award_form_splits_and_refuses_a_bad_split(
         follow=True,
     )
     unchanged = _state(intent)
-    client.post(
-        f"/orgs/{slug}/rfps/{intent.pk}/award/",
-        {f"share-{first.pk}": "75", f"share-{second.pk}": "25"},
-    )
+    split = {f"share-{first.pk}": "75", f"share-{second.pk}": "25"}
+    confirm = client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split)
+    before_confirming = _state(intent)
+    client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split | {"confirm": "1"})
 
     assert f'<label for="share-{first.pk}">' in page.content.decode()
     assert "add up to 99" in bad.content.decode()
     assert unchanged == ("open", ["submitted", "submitted"], 0)
+    # The first POST only shows what will happen.
+    assert "Yes, award and split the reward" in confirm.content.decode()
+    assert "75" in confirm.content.decode() and market["alice"].username in confirm.content.decode()
+    assert before_confirming == ("open", ["submitted", "submitted"], 0)
     assert _state(intent) == ("awarded", ["accepted", "accepted"], 2)
 
 
