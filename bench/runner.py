@@ -72,9 +72,11 @@ def machine() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         server = cursor.fetchone()[0]
+    load_1, load_5, _ = os.getloadavg()
     return (
         f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"PostgreSQL {server}, {timezone.now():%Y-%m-%d %H:%M} UTC"
+        f"PostgreSQL {server}, {timezone.now():%Y-%m-%d %H:%M} UTC, "
+        f"load average {load_1:.2f} / {load_5:.2f} (1 / 5 min)"
     )
 
 
@@ -111,5 +113,6 @@ def run(options: Options, say: Say) -> list[Row]:
         )
     say(f"Fan-out on {options.fanout_intents} intents, and the INSERT … SELECT baseline:")
     fanout_row = fanout.measure(options.fanout_intents, options.redis_url, say)
+    say("Load average at the end: {:.2f} / {:.2f} (1 / 5 min)".format(*os.getloadavg()[:2]))
     # In the order of DESIGN §9.
     return [*matching_rows, fanout_row, get_row, list_queries, post_row, *buyer_rows]

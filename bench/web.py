@@ -140,10 +140,15 @@ def gunicorn(*, workers: int, redis_url: str, key: str, say: Say) -> Iterator[st
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--chdir", str(ROOT), "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    say(f"  gunicorn: {workers} sync workers on {base} (log {log.name})")
+    say(f"  gunicorn: {workers} sync workers on {base}")
     try:
         _wait_ready(f"{base}{PING_URL}", key, process)
         yield base
+    except BaseException:
+        say(f"  gunicorn's log is kept in {log.name}")
+        raise
+    else:
+        os.unlink(log.name)
     finally:
         process.terminate()
         try:
