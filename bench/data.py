@@ -38,7 +38,7 @@ from intents.pseudonyms import ADJECTIVES, ANIMALS
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Category, User, Vendor
 from marketplace.search import TEXT_SEARCH_CONFIG
-from marketplace.services import region_coverage
+from marketplace.services import region_coverage, vendor_match_keys
 from offers.models import Offer
 
 SEED = 8  # issue 8
@@ -214,6 +214,7 @@ def _load_vendors(
                 json.dumps(keywords),
                 json.dumps(region_coverage(regions)),
                 json.dumps(sorted({lex for word in keywords for lex in lexemes_of[word]})),
+                json.dumps(vendor_match_keys(served, region_coverage(regions))),
                 low,
                 high,
                 currency,
@@ -232,7 +233,7 @@ def _load_vendors(
         Vendor,
         [
             "id", "name", "slug", "contact_email", "is_verified", "is_suspended", "is_paused",
-            "regions", "keywords", "coverage", "keyword_lexemes", "deal_size_min",
+            "regions", "keywords", "coverage", "keyword_lexemes", "match_keys", "deal_size_min",
             "deal_size_max", "deal_size_currency", "daily_capacity", "rating_count",
             "rating_mean", "last_seen_at",
         ],
