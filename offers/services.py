@@ -149,6 +149,10 @@ def offer_submit(
             )
             if terms:
                 _record_agreement(offer=offer, terms=terms)
+            else:
+                # Known to have no agreement: whoever shows the offer next (the API's
+                # serializer) need not ask the database.
+                Offer.terms_agreement.related.set_cached_value(offer, None)
             intent_note_buyer_activity(intent_id=locked_intent.pk)
             return offer
     except IntegrityError as error:
