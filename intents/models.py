@@ -121,6 +121,15 @@ class Intent(models.Model):
                 condition=Q(needs_matching=True),
                 name="intent_needs_matching",
             ),
+            # The open intents a vendor's default list may show: counting a vendor's
+            # noticed intents joins these ids alone (an index-only scan), not every
+            # intent row (intents.selectors.intents_visible_to_vendor).
+            models.Index(
+                fields=["id"],
+                condition=Q(status="open", is_hidden=False, organization__isnull=True)
+                & ~Q(visibility="internal"),
+                name="intent_open_for_vendors",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -20,7 +20,7 @@ from django.utils import timezone
 from intents.matching import match_candidates, related_category_ids
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
-from marketplace.events import NewEvent, emit_many
+from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.models import User, Vendor
 from marketplace.queue import enqueue_on_commit
 
@@ -53,19 +53,14 @@ def intent_match(*, intent_id: Any) -> list[Notice]:
         vendor_notices = [notice for notice in notices if notice.vendor_id is not None]
         if vendor_notices:
             _count_towards_capacity([notice.vendor_id for notice in vendor_notices])
-            payload = intent_for_vendor(intent)
-            emit_many(
-                NewEvent(
-                    vendor_id=notice.vendor_id,
-                    type="intent.matched",
-                    payload={
-                        "intent": payload,
-                        "notice": str(notice.pk),
-                        "reasons": notice.reasons,
-                    },
-                    dedupe_key=f"intent.matched:{intent.pk}",
-                )
-                for notice in vendor_notices
+            emit_shared(
+                type="intent.matched",
+                dedupe_key=f"intent.matched:{intent.pk}",
+                shared={"intent": intent_for_vendor(intent)},
+                each=[
+                    (notice.vendor_id, {"notice": str(notice.pk), "reasons": notice.reasons})
+                    for notice in vendor_notices
+                ],
             )
         if notices:
             # Vendors' staff and members alike are told by e-mail.

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
@@ -22,7 +24,12 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from marketplace.services import api_key_revoke, vendor_set_suspended, vendor_set_verified
+from marketplace.services import (
+    api_key_revoke,
+    vendor_refresh_matching_fields,
+    vendor_set_suspended,
+    vendor_set_verified,
+)
 from marketplace.webhooks import webhook_redeliver
 
 
@@ -74,6 +81,11 @@ class VendorAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "updated_at")
     inlines = [ApiKeyInline]
     actions = ["verify", "unverify", "suspend", "reinstate"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Categories are saved only now: what matching reads must follow them.
+        vendor_refresh_matching_fields(vendor=form.instance)
 
     @admin.action(description="Verify the selected vendors")
     def verify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:

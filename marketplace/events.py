@@ -8,6 +8,7 @@ interested endpoint, both idempotently.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -66,6 +67,44 @@ def emit_many(events: Iterable[NewEvent]) -> None:
     for row in rows:
         assert row.type in EVENT_TYPES or row.type == TEST_EVENT_TYPE, row.type
     Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    enqueue_on_commit("marketplace.dispatch_events")
+
+
+def emit_shared(
+    *, type: str, dedupe_key: str, shared: dict[str, Any], each: list[tuple[Any, dict[str, Any]]]
+) -> None:
+    """:func:`emit_many` for one fact told to many vendors: ``shared | part`` per vendor.
+
+    ``each`` is ``(vendor_id, part)``. The rows are the same as emit_many's. On
+    PostgreSQL the shared part (an intent's whole payload, say) travels once and
+    the database merges it into each row, in one statement: quoting two hundred
+    copies of it client-side cost more than everything else in a fan-out.
+    """
+    if not each:
+        return
+    assert type in EVENT_TYPES, type
+    if connection.vendor != "postgresql":
+        emit_many(
+            NewEvent(vendor_id=vendor_id, type=type, payload=shared | part, dedupe_key=dedupe_key)
+            for vendor_id, part in each
+        )
+        return
+    table = connection.ops.quote_name(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (vendor_id, type, payload, dedupe_key, created_at)"
+            " SELECT (item->>0)::uuid, %s, %s::jsonb || (item->1), %s, %s"
+            " FROM jsonb_array_elements(%s::jsonb) AS item"
+            # As emit_many's ignore_conflicts: the same (vendor, dedupe_key) is kept once.
+            " ON CONFLICT DO NOTHING",
+            [
+                type,
+                json.dumps(shared),
+                dedupe_key,
+                timezone.now(),
+                json.dumps([[str(vendor_id), part] for vendor_id, part in each]),
+            ],
+        )
     enqueue_on_commit("marketplace.dispatch_events")
 
 

@@ -72,6 +72,10 @@ class Vendor(models.Model):
     # country codes (and "*") the regions cover, and the keywords as search lexemes.
     coverage = models.JSONField(default=list, blank=True, editable=False)
     keyword_lexemes = models.JSONField(default=list, blank=True, editable=False)
+    # "<category id>:<coverage code>" for each served category and covered code:
+    # on PostgreSQL one GIN lookup finds the vendors that fit an intent's category
+    # *and* place, which are selective only together (see vendor_match_keys).
+    match_keys = models.JSONField(default=list, blank=True, editable=False)
     # Notices received on ``notices_day`` (UTC): matching skips a vendor at capacity.
     notices_day = models.DateField(null=True, blank=True, editable=False)
     notices_today = models.PositiveIntegerField(default=0, editable=False)

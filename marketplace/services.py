@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -118,11 +119,37 @@ def region_coverage(regions: list[str]) -> list[str]:
     )
 
 
+def vendor_match_keys(category_ids: Iterable[int], coverage: Iterable[str]) -> list[str]:
+    """The keys matching looks a vendor up by: each served category with each covered code.
+
+    Only the categories the vendor serves are stored; matching expands the
+    intent's category to its ancestors and descendants when it asks, so a
+    change to the category tree leaves these keys valid.
+    """
+    codes = sorted(set(coverage))
+    return sorted({f"{category_id}:{code}" for category_id in category_ids for code in codes})
+
+
 def _derive_matching_fields(vendor: Vendor) -> None:
     vendor.regions = sorted(set(vendor.regions))
     vendor.keywords = sorted({keyword.strip().lower() for keyword in vendor.keywords})
     vendor.coverage = region_coverage(vendor.regions)
     vendor.keyword_lexemes = lexemes(" ".join(vendor.keywords))
+
+
+def vendor_refresh_matching_fields(*, vendor: Vendor) -> None:
+    """Re-derive what matching reads, after an edit outside the services (the admin)."""
+    _derive_matching_fields(vendor)
+    vendor.match_keys = vendor_match_keys(
+        vendor.categories.values_list("pk", flat=True), vendor.coverage
+    )
+    Vendor.objects.filter(pk=vendor.pk).update(
+        regions=vendor.regions,
+        keywords=vendor.keywords,
+        coverage=vendor.coverage,
+        keyword_lexemes=vendor.keyword_lexemes,
+        match_keys=vendor.match_keys,
+    )
 
 
 PROFILE_FIELDS = (
@@ -161,6 +188,12 @@ def vendor_update(
         for field, value in changes.items():
             setattr(vendor, field, value)
         _derive_matching_fields(vendor)
+        category_ids = (
+            [category.pk for category in categories]
+            if categories is not None
+            else list(vendor.categories.values_list("pk", flat=True))
+        )
+        vendor.match_keys = vendor_match_keys(category_ids, vendor.coverage)
         vendor.save()
         if categories is not None:
             vendor.categories.set(categories)
@@ -202,6 +235,7 @@ def vendor_create(
     with transaction.atomic():
         vendor = Vendor(name=name, slug=slug, contact_email=email, regions=regions)
         _derive_matching_fields(vendor)
+        vendor.match_keys = vendor_match_keys([c.pk for c in categories], vendor.coverage)
         vendor.save()
         vendor.categories.set(categories)
         staff_user = User.objects.create_user(username=email, email=email, vendor=vendor)

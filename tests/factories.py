@@ -9,7 +9,7 @@ from django.utils import timezone
 from intents.models import Intent, Notice
 from marketplace.models import Category, Membership, Organization, User, Vendor
 from marketplace.organizations import skill_profile_update
-from marketplace.services import region_coverage
+from marketplace.services import region_coverage, vendor_match_keys
 from offers.models import Offer
 
 PASSWORD = "correct-horse-battery"
@@ -57,6 +57,9 @@ class VendorFactory(factory.django.DjangoModelFactory):
     def categories(self, create: bool, extracted: list[Category] | None, **kwargs: object) -> None:
         if create and extracted:
             self.categories.set(extracted)
+            # As the vendor services do: matching on PostgreSQL looks vendors up by these.
+            self.match_keys = vendor_match_keys([c.pk for c in extracted], self.coverage)
+            type(self).objects.filter(pk=self.pk).update(match_keys=self.match_keys)
 
 
 class IntentFactory(factory.django.DjangoModelFactory):

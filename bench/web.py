@@ -1,0 +1,262 @@
+"""Bars under load: gunicorn on a loopback port, wrk as the load tool.
+
+The trivial endpoint (``GET /api/v1/ping/``, see :mod:`bench.urls`) is served
+by the same gunicorn and authenticated with the same API key, so its figures
+are what the server can do for a request that does nothing: the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from bench.report import Row, ratio
+from intents.models import Intent
+from intents.selectors import intents_visible_to_vendor
+from marketplace.models import Vendor
+from offers.models import Offer
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 8
+THREADS = 2
+GET_P95_BAR_MS = 50.0
+POST_RATIO_BAR = 0.5
+GET_BAR = f"GET intents page of 50, p95 at {CONNECTIONS} clients (≤ {GET_P95_BAR_MS:.0f} ms)"
+POST_BAR = f"POST offers throughput (≥ {POST_RATIO_BAR:.0%} of trivial)"
+LIST_URL = "/api/v1/intents/?page_size=50"
+PING_URL = "/api/v1/ping/"
+
+Say = Callable[[str], None]
+
+# Every script ends with this: one line the bench parses (wrk's own summary has no p95).
+DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d status_errors=%d socket_errors=%d p50_us=%d p95_us=%d p99_us=%d\\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+GET_SCRIPT = """
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+# Each thread takes every THREADS-th intent from its own offset, so no intent
+# gets two offers; past the end it repeats the first one, and the 409s show.
+POST_SCRIPT = """
+local intents = {{
+{intents}
+}}
+local headers = {{["Authorization"] = "Bearer {key}", ["Content-Type"] = "application/json"}}
+threads_seen = 0
+setup = function(thread)
+  threads_seen = threads_seen + 1
+  thread:set("first", threads_seen)
+end
+init = function(args) next_index = first end
+request = function()
+  local intent = intents[next_index] or intents[1]
+  next_index = next_index + {threads}
+  local body = string.format(
+    '{{"intent": "%s", "price": "95.00", "currency": "%s", "delivery_date": "{delivery}", "message": "bench offer"}}',
+    intent[1], intent[2])
+  return wrk.format("POST", "/api/v1/offers/", headers, body)
+end
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float
+    status_errors: int
+    socket_errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def errors(self) -> int:
+        return self.status_errors + self.socket_errors
+
+    def describe(self) -> str:
+        return (
+            f"{self.per_second:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms,"
+            f" p99 {self.p99_ms:.1f} ms, {self.errors} errors"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The database this process uses (under pytest: the test database)."""
+    settings = connection.settings_dict
+    user = settings["USER"] or "postgres"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    host = settings["HOST"] or "127.0.0.1"
+    return f"postgres://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
+@contextmanager
+def gunicorn(*, workers: int, redis_url: str, key: str, say: Say) -> Iterator[str]:
+    """Start gunicorn with production settings on a free loopback port; yield its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-only-not-a-secret",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+        # Production limits one key to 1,200 requests a minute (120 writes): the
+        # bench drives one key at thousands a second, and measures the code, not 429s.
+        "API_THROTTLE_RATE": "100000000/min",
+        "API_WRITE_THROTTLE_RATE": "100000000/min",
+    }
+    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--chdir", str(ROOT), "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    say(f"  gunicorn: {workers} sync workers on {base}")
+    try:
+        _wait_ready(f"{base}{PING_URL}", key, process)
+        yield base
+    except BaseException:
+        say(f"  gunicorn's log is kept in {log.name}")
+        raise
+    else:
+        os.unlink(log.name)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_ready(url: str, key: str, process: subprocess.Popen[Any]) -> None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited; see its log")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer {url} within 60 s")
+
+
+def wrk(url: str, script: str, seconds: float) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script + DONE)
+    try:
+        result = subprocess.run(
+            ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds:g}s",
+             "--timeout", "10s", "-s", file.name, url],
+            capture_output=True, text=True, timeout=seconds + 60, check=True,
+        )  # fmt: skip
+    finally:
+        os.unlink(file.name)
+    found = re.search(r"^BENCH (.*)$", result.stdout, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    values = {name: int(value) for name, value in re.findall(r"(\w+)=(\d+)", found.group(1))}
+    return Load(
+        requests=values["requests"],
+        seconds=values["duration_us"] / 1e6,
+        status_errors=values["status_errors"],
+        socket_errors=values["socket_errors"],
+        p50_ms=values["p50_us"] / 1000,
+        p95_ms=values["p95_us"] / 1000,
+        p99_ms=values["p99_us"] / 1000,
+    )
+
+
+def offerable_intents(vendor: Vendor) -> list[tuple[str, str]]:
+    """Open intents the vendor was noticed about and has no live offer on: (id, currency)."""
+    answered = Offer.objects.filter(vendor=vendor, status__in=Offer.LIVE_STATUSES)
+    return [
+        (str(pk), currency)
+        for pk, currency in intents_visible_to_vendor(vendor)
+        .filter(status=Intent.Status.OPEN, offers_close_at__gt=timezone.now() + timedelta(hours=1))
+        .exclude(pk__in=answered.values("intent_id"))
+        .order_by("pk")
+        .values_list("pk", "currency")
+    ]
+
+
+def measure(
+    *, vendor: Vendor, key: str, redis_url: str, workers: int, seconds: float, say: Say
+) -> list[Row]:
+    intents = offerable_intents(vendor)
+    get_script = GET_SCRIPT.format(key=key)
+    post_script = POST_SCRIPT.format(
+        key=key,
+        threads=THREADS,
+        delivery=(timezone.localdate() + timedelta(days=14)).isoformat(),
+        intents=",\n".join(f'{{"{pk}", "{currency}"}}' for pk, currency in intents),
+    )
+    with gunicorn(workers=workers, redis_url=redis_url, key=key, say=say) as base:
+        wrk(f"{base}{PING_URL}", get_script, min(seconds, 3))  # warm every worker
+        wrk(f"{base}{LIST_URL}", get_script, min(seconds, 3))
+        ping = wrk(f"{base}{PING_URL}", get_script, seconds)
+        say(f"  GET  {PING_URL:<31} {ping.describe()}")
+        listing = wrk(f"{base}{LIST_URL}", get_script, seconds)
+        say(f"  GET  {LIST_URL:<31} {listing.describe()}")
+        offers_before = Offer.objects.filter(vendor=vendor).count()
+        posting = wrk(f"{base}/api/v1/offers/", post_script, seconds)
+        say(f"  POST {'/api/v1/offers/':<31} {posting.describe()}")
+    created = Offer.objects.filter(vendor=vendor).count() - offers_before
+    if created < posting.requests:
+        say(f"  FAILURE: {posting.requests} POSTs made only {created} offers")
+    say(f"  POST made {created:,} offers; {len(intents):,} intents were open to offers")
+    return [
+        Row(
+            GET_BAR,
+            f"{listing.p95_ms:.1f} ms ({listing.per_second:,.0f} req/s)",
+            f"{ping.p95_ms:.1f} ms (trivial endpoint)",
+            ratio(listing.p95_ms, ping.p95_ms),
+            listing.p95_ms <= GET_P95_BAR_MS and not listing.errors,
+        ),
+        Row(
+            POST_BAR,
+            f"{posting.per_second:,.0f} req/s",
+            f"{ping.per_second:,.0f} req/s (trivial endpoint)",
+            ratio(posting.per_second, ping.per_second, unit="%"),
+            posting.per_second >= POST_RATIO_BAR * ping.per_second
+            and not posting.errors
+            and created >= posting.requests,
+        ),
+    ]

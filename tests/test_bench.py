@@ -1,0 +1,94 @@
+"""The bench command runs end to end at small volumes and prints its table.
+
+Its figures are not asserted: the bars are measured by the command at full
+size (DESIGN §9), not by timed tests. What is asserted is that every bar gets
+a row with a verdict, and that the hand-written SQL baseline of matching
+returns the same vendors as matching itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+from io import StringIO
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from tests.conftest import IN_CI, require_postgresql
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+BARS = (
+    "matching, median of",
+    "matching returns the SQL query's vendor set",
+    "notice fan-out",
+    "GET intents page of 50, p95",
+    "GET /api/v1/intents/ queries",
+    "POST offers throughput",
+    "buyer page My intents",
+    "buyer intent page",
+)
+
+
+def require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if IN_CI:
+            pytest.fail(f"CI must run the bench smoke test: no Redis at {REDIS_URL}.")
+        pytest.skip(f"needs Redis at {REDIS_URL}")
+
+
+def http_arguments() -> list[str]:
+    if shutil.which("wrk"):
+        return []
+    if IN_CI:
+        pytest.fail("CI must run the bench's HTTP part: wrk is missing (apt-get install wrk).")
+    return ["--skip-http"]
+
+
+def verdicts(table: str) -> dict[str, str]:
+    found = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for bar in BARS:
+            if len(cells) == 5 and cells[0].startswith(bar):
+                found[bar] = cells[4]
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_quick_bench_prints_a_verdict_for_every_bar() -> None:
+    require_postgresql()
+    require_redis()
+    out = StringIO()
+
+    call_command("bench", "--quick", f"--redis-url={REDIS_URL}", *http_arguments(), stdout=out)
+
+    printed = out.getvalue()
+    assert "Loaded in" in printed
+    assert "| bar " in printed and "| verdict |" in printed
+    found = verdicts(printed)
+    assert set(found) == set(BARS), printed
+    assert set(found.values()) <= {"PASS", "FAIL", "SKIP"}
+    assert found["matching returns the SQL query's vendor set"] == "PASS", printed
+
+
+@pytest.mark.django_db
+def test_bench_refuses_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+
+    with pytest.raises(CommandError, match="refuses to run on sqlite"):
+        call_command("bench", "--quick", "--skip-http", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_bench_refuses_a_database_not_named_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_postgresql()
+    monkeypatch.setitem(connection.settings_dict, "NAME", "intentcast")
+
+    with pytest.raises(CommandError, match="does not look like a bench or test database"):
+        call_command("bench", "--quick", "--skip-http", stdout=StringIO())
