@@ -373,16 +373,22 @@ def _transition(
     to_status: str,
     stamp: str,
     refusal: str,
+    tell: str = "",
     **also: Any,
 ) -> Intent:
+    """A guarded status change; with ``tell``, that event goes to every noticed vendor
+    in the same transaction (the outbox)."""
     now = timezone.now()
-    changed = Intent.objects.filter(pk=intent.pk, status__in=from_statuses).update(
-        status=to_status, updated_at=now, **{stamp: now}, **also
-    )
-    if not changed:
-        intent.refresh_from_db(fields=["status"])
-        raise DomainError(refusal.format(status=intent.status), kind=CONFLICT)
-    intent.refresh_from_db()
+    with transaction.atomic():
+        changed = Intent.objects.filter(pk=intent.pk, status__in=from_statuses).update(
+            status=to_status, updated_at=now, **{stamp: now}, **also
+        )
+        if not changed:
+            intent.refresh_from_db(fields=["status"])
+            raise DomainError(refusal.format(status=intent.status), kind=CONFLICT)
+        intent.refresh_from_db()
+        if tell:
+            _tell_noticed_vendors(intent, tell)
     return intent
 
 
@@ -418,44 +424,38 @@ def _tell_noticed_vendors(intent: Intent, event_type: str) -> None:
 
 def intent_close(*, intent: Intent) -> Intent:
     """Stop taking offers; the buyer decides among those received."""
-    with transaction.atomic():
-        intent = _transition(
-            intent=intent,
-            from_statuses=(Status.OPEN,),
-            to_status=Status.CLOSED,
-            stamp="closed_at",
-            refusal="Only an open intent can be closed; this one is {status}.",
-        )
-        _tell_noticed_vendors(intent, "intent.closed")
-    return intent
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN,),
+        to_status=Status.CLOSED,
+        stamp="closed_at",
+        refusal="Only an open intent can be closed; this one is {status}.",
+        tell="intent.closed",
+    )
 
 
 def intent_withdraw(*, intent: Intent) -> Intent:
     """The buyer calls it off. Live offers are declined by the offers layer."""
-    with transaction.atomic():
-        intent = _transition(
-            intent=intent,
-            from_statuses=(Status.OPEN, Status.CLOSED),
-            to_status=Status.WITHDRAWN,
-            stamp="withdrawn_at",
-            refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
-        )
-        _tell_noticed_vendors(intent, "intent.withdrawn")
-    return intent
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN, Status.CLOSED),
+        to_status=Status.WITHDRAWN,
+        stamp="withdrawn_at",
+        refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
+        tell="intent.withdrawn",
+    )
 
 
 def intent_expire(*, intent: Intent) -> Intent:
     """The deadline passed without a single offer."""
-    with transaction.atomic():
-        intent = _transition(
-            intent=intent,
-            from_statuses=(Status.OPEN,),
-            to_status=Status.EXPIRED,
-            stamp="expired_at",
-            refusal="Only an open intent can expire; this one is {status}.",
-        )
-        _tell_noticed_vendors(intent, "intent.closed")
-    return intent
+    return _transition(
+        intent=intent,
+        from_statuses=(Status.OPEN,),
+        to_status=Status.EXPIRED,
+        stamp="expired_at",
+        refusal="Only an open intent can expire; this one is {status}.",
+        tell="intent.closed",
+    )
 
 
 def intent_lock_for_award(*, intent_id: Any) -> Intent:

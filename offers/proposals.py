@@ -37,7 +37,7 @@ from intents.services import (
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
-from offers.services import decline_live_offers, emit_dispositions
+from offers.services import decline_live_offers, emit_dispositions, offer_set_declined
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
 CENT = Decimal("0.01")
@@ -219,19 +219,7 @@ def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
         raise DomainError(
             "Say why.", errors={"reason": ["Give the proposer a reason (they will read it)."]}
         )
-    now = timezone.now()
-    with transaction.atomic():
-        changed = Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).update(
-            status=Offer.Status.DECLINED,
-            decline_reason=reason[:300],
-            decided_at=now,
-            updated_at=now,
-        )
-        proposal.refresh_from_db()
-        if not changed:
-            raise DomainError(f"A {proposal.status} proposal cannot be declined.", kind=CONFLICT)
-        emit_dispositions([proposal])
-    return proposal
+    return offer_set_declined(offer=proposal, reason=reason, noun="proposal")
 
 
 # --- The award and the reward split ----------------------------------------------

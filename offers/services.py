@@ -334,6 +334,14 @@ def offer_decline(*, offer: Offer, buyer: User, reason: str = "") -> Offer:
     """The buyer turns one offer down, with an optional reason the vendor sees."""
     if offer.intent.buyer_id != buyer.pk:
         raise DomainError("Only the buyer can decline an offer on their intent.", kind=FORBIDDEN)
+    return offer_set_declined(offer=offer, reason=reason)
+
+
+def offer_set_declined(*, offer: Offer, reason: str, noun: str = "offer") -> Offer:
+    """Guarded submitted → declined with the reason; its author is told (no black hole).
+
+    The caller has checked who may decline; shared by offers and proposals.
+    """
     now = timezone.now()
     with transaction.atomic():
         changed = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
@@ -344,7 +352,7 @@ def offer_decline(*, offer: Offer, buyer: User, reason: str = "") -> Offer:
         )
         offer.refresh_from_db()
         if not changed:
-            raise DomainError(f"A {offer.status} offer cannot be declined.", kind=CONFLICT)
+            raise DomainError(f"A {offer.status} {noun} cannot be declined.", kind=CONFLICT)
         emit_dispositions([offer])
     return offer
 
