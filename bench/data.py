@@ -357,8 +357,9 @@ def _load_notices_and_offers(
         for rank, vendor_id in enumerate(noticed):
             at = intent.created_at + timedelta(minutes=rng.uniform(1, 30))
             notices.append(
-                (_uuid(rng), intent.id, vendor_id, reasons, 1 - rank / 10, "delivered", 1, at)
-            )
+                (_uuid(rng), intent.id, vendor_id, reasons, 1 - rank / 10, "delivered", 1, at,
+                 intent.is_open)
+            )  # fmt: skip
         light = number == volumes.heavy_buyer_intents  # the light buyer's only intent
         if big or light or number < volumes.heavy_buyer_intents or rng.random() < 0.3:
             offering = noticed[: 1 if light else rng.randint(1, min(4, len(noticed)))]
@@ -383,13 +384,17 @@ def _load_notices_and_offers(
     ordinary = [intent for intent in intents[volumes.heavy_buyer_intents + 1 :] if intent.is_open]
     for intent in rng.sample(ordinary, k=min(len(ordinary), volumes.bench_vendor_notices)):
         notices.append(
-            (_uuid(rng), intent.id, bench_vendor, reasons, 0.5, "delivered", 1, intent.created_at)
-        )
+            (_uuid(rng), intent.id, bench_vendor, reasons, 0.5, "delivered", 1, intent.created_at,
+             True)
+        )  # fmt: skip
     copy_rows(
         Notice,
-        ["id", "intent_id", "vendor_id", "reasons", "score", "state", "attempts", "created_at"],
+        [
+            "id", "intent_id", "vendor_id", "reasons", "score", "state", "attempts", "created_at",
+            "listed",
+        ],
         notices,
-    )
+    )  # fmt: skip
     copy_rows(
         Offer,
         [

@@ -31,8 +31,10 @@ BAR = 20_000
 QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 
 BASELINE_SQL = """
-INSERT INTO intents_notice (id, intent_id, vendor_id, reasons, score, state, attempts, created_at)
-SELECT gen_random_uuid(), intent.id, vendor.id, '["bench baseline"]'::jsonb, 0.5, 'pending', 0, now()
+INSERT INTO intents_notice (id, intent_id, vendor_id, reasons, score, state, attempts, created_at,
+                            listed)
+SELECT gen_random_uuid(), intent.id, vendor.id, '["bench baseline"]'::jsonb, 0.5, 'pending', 0, now(),
+       true
 FROM (SELECT id FROM intents_intent WHERE id = ANY(%(intents)s)) AS intent
 CROSS JOIN (SELECT id FROM marketplace_vendor ORDER BY id LIMIT %(vendors)s) AS vendor
 ON CONFLICT DO NOTHING

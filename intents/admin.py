@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intents.models import Intent, Notice
-from intents.services import intent_set_hidden
+from intents.services import intent_set_hidden, notices_relist
 
 
 @admin.register(Intent)
@@ -42,6 +44,11 @@ class IntentAdmin(admin.ModelAdmin):
     filter_horizontal = ("invited_vendors",)
     actions = ["hide", "unhide"]
 
+    def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
+        # The form may change is_hidden or visibility: keep the notices' list flag true.
+        super().save_model(request, obj, form, change)
+        notices_relist(intent=obj)
+
     @admin.action(description="Hide from vendors (abusive or spam)")
     def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         for intent in queryset:
@@ -66,6 +73,7 @@ class NoticeAdmin(admin.ModelAdmin):
         "attempts",
         "read_at",
         "created_at",
+        "listed",
     )
     list_filter = ("state", ("read_at", admin.EmptyFieldListFilter))
     list_select_related = ("intent", "vendor", "member")
@@ -81,4 +89,5 @@ class NoticeAdmin(admin.ModelAdmin):
         "attempts",
         "read_at",
         "created_at",
+        "listed",
     )

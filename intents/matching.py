@@ -20,20 +20,20 @@ many do. The candidates feed the same notice, e-mail and cap machinery.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from intents.models import Intent, Notice
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Membership, SkillProfile, Vendor, VendorBlock
 from marketplace.search import lexemes, lexemes_each
-from marketplace.selectors import category_tree_ids
+from marketplace.selectors import CategoryNode, category_tree
 
 VENDOR_FIELDS = (
     "id",
@@ -55,9 +55,11 @@ class Candidate:
     member_id: Any = None  # set instead of vendor_id for an internal intent
 
 
-def related_category_ids(category_id: int) -> set[int]:
-    """The category, its ancestors and its descendants."""
-    parent_of = category_tree_ids()
+def related_category_ids(category_id: int, tree: dict[int, CategoryNode] | None = None) -> set[int]:
+    """The category, its ancestors and its descendants (``tree``: category_tree(), if read)."""
+    if tree is None:
+        tree = category_tree()
+    parent_of = {node_id: node.parent_id for node_id, node in tree.items()}
     related = {category_id}
     current = parent_of.get(category_id)
     while current is not None and current not in related:
@@ -98,6 +100,7 @@ def wanted_match_keys(intent: Intent, related: set[int]) -> list[str]:
 
 
 def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
+    """The portable engine's rules (SQLite); _POSTGRESQL_SQL states the same ones."""
     vendors = Vendor.objects.filter(is_paused=False, is_suspended=False).filter(
         Q(notices_day__isnull=True)
         | Q(notices_day__lt=today)
@@ -111,7 +114,7 @@ def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
     )
     if intent.visibility == Intent.Visibility.INVITED:
         return vendors.filter(id__in=intent.invited_vendors.values("id"))
-    # The category rule is applied by each engine (_select_postgresql, _select_portable).
+    # The category and place rules follow in _select_portable.
     if intent.budget_min is not None:
         vendors = vendors.exclude(
             deal_size_currency=intent.currency, deal_size_max__lt=intent.budget_min
@@ -123,39 +126,61 @@ def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
     return vendors
 
 
+# The PostgreSQL engine: every rule of _base_queryset and the ranking in one
+# hand-written statement. Matching runs for every intent published, and
+# building this query through the ORM cost more than the database spent on it.
+# {audience} is either the public rules (category tree × place through the GIN
+# index on match_keys, keywords, deal size) or the invited list.
+_POSTGRESQL_SQL = """
+SELECT v.id, v.coverage, v.keyword_lexemes, v.deal_size_min, v.deal_size_max,
+       v.deal_size_currency, v.rating_mean, v.last_seen_at,
+       (SELECT count(*) FROM jsonb_array_elements_text(v.keyword_lexemes) AS k
+        WHERE k = ANY(%(words)s)) AS relevance,
+       (SELECT coalesce(array_agg(vc.category_id), '{{}}') FROM marketplace_vendor_categories vc
+        WHERE vc.vendor_id = v.id AND vc.category_id = ANY(%(related)s)) AS category_ids
+FROM marketplace_vendor v
+WHERE NOT v.is_paused AND NOT v.is_suspended
+  AND (v.notices_day IS NULL OR v.notices_day < %(today)s OR v.notices_today < v.daily_capacity)
+  AND v.id NOT IN (SELECT vendor_id FROM marketplace_vendorblock WHERE buyer_id = %(buyer)s)
+  AND v.id NOT IN (SELECT vendor_id FROM intents_notice
+                   WHERE intent_id = %(intent)s AND vendor_id IS NOT NULL)
+  AND {audience}
+ORDER BY relevance DESC, v.rating_mean DESC NULLS LAST, v.last_seen_at DESC NULLS LAST, v.id
+LIMIT %(limit)s
+"""
+_PUBLIC_AUDIENCE = """v.match_keys ?| %(keys)s
+  AND (v.keyword_lexemes = '[]'::jsonb OR v.keyword_lexemes ?| %(words)s)
+  AND NOT coalesce(v.deal_size_currency = %(currency)s AND v.deal_size_max < %(budget_min)s, false)
+  AND NOT coalesce(v.deal_size_currency = %(currency)s AND v.deal_size_min > %(budget_max)s, false)"""
+_INVITED_AUDIENCE = """v.id IN (SELECT vendor_id FROM intents_intent_invited_vendors
+                WHERE intent_id = %(intent)s)"""
+_POSTGRESQL_COLUMNS = (*VENDOR_FIELDS, "relevance", "category_ids")
+
+
 def _select_postgresql(
-    vendors: QuerySet[Vendor], intent: Intent, words: list[str], limit: int, related: set[int]
+    intent: Intent, words: list[str], limit: int, related: set[int], today: date
 ) -> list[dict[str, Any]]:
-    if intent.visibility != Intent.Visibility.INVITED:
-        # Category and place in one GIN lookup: either alone matches a large share
-        # of all vendors, together they are selective (Vendor.match_keys).
-        vendors = vendors.filter(match_keys__has_any_keys=wanted_match_keys(intent, related))
-        keyword_rule = Q(keyword_lexemes=[])
-        if words:
-            keyword_rule |= Q(keyword_lexemes__has_any_keys=words)
-        vendors = vendors.filter(keyword_rule)
-    relevance = RawSQL(
-        "(SELECT count(*) FROM jsonb_array_elements_text(marketplace_vendor.keyword_lexemes) AS k"
-        " WHERE k = ANY(%s))",
-        [words or [""]],
-    )
-    # The served categories the reasons name, in the same query: one round trip less.
-    category_slugs = RawSQL(
-        "(SELECT coalesce(array_agg(c.slug), '{}') FROM marketplace_vendor_categories vc"
-        " JOIN marketplace_category c ON c.id = vc.category_id"
-        " WHERE vc.vendor_id = marketplace_vendor.id AND vc.category_id = ANY(%s))",
-        [sorted(related)],
-    )
-    return list(
-        vendors.annotate(relevance=relevance, category_slugs=category_slugs)
-        .order_by(
-            F("relevance").desc(),
-            F("rating_mean").desc(nulls_last=True),
-            F("last_seen_at").desc(nulls_last=True),
-            "id",
-        )
-        .values(*VENDOR_FIELDS, "relevance", "category_slugs")[:limit]
-    )
+    invited = intent.visibility == Intent.Visibility.INVITED
+    sql = _POSTGRESQL_SQL.format(audience=_INVITED_AUDIENCE if invited else _PUBLIC_AUDIENCE)
+    parameters = {
+        "words": words or [""],
+        "related": sorted(related),
+        "today": today,
+        "buyer": intent.buyer_id,
+        "intent": intent.pk,
+        "limit": limit,
+        "keys": wanted_match_keys(intent, related),
+        "currency": intent.currency,
+        "budget_min": intent.budget_min,
+        "budget_max": intent.budget_max,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        vendors = [dict(zip(_POSTGRESQL_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for vendor in vendors:  # Django reads jsonb as text, for JSONField to parse
+        vendor["coverage"] = json.loads(vendor["coverage"])
+        vendor["keyword_lexemes"] = json.loads(vendor["keyword_lexemes"])
+    return vendors
 
 
 def _select_portable(
@@ -276,13 +301,18 @@ def match_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
     if limit <= 0:
         return []
     words = intent_lexemes(intent)
-    vendors = _base_queryset(intent, timezone.localdate())
-    related = related_category_ids(intent.category_id)
+    today = timezone.localdate()
+    tree = category_tree()
+    related = related_category_ids(intent.category_id, tree)
     slugs: dict[Any, list[str]] = {}
     if connection.vendor == "postgresql":
-        selected = _select_postgresql(vendors, intent, words, limit, related)
-        slugs = {vendor["id"]: list(vendor["category_slugs"]) for vendor in selected}
+        selected = _select_postgresql(intent, words, limit, related, today)
+        slugs = {
+            vendor["id"]: [tree[category_id].slug for category_id in vendor["category_ids"]]
+            for vendor in selected
+        }
     else:
+        vendors = _base_queryset(intent, today)
         selected = _select_portable(vendors, intent, words, limit, related)
         for vendor_id, slug in Vendor.categories.through.objects.filter(
             vendor_id__in=[vendor["id"] for vendor in selected], category_id__in=related

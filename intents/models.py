@@ -183,12 +183,34 @@ class Intent(models.Model):
         return self.organization_id is not None
 
     @property
+    def is_listed_for_vendors(self) -> bool:
+        """In the noticed vendors' default list (``GET intents/``): see ``Notice.listed``."""
+        return (
+            self.status == self.Status.OPEN
+            and not self.is_hidden
+            and self.organization_id is None
+            and self.visibility != self.Visibility.INTERNAL
+        )
+
+    @property
     def reward_text(self) -> str:
         if self.reward_amount is None:
             return ""
         if self.reward_is_points:
             return f"{self.reward_amount.normalize():f} points"
         return f"{self.reward_amount:.2f} {self.currency}"
+
+    def criteria_list(self) -> list[Criterion]:
+        """The criteria; from the prefetch of intents.selectors.FOR_VENDORS when made."""
+        prefetched = self.__dict__.get("prefetched_criteria")
+        return list(self.criteria.all()) if prefetched is None else prefetched
+
+    def terms_list(self) -> list[IntentTerm]:
+        """The terms with their roster entries; from FOR_VENDORS's prefetch when made."""
+        prefetched = self.__dict__.get("prefetched_terms")
+        if prefetched is None:
+            return list(self.intent_terms.select_related("term"))
+        return prefetched
 
     @property
     def is_unread(self) -> bool:
@@ -256,9 +278,19 @@ class Notice(models.Model):
         FAILED = "failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="notices")
+    # No single-column indexes on the keys: the unique (intent, vendor) and
+    # (intent, member) constraints and the two (…, created_at) indexes serve
+    # every lookup, and each index fewer is one less write per notice.
+    intent = models.ForeignKey(
+        Intent, on_delete=models.CASCADE, related_name="notices", db_index=False
+    )
     vendor = models.ForeignKey(
-        Vendor, null=True, blank=True, on_delete=models.CASCADE, related_name="notices"
+        Vendor,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notices",
+        db_index=False,
     )
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -266,6 +298,7 @@ class Notice(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="member_notices",
+        db_index=False,
     )
     reasons = models.JSONField(default=list)
     score = models.FloatField(default=0)
@@ -273,11 +306,16 @@ class Notice(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # The intent is in the vendor's default list: open, not hidden, not internal.
+    # Set when the notice is made and kept by the intent's status services
+    # (intents.services.notices_relist), so that list is counted on this table alone.
+    listed = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["vendor", "-created_at"], name="notice_vendor_created"),
+            models.Index(fields=["vendor"], condition=Q(listed=True), name="notice_listed"),
             models.Index(
                 fields=["member", "-created_at"],
                 condition=Q(member__isnull=False),
@@ -286,7 +324,11 @@ class Notice(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["intent", "vendor"], name="notice_once_per_vendor"),
-            models.UniqueConstraint(fields=["intent", "member"], name="notice_once_per_member"),
+            models.UniqueConstraint(
+                fields=["intent", "member"],
+                condition=Q(member__isnull=False),
+                name="notice_once_per_member",
+            ),
             models.CheckConstraint(
                 condition=Q(vendor__isnull=False, member__isnull=True)
                 | Q(vendor__isnull=True, member__isnull=False),

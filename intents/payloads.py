@@ -43,9 +43,9 @@ def intent_for_vendor(intent: Intent) -> dict[str, Any]:
                 "weight": criterion.weight,
                 "required": criterion.is_required,
             }
-            for criterion in intent.criteria.all()
+            for criterion in intent.criteria_list()
         ],
-        "terms": [intent_term.as_data() for intent_term in intent.intent_terms.all()],
+        "terms": [intent_term.as_data() for intent_term in intent.terms_list()],
         "sealed": intent.is_sealed,
         "status": intent.status,
         "created_at": intent.created_at.isoformat(),

@@ -19,6 +19,19 @@ VENDOR_VISIBLE_STATUSES = (
 )
 
 
+# What a vendor's view of an intent reads besides the row (intents.payloads):
+# read with to_attr, Intent.criteria_list() and terms_list() find them without
+# Django building a related manager per intent (a third of a list's time).
+FOR_VENDORS = (
+    Prefetch("criteria", to_attr="prefetched_criteria"),
+    Prefetch(
+        "intent_terms",
+        queryset=IntentTerm.objects.select_related("term"),
+        to_attr="prefetched_terms",
+    ),
+)
+
+
 def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
     """The intents a vendor may read: those it was noticed about. Anything else is a 404.
 
@@ -33,8 +46,17 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
         )
         .exclude(visibility=Intent.Visibility.INTERNAL)
         .select_related("category")
-        .prefetch_related("criteria", "intent_terms__term")
+        .prefetch_related(*FOR_VENDORS)
     )
+
+
+def listed_intents_count(vendor: Vendor) -> int:
+    """How many intents the vendor's default list has: ``intents_visible_to_vendor``, open.
+
+    Counted on the vendor's notices alone (``Notice.listed``, kept by the intent's
+    status services, with a partial index), not by joining every intent.
+    """
+    return Notice.objects.filter(vendor=vendor, listed=True).count()
 
 
 def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
@@ -44,7 +66,14 @@ def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
             vendor=vendor, intent__is_hidden=False, intent__organization__isnull=True
         )
         .select_related("intent", "intent__category")
-        .prefetch_related("intent__criteria", "intent__intent_terms__term")
+        .prefetch_related(
+            Prefetch("intent__criteria", to_attr="prefetched_criteria"),
+            Prefetch(
+                "intent__intent_terms",
+                queryset=IntentTerm.objects.select_related("term"),
+                to_attr="prefetched_terms",
+            ),
+        )
         .order_by("-created_at")
     )
 

@@ -387,9 +387,21 @@ def _transition(
             intent.refresh_from_db(fields=["status"])
             raise DomainError(refusal.format(status=intent.status), kind=CONFLICT)
         intent.refresh_from_db()
+        notices_relist(intent=intent)
         if tell:
             _tell_noticed_vendors(intent, tell)
     return intent
+
+
+def notices_relist(*, intent: Intent) -> None:
+    """Keep ``Notice.listed`` equal to the intent's ``is_listed_for_vendors``.
+
+    Every change of status or of ``is_hidden`` calls this in its transaction.
+    """
+    listed = intent.is_listed_for_vendors
+    Notice.objects.filter(intent=intent, vendor__isnull=False).exclude(listed=listed).update(
+        listed=listed
+    )
 
 
 def intent_publish(*, intent: Intent) -> Intent:
@@ -485,7 +497,10 @@ def intent_mark_awarded(*, intent: Intent) -> Intent:
 
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     """A moderator hides an abusive intent from vendors (or shows it again)."""
-    Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
+    with transaction.atomic():
+        Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
+        intent.refresh_from_db(fields=["status", "is_hidden"])
+        notices_relist(intent=intent)
 
 
 def intent_note_buyer_activity(*, intent_id: Any) -> None:
@@ -494,6 +509,25 @@ def intent_note_buyer_activity(*, intent_id: Any) -> None:
     The e-mail follows after commit, at most one an hour per intent.
     """
     Intent.objects.filter(pk=intent_id).update(buyer_activity_at=timezone.now())
+    enqueue_on_commit("offers.notify_buyer", str(intent_id))
+
+
+def intent_take_offer(*, intent_id: Any) -> None:
+    """A new offer arrives: lock the intent if it still takes offers, and mark it unread.
+
+    One UPDATE does both; call it inside the offer's transaction. Its row lock
+    queues behind an award's (intent_lock_for_award), and an intent awarded,
+    closed or past its deadline meanwhile matches no row: refused (409).
+    """
+    now = timezone.now()
+    taken = Intent.objects.filter(pk=intent_id, status=Status.OPEN, offers_close_at__gt=now).update(
+        buyer_activity_at=now
+    )
+    if not taken:
+        status = Intent.objects.values_list("status", flat=True).get(pk=intent_id)
+        if status != Status.OPEN:
+            raise DomainError(f"This intent is {status}; it takes no offers.", kind=CONFLICT)
+        raise DomainError("The deadline for offers on this intent has passed.", kind=CONFLICT)
     enqueue_on_commit("offers.notify_buyer", str(intent_id))
 
 

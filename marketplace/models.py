@@ -168,7 +168,10 @@ class Event(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (vendor, position) and (vendor, dedupe_key): no index of its own.
+    vendor = models.ForeignKey(
+        Vendor, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=40)
     payload = models.JSONField()
     dedupe_key = models.CharField(max_length=120)

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.db.models import QuerySet
 
 from marketplace.models import ApiKey, Category, Vendor, WebhookDelivery, WebhookEndpoint
+
+
+class CategoryNode(NamedTuple):
+    parent_id: int | None
+    slug: str
+
+
+def category_tree() -> dict[int, CategoryNode]:
+    """Every category's parent and slug, by id, in one query."""
+    return {
+        category_id: CategoryNode(parent_id, slug)
+        for category_id, parent_id, slug in Category.objects.values_list("id", "parent_id", "slug")
+    }
 
 
 def category_tree_ids() -> dict[int, int | None]:

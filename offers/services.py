@@ -23,6 +23,7 @@ from intents.services import (
     intent_lock_for_award,
     intent_mark_awarded,
     intent_note_buyer_activity,
+    intent_take_offer,
     intent_withdraw,
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
@@ -66,7 +67,7 @@ MAX_TEXT_ANSWER = 2000
 def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dict[str, list[str]]:
     """Answers to the intent's custom criteria, checked by kind; required ones must be there."""
     errors: dict[str, list[str]] = {}
-    custom = {c.key: c for c in intent.criteria.all() if c.is_custom}
+    custom = {c.key: c for c in intent.criteria_list() if c.is_custom}
     for key in sorted(set(answers) - set(custom)):
         errors[f"criteria_answers.{key}"] = ["This intent has no such criterion."]
     for key, criterion in custom.items():
@@ -133,11 +134,11 @@ def offer_submit(
         raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
     try:
         with transaction.atomic():
-            locked_intent = _lock_open_intent(intent.pk)
+            intent_take_offer(intent_id=intent.pk)
             # No "already has a live offer?" query first: the partial unique index
             # refuses the duplicate (IntegrityError below, 409), one round trip less.
             offer = Offer.objects.create(
-                intent=locked_intent,
+                intent=intent,
                 vendor=vendor,
                 price=price,
                 currency=currency,
@@ -153,7 +154,6 @@ def offer_submit(
                 # Known to have no agreement: whoever shows the offer next (the API's
                 # serializer) need not ask the database.
                 Offer.terms_agreement.related.set_cached_value(offer, None)
-            intent_note_buyer_activity(intent_id=locked_intent.pk)
             return offer
     except IntegrityError as error:
         # The partial unique index caught a concurrent submission.
@@ -163,13 +163,8 @@ def offer_submit(
 
 
 def _terms_of(intent: Intent) -> list[dict[str, Any]]:
-    """The intent's terms as recorded in an agreement, from the prefetch when there is one.
-
-    intents_visible_to_vendor prefetches them (the API's path): no second query then.
-    """
-    if "intent_terms" in getattr(intent, "_prefetched_objects_cache", {}):
-        return [intent_term.as_data() for intent_term in intent.intent_terms.all()]
-    return [intent_term.as_data() for intent_term in intent.intent_terms.select_related("term")]
+    """The intent's terms as recorded in an agreement (from the prefetch, when made)."""
+    return [intent_term.as_data() for intent_term in intent.terms_list()]
 
 
 def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgreement:

@@ -101,6 +101,10 @@ class NoticeFactory(factory.django.DjangoModelFactory):
     intent = factory.SubFactory(IntentFactory)
     vendor = factory.SubFactory(VendorFactory)
     reasons = factory.LazyFunction(lambda: ["category: plumbing", "region: DE"])
+    # As matching sets it: the intent is in the vendor's default list.
+    listed = factory.LazyAttribute(
+        lambda notice: notice.vendor is not None and notice.intent.is_listed_for_vendors
+    )
 
 
 def noticed_intent(vendor: Vendor, **fields: object) -> Intent:

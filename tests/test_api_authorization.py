@@ -29,7 +29,7 @@ from marketplace.models import (
 from marketplace.services import api_key_create, api_key_revoke
 from marketplace.webhooks import webhook_endpoint_create
 from offers.models import Offer, OfferRevision, Question
-from tests.factories import CategoryFactory, OfferFactory, UserFactory, VendorFactory
+from tests.factories import CategoryFactory, NoticeFactory, OfferFactory, UserFactory, VendorFactory
 from tests.factories import noticed_intent as make_noticed_intent
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     vendors = {name: VendorFactory(categories=[category]) for name in VENDORS}
     buyer = UserFactory()
     intent = make_noticed_intent(vendors["owner"], category=category, buyer=buyer)
-    Notice.objects.create(intent=intent, vendor=vendors["matched"], reasons=["category"])
+    NoticeFactory(intent=intent, vendor=vendors["matched"], reasons=["category"])
     elsewhere = make_noticed_intent(vendors["other"], category=category)
     offer = OfferFactory(intent=intent, vendor=vendors["owner"], price=Decimal("777.77"))
     OfferFactory(intent=elsewhere, vendor=vendors["other"], price=Decimal("555.55"))

@@ -27,7 +27,7 @@ from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.questions import question_answer
 from offers.services import offer_accept
 from offers.tasks import enforce_deletion_terms
-from tests.factories import IntentFactory, OfferFactory, VendorFactory
+from tests.factories import IntentFactory, NoticeFactory, OfferFactory, VendorFactory
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +144,7 @@ def test_reveal_shows_identity_to_that_vendor_only_and_is_logged(
     vendor_client: Callable[[Vendor], APIClient],
 ) -> None:
     other = VendorFactory()
-    Notice.objects.create(intent=open_intent, vendor=other)
+    NoticeFactory(intent=open_intent, vendor=other)
     offer = OfferFactory(intent=open_intent, vendor=vendor)
     client = Client()
     client.force_login(open_intent.buyer)
@@ -268,7 +268,7 @@ def test_invited_vendors_from_the_form(buyer: User, category: Category) -> None:
     VendorFactory(categories=[category])
     intent = publish(buyer, category, visibility="invited", invited=["chosen-one"])
     notices = intent_match(intent_id=intent.pk)
-    assert [notice.vendor for notice in notices] == [invited]
+    assert [notice.vendor_id for notice in notices] == [invited.pk]
     with pytest.raises(DomainError) as refused:
         publish(buyer, category, visibility="invited", invited=["nobody-here"])
     assert "invited" in refused.value.errors

@@ -21,8 +21,11 @@ from intents.api.serializers import (
 )
 from intents.models import Intent, Notice
 from intents.notices import notice_mark_read
-from intents.selectors import intents_visible_to_vendor, notices_of_vendor
+from intents.selectors import intents_visible_to_vendor, listed_intents_count, notices_of_vendor
 from marketplace.api.permissions import request_vendor
+
+# Query parameters that leave the list as it is by default: open intents, all of them.
+UNFILTERED_PARAMS = {"page", "page_size", "ordering"}
 
 
 class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
@@ -44,6 +47,12 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             return queryset
         return super().filter_queryset(queryset)
+
+    def count_for_pagination(self) -> int | None:
+        """The default list (open intents, no filter) is counted on the notices alone."""
+        if set(self.request.query_params) - UNFILTERED_PARAMS:
+            return None
+        return listed_intents_count(request_vendor(self.request))
 
     def get_serializer_class(self) -> type:
         if self.action == "retrieve":
