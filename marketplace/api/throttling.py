@@ -1,34 +1,58 @@
-"""Rate limits per API key, kept in the Django cache (Redis in production).
+"""Rate limits per API key: a counter per key and per window, in the Django cache.
 
 Every request counts against ``api_key``; writes (POST, PUT, PATCH, DELETE)
 also count against the stricter ``api_key_write``. The rates are
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, set from the environment.
+
+A fixed window counted with the cache's atomic ``incr`` (Redis INCR in
+production): two round trips per request whatever the rate, and concurrent
+requests cannot both take the last place. DRF's SimpleRateThrottle instead
+reads, extends and writes back the list of every request time in the window
+(thousands of entries for a busy key, and lost updates under concurrency).
 """
 
 from __future__ import annotations
 
+import time
+
+from django.core.cache import cache
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from marketplace.models import ApiKey
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
+class ApiKeyRateThrottle(BaseThrottle):
     """Requests per API key; a request without a valid key was refused before this runs."""
 
     scope = "api_key"
+    wait_seconds: float | None = None
 
-    def get_rate(self) -> str | None:
-        # DRF binds THROTTLE_RATES once, at import; read the settings on each
-        # request instead, so a changed setting (or a test's override) applies.
-        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-
-    def get_cache_key(self, request: Request, view: object) -> str | None:
+    def allow_request(self, request: Request, view: object) -> bool:
         if not isinstance(request.auth, ApiKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+            return True
+        # Read on each request (DRF binds the rates once, at import), so a
+        # changed setting (or a test's override) applies.
+        rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        if rate is None:
+            return True
+        allowed, period = SimpleRateThrottle.parse_rate(None, rate)
+        now = time.time()
+        window = int(now // period)
+        key = f"throttle:{self.scope}:{request.auth.pk}:{window}"
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's first request, or its counter just expired
+            count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+        if count <= allowed:
+            return True
+        self.wait_seconds = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
 
 
 class ApiKeyWriteRateThrottle(ApiKeyRateThrottle):

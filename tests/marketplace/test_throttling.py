@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
+from marketplace.api.throttling import ApiKeyWriteRateThrottle
 from marketplace.models import Vendor
+from marketplace.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +81,21 @@ def test_no_key_is_401_not_throttled(rates: Callable[[str, str], None]) -> None:
     rates("1/min", "1/min")
     for _ in range(3):
         assert APIClient().get("/api/v1/vendor/").status_code == 401
+
+
+def test_concurrent_requests_cannot_share_the_last_place(
+    vendor: Vendor, rates: Callable[[str, str], None]
+) -> None:
+    rates("5/min", "5/min")
+    key = api_key_create(vendor=vendor, name="busy").api_key
+    request = SimpleNamespace(auth=key, method="POST")
+    start = threading.Barrier(20)
+
+    def ask(_: int) -> bool:
+        start.wait()
+        return ApiKeyWriteRateThrottle().allow_request(request, None)  # type: ignore[arg-type]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(ask, range(20)))
+
+    assert answers.count(True) == 5

@@ -205,3 +205,24 @@ def test_offers_list_query_count_is_constant(
     with CaptureQueriesContext(connection) as many:
         assert client.get("/api/v1/offers/").json()["count"] == 21
     assert len(one) == len(many)
+
+
+def test_submitting_reads_the_intent_once_and_takes_it_with_one_update(
+    api: APIClient, open_intent: Intent
+) -> None:
+    api.get("/api/v1/offers/")  # warm: marks the key used
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post("/api/v1/offers/", offer_body(open_intent), format="json")
+
+    assert response.status_code == 201
+    statements = [
+        query["sql"]
+        for query in captured
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    on_intent = [sql for sql in statements if sql.split(" WHERE ")[0].count('"intents_intent"')]
+    assert [sql.split()[0] for sql in on_intent] == ["SELECT", "UPDATE"]
+    assert not any("FOR UPDATE" in sql for sql in statements)
+    # The key, the intent with its criteria and terms, the intent's UPDATE, the offer.
+    assert len(statements) == 6, statements
