@@ -76,6 +76,7 @@ class IntentRow:
     budget_max: Decimal | None
     created_at: datetime
     is_open: bool
+    closes_at: datetime
 
 
 def wipe() -> None:
@@ -322,7 +323,9 @@ def _load_intents(rng: random.Random, volumes: Volumes, buyers: int, tree: Tree)
             )
         )
         kept.append(
-            IntentRow(intent_id, category, currency, budget_max, created_at, status == "open")
+            IntentRow(
+                intent_id, category, currency, budget_max, created_at, status == "open", closes_at
+            )
         )
     copy_rows(
         Intent,
@@ -358,7 +361,7 @@ def _load_notices_and_offers(
             at = intent.created_at + timedelta(minutes=rng.uniform(1, 30))
             notices.append(
                 (_uuid(rng), intent.id, vendor_id, reasons, 1 - rank / 10, "delivered", 1, at,
-                 intent.is_open)
+                 intent.is_open, intent.closes_at)
             )  # fmt: skip
         light = number == volumes.heavy_buyer_intents  # the light buyer's only intent
         if big or light or number < volumes.heavy_buyer_intents or rng.random() < 0.3:
@@ -385,13 +388,13 @@ def _load_notices_and_offers(
     for intent in rng.sample(ordinary, k=min(len(ordinary), volumes.bench_vendor_notices)):
         notices.append(
             (_uuid(rng), intent.id, bench_vendor, reasons, 0.5, "delivered", 1, intent.created_at,
-             True)
+             True, intent.closes_at)
         )  # fmt: skip
     copy_rows(
         Notice,
         [
             "id", "intent_id", "vendor_id", "reasons", "score", "state", "attempts", "created_at",
-            "listed",
+            "listed", "closes_at",
         ],
         notices,
     )  # fmt: skip

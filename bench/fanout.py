@@ -32,10 +32,10 @@ QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 
 BASELINE_SQL = """
 INSERT INTO intents_notice (id, intent_id, vendor_id, reasons, score, state, attempts, created_at,
-                            listed)
+                            listed, closes_at)
 SELECT gen_random_uuid(), intent.id, vendor.id, '["bench baseline"]'::jsonb, 0.5, 'pending', 0, now(),
-       true
-FROM (SELECT id FROM intents_intent WHERE id = ANY(%(intents)s)) AS intent
+       true, intent.offers_close_at
+FROM (SELECT id, offers_close_at FROM intents_intent WHERE id = ANY(%(intents)s)) AS intent
 CROSS JOIN (SELECT id FROM marketplace_vendor ORDER BY id LIMIT %(vendors)s) AS vendor
 ON CONFLICT DO NOTHING
 """

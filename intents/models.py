@@ -307,15 +307,22 @@ class Notice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     # The intent is in the vendor's default list: open, not hidden, not internal.
-    # Set when the notice is made and kept by the intent's status services
+    # Set when the notice is made and kept by the intent's services
     # (intents.services.notices_relist), so that list is counted on this table alone.
     listed = models.BooleanField(default=False)
+    # The intent's offers_close_at, kept with ``listed``: the default list (soonest
+    # deadline first) is then read in order from the vendor's notices.
+    closes_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["vendor", "-created_at"], name="notice_vendor_created"),
-            models.Index(fields=["vendor"], condition=Q(listed=True), name="notice_listed"),
+            models.Index(
+                fields=["vendor", "closes_at", "intent"],
+                condition=Q(listed=True),
+                name="notice_listed_by_deadline",
+            ),
             models.Index(
                 fields=["member", "-created_at"],
                 condition=Q(member__isnull=False),

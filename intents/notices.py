@@ -97,6 +97,7 @@ def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeM
                 reasons=notice.reasons,
                 score=candidate.score,
                 listed=listed and notice.vendor_id is not None,
+                closes_at=intent.offers_close_at,
                 created_at=now,
             )
             for notice, candidate in zip(made, candidates, strict=True)
@@ -106,9 +107,9 @@ def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeM
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (id, intent_id, vendor_id, member_id, reasons, score, state,"
-            " attempts, created_at, listed)"
+            " attempts, created_at, listed, closes_at)"
             " SELECT row.id, %s, row.vendor_id, row.member_id, row.reasons::jsonb, row.score,"
-            " %s, 0, %s, %s AND row.vendor_id IS NOT NULL"
+            " %s, 0, %s, %s AND row.vendor_id IS NOT NULL, %s"
             " FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::float8[])"
             " AS row(id, vendor_id, member_id, reasons, score)",
             [
@@ -116,6 +117,7 @@ def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeM
                 Notice.State.PENDING,
                 now,
                 listed,
+                intent.offers_close_at,
                 [notice.pk for notice in made],
                 [notice.vendor_id for notice in made],
                 [notice.member_id for notice in made],

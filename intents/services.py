@@ -306,6 +306,7 @@ def intent_update(
             # looked for after commit (the flag is the outbox).
             locked.needs_matching = True
             locked.save()
+            notices_relist(intent=locked)
             emit_to_noticed_vendors(
                 intent=locked,
                 type="intent.updated",
@@ -394,14 +395,15 @@ def _transition(
 
 
 def notices_relist(*, intent: Intent) -> None:
-    """Keep ``Notice.listed`` equal to the intent's ``is_listed_for_vendors``.
+    """Keep the notices' ``listed`` and ``closes_at`` equal to the intent's.
 
-    Every change of status or of ``is_hidden`` calls this in its transaction.
+    Every change of status, of ``is_hidden`` or of the deadline calls this in its
+    transaction: the vendor's default list is read from these two columns.
     """
-    listed = intent.is_listed_for_vendors
-    Notice.objects.filter(intent=intent, vendor__isnull=False).exclude(listed=listed).update(
-        listed=listed
-    )
+    listed, closes_at = intent.is_listed_for_vendors, intent.offers_close_at
+    Notice.objects.filter(intent=intent, vendor__isnull=False).exclude(
+        listed=listed, closes_at=closes_at
+    ).update(listed=listed, closes_at=closes_at)
 
 
 def intent_publish(*, intent: Intent) -> Intent:

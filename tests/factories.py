@@ -105,6 +105,7 @@ class NoticeFactory(factory.django.DjangoModelFactory):
     listed = factory.LazyAttribute(
         lambda notice: notice.vendor is not None and notice.intent.is_listed_for_vendors
     )
+    closes_at = factory.LazyAttribute(lambda notice: notice.intent.offers_close_at)
 
 
 def noticed_intent(vendor: Vendor, **fields: object) -> Intent:

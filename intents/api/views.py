@@ -21,11 +21,17 @@ from intents.api.serializers import (
 )
 from intents.models import Intent, Notice
 from intents.notices import notice_mark_read
-from intents.selectors import intents_visible_to_vendor, listed_intents_count, notices_of_vendor
+from intents.selectors import (
+    intents_listed_for_vendor,
+    intents_visible_to_vendor,
+    listed_intents_count,
+    notices_of_vendor,
+)
 from marketplace.api.permissions import request_vendor
 
 # Query parameters that leave the list as it is by default: open intents, all of them.
 UNFILTERED_PARAMS = {"page", "page_size", "ordering"}
+DEFAULT_ORDERING = "offers_close_at"
 
 
 class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
@@ -34,22 +40,34 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = IntentFilter
     ordering_fields = ["offers_close_at", "created_at", "budget_max"]
-    ordering = ["offers_close_at"]
+    ordering = [DEFAULT_ORDERING]
 
     def get_queryset(self) -> QuerySet[Intent]:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular has no vendor
             return Intent.objects.none()
+        if self._is_default_list():
+            return intents_listed_for_vendor(request_vendor(self.request))
         return intents_visible_to_vendor(request_vendor(self.request))
 
     def filter_queryset(self, queryset: QuerySet[Intent]) -> QuerySet[Intent]:
         # Filters (and the "open only" default) shape the list; a vendor may
-        # still read an intent it can see after it closed.
-        if self.action == "retrieve":
+        # still read an intent it can see after it closed. The default list
+        # comes filtered and ordered from intents_listed_for_vendor.
+        if self.action == "retrieve" or self._is_default_list():
             return queryset
         return super().filter_queryset(queryset)
 
+    def _is_default_list(self) -> bool:
+        """The list with no filter, in the default order: open intents, soonest deadline first."""
+        params = self.request.query_params
+        return (
+            self.action == "list"
+            and not set(params) - UNFILTERED_PARAMS
+            and params.get("ordering", DEFAULT_ORDERING) == DEFAULT_ORDERING
+        )
+
     def count_for_pagination(self) -> int | None:
-        """The default list (open intents, no filter) is counted on the notices alone."""
+        """The list with no filter, in any order, is counted on the vendor's notices alone."""
         if set(self.request.query_params) - UNFILTERED_PARAMS:
             return None
         return listed_intents_count(request_vendor(self.request))

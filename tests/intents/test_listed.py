@@ -1,9 +1,10 @@
-"""``Notice.listed``: the vendor's default list is counted on notices alone, so the
-flag must follow every change of the intent's status and visibility."""
+"""``Notice.listed`` and ``closes_at``: the vendor's default list is counted and ordered
+on notices alone, so both must follow every change of the intent."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.contrib.admin.sites import site
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Intent, Notice
@@ -21,10 +23,11 @@ from intents.services import (
     intent_mark_awarded,
     intent_publish,
     intent_set_hidden,
+    intent_update,
     intent_withdraw,
 )
 from marketplace.models import Category, Vendor
-from tests.factories import IntentFactory, UserFactory, VendorFactory
+from tests.factories import IntentFactory, NoticeFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +111,7 @@ def test_the_default_list_counts_what_it_shows_through_every_change(
     vendor.save()
     others = [IntentFactory(category=category, country="DE") for _ in range(5)]
     for intent in others:
-        Notice.objects.create(intent=intent, vendor=vendor, listed=True)
+        NoticeFactory(intent=intent, vendor=vendor)
     shown = {str(intent.pk) for intent in others}
     assert default_list(api) == (5, shown)
 
@@ -128,7 +131,7 @@ def test_the_default_list_is_counted_without_reading_intents(
 ) -> None:
     for _ in range(3):
         intent = IntentFactory(category=category)
-        Notice.objects.create(intent=intent, vendor=vendor, listed=True)
+        NoticeFactory(intent=intent, vendor=vendor)
 
     with CaptureQueriesContext(connection) as queries:
         assert api.get("/api/v1/intents/").json()["count"] == 3
@@ -143,9 +146,47 @@ def test_a_filtered_list_is_counted_by_its_own_query(
 ) -> None:
     for currency in ("EUR", "EUR", "USD"):
         intent = IntentFactory(category=category, currency=currency)
-        Notice.objects.create(intent=intent, vendor=vendor, listed=True)
+        NoticeFactory(intent=intent, vendor=vendor)
 
     body = api.get("/api/v1/intents/?currency=EUR").json()
 
     assert body["count"] == 2
     assert len(body["results"]) == 2
+
+
+def test_the_default_list_follows_deadline_changes_in_the_same_order_as_the_filtered_one(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    soon = timezone.now() + timedelta(days=2)
+    intents = [
+        IntentFactory(category=category, offers_close_at=soon + timedelta(hours=hours))
+        for hours in (1, 2, 3)
+    ]
+    for intent in intents:
+        NoticeFactory(intent=intent, vendor=vendor)
+
+    # The last one now closes first.
+    intent_update(intent=intents[2], offers_close_at=soon)
+
+    def order(query: str) -> list[str]:
+        return [item["id"] for item in api.get(f"/api/v1/intents/{query}").json()["results"]]
+
+    expected = [str(intents[2].pk), str(intents[0].pk), str(intents[1].pk)]
+    assert order("") == expected
+    assert order("?ordering=offers_close_at") == expected
+    assert order("?status=open") == expected  # the filtered path, ordered by the intents
+    assert set(Notice.objects.filter(intent=intents[2]).values_list("closes_at", flat=True)) == {
+        soon
+    }
+
+
+def test_the_default_list_is_read_in_order_from_the_notices(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    NoticeFactory(intent=IntentFactory(category=category), vendor=vendor)
+
+    with CaptureQueriesContext(connection) as queries:
+        api.get("/api/v1/intents/")
+
+    [page] = [query["sql"] for query in queries if 'FROM "intents_intent"' in query["sql"]]
+    assert 'ORDER BY "intents_notice"."closes_at" ASC' in page
