@@ -309,7 +309,8 @@ class Notice(models.Model):
     # The intent is in the vendor's default list: open, not hidden, not internal.
     # Set when the notice is made and kept by the intent's services
     # (intents.services.notices_relist), so that list is counted on this table alone.
-    listed = models.BooleanField(default=False)
+    # db_default: code that predates the column can still insert notices.
+    listed = models.BooleanField(default=False, db_default=False)
     # The intent's offers_close_at, kept with ``listed``: the default list (soonest
     # deadline first) is then read in order from the vendor's notices.
     closes_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -406,6 +407,30 @@ def notices_relist(*, intent: Intent) -> None:
     ).update(listed=listed, closes_at=closes_at)
 
 
+def notices_relist_drifted() -> int:
+    """Repair the notices whose ``listed`` or ``closes_at`` no longer match their intent.
+
+    Nothing should drift: every service that changes an intent relists it. Run
+    after a deploy that ran old code beside the new (``manage.py relist_notices``).
+    Returns how many intents were relisted.
+    """
+    listed_intent = Q(
+        intent__status=Status.OPEN, intent__is_hidden=False, intent__organization__isnull=True
+    ) & ~Q(intent__visibility=Intent.Visibility.INTERNAL)
+    drifted = Notice.objects.filter(vendor__isnull=False).filter(
+        (Q(listed=True) & ~listed_intent)
+        | (Q(listed=False) & listed_intent)
+        | Q(closes_at__isnull=True)
+        | ~Q(closes_at=F("intent__offers_close_at"))
+    )
+    relisted = 0
+    for intent in Intent.objects.filter(pk__in=drifted.values("intent_id")).iterator():
+        with transaction.atomic():
+            notices_relist(intent=Intent.objects.select_for_update().get(pk=intent.pk))
+        relisted += 1
+    return relisted
+
+
 def intent_publish(*, intent: Intent) -> Intent:
     """Open a draft for offers. Its deadline must still be ahead."""
     if intent.offers_close_at <= timezone.now():
@@ -501,7 +526,7 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     """A moderator hides an abusive intent from vendors (or shows it again)."""
     with transaction.atomic():
         Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
-        intent.refresh_from_db(fields=["status", "is_hidden"])
+        intent.refresh_from_db()  # all of it: the notices copy the deadline too
         notices_relist(intent=intent)
 
 

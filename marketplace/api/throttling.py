@@ -42,10 +42,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{self.scope}:{request.auth.pk}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's first request, or its counter just expired
-            count = 1 if cache.add(key, 1, timeout=period + 1) else cache.incr(key)
+        count = _count(key, timeout=period + 1)
         if count <= allowed:
             return True
         self.wait_seconds = (window + 1) * period - now
@@ -53,6 +50,24 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.wait_seconds
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to the window's counter and return it; the first one sets its expiry."""
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window's first request
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        try:
+            count = cache.incr(key)  # another request created it meanwhile
+        except ValueError:  # … and it expired already
+            count = cache.get_or_set(key, 1, timeout=timeout)
+    if count == 1:
+        # incr on a key that expired between Redis's EXISTS and INCR creates it
+        # without an expiry: give it one.
+        cache.touch(key, timeout)
+    return count
 
 
 class ApiKeyWriteRateThrottle(ApiKeyRateThrottle):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.admin.sites import site
+from django.core.management import call_command
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -190,3 +192,41 @@ def test_the_default_list_is_read_in_order_from_the_notices(
 
     [page] = [query["sql"] for query in queries if 'FROM "intents_intent"' in query["sql"]]
     assert 'ORDER BY "intents_notice"."closes_at" ASC' in page
+
+
+def test_relist_notices_repairs_what_older_code_left_behind(
+    vendor: Vendor, category: Category
+) -> None:
+    closed, moved, fine = (IntentFactory(category=category) for _ in range(3))
+    for intent in (closed, moved, fine):
+        NoticeFactory(intent=intent, vendor=vendor)
+    later = timezone.now() + timedelta(days=20)
+    # What code that does not relist would leave: changes behind the notices' back.
+    Intent.objects.filter(pk=closed.pk).update(status=Intent.Status.CLOSED)
+    Intent.objects.filter(pk=moved.pk).update(offers_close_at=later)
+    Notice.objects.filter(intent=fine).update(closes_at=None)
+
+    out = StringIO()
+    call_command("relist_notices", stdout=out)
+
+    assert out.getvalue().strip() == "3 intent(s) relisted."
+    assert listed(closed) == {False}
+    assert set(Notice.objects.filter(intent=moved).values_list("closes_at", flat=True)) == {later}
+    assert Notice.objects.get(intent=fine).closes_at == fine.offers_close_at
+    call_command("relist_notices", stdout=out)
+    assert out.getvalue().strip().endswith("0 intent(s) relisted.")
+
+
+def test_hiding_copies_the_current_deadline_not_the_callers_stale_one(category: Category) -> None:
+    VendorFactory(categories=[category], regions=["DE"])
+    intent = IntentFactory(category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+    stale = Intent.objects.get(pk=intent.pk)  # loaded by the admin page, say
+    intent_update(intent=intent, offers_close_at=intent.offers_close_at + timedelta(days=3))
+
+    intent_set_hidden(intent=stale, is_hidden=True)
+    intent_set_hidden(intent=stale, is_hidden=False)
+
+    intent.refresh_from_db()
+    notice = Notice.objects.get(intent=intent)
+    assert (notice.listed, notice.closes_at) == (True, intent.offers_close_at)
