@@ -33,7 +33,7 @@ from intents.models import Intent, Notice
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Membership, SkillProfile, Vendor, VendorBlock
 from marketplace.search import lexemes, lexemes_each
-from marketplace.selectors import CategoryNode, category_tree
+from marketplace.selectors import CategoryNode, category_ids_with_descendants, category_tree
 
 VENDOR_FIELDS = (
     "id",
@@ -59,21 +59,11 @@ def related_category_ids(category_id: int, tree: dict[int, CategoryNode] | None 
     """The category, its ancestors and its descendants (``tree``: category_tree(), if read)."""
     if tree is None:
         tree = category_tree()
-    parent_of = {node_id: node.parent_id for node_id, node in tree.items()}
-    related = {category_id}
-    current = parent_of.get(category_id)
+    related = category_ids_with_descendants([category_id], tree)
+    current = tree[category_id].parent_id if category_id in tree else None
     while current is not None and current not in related:
         related.add(current)
-        current = parent_of.get(current)
-    children: dict[int | None, list[int]] = {}
-    for child, parent in parent_of.items():
-        children.setdefault(parent, []).append(child)
-    stack = list(children.get(category_id, []))
-    while stack:
-        current = stack.pop()
-        if current not in related:
-            related.add(current)
-            stack.extend(children.get(current, []))
+        current = tree[current].parent_id
     return related
 
 

@@ -182,9 +182,23 @@ class Intent(models.Model):
     def is_internal(self) -> bool:
         return self.organization_id is not None
 
+    @staticmethod
+    def listed_for_vendors_q(prefix: str = "") -> Q:
+        """``is_listed_for_vendors`` as a query condition (``prefix``: the path to the intent)."""
+        return Q(
+            **{
+                f"{prefix}status": Intent.Status.OPEN,
+                f"{prefix}is_hidden": False,
+                f"{prefix}organization__isnull": True,
+            }
+        ) & ~Q(**{f"{prefix}visibility": Intent.Visibility.INTERNAL})
+
     @property
     def is_listed_for_vendors(self) -> bool:
-        """In the noticed vendors' default list (``GET intents/``): see ``Notice.listed``."""
+        """In the noticed vendors' default list (``GET intents/``): see ``Notice.listed``.
+
+        Keep in step with ``listed_for_vendors_q``.
+        """
         return (
             self.status == self.Status.OPEN
             and not self.is_hidden
@@ -201,12 +215,12 @@ class Intent(models.Model):
         return f"{self.reward_amount:.2f} {self.currency}"
 
     def criteria_list(self) -> list[Criterion]:
-        """The criteria; from the prefetch of intents.selectors.FOR_VENDORS when made."""
+        """The criteria; from the prefetch of intents.selectors.for_vendors() when made."""
         prefetched = self.__dict__.get("prefetched_criteria")
         return list(self.criteria.all()) if prefetched is None else prefetched
 
     def terms_list(self) -> list[IntentTerm]:
-        """The terms with their roster entries; from FOR_VENDORS's prefetch when made."""
+        """The terms with their roster entries; from for_vendors()'s prefetch when made."""
         prefetched = self.__dict__.get("prefetched_terms")
         if prefetched is None:
             return list(self.intent_terms.select_related("term"))

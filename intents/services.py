@@ -414,9 +414,7 @@ def notices_relist_drifted() -> int:
     after a deploy that ran old code beside the new (``manage.py relist_notices``).
     Returns how many intents were relisted.
     """
-    listed_intent = Q(
-        intent__status=Status.OPEN, intent__is_hidden=False, intent__organization__isnull=True
-    ) & ~Q(intent__visibility=Intent.Visibility.INTERNAL)
+    listed_intent = Intent.listed_for_vendors_q(prefix="intent__")
     drifted = Notice.objects.filter(vendor__isnull=False).filter(
         (Q(listed=True) & ~listed_intent)
         | (Q(listed=False) & listed_intent)
@@ -551,11 +549,23 @@ def intent_take_offer(*, intent_id: Any) -> None:
         buyer_activity_at=now
     )
     if not taken:
-        status = Intent.objects.values_list("status", flat=True).get(pk=intent_id)
-        if status != Status.OPEN:
-            raise DomainError(f"This intent is {status}; it takes no offers.", kind=CONFLICT)
-        raise DomainError("The deadline for offers on this intent has passed.", kind=CONFLICT)
+        _refuse_offers(Intent.objects.only("status", "offers_close_at").get(pk=intent_id))
     enqueue_on_commit("offers.notify_buyer", str(intent_id))
+
+
+def intent_lock_open(*, intent_id: Any) -> Intent:
+    """Lock an intent that still takes offers (a revision); call inside a transaction."""
+    intent = Intent.objects.select_for_update().get(pk=intent_id)
+    _refuse_offers(intent)
+    return intent
+
+
+def _refuse_offers(intent: Intent) -> None:
+    """409 unless the intent is open and before its deadline."""
+    if intent.status != Status.OPEN:
+        raise DomainError(f"This intent is {intent.status}; it takes no offers.", kind=CONFLICT)
+    if intent.offers_close_at <= timezone.now():
+        raise DomainError("The deadline for offers on this intent has passed.", kind=CONFLICT)
 
 
 def intent_mark_seen(*, intent: Intent) -> None:

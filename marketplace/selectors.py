@@ -23,16 +23,13 @@ def category_tree() -> dict[int, CategoryNode]:
     }
 
 
-def category_tree_ids() -> dict[int, int | None]:
-    return dict(Category.objects.values_list("id", "parent_id"))
-
-
-def category_ids_with_descendants(category_ids: Iterable[int]) -> set[int]:
-    """The given categories and every category below them in the tree."""
-    parent_of = category_tree_ids()
+def category_ids_with_descendants(
+    category_ids: Iterable[int], tree: dict[int, CategoryNode] | None = None
+) -> set[int]:
+    """The given categories and every category below them (``tree``: category_tree(), if read)."""
     children: dict[int | None, list[int]] = {}
-    for child, parent in parent_of.items():
-        children.setdefault(parent, []).append(child)
+    for child, node in (category_tree() if tree is None else tree).items():
+        children.setdefault(node.parent_id, []).append(child)
     found: set[int] = set()
     stack = list(category_ids)
     while stack:

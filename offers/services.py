@@ -21,6 +21,7 @@ from intents.services import (
     intent_close,
     intent_expire,
     intent_lock_for_award,
+    intent_lock_open,
     intent_mark_awarded,
     intent_note_buyer_activity,
     intent_take_offer,
@@ -91,15 +92,6 @@ def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dic
         ):
             errors[field] = [f"Answer with text of at most {MAX_TEXT_ANSWER} characters."]
     return errors
-
-
-def _lock_open_intent(intent_id: Any) -> Intent:
-    intent = Intent.objects.select_for_update().get(pk=intent_id)
-    if intent.status != Intent.Status.OPEN:
-        raise DomainError(f"This intent is {intent.status}; it takes no offers.", kind=CONFLICT)
-    if intent.offers_close_at <= timezone.now():
-        raise DomainError("The deadline for offers on this intent has passed.", kind=CONFLICT)
-    return intent
 
 
 def offer_submit(
@@ -189,7 +181,7 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     with transaction.atomic():
-        intent = _lock_open_intent(offer.intent_id)
+        intent = intent_lock_open(intent_id=offer.intent_id)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
         if locked.status != Offer.Status.SUBMITTED:
             raise DomainError(f"A {locked.status} offer cannot be revised.", kind=CONFLICT)

@@ -66,6 +66,7 @@ def test_submit_refuses_intent_not_open(vendor: Vendor, status: str) -> None:
     with pytest.raises(DomainError) as refused:
         submit(vendor, intent)
     assert refused.value.kind == CONFLICT
+    assert str(refused.value) == f"This intent is {status}; it takes no offers."
     assert Offer.objects.count() == 0
 
 
@@ -74,6 +75,9 @@ def test_submit_refuses_after_the_deadline_even_if_still_open(vendor: Vendor) ->
     with pytest.raises(DomainError) as refused:
         submit(vendor, intent)
     assert refused.value.kind == CONFLICT
+    assert str(refused.value) == "The deadline for offers on this intent has passed."
+    assert Offer.objects.count() == 0
+    assert Intent.objects.get(pk=intent.pk).buyer_activity_at is None
 
 
 @pytest.mark.parametrize(
@@ -113,6 +117,7 @@ def test_revise_refuses_once_intent_closed(vendor: Vendor, open_intent: Intent) 
     with pytest.raises(DomainError) as refused:
         offer_revise(offer=offer, vendor=vendor, price=Decimal("1"))
     assert refused.value.kind == CONFLICT
+    assert str(refused.value) == "This intent is closed; it takes no offers."
     assert Offer.objects.get(pk=offer.pk).price == Decimal("200.00")
 
 
