@@ -22,8 +22,9 @@ app.conf.beat_schedule = {
     "close-due-intents": {"task": "offers.close_due_intents", "schedule": 60.0},
     # Offers past their valid-until date lapse, and their vendors are told.
     "lapse-due-offers": {"task": "offers.lapse_due_offers", "schedule": 15 * 60.0},
-    # Buyers' batched e-mails (at most one an hour per intent).
-    "notify-buyers": {"task": "offers.notify_buyers", "schedule": 5 * 60.0},
+    # Buyers' batched e-mails (at most one an hour per intent): the only sender, so an
+    # offer, revision or question costs its request no trip to the broker.
+    "notify-buyers": {"task": "offers.notify_buyers", "schedule": 60.0},
     # Buyers' "delete my data N days after award" terms.
     "enforce-deletion-terms": {"task": "offers.enforce_deletion_terms", "schedule": 60 * 60.0},
     # Intents (public or internal RFPs) closed without a decision: remind the buyer (one

@@ -130,6 +130,14 @@ class Intent(models.Model):
                 & ~Q(visibility="internal"),
                 name="intent_open_for_vendors",
             ),
+            # The beat's buyer e-mail sweep, every minute (offers.buyer_mail): only the
+            # intents with news the buyer was not e-mailed about, oldest news first.
+            models.Index(
+                fields=["buyer_activity_at"],
+                condition=Q(buyer_activity_at__isnull=False, is_buyer_email_enabled=True)
+                & (Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lt=F("buyer_activity_at"))),
+                name="intent_news_for_buyer",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

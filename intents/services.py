@@ -531,10 +531,10 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
 def intent_note_buyer_activity(*, intent_id: Any) -> None:
     """Something new for the buyer (an offer, a revision, a question): mark it unread.
 
-    The e-mail follows after commit, at most one an hour per intent.
+    The e-mail is the beat's to send (``offers.notify_buyers``, every minute), at
+    most one an hour per intent: the request sends nothing to the broker.
     """
     Intent.objects.filter(pk=intent_id).update(buyer_activity_at=timezone.now())
-    enqueue_on_commit("offers.notify_buyer", str(intent_id))
 
 
 def intent_take_offer(*, intent_id: Any) -> None:
@@ -542,7 +542,8 @@ def intent_take_offer(*, intent_id: Any) -> None:
 
     One UPDATE does both; call it inside the offer's transaction. Its row lock
     queues behind an award's (intent_lock_for_award), and an intent awarded,
-    closed or past its deadline meanwhile matches no row: refused (409).
+    closed or past its deadline meanwhile matches no row: refused (409). The
+    buyer's e-mail follows from the beat, as in ``intent_note_buyer_activity``.
     """
     now = timezone.now()
     taken = Intent.objects.filter(pk=intent_id, status=Status.OPEN, offers_close_at__gt=now).update(
@@ -550,7 +551,6 @@ def intent_take_offer(*, intent_id: Any) -> None:
     )
     if not taken:
         _refuse_offers(Intent.objects.only("status", "offers_close_at").get(pk=intent_id))
-    enqueue_on_commit("offers.notify_buyer", str(intent_id))
 
 
 def intent_lock_open(*, intent_id: Any) -> Intent:

@@ -25,16 +25,12 @@ def lapse_due_offers() -> int:
     return offers_lapse_due()
 
 
-@shared_task(name="offers.notify_buyer")
-def notify_buyer(intent_id: str) -> bool:
-    return buyer_notify(intent_id=intent_id)
-
-
 @shared_task(name="offers.notify_buyers")
 def notify_buyers() -> int:
-    """The batched e-mails whose hour has passed."""
+    """The buyers' e-mails now due (every minute, from the beat): news waiting longest first."""
     sent = 0
-    for intent_id in intents_with_news_for_buyer().values_list("pk", flat=True)[:500]:
+    news = intents_with_news_for_buyer().order_by("buyer_activity_at")
+    for intent_id in news.values_list("pk", flat=True)[:500]:
         sent += buyer_notify(intent_id=intent_id)
     return sent
 

@@ -22,7 +22,7 @@ from offers.models import Offer, OfferRevision, Question, Rating
 from offers.questions import question_answer
 from offers.ratings import rating_create
 from offers.tasks import notify_buyers
-from tests.factories import NoticeFactory, OfferFactory, UserFactory, VendorFactory
+from tests.factories import IntentFactory, NoticeFactory, OfferFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -356,6 +356,46 @@ def test_new_offer_marks_unread_and_emails_at_most_hourly(
     # Opening the intent page marks it read.
     buyer_client.get(f"/intents/{open_intent.pk}/")
     assert "<strong>" + open_intent.title not in buyer_client.get("/intents/").content.decode()
+
+
+def test_the_buyers_email_comes_from_the_beat_not_the_request(
+    api: APIClient,
+    open_intent: Intent,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """An offer, a revision, a question: nothing sent from the request; the sweep sends one."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post("/api/v1/offers/", offer_body(open_intent), format="json")
+        offer = Offer.objects.get()
+        api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "90.00"}, format="json")
+        api.post(f"/api/v1/intents/{open_intent.pk}/questions/", {"text": "When?"}, format="json")
+    assert mail.outbox == []
+    assert Intent.objects.get(pk=open_intent.pk).is_unread is True
+
+    assert notify_buyers() == 1
+    [message] = mail.outbox
+    assert "1 new offer" in message.body and "1 new question" in message.body
+
+
+def test_the_sweep_sends_the_news_waiting_longest_first() -> None:
+    now = timezone.now()
+    for title, minutes in (("Recent", 5), ("Oldest", 30), ("Middle", 10)):
+        intent = IntentFactory(title=title)
+        OfferFactory(intent=intent)
+        Intent.objects.filter(pk=intent.pk).update(
+            buyer_activity_at=now - timedelta(minutes=minutes)
+        )
+    # Already e-mailed about everything: not news, whatever the order says.
+    IntentFactory(buyer_activity_at=now - timedelta(hours=2), buyer_emailed_at=now)
+
+    assert notify_buyers() == 3
+    assert [message.subject.split(": ")[1] for message in mail.outbox] == [
+        "Oldest",
+        "Middle",
+        "Recent",
+    ]
 
 
 def test_buyer_can_turn_emails_off(api: APIClient, open_intent: Intent) -> None:
