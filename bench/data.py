@@ -5,6 +5,11 @@ the same marketplace (ids included). Well-known rows the measurements use:
 the vendor ``bench-vendor`` (noticed about many open intents, no offers of
 its own), the buyer ``bench-heavy-buyer`` (many intents, one with
 ``BIG_INTENT_OFFERS`` offers) and ``bench-light-buyer`` (one intent, one offer).
+
+Every intent has the default criteria an intent gets when published
+(``intents.services.DEFAULT_CRITERIA``); some add a required yes/no question
+(``CUSTOM_CRITERION``) and some attach buyer's terms from the roster, which the
+wipe keeps (it is reference data, loaded by a migration).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from bench.pgcopy import copy_rows, reset_identity
 from bench.vocabulary import (
@@ -33,8 +39,9 @@ from bench.vocabulary import (
     SUBDIVISIONS,
     UNITS,
 )
-from intents.models import Intent, Notice
+from intents.models import Criterion, Intent, IntentTerm, Notice, Term
 from intents.pseudonyms import ADJECTIVES, ANIMALS
+from intents.services import DEFAULT_CRITERIA
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Category, User, Vendor
 from marketplace.search import TEXT_SEARCH_CONFIG
@@ -47,6 +54,10 @@ HEAVY_BUYER = "bench-heavy-buyer"
 LIGHT_BUYER = "bench-light-buyer"
 BIG_INTENT_OFFERS = 50
 WIPED_APPS = ("marketplace", "intents", "offers")
+KEPT_MODELS = (Term,)  # the buyer's terms roster
+CUSTOM_CRITERION = {"key": "insured", "name": "Insured for the job", "kind": "yes_no"}
+CUSTOM_CRITERION_SHARE = 0.2
+TERMS_SHARE = 0.25
 
 Say = Callable[[str], None]
 
@@ -85,6 +96,7 @@ def wipe() -> None:
         model._meta.db_table
         for label in WIPED_APPS
         for model in apps.get_app_config(label).get_models(include_auto_created=True)
+        if model not in KEPT_MODELS
     ]
     quoted = ", ".join(connection.ops.quote_name(table) for table in [*tables, "django_session"])
     with connection.cursor() as cursor:
@@ -337,7 +349,36 @@ def _load_intents(rng: random.Random, volumes: Volumes, buyers: int, tree: Tree)
         ],
         rows,
     )  # fmt: skip
+    _load_criteria_and_terms(rng, [row[0] for row in rows])
     return kept
+
+
+def _load_criteria_and_terms(rng: random.Random, intent_ids: list[uuid.UUID]) -> None:
+    """The default criteria on every intent; a required question on some, terms on others."""
+    terms = list(Term.objects.filter(is_current=True).order_by("code"))
+    criteria, chosen = [], []
+    defaults = [
+        (slugify(criterion["name"]).replace("-", "_"), criterion["name"], criterion["kind"],
+         criterion["weight"])
+        for criterion in DEFAULT_CRITERIA
+    ]  # fmt: skip
+    for intent_id in intent_ids:
+        for position, (key, name, kind, weight) in enumerate(defaults):
+            criteria.append((intent_id, key, name, kind, weight, False, position))
+        if rng.random() < CUSTOM_CRITERION_SHARE:
+            custom = CUSTOM_CRITERION
+            criteria.append(
+                (intent_id, custom["key"], custom["name"], custom["kind"], 10, True, len(defaults))
+            )
+        if terms and rng.random() < TERMS_SHARE:
+            for term in rng.sample(terms, k=rng.randint(1, 2)):
+                chosen.append((intent_id, term.pk, 30 if term.takes_days else None))
+    copy_rows(
+        Criterion,
+        ["intent_id", "key", "name", "kind", "weight", "is_required", "position"],
+        criteria,
+    )
+    copy_rows(IntentTerm, ["intent_id", "term_id", "days"], chosen)
 
 
 def _load_notices_and_offers(

@@ -7,6 +7,7 @@ are what the server can do for a request that does nothing: the baseline.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -74,8 +75,8 @@ request = function()
   local intent = intents[next_index] or intents[1]
   next_index = next_index + {threads}
   local body = string.format(
-    '{{"intent": "%s", "price": "95.00", "currency": "%s", "delivery_date": "{delivery}", "message": "bench offer"}}',
-    intent[1], intent[2])
+    '{{"intent": "%s", "price": "95.00", "currency": "%s", "delivery_date": "{delivery}", "message": "bench offer"%s}}',
+    intent[1], intent[2], intent[3])
   return wrk.format("POST", "/api/v1/offers/", headers, body)
 end
 """
@@ -204,17 +205,29 @@ def wrk(url: str, script: str, seconds: float) -> Load:
     )
 
 
-def offerable_intents(vendor: Vendor) -> list[tuple[str, str]]:
-    """Open intents the vendor was noticed about and has no live offer on: (id, currency)."""
+def offerable_intents(vendor: Vendor) -> list[tuple[str, str, str]]:
+    """Open intents the vendor was noticed about and has no live offer on.
+
+    Each as (id, currency, the rest of a valid offer's body): the answer to a
+    required question, the buyer's terms accepted, where the intent asks for them.
+    """
     answered = Offer.objects.filter(vendor=vendor, status__in=Offer.LIVE_STATUSES)
-    return [
-        (str(pk), currency)
-        for pk, currency in intents_visible_to_vendor(vendor)
+    intents = (
+        intents_visible_to_vendor(vendor)
         .filter(status=Intent.Status.OPEN, offers_close_at__gt=timezone.now() + timedelta(hours=1))
         .exclude(pk__in=answered.values("intent_id"))
         .order_by("pk")
-        .values_list("pk", "currency")
-    ]
+    )
+    offerable = []
+    for intent in intents:
+        required = [c.key for c in intent.criteria_list() if c.is_custom and c.is_required]
+        more = ""
+        if required:
+            more += ', "criteria_answers": ' + json.dumps(dict.fromkeys(required, True))
+        if intent.terms_list():
+            more += ', "accept_terms": true'
+        offerable.append((str(intent.pk), intent.currency, more))
+    return offerable
 
 
 def measure(
@@ -226,7 +239,9 @@ def measure(
         key=key,
         threads=THREADS,
         delivery=(timezone.localdate() + timedelta(days=14)).isoformat(),
-        intents=",\n".join(f'{{"{pk}", "{currency}"}}' for pk, currency in intents),
+        intents=",\n".join(
+            f'{{"{pk}", "{currency}", [[{more}]]}}' for pk, currency, more in intents
+        ),
     )
     with gunicorn(workers=workers, redis_url=redis_url, key=key, say=say) as base:
         wrk(f"{base}{PING_URL}", get_script, min(seconds, 3))  # warm every worker

@@ -8,6 +8,7 @@ returns the same vendors as matching itself.
 
 from __future__ import annotations
 
+import re
 import shutil
 from io import StringIO
 
@@ -17,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from intents.models import IntentTerm, Term
 from tests.conftest import IN_CI, require_postgresql
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -75,6 +77,12 @@ def test_quick_bench_prints_a_verdict_for_every_bar() -> None:
     assert set(found) == set(BARS), printed
     assert set(found.values()) <= {"PASS", "FAIL", "SKIP"}
     assert found["matching returns the SQL query's vendor set"] == "PASS", printed
+    # Every POST made its offer (criteria answered, terms accepted), every task was queued.
+    assert "FAILURE" not in printed, printed
+    if not http_arguments():
+        assert re.search(r"POST /api/v1/offers/ .* 0 errors", printed), printed
+    # The load kept the roster of buyer's terms, and used it.
+    assert IntentTerm.objects.exists() and Term.objects.filter(is_current=True).count() == 4
 
 
 @pytest.mark.django_db
