@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
+from importlib import import_module
 from io import StringIO
 
 import pytest
 import redis
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -66,6 +68,9 @@ def verdicts(table: str) -> dict[str, str]:
 def test_quick_bench_prints_a_verdict_for_every_bar() -> None:
     require_postgresql()
     require_redis()
+    # The roster comes from a migration; a transactional test before this one may have
+    # flushed it, and the load must find it to attach terms (and keep it).
+    import_module("intents.migrations.0007_terms_roster").add_roster(apps, None)
     out = StringIO()
 
     call_command("bench", "--quick", f"--redis-url={REDIS_URL}", *http_arguments(), stdout=out)
