@@ -135,7 +135,10 @@ class Intent(models.Model):
             models.Index(
                 fields=["buyer_activity_at"],
                 condition=Q(buyer_activity_at__isnull=False, is_buyer_email_enabled=True)
-                & (Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lt=F("buyer_activity_at"))),
+                & (
+                    Q(buyer_emailed_at__isnull=True)
+                    | Q(buyer_emailed_at__lt=F("buyer_activity_at"))
+                ),
                 name="intent_news_for_buyer",
             ),
         ]
