@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "marketplace",
     "intents",
     "offers",
+    "bench",  # `manage.py bench` (DESIGN §9); no models
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,7 @@
 """``python manage.py bench``: load realistic volumes, measure every DESIGN §9 bar.
 
 It empties the marketplace tables first, so it runs only on a database whose
-name says bench or test (or with --force). The work is in the ``bench`` package.
+name says bench or test (or with --force). The work is in the rest of ``bench``.
 """
 
 from __future__ import annotations
