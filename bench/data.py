@@ -58,6 +58,7 @@ KEPT_MODELS = (Term,)  # the buyer's terms roster
 CUSTOM_CRITERION = {"key": "insured", "name": "Insured for the job", "kind": "yes_no"}
 CUSTOM_CRITERION_SHARE = 0.2
 TERMS_SHARE = 0.25
+TERM_DAYS = 30  # "delete my data N days after the award"
 
 Say = Callable[[str], None]
 
@@ -339,46 +340,66 @@ def _load_intents(rng: random.Random, volumes: Volumes, buyers: int, tree: Tree)
                 intent_id, category, currency, budget_max, created_at, status == "open", closes_at
             )
         )
+    criteria, chosen, details = _criteria_and_terms(rng, [row[0] for row in rows])
     copy_rows(
         Intent,
         [
             "id", "buyer_id", "pseudonym", "title", "description", "category_id", "quantity",
             "unit", "budget_min", "budget_max", "currency", "is_budget_hidden", "country",
             "postal_area", "is_remote", "needed_by", "offers_close_at", "status", "created_at",
-            "updated_at", "published_at", "closed_at", "withdrawn_at",
+            "updated_at", "published_at", "closed_at", "withdrawn_at", "criteria_for_vendors",
+            "terms_for_vendors",
         ],
-        rows,
+        [(*row, *details[row[0]]) for row in rows],
     )  # fmt: skip
-    _load_criteria_and_terms(rng, [row[0] for row in rows])
-    return kept
-
-
-def _load_criteria_and_terms(rng: random.Random, intent_ids: list[uuid.UUID]) -> None:
-    """The default criteria on every intent; a required question on some, terms on others."""
-    terms = list(Term.objects.filter(is_current=True).order_by("code"))
-    criteria, chosen = [], []
-    defaults = [
-        (slugify(criterion["name"]).replace("-", "_"), criterion["name"], criterion["kind"],
-         criterion["weight"])
-        for criterion in DEFAULT_CRITERIA
-    ]  # fmt: skip
-    for intent_id in intent_ids:
-        for position, (key, name, kind, weight) in enumerate(defaults):
-            criteria.append((intent_id, key, name, kind, weight, False, position))
-        if rng.random() < CUSTOM_CRITERION_SHARE:
-            custom = CUSTOM_CRITERION
-            criteria.append(
-                (intent_id, custom["key"], custom["name"], custom["kind"], 10, True, len(defaults))
-            )
-        if terms and rng.random() < TERMS_SHARE:
-            for term in rng.sample(terms, k=rng.randint(1, 2)):
-                chosen.append((intent_id, term.pk, 30 if term.takes_days else None))
     copy_rows(
         Criterion,
         ["intent_id", "key", "name", "kind", "weight", "is_required", "position"],
         criteria,
     )
     copy_rows(IntentTerm, ["intent_id", "term_id", "days"], chosen)
+    return kept
+
+
+def _criteria_and_terms(
+    rng: random.Random, intent_ids: list[uuid.UUID]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[uuid.UUID, tuple[str, str]]]:
+    """The default criteria on every intent; a required question on some, terms on others.
+
+    Returns the Criterion rows, the IntentTerm rows, and per intent its
+    ``criteria_for_vendors`` and ``terms_for_vendors`` as JSON text, made by the
+    models' own methods (one shape per kind of row, not one per row).
+    """
+    terms = list(Term.objects.filter(is_current=True).order_by("code"))
+    defaults = [
+        Criterion(
+            key=slugify(criterion["name"]).replace("-", "_"), name=criterion["name"],
+            kind=criterion["kind"], weight=criterion["weight"], is_required=False,
+            position=position,
+        )
+        for position, criterion in enumerate(DEFAULT_CRITERIA)
+    ]  # fmt: skip
+    custom = Criterion(
+        key=CUSTOM_CRITERION["key"], name=CUSTOM_CRITERION["name"],
+        kind=CUSTOM_CRITERION["kind"], weight=10, is_required=True, position=len(defaults),
+    )  # fmt: skip
+    days = {term.pk: TERM_DAYS if term.takes_days else None for term in terms}
+    term_data = {term.pk: IntentTerm(term=term, days=days[term.pk]).as_data() for term in terms}
+    criteria, chosen, details = [], [], {}
+    for intent_id in intent_ids:
+        asked = [*defaults, custom] if rng.random() < CUSTOM_CRITERION_SHARE else defaults
+        picked = sorted(rng.sample(terms, k=rng.randint(1, 2)), key=lambda term: term.code) if (
+            terms and rng.random() < TERMS_SHARE
+        ) else []  # fmt: skip
+        for c in asked:
+            criteria.append((intent_id, c.key, c.name, c.kind, c.weight, c.is_required, c.position))
+        for term in picked:
+            chosen.append((intent_id, term.pk, days[term.pk]))
+        details[intent_id] = (
+            json.dumps([c.for_vendors() for c in asked]),
+            json.dumps([term_data[term.pk] for term in picked]),
+        )
+    return criteria, chosen, details
 
 
 def _load_notices_and_offers(

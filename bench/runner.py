@@ -17,6 +17,7 @@ from django.utils import timezone
 from bench import fanout, matching, pages, web
 from bench.data import BENCH_VENDOR_SLUG, Volumes, load
 from bench.report import Row, skipped
+from intents.models import Term
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
 
@@ -52,6 +53,11 @@ def check_preconditions(options: Options) -> None:
             f"The bench empties every marketplace table, and “{name}” does not look like a "
             "bench or test database (its name has neither “bench” nor “test”). "
             "Use a database such as intentcast_bench, or pass --force."
+        )
+    if not options.reuse and not Term.objects.filter(is_current=True).exists():
+        raise CommandError(
+            "The buyer's terms roster (loaded by migration intents 0007) is empty: an older "
+            "bench emptied it. Recreate the database (dropdb, createdb, migrate) and run again."
         )
     try:
         redis.Redis.from_url(options.redis_url, socket_connect_timeout=2).ping()

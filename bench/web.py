@@ -27,7 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.report import Row, ratio
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from intents.selectors import intents_visible_to_vendor
 from marketplace.models import Vendor
 from offers.models import Offer
@@ -220,11 +220,15 @@ def offerable_intents(vendor: Vendor) -> list[tuple[str, str, str]]:
     )
     offerable = []
     for intent in intents:
-        required = [c.key for c in intent.criteria_list() if c.is_custom and c.is_required]
+        required = [
+            criterion["key"]
+            for criterion in intent.criteria_for_vendors
+            if Criterion.kind_is_custom(criterion["kind"]) and criterion["required"]
+        ]
         more = ""
         if required:
             more += ', "criteria_answers": ' + json.dumps(dict.fromkeys(required, True))
-        if intent.terms_list():
+        if intent.terms_for_vendors:
             more += ', "accept_terms": true'
         offerable.append((str(intent.pk), intent.currency, more))
     return offerable

@@ -88,6 +88,12 @@ class Intent(models.Model):
     contact_details = models.TextField(
         blank=True, help_text="Shown only to the vendor whose offer the buyer accepts."
     )
+    # The criteria and terms as vendors read them (intents.payloads, offers' checks),
+    # copied from the Criterion and IntentTerm rows by the services that change those
+    # (intents.services.intent_copy_details): a vendor's page of 50 intents, an offer
+    # and a fan-out then read them with the intent, not with two more queries.
+    criteria_for_vendors = models.JSONField(default=list, blank=True, editable=False)
+    terms_for_vendors = models.JSONField(default=list, blank=True, editable=False)
     # The buyer hears back: activity marks the intent unread in "My intents"
     # and, unless turned off, sends at most one e-mail an hour.
     is_buyer_email_enabled = models.BooleanField(default=True)
@@ -225,18 +231,6 @@ class Intent(models.Model):
             return f"{self.reward_amount.normalize():f} points"
         return f"{self.reward_amount:.2f} {self.currency}"
 
-    def criteria_list(self) -> list[Criterion]:
-        """The criteria; from the prefetch of intents.selectors.for_vendors() when made."""
-        prefetched = self.__dict__.get("prefetched_criteria")
-        return list(self.criteria.all()) if prefetched is None else prefetched
-
-    def terms_list(self) -> list[IntentTerm]:
-        """The terms with their roster entries; from for_vendors()'s prefetch when made."""
-        prefetched = self.__dict__.get("prefetched_terms")
-        if prefetched is None:
-            return list(self.intent_terms.select_related("term"))
-        return prefetched
-
     @property
     def is_unread(self) -> bool:
         return self.buyer_activity_at is not None and (
@@ -285,7 +279,22 @@ class Criterion(models.Model):
 
     @property
     def is_custom(self) -> bool:
-        return self.kind not in self.STANDARD_KINDS
+        return self.kind_is_custom(self.kind)
+
+    def for_vendors(self) -> dict[str, object]:
+        """The criterion in ``Intent.criteria_for_vendors`` and the vendors' payloads."""
+        return {
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "weight": self.weight,
+            "required": self.is_required,
+        }
+
+    @classmethod
+    def kind_is_custom(cls, kind: str) -> bool:
+        """``is_custom`` for a criterion read from ``Intent.criteria_for_vendors``."""
+        return kind not in cls.STANDARD_KINDS
 
 
 class Notice(models.Model):

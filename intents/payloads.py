@@ -35,17 +35,8 @@ def intent_for_vendor(intent: Intent) -> dict[str, Any]:
         },
         "needed_by": intent.needed_by.isoformat() if intent.needed_by else None,
         "offers_close_at": intent.offers_close_at.isoformat(),
-        "criteria": [
-            {
-                "key": criterion.key,
-                "name": criterion.name,
-                "kind": criterion.kind,
-                "weight": criterion.weight,
-                "required": criterion.is_required,
-            }
-            for criterion in intent.criteria_list()
-        ],
-        "terms": [intent_term.as_data() for intent_term in intent.terms_list()],
+        "criteria": intent.criteria_for_vendors,
+        "terms": intent.terms_for_vendors,
         "sealed": intent.is_sealed,
         "status": intent.status,
         "created_at": intent.created_at.isoformat(),

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Q
 
 from intents.models import Intent
+from intents.services import intent_copy_details
 from marketplace.models import Event, User
 
 DELETED_BUYER = "deleted buyer"
@@ -84,4 +85,5 @@ def erase_intents(user: User) -> None:
         ):
             criterion.name = f"Criterion {position + 1}"
             criterion.save(update_fields=["name"])
+        intent_copy_details(intent=intent)
     redact_intent_events([intent.pk for intent in intents])

@@ -19,21 +19,6 @@ VENDOR_VISIBLE_STATUSES = (
 )
 
 
-# What a vendor's view of an intent reads besides the row (intents.payloads):
-# read with to_attr, Intent.criteria_list() and terms_list() find them without
-# Django building a related manager per intent (a third of a list's time).
-def for_vendors(prefix: str = "") -> tuple[Prefetch, Prefetch]:
-    """The prefetches of the intents at ``prefix`` (``""``, or ``"intent__"`` from notices)."""
-    return (
-        Prefetch(f"{prefix}criteria", to_attr="prefetched_criteria"),
-        Prefetch(
-            f"{prefix}intent_terms",
-            queryset=IntentTerm.objects.select_related("term"),
-            to_attr="prefetched_terms",
-        ),
-    )
-
-
 def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
     """The intents a vendor may read: those it was noticed about. Anything else is a 404.
 
@@ -48,7 +33,6 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
         )
         .exclude(visibility=Intent.Visibility.INTERNAL)
         .select_related("category")
-        .prefetch_related(*for_vendors())
     )
 
 
@@ -60,7 +44,6 @@ def intents_listed_for_vendor(vendor: Vendor) -> QuerySet[Intent]:
     return (
         Intent.objects.filter(notices__vendor=vendor, notices__listed=True)
         .select_related("category")
-        .prefetch_related(*for_vendors())
         .order_by("notices__closes_at", "id")
     )
 
@@ -81,7 +64,6 @@ def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
             vendor=vendor, intent__is_hidden=False, intent__organization__isnull=True
         )
         .select_related("intent", "intent__category")
-        .prefetch_related(*for_vendors("intent__"))
         .order_by("-created_at")
     )
 

@@ -165,8 +165,28 @@ def criteria_validate(criteria: list[dict[str, Any]]) -> tuple[list[dict[str, An
 
 
 def _replace_criteria(intent: Intent, criteria: list[dict[str, Any]]) -> None:
+    """Replace the intent's criteria; call ``intent_copy_details`` after."""
     Criterion.objects.filter(intent=intent).delete()
     Criterion.objects.bulk_create(Criterion(intent=intent, **criterion) for criterion in criteria)
+
+
+def intent_copy_details(*, intent: Intent) -> None:
+    """Copy the criteria and terms rows into the intent, as vendors read them.
+
+    Every change to an intent's Criterion or IntentTerm rows calls this in the
+    same transaction (``Intent.criteria_for_vendors``, ``terms_for_vendors``).
+    """
+    intent.criteria_for_vendors = [
+        criterion.for_vendors() for criterion in Criterion.objects.filter(intent=intent)
+    ]
+    intent.terms_for_vendors = [
+        intent_term.as_data()
+        for intent_term in IntentTerm.objects.filter(intent=intent).select_related("term")
+    ]
+    Intent.objects.filter(pk=intent.pk).update(
+        criteria_for_vendors=intent.criteria_for_vendors,
+        terms_for_vendors=intent.terms_for_vendors,
+    )
 
 
 MAX_TERM_DAYS = 3650
@@ -198,6 +218,7 @@ def terms_validate(terms: list[dict[str, Any]]) -> tuple[list[tuple[Term, int | 
 
 
 def _replace_terms(intent: Intent, chosen: list[tuple[Term, int | None]]) -> None:
+    """Replace the intent's terms; call ``intent_copy_details`` after."""
     IntentTerm.objects.filter(intent=intent).delete()
     IntentTerm.objects.bulk_create(
         IntentTerm(intent=intent, term=term, days=days) for term, days in chosen
@@ -249,6 +270,7 @@ def intent_create(
         )
         _replace_criteria(intent, cleaned_criteria)
         _replace_terms(intent, chosen_terms)
+        intent_copy_details(intent=intent)
         problems = _replace_invited(intent, invited or [])
         if problems:
             transaction.set_rollback(True)
@@ -295,6 +317,8 @@ def intent_update(
             _replace_criteria(locked, cleaned_criteria)
         if terms is not None:
             _replace_terms(locked, chosen_terms)
+        if criteria is not None or terms is not None:
+            intent_copy_details(intent=locked)
         if invited is not None:
             problems = _replace_invited(locked, invited)
             if problems:

@@ -68,26 +68,31 @@ MAX_TEXT_ANSWER = 2000
 def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dict[str, list[str]]:
     """Answers to the intent's custom criteria, checked by kind; required ones must be there."""
     errors: dict[str, list[str]] = {}
-    custom = {c.key: c for c in intent.criteria_list() if c.is_custom}
+    custom = {
+        criterion["key"]: criterion
+        for criterion in intent.criteria_for_vendors
+        if Criterion.kind_is_custom(criterion["kind"])
+    }
     for key in sorted(set(answers) - set(custom)):
         errors[f"criteria_answers.{key}"] = ["This intent has no such criterion."]
     for key, criterion in custom.items():
         value = answers.get(key)
         field = f"criteria_answers.{key}"
+        kind = criterion["kind"]
         if value is None:
-            if criterion.is_required:
-                errors[field] = [f"“{criterion.name}” needs an answer."]
+            if criterion["required"]:
+                errors[field] = [f"“{criterion['name']}” needs an answer."]
             continue
-        if criterion.kind == Criterion.Kind.YES_NO and not isinstance(value, bool):
+        if kind == Criterion.Kind.YES_NO and not isinstance(value, bool):
             errors[field] = ["Answer true or false."]
-        elif criterion.kind == Criterion.Kind.NUMBER and (
+        elif kind == Criterion.Kind.NUMBER and (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or value != value  # NaN
             or abs(value) > 1e12
         ):
             errors[field] = ["Answer with a number."]
-        elif criterion.kind == Criterion.Kind.TEXT and (
+        elif kind == Criterion.Kind.TEXT and (
             not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER
         ):
             errors[field] = [f"Answer with text of at most {MAX_TEXT_ANSWER} characters."]
@@ -155,8 +160,8 @@ def offer_submit(
 
 
 def _terms_of(intent: Intent) -> list[dict[str, Any]]:
-    """The intent's terms as recorded in an agreement (from the prefetch, when made)."""
-    return [intent_term.as_data() for intent_term in intent.terms_list()]
+    """The intent's terms as recorded in an agreement: as the vendor read them."""
+    return list(intent.terms_for_vendors)
 
 
 def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgreement:

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from config.wsgi import application
 from intents.models import Criterion, Intent, Notice
+from intents.services import intent_copy_details
 from marketplace.events import emit, events_dispatch
 from marketplace.models import Category, Vendor, WebhookEndpoint
 from marketplace.services import api_key_create
@@ -99,6 +100,7 @@ def seeded(db: None, keep_test_connection: None, monkeypatch: pytest.MonkeyPatch
     Criterion.objects.create(
         intent=with_offer, key="warranty", name="Warranty", kind=Criterion.Kind.YES_NO, weight=2
     )
+    intent_copy_details(intent=with_offer)
     without_offer = noticed_intent(vendor, category=category, title="New taps")
     noticed_intent(vendor, category=category, status=Intent.Status.CLOSED)
     offer = OfferFactory(

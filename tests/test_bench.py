@@ -105,3 +105,13 @@ def test_bench_refuses_a_database_not_named_for_it(monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(CommandError, match="does not look like a bench or test database"):
         call_command("bench", "--quick", "--skip-http", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_bench_refuses_a_database_whose_terms_roster_is_gone() -> None:
+    require_postgresql()
+    IntentTerm.objects.all().delete()
+    Term.objects.all().delete()
+
+    with pytest.raises(CommandError, match=r"terms roster .* is empty"):
+        call_command("bench", "--quick", "--skip-http", stdout=StringIO())

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Criterion, Intent
-from intents.services import intent_create
+from intents.services import intent_copy_details, intent_create
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Vendor
 from offers.buyer_mail import buyer_notify
@@ -40,6 +40,7 @@ def with_criteria(intent: Intent) -> Intent:
     )
     Criterion.objects.create(intent=intent, key="years", name="Years", kind="number", weight=1)
     Criterion.objects.create(intent=intent, key="notes", name="Notes", kind="text", weight=1)
+    intent_copy_details(intent=intent)
     return intent
 
 
