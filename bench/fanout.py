@@ -1,11 +1,11 @@
 """Bar: notice fan-out through the real path, vs a plain ``INSERT … SELECT`` of notices.
 
 Measured: ``intents.notices.intent_match`` on intents whose cap is the
-highest allowed (200 vendors) — per intent: lock, match, bulk-create the
+highest allowed (200 vendors) — per intent: lock, match, insert the
 notices, count them towards the vendors' capacity, write an ``intent.matched``
-outbox event per notice, and after commit enqueue the e-mail tasks (one per
-100 notices) and the event dispatch task on a real Redis broker (Celery not
-eager). No worker runs, so the tasks stay queued; the bench counts them.
+outbox event per notice, and after commit enqueue the e-mail task (one per
+``EMAIL_BATCH`` notices) and the event dispatch task on a real Redis broker
+(Celery not eager). No worker runs, so the tasks stay queued; the bench counts them.
 """
 
 from __future__ import annotations
