@@ -6,8 +6,8 @@ the vendor ``bench-vendor`` (noticed about many open intents, no offers of
 its own), the buyer ``bench-heavy-buyer`` (many intents, one with
 ``BIG_INTENT_OFFERS`` offers) and ``bench-light-buyer`` (one intent, one offer).
 
-Every intent has the default criteria an intent gets when published
-(``intents.services.DEFAULT_CRITERIA``); some add a required yes/no question
+Every intent has the default criteria an intent is created with when its buyer
+names none (``intents.services.DEFAULT_CRITERIA``); some add a required yes/no question
 (``CUSTOM_CRITERION``) and some attach buyer's terms from the roster, which the
 wipe keeps (it is reference data, loaded by a migration).
 """

@@ -226,7 +226,7 @@ def offerable_intents(vendor: Vendor) -> list[tuple[str, str, str]]:
             if Criterion.kind_is_custom(criterion["kind"]) and criterion["required"]
         ]
         more = ""
-        if required:
+        if required:  # the bench's only required question is a yes/no one
             more += ', "criteria_answers": ' + json.dumps(dict.fromkeys(required, True))
         if intent.terms_for_vendors:
             more += ', "accept_terms": true'

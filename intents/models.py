@@ -6,7 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 
 from marketplace.models import CURRENCY_CODE_REGEX, Category, Organization, Vendor
 
@@ -92,8 +92,16 @@ class Intent(models.Model):
     # copied from the Criterion and IntentTerm rows by the services that change those
     # (intents.services.intent_copy_details): a vendor's page of 50 intents, an offer
     # and a fan-out then read them with the intent, not with two more queries.
-    criteria_for_vendors = models.JSONField(default=list, blank=True, editable=False)
-    terms_for_vendors = models.JSONField(default=list, blank=True, editable=False)
+    # The database default lets code older than these columns still insert intents
+    # during a deploy; `manage.py recopy_intent_details` repairs what it changes.
+    criteria_for_vendors = models.JSONField(
+        default=list, db_default=Value([], output_field=models.JSONField()), blank=True,
+        editable=False,
+    )  # fmt: skip
+    terms_for_vendors = models.JSONField(
+        default=list, db_default=Value([], output_field=models.JSONField()), blank=True,
+        editable=False,
+    )  # fmt: skip
     # The buyer hears back: activity marks the intent unread in "My intents"
     # and, unless turned off, sends at most one e-mail an hour.
     is_buyer_email_enabled = models.BooleanField(default=True)

@@ -176,17 +176,59 @@ def intent_copy_details(*, intent: Intent) -> None:
     Every change to an intent's Criterion or IntentTerm rows calls this in the
     same transaction (``Intent.criteria_for_vendors``, ``terms_for_vendors``).
     """
-    intent.criteria_for_vendors = [
-        criterion.for_vendors() for criterion in Criterion.objects.filter(intent=intent)
-    ]
-    intent.terms_for_vendors = [
-        intent_term.as_data()
-        for intent_term in IntentTerm.objects.filter(intent=intent).select_related("term")
+    intent.criteria_for_vendors, intent.terms_for_vendors = _details_from_rows([intent.pk])[
+        intent.pk
     ]
     Intent.objects.filter(pk=intent.pk).update(
         criteria_for_vendors=intent.criteria_for_vendors,
         terms_for_vendors=intent.terms_for_vendors,
     )
+
+
+def _details_from_rows(intent_ids: list[Any]) -> dict[Any, tuple[list[Any], list[Any]]]:
+    """Per intent, its criteria and terms in the vendors' shape, read from the rows."""
+    details: dict[Any, tuple[list[Any], list[Any]]] = {pk: ([], []) for pk in intent_ids}
+    for criterion in Criterion.objects.filter(intent_id__in=intent_ids):
+        details[criterion.intent_id][0].append(criterion.for_vendors())
+    chosen = IntentTerm.objects.filter(intent_id__in=intent_ids).select_related("term")
+    for intent_term in chosen:
+        details[intent_term.intent_id][1].append(intent_term.as_data())
+    return details
+
+
+RECOPY_BATCH = 500
+
+
+def intents_recopy_drifted_details() -> int:
+    """Repair the intents whose copy of their criteria and terms differs from the rows.
+
+    Nothing should drift: every service that changes the rows copies them. Run
+    after a deploy that ran old code beside the new (``manage.py
+    recopy_intent_details``). Returns how many intents were repaired.
+    """
+    repaired = 0
+    ids = Intent.objects.order_by("pk").values_list("pk", flat=True)
+    batch: list[Any] = []
+    for pk in ids.iterator(chunk_size=RECOPY_BATCH):
+        batch.append(pk)
+        if len(batch) == RECOPY_BATCH:
+            repaired += _recopy_drifted(batch)
+            batch = []
+    if batch:
+        repaired += _recopy_drifted(batch)
+    return repaired
+
+
+def _recopy_drifted(intent_ids: list[Any]) -> int:
+    expected = _details_from_rows(intent_ids)
+    stored = Intent.objects.filter(pk__in=intent_ids).values_list(
+        "pk", "criteria_for_vendors", "terms_for_vendors"
+    )
+    drifted = [pk for pk, criteria, terms in stored if (criteria, terms) != expected[pk]]
+    for pk in drifted:
+        with transaction.atomic():
+            intent_copy_details(intent=Intent.objects.select_for_update().get(pk=pk))
+    return len(drifted)
 
 
 MAX_TERM_DAYS = 3650

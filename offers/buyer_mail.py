@@ -32,8 +32,9 @@ def intents_with_news_for_buyer() -> QuerySet[Intent]:
 def buyer_notify(*, intent_id: Any) -> bool:
     """Send the buyer one e-mail about what is new on the intent, if allowed now.
 
-    Claimed with a conditional update on ``buyer_emailed_at`` so two workers
-    cannot both send; what is not sent now is picked up by the beat sweep.
+    Claimed with a conditional update on ``buyer_emailed_at`` so two sweeps
+    cannot both send. If sending fails, the claim is given back (the intent
+    stays due for the next sweep) and the error is raised.
     """
     intent = intents_with_news_for_buyer().select_related("buyer").filter(pk=intent_id).first()
     if intent is None:
@@ -62,6 +63,15 @@ def buyer_notify(*, intent_id: Any) -> bool:
             lines.append(f"  {count} {what}{'s' if count != 1 else ''}")
     if not lines:
         return False
+    try:
+        _send(intent, lines)
+    except Exception:
+        Intent.objects.filter(pk=intent.pk, buyer_emailed_at=now).update(buyer_emailed_at=since)
+        raise
+    return True
+
+
+def _send(intent: Intent, lines: list[str]) -> None:
     send_mail(
         subject=f"News on your intent: {intent.title}",
         message=(
@@ -73,4 +83,3 @@ def buyer_notify(*, intent_id: Any) -> bool:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[intent.buyer.email],
     )
-    return True

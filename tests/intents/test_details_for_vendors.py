@@ -7,13 +7,16 @@ detail, offers' checks, events) use the copy and never read the rows.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from importlib import import_module
+from io import StringIO
 from typing import Any
 
 import pytest
-from django.apps import apps
+from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -145,13 +148,67 @@ def test_vendors_read_the_copy_without_reading_the_rows(
         assert "intents_criterion" not in tables and "intents_intentterm" not in tables
 
 
-def test_the_migrations_fill_matches_the_services_copy(buyer: User, category: Category) -> None:
+def test_the_migrations_fill_matches_the_services_copy(
+    buyer: User, category: Category, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Migration 0014 filled existing intents with its own frozen copy of the shape."""
-    intent = new_intent(buyer, category, criteria=CRITERIA, terms=TERMS)
-    expected = stored(intent)
-    Intent.objects.filter(pk=intent.pk).update(criteria_for_vendors=[], terms_for_vendors=[])
+    both = new_intent(buyer, category, criteria=CRITERIA, terms=TERMS)
+    terms_only = new_intent(buyer, category, criteria=[], terms=TERMS[:1])
+    neither = new_intent(buyer, category, criteria=[])
+    expected = {intent.pk: stored(intent) for intent in (both, terms_only, neither)}
+    Intent.objects.update(criteria_for_vendors=[], terms_for_vendors=[])
 
-    migration = import_module("intents.migrations.0014_intent_criteria_and_terms_for_vendors")
-    migration.copy_details(apps, None)
+    name = "0014_intent_criteria_and_terms_for_vendors"
+    migration = import_module(f"intents.migrations.{name}")
+    monkeypatch.setattr(migration, "BATCH", 1)  # every intent its own batch
+    historical = MigrationExecutor(connection).loader.project_state(("intents", name)).apps
+    migration.copy_details(historical, None)
 
-    assert stored(intent) == expected
+    assert {intent.pk: stored(intent) for intent in (both, terms_only, neither)} == expected
+    assert stored(terms_only)[0] == [] and len(stored(terms_only)[1]) == 1
+
+
+def test_recopy_repairs_what_older_code_left_behind(buyer: User, category: Category) -> None:
+    emptied, renamed, fine = (
+        new_intent(buyer, category, criteria=CRITERIA, terms=TERMS) for _ in range(3)
+    )
+    # What code that does not copy would leave: the rows or the copy changed alone.
+    Intent.objects.filter(pk=emptied.pk).update(criteria_for_vendors=[], terms_for_vendors=[])
+    Criterion.objects.filter(intent=renamed, key="insured").update(name="Fully insured")
+
+    out = StringIO()
+    call_command("recopy_intent_details", stdout=out)
+
+    assert out.getvalue().strip() == "2 intent(s) recopied."
+    for intent in (emptied, renamed, fine):
+        assert stored(intent) == from_rows(intent)
+    assert stored(renamed)[0][1]["name"] == "Fully insured"
+    call_command("recopy_intent_details", stdout=out)
+    assert out.getvalue().strip().endswith("0 intent(s) recopied.")
+
+
+def test_older_code_that_knows_no_copy_can_still_insert_an_intent(
+    buyer: User, category: Category
+) -> None:
+    """The columns have a database default, as during a deploy beside older code."""
+    model = new_intent(buyer, category)
+    new_id = uuid.uuid4()
+    columns = [
+        field.column
+        for field in Intent._meta.concrete_fields
+        if field.name not in ("criteria_for_vendors", "terms_for_vendors")
+    ]
+    quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
+    selected = ", ".join(
+        "%s" if column == "id" else connection.ops.quote_name(column) for column in columns
+    )
+    table = connection.ops.quote_name(Intent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({quoted}) SELECT {selected} FROM {table} WHERE id = %s",
+            [Intent._meta.pk.get_db_prep_value(new_id, connection),
+             Intent._meta.pk.get_db_prep_value(model.pk, connection)],
+        )  # fmt: skip
+
+    inserted = Intent.objects.get(pk=new_id)
+    assert (inserted.criteria_for_vendors, inserted.terms_for_vendors) == ([], [])

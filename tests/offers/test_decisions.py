@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -397,6 +399,35 @@ def test_the_sweep_sends_the_news_waiting_longest_first() -> None:
         "Middle",
         "Recent",
     ]
+
+
+class RefusingMailServer(locmem.EmailBackend):
+    """An SMTP server (outside the machine in production) that refuses one address."""
+
+    def send_messages(self, messages: Any) -> int:
+        if any("refused" in address for message in messages for address in message.to):
+            raise smtplib.SMTPRecipientsRefused({"refused@example.test": (550, b"No such user")})
+        return super().send_messages(messages)
+
+
+def test_a_failed_buyer_email_stays_due_and_the_others_go(settings: Any) -> None:
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingMailServer"
+    refused = IntentFactory(title="Refused", buyer=UserFactory(email="refused@example.test"))
+    delivered = IntentFactory(title="Delivered")
+    now = timezone.now()
+    for minutes, intent in ((30, refused), (10, delivered)):
+        OfferFactory(intent=intent)
+        Intent.objects.filter(pk=intent.pk).update(
+            buyer_activity_at=now - timedelta(minutes=minutes)
+        )
+
+    assert notify_buyers() == 1
+    assert [message.subject for message in mail.outbox] == ["News on your intent: Delivered"]
+    assert Intent.objects.get(pk=refused.pk).buyer_emailed_at is None  # the claim given back
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert notify_buyers() == 1
+    assert mail.outbox[-1].subject == "News on your intent: Refused"
 
 
 def test_buyer_can_turn_emails_off(api: APIClient, open_intent: Intent) -> None:
