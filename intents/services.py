@@ -650,7 +650,7 @@ def intent_reveal_identity(*, buyer: User, intent: Intent, vendor: Vendor) -> Id
         reveal, created = IdentityReveal.objects.get_or_create(intent=intent, vendor=vendor)
         if created:
             audit(
-                user=buyer,
+                user_id=buyer.pk,
                 action=AuditEntry.Action.IDENTITY_REVEALED,
                 detail=f"You revealed your name and e-mail to {vendor.name} on “{intent.title}”.",
             )

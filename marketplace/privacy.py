@@ -61,8 +61,9 @@ def register(
     _parts[name] = Part(name=name, export=export, erase=erase, order=order)
 
 
-def audit(*, user: User, action: str, detail: str) -> AuditEntry:
-    return AuditEntry.objects.create(user=user, action=action, detail=detail[:300])
+def audit(*, user_id: Any, action: str, detail: str) -> AuditEntry:
+    """Log what was done with the person's data (by id: the caller may not have the row)."""
+    return AuditEntry.objects.create(user_id=user_id, action=action, detail=detail[:300])
 
 
 def person_node(user: User) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def export_user_data(user: User) -> dict[str, Any]:
     for part in sorted(_parts.values(), key=lambda part: part.order):
         if part.export is not None:
             part.export(user, document)
-    audit(user=user, action=AuditEntry.Action.DATA_EXPORTED, detail="Exported all your data.")
+    audit(user_id=user.pk, action=AuditEntry.Action.DATA_EXPORTED, detail="Exported all your data.")
     return document
 
 

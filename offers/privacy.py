@@ -202,7 +202,7 @@ def intent_redact_for_vendors(*, intent: Intent) -> bool:
             event.payload = {**event.payload, "buyer_contact": ""}
             event.save(update_fields=["payload"])
         audit(
-            user=intent.buyer,
+            user_id=intent.buyer_id,
             action=AuditEntry.Action.DATA_REDACTED,
             detail=f"Your data on “{intent.title}” was deleted from vendors' view, as your terms say.",
         )

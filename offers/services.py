@@ -171,7 +171,7 @@ def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgre
     )
     codes = ", ".join(f"{term['code']} v{term['version']}" for term in terms)
     audit(
-        user=offer.intent.buyer,
+        user_id=offer.intent.buyer_id,
         action=AuditEntry.Action.TERMS_AGREED,
         detail=f"{offer.vendor.name} agreed to your terms ({codes}) on “{offer.intent.title}”.",
     )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Intent
+from intents.services import intent_update
 from marketplace.models import Category, Vendor
 from offers.models import Offer
 from tests.factories import IntentFactory, OfferFactory, VendorFactory, noticed_intent
@@ -226,3 +227,22 @@ def test_submitting_reads_the_intent_once_and_takes_it_with_one_update(
     assert not any("FOR UPDATE" in sql for sql in statements)
     # The key, the intent (its criteria and terms in its own row), its UPDATE, the offer.
     assert len(statements) == 4, statements
+
+
+def test_accepting_the_buyers_terms_records_them_without_reading_the_buyer(
+    api: APIClient, open_intent: Intent
+) -> None:
+    intent_update(intent=open_intent, terms=[{"code": "no-sharing"}])
+    api.get("/api/v1/offers/")  # warm: marks the key used
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post(
+            "/api/v1/offers/", offer_body(open_intent, accept_terms=True), format="json"
+        )
+
+    assert response.status_code == 201
+    assert [term["code"] for term in response.json()["terms_agreement"]["terms"]] == ["no-sharing"]
+    statements = [query["sql"] for query in captured if "SAVEPOINT" not in query["sql"]]
+    assert not any('FROM "marketplace_user"' in sql for sql in statements), statements
+    # The key, the intent, its UPDATE, the offer, the agreement, the buyer's audit entry.
+    assert len(statements) == 6, statements
