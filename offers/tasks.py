@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
 from celery import shared_task
 
-from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
+from offers.buyer_mail import buyers_notify_due
 from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_terms
 from offers.proposal_dispositions import (
     intent_remind_poster,
@@ -16,8 +13,6 @@ from offers.proposal_dispositions import (
     proposals_decline_undecided,
 )
 from offers.services import intents_close_due, offers_lapse_due
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(name="offers.close_due_intents")
@@ -30,30 +25,10 @@ def lapse_due_offers() -> int:
     return offers_lapse_due()
 
 
-# The sweep runs every minute under a 60 s soft time limit: it stops taking
-# intents after this many seconds, and the next run goes on where it stopped.
-NOTIFY_BUYERS_SECONDS = 40
-
-
 @shared_task(name="offers.notify_buyers")
 def notify_buyers() -> int:
-    """The buyers' e-mails now due (every minute, from the beat): news waiting longest first.
-
-    One failed e-mail is logged and stays due; the others are still sent.
-    """
-    sent = 0
-    deadline = time.monotonic() + NOTIFY_BUYERS_SECONDS
-    news = intents_with_news_for_buyer().order_by("buyer_activity_at")
-    for intent_id in news.values_list("pk", flat=True)[:500]:
-        if time.monotonic() > deadline:
-            break
-        try:
-            sent += buyer_notify(intent_id=intent_id)
-        except Exception:
-            logger.exception(
-                "The buyer's e-mail for intent %s failed; the next sweep retries", intent_id
-            )
-    return sent
+    """The buyers' e-mails now due (every minute, from the beat)."""
+    return buyers_notify_due()
 
 
 @shared_task(name="offers.enforce_deletion_terms")

@@ -436,3 +436,18 @@ def test_buyer_can_turn_emails_off(api: APIClient, open_intent: Intent) -> None:
     assert buyer_notify(intent_id=open_intent.pk) is False
     assert mail.outbox == []
     assert Intent.objects.get(pk=open_intent.pk).is_unread is True
+
+
+def test_the_sweep_stops_at_its_time_budget_and_the_next_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for title in ("First", "Second"):
+        OfferFactory(intent=IntentFactory(title=title))
+    Intent.objects.update(buyer_activity_at=timezone.now())
+    monkeypatch.setattr("offers.buyer_mail.SWEEP_SECONDS", -1)  # out of time at once
+
+    assert notify_buyers() == 0
+    assert mail.outbox == []
+
+    monkeypatch.undo()
+    assert notify_buyers() == 2
