@@ -1,43 +1,88 @@
 """An intent as vendors see it: the one shape used by the API, webhooks and the event feed.
 
-The buyer appears only as the intent's pseudonym.
+The buyer appears only as the intent's pseudonym. The shape is built from the
+columns in ``FIELDS_FOR_VENDOR`` alone, so a list reads those columns as plain
+values (:func:`vendor_rows`, then :func:`intent_row_for_vendor` on each) instead
+of building a model per intent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
+from django.db.models import QuerySet
+
 from intents.models import Intent
+
+# What the shape reads, as ORM lookups ("category__slug" follows the foreign key).
+FIELDS_FOR_VENDOR = (
+    "id",
+    "pseudonym",
+    "title",
+    "description",
+    "category__slug",
+    "quantity",
+    "unit",
+    "is_budget_hidden",
+    "budget_min",
+    "budget_max",
+    "currency",
+    "country",
+    "postal_area",
+    "is_remote",
+    "needed_by",
+    "offers_close_at",
+    "criteria_for_vendors",
+    "terms_for_vendors",
+    "is_sealed",
+    "status",
+    "created_at",
+)
+
+
+def intent_for_vendor(intent: Intent) -> dict[str, Any]:
+    return intent_row_for_vendor(
+        {field: reduce(getattr, field.split("__"), intent) for field in FIELDS_FOR_VENDOR}
+    )
+
+
+def vendor_rows(intents: QuerySet[Intent]) -> QuerySet[Any]:
+    """The intents as rows of ``FIELDS_FOR_VENDOR`` (dicts): slice them, then shape each."""
+    return intents.values(*FIELDS_FOR_VENDOR)
 
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
-def intent_for_vendor(intent: Intent) -> dict[str, Any]:
-    hidden = intent.is_budget_hidden
+def intent_row_for_vendor(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The shape, from a row of ``FIELDS_FOR_VENDOR``."""
+    hidden = row["is_budget_hidden"]
+    needed_by = row["needed_by"]
     return {
-        "id": str(intent.pk),
-        "buyer": intent.pseudonym,
-        "title": intent.title,
-        "description": intent.description,
-        "category": intent.category.slug,
-        "quantity": f"{intent.quantity:.2f}",
-        "unit": intent.unit,
-        "budget_min": None if hidden else _money(intent.budget_min),
-        "budget_max": None if hidden else _money(intent.budget_max),
-        "currency": intent.currency,
+        "id": str(row["id"]),
+        "buyer": row["pseudonym"],
+        "title": row["title"],
+        "description": row["description"],
+        "category": row["category__slug"],
+        "quantity": f"{row['quantity']:.2f}",
+        "unit": row["unit"],
+        "budget_min": None if hidden else _money(row["budget_min"]),
+        "budget_max": None if hidden else _money(row["budget_max"]),
+        "currency": row["currency"],
         "region": {
-            "country": intent.country or None,
-            "postal_area": intent.postal_area,
-            "remote": intent.is_remote,
+            "country": row["country"] or None,
+            "postal_area": row["postal_area"],
+            "remote": row["is_remote"],
         },
-        "needed_by": intent.needed_by.isoformat() if intent.needed_by else None,
-        "offers_close_at": intent.offers_close_at.isoformat(),
-        "criteria": intent.criteria_for_vendors,
-        "terms": intent.terms_for_vendors,
-        "sealed": intent.is_sealed,
-        "status": intent.status,
-        "created_at": intent.created_at.isoformat(),
+        "needed_by": needed_by.isoformat() if needed_by else None,
+        "offers_close_at": row["offers_close_at"].isoformat(),
+        "criteria": row["criteria_for_vendors"],
+        "terms": row["terms_for_vendors"],
+        "sealed": row["is_sealed"],
+        "status": row["status"],
+        "created_at": row["created_at"].isoformat(),
     }

@@ -21,6 +21,7 @@ from intents.api.serializers import (
 )
 from intents.models import Intent, Notice
 from intents.notices import notice_mark_read
+from intents.payloads import intent_row_for_vendor, vendor_rows
 from intents.selectors import (
     intents_listed_for_vendor,
     intents_visible_to_vendor,
@@ -48,6 +49,12 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
         if self._is_default_list():
             return intents_listed_for_vendor(request_vendor(self.request))
         return intents_visible_to_vendor(request_vendor(self.request))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The page is read as plain values, not as model instances: the same
+        # shape as VendorIntentSerializer's, for 5 ms a page of 50 instead of 9.
+        rows = self.paginate_queryset(vendor_rows(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response([intent_row_for_vendor(row) for row in rows])
 
     def filter_queryset(self, queryset: QuerySet[Intent]) -> QuerySet[Intent]:
         # Filters (and the "open only" default) shape the list; a vendor may

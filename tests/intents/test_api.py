@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Intent
+from intents.payloads import intent_for_vendor
 from marketplace.models import Category, Vendor
 from tests.factories import (
     CategoryFactory,
@@ -42,6 +43,52 @@ def test_lists_only_open_intents_the_vendor_was_noticed_about(
     assert response.status_code == 200
     assert ids(response) == {str(mine.pk)}
     assert set(response.json()) == {"count", "next", "previous", "results"}
+
+
+def test_list_items_have_the_shape_of_intent_for_vendor(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    """The list reads plain values, the detail, webhooks and events a model: one shape."""
+    varied = [
+        noticed_intent(vendor, category=category),
+        noticed_intent(vendor, category=category, is_budget_hidden=True, is_sealed=True),
+        noticed_intent(
+            vendor,
+            category=CategoryFactory(),
+            country="",
+            is_remote=True,
+            budget_min=None,
+            budget_max=Decimal("0.50"),
+            needed_by=timezone.localdate() + timedelta(days=20),
+            criteria_for_vendors=[
+                {
+                    "key": "insured",
+                    "name": "Insured",
+                    "kind": "yes_no",
+                    "weight": 20,
+                    "required": True,
+                }
+            ],
+            terms_for_vendors=[
+                {
+                    "code": "no-sharing",
+                    "version": 1,
+                    "title": "No sharing",
+                    "text": "Keep it to yourself.",
+                    "days": None,
+                }
+            ],
+        ),
+    ]
+    expected = {
+        str(intent.pk): intent_for_vendor(Intent.objects.get(pk=intent.pk)) for intent in varied
+    }
+
+    for url in ("/api/v1/intents/", "/api/v1/intents/?ordering=-created_at&currency=EUR"):
+        items = api.get(url).json()["results"]
+        assert {item["id"]: item for item in items} == expected, url
+    detail = api.get(f"/api/v1/intents/{varied[2].pk}/").json()
+    assert {key: detail[key] for key in expected[str(varied[2].pk)]} == expected[str(varied[2].pk)]
 
 
 def test_vendor_never_sees_the_buyer(api: APIClient, open_intent: Intent) -> None:
