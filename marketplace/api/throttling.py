@@ -1,20 +1,23 @@
-"""Rate limits per API key: a counter per key and per window, in the Django cache.
+"""Rate limits per API key: a counter per key and per window, in Redis.
 
 Every request counts against ``api_key``; writes (POST, PUT, PATCH, DELETE)
 also count against the stricter ``api_key_write``. The rates are
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, set from the environment.
 
-A fixed window counted with the cache's atomic ``incr`` (Redis INCR in
-production): two round trips per request whatever the rate, and concurrent
-requests cannot both take the last place. DRF's SimpleRateThrottle instead
-reads, extends and writes back the list of every request time in the window
+A fixed window counted atomically, so concurrent requests cannot both take
+the last place: one round trip to Redis (INCR and EXPIRE NX in a MULTI), or,
+embedded with no Redis, the local cache's ``incr``. DRF's SimpleRateThrottle
+instead reads, extends and writes back the list of every request time in the window
 (thousands of entries for a busy key, and lost updates under concurrency).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
+import redis
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -54,6 +57,22 @@ class ApiKeyRateThrottle(BaseThrottle):
 
 def _count(key: str, *, timeout: int) -> int:
     """Add one to the window's counter and return it; the first one sets its expiry."""
+    if settings.REDIS_URL:
+        with _redis(settings.REDIS_URL).pipeline() as pipeline:
+            pipeline.incr(key)
+            pipeline.expire(key, timeout, nx=True)
+            count, _ = pipeline.execute()
+        return int(count)
+    return _count_in_cache(key, timeout=timeout)
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _count_in_cache(key: str, *, timeout: int) -> int:
+    """``_count`` with Django's cache: the embedded site's local memory."""
     try:
         count = cache.incr(key)
     except ValueError:  # the window's first request

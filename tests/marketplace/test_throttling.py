@@ -9,11 +9,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
-from marketplace.api.throttling import ApiKeyWriteRateThrottle
+from marketplace.api.throttling import ApiKeyRateThrottle, ApiKeyWriteRateThrottle
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
+from tests.real_parts import RedisServer, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +101,28 @@ def test_concurrent_requests_cannot_share_the_last_place(
         answers = list(pool.map(ask, range(20)))
 
     assert answers.count(True) == 5
+
+
+@pytest.mark.parametrize("backend", ["redis", "local cache"])
+def test_the_window_is_counted_in_redis_with_an_expiry_or_in_the_local_cache(
+    backend: str, vendor: Vendor, rates: Callable[[str, str], None], settings: Any
+) -> None:
+    """Production counts in Redis (one round trip), the embedded site in its local cache."""
+    server = RedisServer(free_port())
+    if backend == "redis":
+        server.start()
+    settings.REDIS_URL = server.url if backend == "redis" else ""
+    rates("2/min", "2/min")
+    key = api_key_create(vendor=vendor, name="counted").api_key
+    request = SimpleNamespace(auth=key, method="GET")
+    try:
+        answers = [ApiKeyRateThrottle().allow_request(request, None) for _ in range(3)]  # type: ignore[arg-type]
+        if backend == "redis":
+            client = redis.Redis.from_url(server.url)
+            (counter,) = client.keys(f"throttle:api_key:{key.pk}:*")
+            assert int(client.get(counter)) == 3
+            assert 0 < client.ttl(counter) <= 61  # the window and a second: never kept for ever
+    finally:
+        if backend == "redis":
+            server.stop()
+    assert answers == [True, True, False]
