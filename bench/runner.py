@@ -33,6 +33,7 @@ class Options:
     matching_intents: int
     fanout_intents: int
     seconds: float
+    rounds: int
     workers: int
     redis_url: str
     skip_http: bool
@@ -108,13 +109,17 @@ def run(options: Options, say: Say) -> list[Row]:
         get_row = skipped(web.GET_BAR, "not measured (--skip-http)")
         post_row = skipped(web.POST_BAR, "not measured (--skip-http)")
     else:
-        say(f"HTTP under load, wrk {web.CONNECTIONS} connections, {options.seconds:g} s each:")
+        say(
+            f"HTTP under load, wrk {web.CONNECTIONS} connections, {options.seconds:g} s each,"
+            f" {options.rounds} round(s):"
+        )
         get_row, post_row = web.measure(
             vendor=vendor,
             key=key,
             redis_url=options.redis_url,
             workers=options.workers,
             seconds=options.seconds,
+            rounds=options.rounds,
             say=say,
         )
     say(f"Fan-out on {options.fanout_intents} intents, and the INSERT … SELECT baseline:")

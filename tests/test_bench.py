@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from bench.web import Load, median_of, spread
 from intents.models import IntentTerm, Term
 from tests.conftest import IN_CI, require_postgresql
 
@@ -115,3 +116,21 @@ def test_bench_refuses_a_database_whose_terms_roster_is_gone() -> None:
 
     with pytest.raises(CommandError, match=r"terms roster .* is empty"):
         call_command("bench", "--quick", "--skip-http", stdout=StringIO())
+
+
+def test_bench_refuses_zero_rounds() -> None:
+    with pytest.raises(CommandError, match="--rounds must be 1 or more"):
+        call_command("bench", "--quick", "--rounds", "0", stdout=StringIO())
+
+
+def test_the_http_bars_judge_the_median_round_and_print_the_spread() -> None:
+    def load(p95_ms: float, requests: int) -> Load:
+        return Load(requests, 10.0, 0, 0, p50_ms=p95_ms / 2, p95_ms=p95_ms, p99_ms=2 * p95_ms)
+
+    rounds = [load(61.0, 1500), load(48.5, 2100), load(52.25, 1900)]
+
+    assert median_of(rounds, "p95_ms") == 52.25
+    assert median_of(rounds, "per_second") == 190
+    assert spread(rounds, "p95_ms") == " (median of 3, 48.5–61.0)"
+    assert spread(rounds, "per_second") == " (median of 3, 150–210)"
+    assert spread(rounds[:1], "p95_ms") == ""

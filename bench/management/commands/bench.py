@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bench.report import render
 from bench.runner import Options, run
@@ -49,8 +49,13 @@ class Command(BaseCommand):
             "--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers"
         )
         parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
+        parser.add_argument(
+            "--rounds", type=int, help="rounds of the HTTP loads, medians judged (default 3)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["rounds"] is not None and options["rounds"] < 1:
+            raise CommandError("--rounds must be 1 or more.")
         quick = options["quick"]
         size = QUICK if quick else FULL
         bench_options = Options(
@@ -59,6 +64,7 @@ class Command(BaseCommand):
             matching_intents=10 if quick else 50,
             fanout_intents=5 if quick else 50,
             seconds=options["duration"] or (2 if quick else 10),
+            rounds=options["rounds"] or (1 if quick else 3),
             workers=options["workers"],
             redis_url=options["redis_url"],
             skip_http=options["skip_http"],
