@@ -252,14 +252,11 @@ def measure(
     """
     intents = offerable_intents(vendor)
     get_script = GET_SCRIPT.format(key=key)
-    post_script = POST_SCRIPT.format(
-        key=key,
-        threads=THREADS,
-        delivery=(timezone.localdate() + timedelta(days=14)).isoformat(),
-        intents=",\n".join(
-            f'{{"{pk}", "{currency}", [[{more}]]}}' for pk, currency, more in intents
-        ),
-    )
+    # Each round posts on its own share of the intents: none gets a second offer.
+    share = len(intents) // rounds
+    post_scripts = [
+        post_script(key, intents[number * share : (number + 1) * share]) for number in range(rounds)
+    ]
     pings: list[Load] = []
     listings: list[Load] = []
     postings: list[Load] = []
@@ -273,13 +270,16 @@ def measure(
             listings.append(wrk(f"{base}{LIST_URL}", get_script, seconds))
             say(f"  {number}. GET  {LIST_URL:<31} {listings[-1].describe()}")
             # Past the last open intent the script repeats the first, and the 409s show.
-            postings.append(wrk(f"{base}/api/v1/offers/", post_script, seconds))
+            postings.append(wrk(f"{base}/api/v1/offers/", post_scripts[number - 1], seconds))
             say(f"  {number}. POST {'/api/v1/offers/':<31} {postings[-1].describe()}")
     created = Offer.objects.filter(vendor=vendor).count() - offers_before
     posted = sum(load.requests for load in postings)
     if created < posted:
         say(f"  FAILURE: {posted} POSTs made only {created} offers")
-    say(f"  POST made {created:,} offers; {len(intents):,} intents were open to offers")
+    say(
+        f"  POST made {created:,} offers; {len(intents):,} intents were open to offers,"
+        f" {share:,} a round"
+    )
     ping_p95, ping_rate = median_of(pings, "p95_ms"), median_of(pings, "per_second")
     list_p95, list_rate = median_of(listings, "p95_ms"), median_of(listings, "per_second")
     post_rate = median_of(postings, "per_second")
@@ -301,6 +301,17 @@ def measure(
             and created >= posted,
         ),
     ]
+
+
+def post_script(key: str, intents: list[tuple[str, str, str]]) -> str:
+    return POST_SCRIPT.format(
+        key=key,
+        threads=THREADS,
+        delivery=(timezone.localdate() + timedelta(days=14)).isoformat(),
+        intents=",\n".join(
+            f'{{"{pk}", "{currency}", [[{more}]]}}' for pk, currency, more in intents
+        ),
+    )
 
 
 def median_of(loads: list[Load], figure: str) -> float:
