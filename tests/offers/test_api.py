@@ -224,6 +224,7 @@ def test_submitting_reads_the_intent_once_and_takes_it_with_one_update(
     ]
     on_intent = [sql for sql in statements if sql.split(" WHERE ")[0].count('"intents_intent"')]
     assert [sql.split()[0] for sql in on_intent] == ["SELECT", "UPDATE"]
+    assert "marketplace_category" not in on_intent[0]  # the offer needs no category
     assert not any("FOR UPDATE" in sql for sql in statements)
     # The key, the intent (its criteria and terms in its own row), its UPDATE, the offer.
     assert len(statements) == 4, statements
