@@ -7,8 +7,8 @@ also count against the stricter ``api_key_write``. The rates are
 A fixed window counted atomically, so concurrent requests cannot both take
 the last place: one round trip to Redis (INCR and EXPIRE NX in a MULTI), or,
 embedded with no Redis, the local cache's ``incr``. DRF's SimpleRateThrottle
-instead reads, extends and writes back the list of every request time in the window
-(thousands of entries for a busy key, and lost updates under concurrency).
+instead reads, extends and writes back the list of every request time in the
+window (thousands of entries for a busy key, and lost updates under concurrency).
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def _count(key: str, *, timeout: int) -> int:
 
 @functools.cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    # As the broker's: a Redis that does not answer fails the request in
+    # seconds rather than holding a worker.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
 
 
 def _count_in_cache(key: str, *, timeout: int) -> int:
