@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
@@ -254,6 +255,11 @@ def measure(
     get_script = GET_SCRIPT.format(key=key)
     # Each round posts on its own share of the intents: none gets a second offer.
     share = len(intents) // rounds
+    if not share:
+        raise CommandError(
+            f"{len(intents)} open intents are left to post offers on, fewer than the "
+            f"{rounds} rounds: load the data again (run without --reuse)."
+        )
     post_scripts = [
         post_script(key, intents[number * share : (number + 1) * share]) for number in range(rounds)
     ]

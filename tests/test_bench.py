@@ -20,8 +20,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from bench.web import Load, median_of, spread
+from bench.web import Load, measure, median_of, spread
 from intents.models import IntentTerm, Term
+from marketplace.models import Vendor
 from tests.conftest import IN_CI, require_postgresql
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -134,3 +135,17 @@ def test_the_http_bars_judge_the_median_round_and_print_the_spread() -> None:
     assert spread(rounds, "p95_ms") == " (median of 3, 48.5–61.0)"
     assert spread(rounds, "per_second") == " (median of 3, 150–210)"
     assert spread(rounds[:1], "p95_ms") == ""
+
+
+@pytest.mark.django_db
+def test_bench_refuses_to_post_when_no_open_intent_is_left_for_a_round(vendor: Vendor) -> None:
+    with pytest.raises(CommandError, match=r"0 open intents are left .*without --reuse"):
+        measure(
+            vendor=vendor,
+            key="unused",
+            redis_url=REDIS_URL,
+            workers=1,
+            seconds=1,
+            rounds=3,
+            say=print,
+        )
