@@ -23,6 +23,7 @@ from intents.matching import Candidate, match_candidates, related_category_ids
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from marketplace.events import NewEvent, emit_many, emit_shared
+from marketplace.links import absolute_url
 from marketplace.models import User, Vendor
 from marketplace.queue import enqueue_on_commit
 from marketplace.selectors import category_tree
@@ -170,7 +171,7 @@ def notice_send_email(*, notice_id: Any) -> None:
         f"  {intent.title}\n"
         f"  Offers close {intent.offers_close_at:%Y-%m-%d %H:%M} UTC\n"
         f"  Why you: {notice.reasons_text}\n\n"
-        f"Read it and answer through the API: GET /api/v1/intents/{intent.pk}/\n"
+        f"Read it and answer through the API: GET {absolute_url('api:intent-detail', intent.pk)}\n"
     )
     try:
         send_mail(
@@ -199,7 +200,7 @@ def _send_member_notice(notice: Notice) -> None:
         f"  Reward: {intent.reward_text}\n"
         f"  Proposals close {intent.offers_close_at:%Y-%m-%d %H:%M} UTC\n"
         f"  Why you: {notice.reasons_text}\n\n"
-        f"Read it and propose: /orgs/{organization.slug}/rfps/{intent.pk}/\n"
+        f"Read it and propose: {absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
     )
     try:
         send_mail(

@@ -8,7 +8,7 @@ class MarketplaceConfig(AppConfig):
     def ready(self) -> None:
         # Register this app's Celery tasks in every process, not only in workers,
         # so services can enqueue them by name.
-        from marketplace import tasks  # noqa: F401
+        from marketplace import links, tasks  # noqa: F401  (links registers its check)
         from marketplace.organizations import erase_organizations, export_organizations
         from marketplace.privacy import register
 

@@ -13,6 +13,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
+from marketplace.links import absolute_url
 from offers.models import Offer, OfferRevision, Question
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def _send(intent: Intent, lines: list[str]) -> None:
         message=(
             f"Hello {intent.buyer.get_username()},\n\nOn “{intent.title}”:\n"
             + "\n".join(lines)
-            + "\n\nOpen it on Intentcast to compare and answer."
+            + f"\n\nCompare and answer: {absolute_url('offers:intent', intent.pk)}"
             "\nYou can turn these e-mails off in the intent's settings.\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
+from marketplace.links import absolute_url
 from offers.models import Offer
 from offers.services import decline_live_offers
 
@@ -61,7 +62,8 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
         subject=f"Your proposal on “{intent.title}” {proposal.status}",
         message=(
             f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
-            f"See it on the organization's page: /orgs/{intent.organization.slug}/\n"
+            f"See it on the organization's page: "
+            f"{absolute_url('offers:organization', intent.organization.slug)}\n"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,
@@ -108,14 +110,15 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
         message = (
             f"Your intent “{intent.title}” closed with {undecided} offer(s) you have not "
             f"decided on. Accept one, or decline them with a reason — every vendor hears "
-            f"back: /intents/{intent.pk}/\n"
+            f"back: {absolute_url('offers:intent', intent.pk)}\n"
         )
     else:
         subject = f"{undecided} proposal(s) wait for your decision: {intent.title}"
         message = (
             f"Your RFP “{intent.title}” in {intent.organization.name} closed with "
             f"{undecided} undecided proposal(s). Accept one or several and split the reward, "
-            f"or decline them with a reason: /orgs/{intent.organization.slug}/rfps/{intent.pk}/\n"
+            f"or decline them with a reason: "
+            f"{absolute_url('offers:rfp', intent.organization.slug, intent.pk)}\n"
         )
     send_mail(
         subject=subject,

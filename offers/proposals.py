@@ -35,6 +35,7 @@ from intents.services import (
     intent_note_buyer_activity,
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.links import absolute_url
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.services import decline_live_offers, emit_dispositions, offer_set_declined
@@ -147,7 +148,7 @@ def _ask_coauthors(
     body = (
         f"{proposer.get_username()} named you co-author of a proposal on “{intent.title}” "
         f"in {organization.name}.\n\nConfirm or decline on the organization's page: "
-        f"/orgs/{organization.slug}/rfps/{intent.pk}/\n"
+        f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
     )
     transaction.on_commit(
         lambda: send_mail(

@@ -52,7 +52,9 @@ def print_settings(names: str, env: dict[str, str]) -> list[str]:
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env={
-            k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "SITE_URL")
         }
         | {"DJANGO_SETTINGS_MODULE": "config.settings.base"}
         | env,
@@ -118,3 +120,10 @@ def test_default_api_limits() -> None:
     values = print_settings("REST_FRAMEWORK API_MAX_REQUEST_BYTES", {})
     assert "'api_key': '1200/min', 'api_key_write': '120/min'" in values[0]
     assert values[1] == "262144"
+
+
+def test_site_url_for_e_mail_links_comes_from_the_environment() -> None:
+    assert print_settings("SITE_URL", {}) == ["'http://127.0.0.1:8000'"]  # embedded
+    assert print_settings("SITE_URL", PRODUCTION) == ["''"]  # unset: check --deploy warns
+    given = PRODUCTION | {"SITE_URL": "https://intentcast.example/"}
+    assert print_settings("SITE_URL", given) == ["'https://intentcast.example'"]

@@ -28,6 +28,8 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if EMBEDDED else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public address, for links in e-mails (marketplace.links); no trailing slash.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if EMBEDDED else "").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

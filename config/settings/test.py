@@ -16,6 +16,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Eager unless a test starts a real worker (it passes CELERY_TASK_ALWAYS_EAGER=false).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)  # noqa: F405
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+SITE_URL = "https://intentcast.test"  # links in e-mails are absolute; tests look for this
 SECURE_SSL_REDIRECT = False
 ALLOWED_HOSTS = ["*"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -76,9 +76,9 @@ def test_members_with_matching_skills_are_noticed_and_emailed(
         [pythonista.email, sql_person.email]
     )
     assert all(message.subject.startswith("An RFP for you in Acme") for message in mail.outbox)
-    assert "Why you: member of the organization · skills: Python" in next(
-        m.body for m in mail.outbox if m.to == [pythonista.email]
-    )
+    body = next(m.body for m in mail.outbox if m.to == [pythonista.email])
+    assert "Why you: member of the organization · skills: Python" in body
+    assert f"https://intentcast.test/orgs/{organization.slug}/rfps/{intent.pk}/" in body
     assert Notice.objects.filter(state=Notice.State.DELIVERED).count() == 2
 
 

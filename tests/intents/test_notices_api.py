@@ -66,6 +66,7 @@ def test_notice_email_goes_to_staff_without_the_buyer(category: Category) -> Non
     assert intent.title in message.subject
     assert intent.pseudonym in message.body
     assert "category: plumbing" in message.body
+    assert f"GET https://intentcast.test/api/v1/intents/{intent.pk}/" in message.body
     assert intent.buyer.email not in message.body and intent.buyer.username not in message.body
     assert Notice.objects.get(pk=notice.pk).state == Notice.State.DELIVERED
 

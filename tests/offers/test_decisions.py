@@ -338,6 +338,7 @@ def test_new_offer_marks_unread_and_emails_at_most_hourly(
     [message] = mail.outbox
     assert message.to == [open_intent.buyer.email]
     assert "1 new offer" in message.body
+    assert f"https://intentcast.test/intents/{open_intent.pk}/" in message.body
     assert "<strong>" + open_intent.title in buyer_client.get("/intents/").content.decode()
 
     # A revision and a question within the hour: no second e-mail yet …

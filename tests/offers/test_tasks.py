@@ -102,4 +102,5 @@ def test_buyer_of_a_closed_intent_is_reminded_of_undecided_offers_once_a_day(
 
     [message] = mail.outbox
     assert message.to == [intent.buyer.email]
-    assert "1 offer(s)" in message.body and f"/intents/{intent.pk}/" in message.body
+    assert "1 offer(s)" in message.body
+    assert f"https://intentcast.test/intents/{intent.pk}/" in message.body
