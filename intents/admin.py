@@ -45,8 +45,14 @@ class IntentAdmin(admin.ModelAdmin):
     actions = ["hide", "unhide"]
 
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
+        if change:
+            # Only what the moderator changed: an offer arriving meanwhile (the
+            # buyer's news mark) or any service's write to the row is kept.
+            columns = {field.name for field in Intent._meta.concrete_fields}
+            obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
+        else:
+            super().save_model(request, obj, form, change)
         # The form may change is_hidden or visibility: keep the notices' list flag true.
-        super().save_model(request, obj, form, change)
         notices_relist(intent=obj)
 
     @admin.action(description="Hide from vendors (abusive or spam)")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
-from django.test import Client
+from django.contrib import admin
+from django.test import Client, RequestFactory
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from intents.admin import IntentAdmin
 from intents.models import Intent
 from marketplace.events import emit, events_dispatch
 from marketplace.models import Vendor, WebhookDelivery
 from marketplace.services import api_key_create
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
-from tests.factories import OfferFactory, UserFactory, noticed_intent
+from tests.factories import OfferFactory, UserFactory, VendorFactory, noticed_intent
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +113,30 @@ def test_redeliver_action_resends_with_the_same_id(admin_client: Client, vendor:
 
         assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.message_id] * 2
     assert WebhookDelivery.objects.get().attempts == 2
+
+
+def test_intent_form_offers_no_field_the_services_keep(admin_client: Client) -> None:
+    intent = noticed_intent(VendorFactory())
+    html = admin_client.get(f"/admin/intents/intent/{intent.pk}/change/").content.decode()
+
+    assert 'name="title"' in html  # the form is there …
+    for kept_by_services in ("criteria_for_vendors", "buyer_activity_at", "needs_matching"):
+        assert f'name="{kept_by_services}"' not in html  # … without these inputs
+
+
+def test_saving_an_intent_in_the_admin_writes_only_what_changed() -> None:
+    intent = noticed_intent(VendorFactory())
+    in_the_form = Intent.objects.get(pk=intent.pk)  # as loaded for the moderator's form
+    news = timezone.now()
+    Intent.objects.filter(pk=intent.pk).update(buyer_activity_at=news)  # an offer arrives
+    in_the_form.title = "Rewire the workshop (moderated)"
+    request = RequestFactory().post("/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+
+    IntentAdmin(Intent, admin.site).save_model(
+        request, in_the_form, SimpleNamespace(changed_data=["title"]), change=True
+    )
+
+    saved = Intent.objects.get(pk=intent.pk)
+    assert saved.title == "Rewire the workshop (moderated)"
+    assert saved.buyer_activity_at == news  # the buyer still has news
