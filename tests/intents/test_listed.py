@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -101,7 +102,8 @@ def test_an_admin_edit_of_the_intent_keeps_the_flag(category: Category, rf: Requ
     request.user = UserFactory(is_staff=True, is_superuser=True)
 
     intent.is_hidden = True  # the change form's "is hidden" box, ticked
-    site._registry[Intent].save_model(request, intent, form=None, change=True)
+    form = SimpleNamespace(changed_data=["is_hidden"])
+    site._registry[Intent].save_model(request, intent, form=form, change=True)
 
     assert listed(intent) == {False}
 
