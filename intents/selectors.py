@@ -24,16 +24,12 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
 
     An organization's internal intent is never a vendor's, whatever notice exists.
     """
-    return (
-        Intent.objects.filter(
-            notices__vendor=vendor,
-            status__in=VENDOR_VISIBLE_STATUSES,
-            is_hidden=False,
-            organization__isnull=True,
-        )
-        .exclude(visibility=Intent.Visibility.INTERNAL)
-        .select_related("category")
-    )
+    return Intent.objects.filter(
+        notices__vendor=vendor,
+        status__in=VENDOR_VISIBLE_STATUSES,
+        is_hidden=False,
+        organization__isnull=True,
+    ).exclude(visibility=Intent.Visibility.INTERNAL)
 
 
 def intents_listed_for_vendor(vendor: Vendor) -> QuerySet[Intent]:
@@ -41,10 +37,8 @@ def intents_listed_for_vendor(vendor: Vendor) -> QuerySet[Intent]:
     first, read in that order from the vendor's notices (``Notice.listed`` and ``closes_at``,
     kept by the intent's services; one partial index serves both the order and the count).
     """
-    return (
-        Intent.objects.filter(notices__vendor=vendor, notices__listed=True)
-        .select_related("category")
-        .order_by("notices__closes_at", "id")
+    return Intent.objects.filter(notices__vendor=vendor, notices__listed=True).order_by(
+        "notices__closes_at", "id"
     )
 
 

@@ -48,7 +48,9 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
             return Intent.objects.none()
         if self._is_default_list():
             return intents_listed_for_vendor(request_vendor(self.request))
-        return intents_visible_to_vendor(request_vendor(self.request))
+        visible = intents_visible_to_vendor(request_vendor(self.request))
+        # A list reads the category's slug with its values; the detail, with the intent.
+        return visible.select_related("category") if self.action == "retrieve" else visible
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The page is read as plain values, not as model instances: the same

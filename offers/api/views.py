@@ -54,9 +54,7 @@ class OfferViewSet(
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         try:
-            # The offer reads the intent's own columns only: no category join.
-            visible = intents_visible_to_vendor(vendor).select_related(None)
-            intent = visible.get(pk=data.pop("intent"))
+            intent = intents_visible_to_vendor(vendor).get(pk=data.pop("intent"))
         except Intent.DoesNotExist:
             raise DomainError(
                 "No intent with this id is open to you.",
