@@ -27,7 +27,6 @@ from typing import Any
 from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from bench.pgcopy import copy_rows, reset_identity
 from bench.vocabulary import (
@@ -41,7 +40,7 @@ from bench.vocabulary import (
 )
 from intents.models import Criterion, Intent, IntentTerm, Notice, Term
 from intents.pseudonyms import ADJECTIVES, ANIMALS
-from intents.services import DEFAULT_CRITERIA
+from intents.services import DEFAULT_CRITERIA, criteria_validate
 from marketplace.codes import WORLDWIDE
 from marketplace.models import Category, User, Vendor
 from marketplace.search import TEXT_SEARCH_CONFIG
@@ -55,7 +54,7 @@ LIGHT_BUYER = "bench-light-buyer"
 BIG_INTENT_OFFERS = 50
 WIPED_APPS = ("marketplace", "intents", "offers")
 KEPT_MODELS = (Term,)  # the buyer's terms roster
-CUSTOM_CRITERION = {"key": "insured", "name": "Insured for the job", "kind": "yes_no"}
+CUSTOM_CRITERION = {"name": "Insured", "kind": "yes_no", "weight": 10, "is_required": True}
 CUSTOM_CRITERION_SHARE = 0.2
 TERMS_SHARE = 0.25
 TERM_DAYS = 30  # "delete my data N days after the award"
@@ -371,18 +370,11 @@ def _criteria_and_terms(
     models' own methods (one shape per kind of row, not one per row).
     """
     terms = list(Term.objects.filter(is_current=True).order_by("code"))
-    defaults = [
-        Criterion(
-            key=slugify(criterion["name"]).replace("-", "_"), name=criterion["name"],
-            kind=criterion["kind"], weight=criterion["weight"], is_required=False,
-            position=position,
-        )
-        for position, criterion in enumerate(DEFAULT_CRITERIA)
-    ]  # fmt: skip
-    custom = Criterion(
-        key=CUSTOM_CRITERION["key"], name=CUSTOM_CRITERION["name"],
-        kind=CUSTOM_CRITERION["kind"], weight=10, is_required=True, position=len(defaults),
-    )  # fmt: skip
+    # Keyed and ordered by the service that cleans a buyer's criteria, as on the site.
+    cleaned, problems = criteria_validate([*DEFAULT_CRITERIA, CUSTOM_CRITERION])
+    if problems:  # the constants above are wrong
+        raise ValueError(problems)
+    *defaults, custom = [Criterion(**criterion) for criterion in cleaned]
     days = {term.pk: TERM_DAYS if term.takes_days else None for term in terms}
     term_data = {term.pk: IntentTerm(term=term, days=days[term.pk]).as_data() for term in terms}
     criteria, chosen, details = [], [], {}
