@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -279,9 +280,37 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
         .order_by("offers_close_at")
         .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
     )
-    noticed = 0
-    for intent_id in intent_ids:
-        noticed += sum(
-            notice.vendor_id == vendor.pk for notice in intent_match(intent_id=intent_id)
+    return _match_each(intent_ids, lambda notice: notice.vendor_id == vendor.pk)
+
+
+def member_catch_up(*, user_id: Any) -> int:
+    """A person joined an organization or changed their skills: match them against its open RFPs.
+
+    As :func:`vendor_catch_up`: the ordinary matching runs on each open internal
+    intent of their organizations they were not noticed about (nor posted), so
+    every rule, the cap and the ranking apply. Returns how many notices they got.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return 0
+    intent_ids = list(
+        Intent.objects.filter(
+            organization__memberships__user=user,
+            status=Intent.Status.OPEN,
+            is_hidden=False,
+            offers_close_at__gt=timezone.now(),
         )
-    return noticed
+        .exclude(buyer=user)
+        .exclude(notices__member=user)
+        .order_by("offers_close_at")
+        .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
+    )
+    return _match_each(intent_ids, lambda notice: notice.member_id == user.pk)
+
+
+def _match_each(intent_ids: list[Any], is_theirs: Callable[[NoticeMade], bool]) -> int:
+    """Run the matching on each intent; count the notices made that ``is_theirs``."""
+    return sum(
+        sum(is_theirs(notice) for notice in intent_match(intent_id=intent_id))
+        for intent_id in intent_ids
+    )

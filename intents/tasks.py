@@ -9,6 +9,7 @@ from celery import shared_task
 from intents.notices import (
     intent_match,
     intents_awaiting_matching,
+    member_catch_up,
     notice_send_email,
     vendor_catch_up,
 )
@@ -40,3 +41,9 @@ def sweep_unmatched_intents(older_than_seconds: int = 30) -> int:
 def match_vendor(vendor_id: str) -> int:
     """A vendor joined or changed its profile: tell it about fitting intents already open."""
     return vendor_catch_up(vendor_id=vendor_id)
+
+
+@shared_task(name="intents.match_member")
+def match_member(user_id: int) -> int:
+    """A person joined an organization or changed their skills: tell them of fitting open RFPs."""
+    return member_catch_up(user_id=user_id)

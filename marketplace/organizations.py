@@ -29,6 +29,7 @@ from marketplace.models import (
     SkillProfile,
     User,
 )
+from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
 
 Role = Membership.Role
@@ -212,6 +213,8 @@ def _answer_invitation(*, invitation: Invitation, user: User, status: str) -> In
                 user=user,
                 defaults={"role": invitation.role},
             )
+            # The organization's open RFPs that fit their skills are noticed after commit.
+            enqueue_on_commit("intents.match_member", user.pk)
     invitation.refresh_from_db()
     return invitation
 
@@ -321,6 +324,8 @@ def skill_profile_update(*, user: User, skills: list[str]) -> SkillProfile:
     profile.skills = cleaned
     profile.skill_lexemes = lexemes("\n".join(cleaned))
     profile.save()
+    # Open RFPs of their organizations that now fit are noticed after commit.
+    enqueue_on_commit("intents.match_member", user.pk)
     return profile
 
 

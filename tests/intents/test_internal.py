@@ -12,11 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from intents.notices import intent_match
+from intents.notices import intent_match, member_catch_up
 from intents.services import intent_create, intent_create_internal
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership
-from marketplace.organizations import skill_profile_update
+from marketplace.organizations import invitation_accept, invitation_create, skill_profile_update
 from tests.factories import (
     CategoryFactory,
     OrganizationFactory,
@@ -253,3 +253,70 @@ def test_opening_the_rfp_reads_the_members_notice(client: Any, finance: Category
     assert 'aria-label="unread"' in before
     assert 'aria-label="unread"' not in after
     assert Notice.objects.get(intent=intent).read_at is not None
+
+
+def test_a_member_who_adds_skills_hears_of_open_rfps(
+    finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization)
+    member = org_member(organization, skills=["gardening"])
+    fitting = internal_intent(organization, poster, category=finance)
+    internal_intent(organization, poster, category=finance, status=Intent.Status.CLOSED)
+    internal_intent(organization, poster, category=finance, is_hidden=True)
+    internal_intent(organization, member, category=finance)  # their own RFP
+    other_organization = OrganizationFactory()
+    internal_intent(other_organization, org_member(other_organization), category=finance)
+    assert intent_match(intent_id=fitting.pk) == []  # nobody's skills fit yet
+
+    with django_capture_on_commit_callbacks(execute=True):
+        skill_profile_update(user=member, skills=["Python", "gardening"])
+
+    notice = Notice.objects.get(member=member)
+    assert notice.intent_id == fitting.pk
+    assert notice.reasons == ["member of the organization", "skills: Python"]
+    assert [message.to for message in mail.outbox] == [[member.email]]
+    assert member_catch_up(user_id=member.pk) == 0  # again: nothing new
+
+
+def test_a_person_who_joins_hears_of_open_rfps_that_fit(
+    finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    owner = org_member(organization, role=Membership.Role.OWNER)
+    intent = internal_intent(organization, owner, category=finance)
+    newcomer = UserFactory()
+    skill_profile_update(user=newcomer, skills=["SQL"])
+    assert not Notice.objects.filter(member=newcomer).exists()  # an outsider hears nothing
+    issued = invitation_create(actor=owner, organization=organization, email=newcomer.email)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_accept(invitation=issued.invitation, user=newcomer)
+
+    assert Notice.objects.get(member=newcomer).intent_id == intent.pk
+    assert [message.to for message in mail.outbox] == [[newcomer.email]]
+
+
+def test_catch_up_keeps_the_cap(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    first = org_member(organization, skills=["python"])
+    intent = internal_intent(organization, poster, category=finance, max_vendors=1)
+    intent_match(intent_id=intent.pk)
+    late = org_member(organization, skills=["python"])
+
+    assert member_catch_up(user_id=late.pk) == 0  # the one place is taken
+    assert list(Notice.objects.filter(intent=intent).values_list("member_id", flat=True)) == [
+        first.pk
+    ]
+
+
+def test_a_deactivated_person_is_not_caught_up(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    intent = internal_intent(organization, poster, category=finance)
+    gone = org_member(organization, skills=["python"], is_active=False)
+
+    assert member_catch_up(user_id=gone.pk) == 0
+    assert not Notice.objects.filter(intent=intent).exists()
