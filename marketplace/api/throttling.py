@@ -9,11 +9,15 @@ the last place: one round trip to Redis (INCR and EXPIRE NX in a MULTI), or,
 embedded with no Redis, the local cache's ``incr``. DRF's SimpleRateThrottle
 instead reads, extends and writes back the list of every request time in the
 window (thousands of entries for a busy key, and lost updates under concurrency).
+
+When Redis does not answer, requests are let through uncounted and an error
+is logged: the limits fail open, the API stays up.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 import redis
@@ -25,6 +29,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from marketplace.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyRateThrottle(BaseThrottle):
@@ -45,7 +51,13 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{self.scope}:{request.auth.pk}:{window}"
-        count = _count(key, timeout=period + 1)
+        try:
+            count = _count(key, timeout=period + 1)
+        except redis.RedisError:
+            # Fails open: a Redis outage takes away the rate limits, not the API
+            # (reads and offers need only PostgreSQL). Logged for the operators.
+            logger.error("Rate limit %s not counted: Redis does not answer", self.scope)
+            return True
         if count <= allowed:
             return True
         self.wait_seconds = (window + 1) * period - now
@@ -68,8 +80,8 @@ def _count(key: str, *, timeout: int) -> int:
 
 @functools.cache
 def _redis(url: str) -> redis.Redis:
-    # As the broker's: a Redis that does not answer fails the request in
-    # seconds rather than holding a worker.
+    # As the broker's: a Redis that does not answer costs the request seconds,
+    # rather than holding a worker.
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
 
 

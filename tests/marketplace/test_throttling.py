@@ -126,3 +126,20 @@ def test_the_window_is_counted_in_redis_with_an_expiry_or_in_the_local_cache(
         if backend == "redis":
             server.stop()
     assert answers == [True, True, False]
+
+
+def test_when_redis_does_not_answer_requests_pass_uncounted_and_an_error_is_logged(
+    vendor: Vendor, rates: Callable[[str, str], None], settings: Any, caplog: Any
+) -> None:
+    settings.REDIS_URL = RedisServer(free_port()).url  # never started: the port refuses
+    rates("1/min", "1/min")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(vendor=vendor).raw_key}")
+
+    with caplog.at_level("ERROR", logger="marketplace.api.throttling"):
+        answers = [client.get("/api/v1/intents/").status_code for _ in range(3)]
+
+    assert answers == [200, 200, 200]
+    assert [record.getMessage() for record in caplog.records] == [
+        "Rate limit api_key not counted: Redis does not answer"
+    ] * 3
