@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
 
 from marketplace.models import CURRENCY_CODE_REGEX, Category, Organization, Vendor
+
+MAX_TEXT_ANSWER = 2000  # characters of a text answer to a buyer's criterion
 
 
 class Intent(models.Model):
@@ -303,6 +306,26 @@ class Criterion(models.Model):
     def kind_is_custom(cls, kind: str) -> bool:
         """``is_custom`` for a criterion read from ``Intent.criteria_for_vendors``."""
         return kind not in cls.STANDARD_KINDS
+
+    @classmethod
+    def answer_problem(cls, kind: str, value: Any) -> str | None:
+        """Why ``value`` is no answer to a custom criterion of ``kind``; None when it is one.
+
+        Offers are checked with it when made; the comparison reads an answer that
+        no longer fits (the buyer changed the criterion's kind since) as missing.
+        """
+        if kind == cls.Kind.YES_NO and not isinstance(value, bool):
+            return "Answer true or false."
+        if kind == cls.Kind.NUMBER and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value != value  # NaN
+            or abs(value) > 1e12
+        ):
+            return "Answer with a number."
+        if kind == cls.Kind.TEXT and (not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER):
+            return f"Answer with text of at most {MAX_TEXT_ANSWER} characters."
+        return None
 
 
 class Notice(models.Model):

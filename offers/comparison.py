@@ -43,7 +43,9 @@ def _raw_value(offer: Offer, criterion: Criterion) -> Any:
         return offer.delivery_date
     if criterion.kind == Kind.RATING:
         return offer.vendor.rating_mean
-    return offer.criteria_answers.get(criterion.key)
+    answer = offer.criteria_answers.get(criterion.key)
+    # An answer given before the buyer changed the criterion's kind answers nothing now.
+    return answer if Criterion.answer_problem(criterion.kind, answer) is None else None
 
 
 def _scale(values: list[Any], *, lower_is_better: bool) -> list[float]:
@@ -77,9 +79,9 @@ def _scaled_column(rows: list[Row], criterion: Criterion) -> list[float] | None:
     if criterion.kind == Kind.YES_NO:
         return [1.0 if value is True else 0.0 for value in values]
     if criterion.kind == Kind.NUMBER:
-        numbers = [value if isinstance(value, int | float) else None for value in values]
         return _scale(
-            [None if n is None else Decimal(str(n)) for n in numbers], lower_is_better=False
+            [None if value is None else Decimal(str(value)) for value in values],
+            lower_is_better=False,
         )
     return None  # text is shown, not scored
 

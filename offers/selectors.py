@@ -27,8 +27,14 @@ def offers_on_intent_for_buyer(*, intent_id: object, buyer: User) -> QuerySet[Of
 
 
 def offer_of_buyer(*, buyer: User, offer_id: object) -> Offer:
-    """An offer on one of the buyer's intents; ``Offer.DoesNotExist`` for anyone else."""
-    return Offer.objects.select_related("intent", "vendor").get(pk=offer_id, intent__buyer=buyer)
+    """A vendor's offer on one of the buyer's intents; ``Offer.DoesNotExist`` for anyone else.
+
+    A member's proposal on an internal RFP is not one: the poster decides on it
+    in the organization's pages, under their rules.
+    """
+    return Offer.objects.select_related("intent", "vendor").get(
+        pk=offer_id, intent__buyer=buyer, vendor__isnull=False
+    )
 
 
 def live_offer_count(*, intent_id: object) -> int:

@@ -62,9 +62,6 @@ def _validate_terms(
     return errors
 
 
-MAX_TEXT_ANSWER = 2000
-
-
 def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dict[str, list[str]]:
     """Answers to the intent's custom criteria, checked by kind; required ones must be there."""
     errors: dict[str, list[str]] = {}
@@ -78,24 +75,13 @@ def validate_criteria_answers(*, intent: Intent, answers: dict[str, Any]) -> dic
     for key, criterion in custom.items():
         value = answers.get(key)
         field = f"criteria_answers.{key}"
-        kind = criterion["kind"]
         if value is None:
             if criterion["required"]:
                 errors[field] = [f"“{criterion['name']}” needs an answer."]
             continue
-        if kind == Criterion.Kind.YES_NO and not isinstance(value, bool):
-            errors[field] = ["Answer true or false."]
-        elif kind == Criterion.Kind.NUMBER and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value != value  # NaN
-            or abs(value) > 1e12
-        ):
-            errors[field] = ["Answer with a number."]
-        elif kind == Criterion.Kind.TEXT and (
-            not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER
-        ):
-            errors[field] = [f"Answer with text of at most {MAX_TEXT_ANSWER} characters."]
+        problem = Criterion.answer_problem(criterion["kind"], value)
+        if problem:
+            errors[field] = [problem]
     return errors
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -48,11 +51,16 @@ def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
         raise Http404("No such offer on your intents.") from None
 
 
+# What a sort may look like (a known key or a criterion's slug, "-" for descending);
+# the intent page itself checks it is one of its keys.
+SORT_SHAPE = re.compile(r"-?[a-z0-9_-]{1,60}")
+
+
 def _back_to_intent(request: HttpRequest, intent_id: object) -> HttpResponse:
     response = redirect("offers:intent", intent_id=intent_id)
     sort = request.POST.get("sort", "")
-    if sort:
-        response["Location"] += f"?sort={sort}"
+    if SORT_SHAPE.fullmatch(sort):
+        response["Location"] += "?" + urlencode({"sort": sort})
     return response
 
 

@@ -153,3 +153,19 @@ def test_chart_points_are_labelled_and_placed() -> None:
     assert by_label["Rocket"].y < by_label["Slowpoke"].y  # dearer is higher (smaller y)
     assert chart.without_date == ["Someday"]
     assert {point.marker for point in chart.points} == {"A", "B"}
+
+
+def test_answers_that_no_longer_fit_their_criterion_count_as_missing() -> None:
+    """The buyer changed "warranty" from yes/no to a number after offers answered it."""
+    intent = IntentFactory()
+    criteria = [criterion(intent, "warranty", Criterion.Kind.NUMBER, 1)]
+    old_yes = OfferFactory(intent=intent, criteria_answers={"warranty": True})
+    number = OfferFactory(intent=intent, criteria_answers={"warranty": 3})
+    text = OfferFactory(intent=intent, criteria_answers={"warranty": "long"})
+
+    rows = score_offers([old_yes, number, text], criteria)
+
+    assert [row.values["warranty"] for row in rows] == [None, 3, None]
+    assert [row.score for row in rows] == [0.0, 100.0, 0.0]
+    for sort in ("warranty", "-warranty"):
+        assert sort_rows(rows, sort)[0].offer == number

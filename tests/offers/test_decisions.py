@@ -16,15 +16,25 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Criterion, Intent
-from intents.services import intent_copy_details, intent_create
+from intents.services import intent_copy_details, intent_create, intent_update
 from marketplace.errors import DomainError
-from marketplace.models import Category, Event, Vendor
+from marketplace.models import Category, Event, Membership, Vendor
 from offers.buyer_mail import buyer_notify
 from offers.models import Offer, OfferRevision, Question, Rating
 from offers.questions import question_answer
 from offers.ratings import rating_create
 from offers.tasks import notify_buyers
-from tests.factories import IntentFactory, NoticeFactory, OfferFactory, UserFactory, VendorFactory
+from tests.factories import (
+    IntentFactory,
+    NoticeFactory,
+    OfferFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+    proposal,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -452,3 +462,65 @@ def test_the_sweep_stops_at_its_time_budget_and_the_next_goes_on(
 
     monkeypatch.undo()
     assert notify_buyers() == 2
+
+
+def test_the_intent_page_survives_a_criterion_changing_kind_after_offers(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    with_criteria(open_intent)
+    OfferFactory(intent=open_intent, criteria_answers={"insured": True, "years": 4})
+    OfferFactory(intent=open_intent, criteria_answers={"insured": False, "years": 9})
+    intent_update(
+        intent=open_intent,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 5},
+            {"name": "Insured", "kind": "number", "weight": 2},  # was yes/no
+            {"name": "Years", "kind": "text", "weight": 1},  # was a number
+        ],
+    )
+    OfferFactory(intent=open_intent, criteria_answers={"insured": 2, "years": "ten"})
+
+    for sort in ("", "?sort=insured", "?sort=-years", "?sort=-score"):
+        response = buyer_client.get(f"/intents/{open_intent.pk}/{sort}")
+        assert response.status_code == 200, sort
+    # The old answers no longer answer the changed criteria: shown and scored as missing.
+    answers = [(row.values["insured"], row.values["years"]) for row in response.context["rows"]]
+    assert answers == [(2, "ten"), (None, None), (None, None)]  # by score: the fitting one first
+
+
+@pytest.mark.parametrize(
+    "action", ["accept", "decline", "move", "shortlist", "rate", "reveal", "block"]
+)
+def test_the_buyers_offer_pages_do_not_take_an_internal_proposal(
+    buyer_client: Client, buyer: Any, action: str
+) -> None:
+    organization = OrganizationFactory()
+    Membership.objects.create(organization=organization, user=buyer)
+    rfp = internal_intent(organization, buyer)
+    submitted = proposal(rfp, org_member(organization))
+
+    response = buyer_client.post(f"/offers/{submitted.pk}/{action}/", {"reason": "", "stars": 5})
+
+    assert response.status_code == 404
+    submitted.refresh_from_db()
+    assert (submitted.status, submitted.decline_reason) == (Offer.Status.SUBMITTED, "")
+
+
+@pytest.mark.parametrize(
+    ("sort", "location"),
+    [
+        ("-insured", "?sort=-insured"),
+        ("x\r\nSet-Cookie: a=b", ""),
+        ("x&y=1#z", ""),
+        ("", ""),
+    ],
+)
+def test_a_decision_goes_back_to_the_page_in_its_order_and_nowhere_else(
+    open_intent: Intent, buyer_client: Client, sort: str, location: str
+) -> None:
+    offer = OfferFactory(intent=open_intent)
+
+    response = buyer_client.post(f"/offers/{offer.pk}/shortlist/", {"sort": sort})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/intents/{open_intent.pk}/{location}"
