@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, DecimalField, F, Prefetch, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
 from intents.models import Intent, IntentTerm, Notice
@@ -30,6 +30,15 @@ def intents_visible_to_vendor(vendor: Vendor) -> QuerySet[Intent]:
         is_hidden=False,
         organization__isnull=True,
     ).exclude(visibility=Intent.Visibility.INTERNAL)
+
+
+def shown_budget_max() -> Case:
+    """``budget_max`` as vendors see it: none when the buyer hid the budget."""
+    return Case(
+        When(is_budget_hidden=True, then=Value(None)),
+        default=F("budget_max"),
+        output_field=DecimalField(),
+    )
 
 
 def intents_listed_for_vendor(vendor: Vendor) -> QuerySet[Intent]:

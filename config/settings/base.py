@@ -187,7 +187,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "marketplace.api.ordering.StrictOrderingFilter",
     ],
     "EXCEPTION_HANDLER": "marketplace.api.problems.exception_handler",
     # Per API key (marketplace/api/throttling.py); 429 with Retry-After past the limit.

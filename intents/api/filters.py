@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import django_filters
 from django.db.models import QuerySet
@@ -22,11 +23,13 @@ class IntentFilter(django_filters.FilterSet):
     )
     q = django_filters.CharFilter(method="filter_text", help_text="Words in title or description.")
     currency = django_filters.CharFilter(field_name="currency")
+    # An intent whose buyer hid the budget never matches a budget filter: that
+    # it did, for one amount and not the next, would tell the budget.
     budget_min = django_filters.NumberFilter(
-        field_name="budget_max", lookup_expr="gte", help_text="Budget reaches at least this."
+        method="filter_budget_min", help_text="Budget reaches at least this (shown budgets only)."
     )
     budget_max = django_filters.NumberFilter(
-        field_name="budget_min", lookup_expr="lte", help_text="Budget starts at most at this."
+        method="filter_budget_max", help_text="Budget starts at most at this (shown budgets only)."
     )
     country = django_filters.CharFilter(field_name="country")
     closes_before = django_filters.IsoDateTimeFilter(
@@ -59,6 +62,16 @@ class IntentFilter(django_filters.FilterSet):
         except OverflowError:
             raise ValidationError({"closes_before": ["Out of range."]}) from None
         return queryset.filter(offers_close_at__lt=value)
+
+    def filter_budget_min(
+        self, queryset: QuerySet[Intent], name: str, value: Decimal
+    ) -> QuerySet[Intent]:
+        return queryset.filter(is_budget_hidden=False, budget_max__gte=value)
+
+    def filter_budget_max(
+        self, queryset: QuerySet[Intent], name: str, value: Decimal
+    ) -> QuerySet[Intent]:
+        return queryset.filter(is_budget_hidden=False, budget_min__lte=value)
 
     def filter_text(self, queryset: QuerySet[Intent], name: str, value: str) -> QuerySet[Intent]:
         return intents_matching_text(queryset, value)

@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,7 +26,9 @@ from intents.selectors import (
     intents_visible_to_vendor,
     listed_intents_count,
     notices_of_vendor,
+    shown_budget_max,
 )
+from marketplace.api.ordering import StrictOrderingFilter
 from marketplace.api.permissions import request_vendor
 
 # Query parameters that leave the list as it is by default: open intents, all of them.
@@ -38,9 +39,11 @@ DEFAULT_ORDERING = "offers_close_at"
 class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
     """Intents this vendor may answer; anything else is a 404."""
 
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     filterset_class = IntentFilter
     ordering_fields = ["offers_close_at", "created_at", "budget_max"]
+    # A budget the buyer hid orders as no budget: its place would give it away.
+    ordering_expressions = {"budget_max": shown_budget_max()}
     ordering = [DEFAULT_ORDERING]
 
     def get_queryset(self) -> QuerySet[Intent]:

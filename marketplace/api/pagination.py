@@ -39,6 +39,10 @@ class Pagination(PageNumberPagination):
     def paginate_queryset(
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and page not in self.last_page_strings and not _whole_number(page):
+            # DRF answers 404 "Invalid page." to ?page=abc; a page past the end stays a 404.
+            raise ValidationError({self.page_query_param: ["A whole number from 1, or “last”."]})
         counter = getattr(view, "count_for_pagination", None)
         self.known_count = counter() if counter is not None else None
         return super().paginate_queryset(queryset, request, view)
@@ -52,7 +56,11 @@ class Pagination(PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        # isascii: str.isdigit() also takes "²", which int() refuses.
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or int(raw) < 1:
+        if not _whole_number(raw):
             raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
         return min(int(raw), self.max_page_size)
+
+
+def _whole_number(raw: str) -> bool:
+    """1 to 999,999 in plain ASCII digits (str.isdigit() also takes "²", which int() refuses)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) >= 1

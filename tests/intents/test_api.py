@@ -106,6 +106,57 @@ def test_hidden_budget_is_not_shown(api: APIClient, vendor: Vendor, category: Ca
     assert (body["budget_min"], body["budget_max"]) == (None, None)
 
 
+def test_a_hidden_budget_cannot_be_found_out_by_filtering_or_ordering(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    def budget(low: str, high: str, **fields: object) -> Intent:
+        return noticed_intent(
+            vendor, category=category, budget_min=Decimal(low), budget_max=Decimal(high), **fields
+        )
+
+    high_hidden = budget("1000", "9000", is_budget_hidden=True)
+    shown = budget("1000", "5000")
+    low_hidden = budget("10", "100", is_budget_hidden=True)
+
+    for query in ("budget_min=50", "budget_min=9000", "budget_max=10", "budget_max=99999"):
+        assert ids(api.get(f"/api/v1/intents/?{query}")) <= {str(shown.pk)}, query
+    # Ordered by budget, hidden ones come last, in the order of their id, either way.
+    tail = sorted([str(high_hidden.pk), str(low_hidden.pk)])
+    for ordering in ("budget_max", "-budget_max"):
+        listed = api.get(f"/api/v1/intents/?ordering={ordering}").json()["results"]
+        assert [item["id"] for item in listed] == [str(shown.pk), *tail], ordering
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("ordering=nonsense", "ordering"),
+        ("ordering=budget_max,buyer", "ordering"),
+        ("ordering=-buyer__email", "ordering"),
+        ("page=abc", "page"),
+        ("page=0", "page"),
+        ("page=-1", "page"),
+    ],
+)
+def test_a_bad_ordering_or_page_is_a_400_naming_it(api: APIClient, query: str, field: str) -> None:
+    for path in ("/api/v1/intents/", "/api/v1/offers/"):
+        response = api.get(f"{path}?{query}")
+        assert response.status_code == 400, path
+        assert response["Content-Type"] == "application/problem+json"
+        assert list(response.json()["errors"]) == [field]
+
+
+def test_a_page_past_the_end_is_404_and_last_is_the_last(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    for _ in range(3):
+        noticed_intent(vendor, category=category)
+
+    assert api.get("/api/v1/intents/?page_size=2&page=3").status_code == 404
+    last = api.get("/api/v1/intents/?page_size=2&page=last").json()
+    assert (len(last["results"]), last["next"]) == (1, None)
+
+
 def test_detail_of_an_intent_outside_the_vendor_is_404(api: APIClient) -> None:
     other = IntentFactory(category=CategoryFactory(slug="catering"))
     response = api.get(f"/api/v1/intents/{other.pk}/")
