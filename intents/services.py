@@ -25,6 +25,7 @@ from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.models import AuditEntry, Category, Membership, Organization, User, Vendor
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
+from marketplace.services import vendor_block
 
 Status = Intent.Status
 
@@ -368,6 +369,11 @@ def intent_update(
                 raise DomainError("The intent is not valid.", errors={"invited": problems})
         for field, value in changes.items():
             setattr(locked, field, value)
+        if locked.status == Status.OPEN and locked.visibility == Intent.Visibility.INVITED:
+            # A vendor no longer invited no longer sees the intent (nor hears of it below).
+            Notice.objects.filter(intent=locked, vendor__isnull=False).exclude(
+                vendor__in=locked.invited_vendors.all()
+            ).delete()
         if locked.status == Status.OPEN:
             # Vendors already noticed hear what changed; new matches are
             # looked for after commit (the flag is the outbox).
@@ -592,6 +598,21 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
         intent.refresh_from_db()  # all of it: the notices copy the deadline too
         notices_relist(intent=intent)
+
+
+def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:
+    """The buyer never hears from this vendor again.
+
+    It is noticed of none of their intents from now on (matching skips it), and
+    loses the open ones it was told of: it can no longer read them, nor make or
+    revise an offer or ask a question there. Offers it made stay for the buyer
+    to decide on; intents already closed stay readable with its offer.
+    """
+    with transaction.atomic():
+        vendor_block(buyer=buyer, vendor=vendor)
+        Notice.objects.filter(
+            vendor=vendor, intent__buyer=buyer, intent__status=Status.OPEN
+        ).delete()
 
 
 def intent_note_buyer_activity(*, intent_id: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from intents.models import Criterion, Intent
+from intents.models import Criterion, Intent, Notice
 from intents.services import (
     intent_close,
     intent_expire,
@@ -173,6 +173,9 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     with transaction.atomic():
         intent = intent_lock_open(intent_id=offer.intent_id)
+        if not Notice.objects.filter(intent=intent, vendor=vendor).exists():
+            # The buyer blocked the vendor, or no longer invites it, since the offer.
+            raise DomainError("This intent is no longer open to you.", kind=FORBIDDEN)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
         if locked.status != Offer.Status.SUBMITTED:
             raise DomainError(f"A {locked.status} offer cannot be revised.", kind=CONFLICT)

@@ -13,9 +13,8 @@ from django.views.decorators.http import require_POST
 
 from intents.models import Intent
 from intents.selectors import intent_of_buyer
-from intents.services import intent_mark_seen, intent_reveal_identity
+from intents.services import buyer_block_vendor, intent_mark_seen, intent_reveal_identity
 from marketplace.errors import DomainError
-from marketplace.services import vendor_block
 from offers.comparison import (
     SCORE_EXPLANATION,
     display_cells,
@@ -240,9 +239,10 @@ def offer_reveal_view(request: HttpRequest, offer_id: str) -> HttpResponse:
 def offer_block_vendor_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     """Block this offer's vendor from all the buyer's future intents."""
     offer = _own_offer(request, offer_id)
-    vendor_block(buyer=request.user, vendor=offer.vendor)
+    buyer_block_vendor(buyer=request.user, vendor=offer.vendor)
     messages.success(
         request,
-        f"{offer.vendor.name} will not be told about your intents any more. Undo it on “My data”.",
+        f"{offer.vendor.name} will not be told about your intents, nor answer your open ones, "
+        "any more. Undo it on “My data”.",
     )
     return _back_to_intent(request, offer.intent_id)

@@ -27,7 +27,13 @@ from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.questions import question_answer
 from offers.services import offer_accept
 from offers.tasks import enforce_deletion_terms
-from tests.factories import IntentFactory, NoticeFactory, OfferFactory, VendorFactory
+from tests.factories import (
+    IntentFactory,
+    NoticeFactory,
+    OfferFactory,
+    VendorFactory,
+    noticed_intent,
+)
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -288,6 +294,56 @@ def test_blocking_from_an_offer_stops_future_notices(
 
     client.post(f"/me/blocks/{offer.vendor_id}/remove/")
     assert not VendorBlock.objects.exists()
+
+
+def ids_listed(api: APIClient) -> set[str]:
+    return {item["id"] for item in api.get("/api/v1/intents/").json()["results"]}
+
+
+def test_a_blocked_vendor_can_no_longer_answer_the_buyers_open_intents(
+    vendor: Vendor, vendor_client: Callable[[Vendor], APIClient], buyer: User, category: Category
+) -> None:
+    answered = noticed_intent(vendor, buyer=buyer, category=category)
+    offer = OfferFactory(intent=answered, vendor=vendor)
+    unanswered = noticed_intent(vendor, buyer=buyer, category=category)
+    awarded = noticed_intent(vendor, buyer=buyer, category=category, status=Intent.Status.AWARDED)
+    elsewhere = noticed_intent(vendor, category=category)  # another buyer's
+    api = vendor_client(vendor)
+    client = Client()
+    client.force_login(buyer)
+
+    client.post(f"/offers/{offer.pk}/block/")
+
+    for intent in (answered, unanswered):
+        assert api.get(f"/api/v1/intents/{intent.pk}/").status_code == 404
+        body = {"intent": str(intent.pk), "price": "1.00", "currency": "EUR"}
+        assert api.post("/api/v1/offers/", body, format="json").status_code == 404
+        question = {"text": "Still there?"}
+        assert api.post(f"/api/v1/intents/{intent.pk}/questions/", question).status_code == 404
+    revised = api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "1.00"}, format="json")
+    assert revised.status_code == 403
+    assert ids_listed(api) == {str(elsewhere.pk)}
+    assert api.get(f"/api/v1/intents/{awarded.pk}/").status_code == 200  # history stays
+    offer.refresh_from_db()
+    assert (offer.status, offer.price) == (Offer.Status.SUBMITTED, Decimal("250.00"))
+    assert Offer.objects.filter(vendor=vendor).count() == 1
+    assert not Question.objects.exists()
+
+
+def test_a_vendor_no_longer_invited_no_longer_sees_the_intent(
+    vendor: Vendor, vendor_client: Callable[[Vendor], APIClient], buyer: User, category: Category
+) -> None:
+    kept = VendorFactory(slug="kept", categories=[category])
+    intent = publish(buyer, category)
+    NoticeFactory(intent=intent, vendor=vendor)
+    NoticeFactory(intent=intent, vendor=kept)
+
+    intent_update(intent=intent, visibility="invited", invited=["kept"])
+
+    assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
+    assert vendor_client(kept).get(f"/api/v1/intents/{intent.pk}/").status_code == 200
+    assert not Event.objects.filter(vendor=vendor, type="intent.updated").exists()
+    assert Event.objects.filter(vendor=kept, type="intent.updated").count() == 1
 
 
 def test_withdrawn_intent_tells_vendors_and_takes_no_more_offers(
