@@ -323,8 +323,11 @@ class Criterion(models.Model):
             or abs(value) > 1e12
         ):
             return "Answer with a number."
-        if kind == cls.Kind.TEXT and (not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER):
-            return f"Answer with text of at most {MAX_TEXT_ANSWER} characters."
+        if kind == cls.Kind.TEXT:
+            if not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER:
+                return f"Answer with text of at most {MAX_TEXT_ANSWER} characters."
+            if "\x00" in value:  # PostgreSQL's jsonb cannot hold it
+                return "Null characters are not allowed."
         return None
 
 

@@ -90,6 +90,13 @@ def check_webhook_target(url: str) -> None:
             "The URL must be an absolute " + " or ".join(allowed_schemes) + " URL.",
             errors={"url": ["Give an absolute https URL."]},
         )
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when it is read
+    except ValueError:
+        raise DomainError(
+            "The URL's port is not a number from 0 to 65535.",
+            errors={"url": ["The port must be a number from 0 to 65535."]},
+        ) from None
     if settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
         return
     try:
@@ -116,7 +123,12 @@ def _clean_event_types(event_types: list[str]) -> list[str]:
 
 
 def webhook_endpoint_create(
-    *, vendor: Vendor, url: str, description: str = "", event_types: list[str] | None = None
+    *,
+    vendor: Vendor,
+    url: str,
+    description: str = "",
+    event_types: list[str] | None = None,
+    is_active: bool = True,
 ) -> WebhookEndpoint:
     check_webhook_target(url)
     return WebhookEndpoint.objects.create(
@@ -124,6 +136,7 @@ def webhook_endpoint_create(
         url=url,
         description=description,
         event_types=_clean_event_types(event_types or []),
+        is_active=is_active,
         secret=new_secret(),
     )
 

@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
+from intents.services import intent_copy_details
 from marketplace.models import IdempotencyKey, Vendor, WebhookEndpoint
 from offers.models import Offer, OfferRevision, Question
 from tests.factories import OfferFactory
@@ -270,7 +271,9 @@ def test_wrong_content_type_is_415(
 
 
 @pytest.mark.parametrize("name", list(WRITES))
-@pytest.mark.parametrize("raw", ["{not json", "[]", '"text"', "null", "1"])
+@pytest.mark.parametrize(
+    "raw", ["{not json", "[]", '"text"', "null", "1", "[" * 1000 + "]" * 1000, '{"a":' * 1000]
+)
 def test_malformed_or_non_object_json_is_400(
     api: APIClient, world: dict[str, Any], name: str, raw: str
 ) -> None:
@@ -296,9 +299,15 @@ def test_money_must_be_a_decimal_string(
     assert state() == before
 
 
-@pytest.mark.parametrize("value", [0, 1, "true", "yes", None])
+@pytest.mark.parametrize("value", [0, 1, "true", "yes", "on", None])
 @pytest.mark.parametrize(
-    ("name", "field"), [("PATCH vendor", "is_paused"), ("PATCH webhook", "is_active")]
+    ("name", "field"),
+    [
+        ("PATCH vendor", "is_paused"),
+        ("PATCH webhook", "is_active"),
+        ("POST webhooks", "is_active"),
+        ("POST offers", "accept_terms"),
+    ],
 )
 def test_booleans_must_be_json_booleans(
     api: APIClient, world: dict[str, Any], name: str, field: str, value: object
@@ -358,3 +367,39 @@ def test_closes_before_filter_takes_any_iso_offset(
     assert response.status_code == status, response.content
     if status == 200:
         assert response.json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com:99999/h", "https://example.com:-1/h", "https://example.com:x/h"]
+)
+@pytest.mark.parametrize("name", ["POST webhooks", "PATCH webhook"])
+def test_a_webhook_port_out_of_range_is_400(
+    api: APIClient, world: dict[str, Any], settings: Any, name: str, url: str
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False  # as in production: the host is looked up
+    before = state()
+    body = assert_problem(send(api, world, name, {"url": url}), 400)
+    assert "url" in body["errors"]
+    assert state() == before
+
+
+def test_a_webhook_can_be_made_inactive(api: APIClient, world: dict[str, Any]) -> None:
+    response = send(api, world, "POST webhooks", {"is_active": False})
+    assert response.status_code == 201
+    assert response.json()["is_active"] is False
+    assert WebhookEndpoint.objects.get(pk=response.json()["id"]).is_active is False
+
+
+def test_a_text_answer_with_a_null_character_is_400(api: APIClient, world: dict[str, Any]) -> None:
+    intent = world["intent"]
+    Criterion.objects.create(intent=intent, key="notes", name="Notes", kind="text", weight=1)
+    intent_copy_details(intent=intent)
+    Offer.objects.all().delete()
+    before = state()
+
+    response = send(api, world, "POST offers", {"criteria_answers": {"notes": "a\u0000b"}})
+
+    assert assert_problem(response, 400)["errors"] == {
+        "criteria_answers.notes": ["Null characters are not allowed."]
+    }
+    assert state() == before

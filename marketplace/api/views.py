@@ -123,9 +123,9 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        data.pop("is_active", None)
-        endpoint = webhook_endpoint_create(vendor=request_vendor(request), **data)
+        endpoint = webhook_endpoint_create(
+            vendor=request_vendor(request), **serializer.validated_data
+        )
         return Response(
             WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED
         )

@@ -3,7 +3,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from marketplace.api.serializers import CurrencyField, MoneyField, StrictSerializer
+from marketplace.api.serializers import (
+    CurrencyField,
+    MoneyField,
+    StrictBooleanField,
+    StrictSerializer,
+)
 from offers.models import Offer, Question
 
 
@@ -73,7 +78,7 @@ class OfferCreateSerializer(StrictSerializer):
     message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
     criteria_answers = serializers.DictField(required=False)
-    accept_terms = serializers.BooleanField(
+    accept_terms = StrictBooleanField(
         required=False, help_text="Must be true when the intent carries buyer terms."
     )
 
