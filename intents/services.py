@@ -62,6 +62,8 @@ MAX_CRITERIA = 12
 
 MAX_VENDORS_LIMIT = 200
 
+NOBODY_INVITED = "Name at least one vendor: an “invited” intent goes to those you name alone."
+
 
 def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     """Every rule an intent's fields must keep, as per-field messages."""
@@ -305,6 +307,8 @@ def intent_create(
     chosen_terms, problems = terms_validate(terms or [])
     if problems:
         errors["terms"] = problems
+    if publish and fields["visibility"] == Intent.Visibility.INVITED and not invited:
+        errors["invited"] = [NOBODY_INVITED]
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
@@ -354,6 +358,12 @@ def intent_update(
             chosen_terms, problems = terms_validate(terms)
             if problems:
                 errors["terms"] = problems
+        if (
+            locked.status == Status.OPEN
+            and merged["visibility"] == Intent.Visibility.INVITED
+            and not (invited if invited is not None else locked.invited_vendors.exists())
+        ):
+            errors["invited"] = [NOBODY_INVITED]
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         if criteria is not None:
@@ -508,6 +518,12 @@ def intent_publish(*, intent: Intent) -> Intent:
             "The deadline for offers has passed; move it before publishing.",
             kind=INVALID,
             errors={"offers_close_at": ["The deadline for offers must be in the future."]},
+        )
+    if intent.visibility == Intent.Visibility.INVITED and not intent.invited_vendors.exists():
+        raise DomainError(
+            "Invite at least one vendor before publishing.",
+            kind=INVALID,
+            errors={"invited": [NOBODY_INVITED]},
         )
     with transaction.atomic():
         intent = _transition(

@@ -280,6 +280,18 @@ def test_invited_vendors_from_the_form(buyer: User, category: Category) -> None:
     assert "invited" in refused.value.errors
 
 
+def test_an_open_intent_cannot_turn_invited_with_nobody_invited(
+    buyer: User, category: Category
+) -> None:
+    intent = publish(buyer, category)
+    for invited in (None, []):
+        with pytest.raises(DomainError) as refused:
+            intent_update(intent=intent, visibility="invited", invited=invited)
+        assert "invited" in refused.value.errors
+    intent.refresh_from_db()
+    assert intent.visibility == "public"
+
+
 def test_blocking_from_an_offer_stops_future_notices(
     open_intent: Intent, category: Category
 ) -> None:

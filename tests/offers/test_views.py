@@ -116,6 +116,23 @@ def test_invalid_intent_shows_errors_next_to_fields_and_keeps_values(
     assert Intent.objects.count() == 0
 
 
+def test_an_invited_intent_needs_someone_invited_to_be_published(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    nobody = intent_form(category, visibility="invited", invited="")
+
+    response = buyer_client.post("/intents/new/", nobody)
+
+    assert response.status_code == 200
+    assert 'id="id_invited_error"' in response.content.decode()
+    assert Intent.objects.count() == 0
+    buyer_client.post("/intents/new/", nobody | {"save_draft": "1"})  # a draft may wait
+    draft = Intent.objects.get(buyer=buyer)
+    buyer_client.post(f"/intents/{draft.pk}/publish/")
+    draft.refresh_from_db()
+    assert draft.status == Intent.Status.DRAFT
+
+
 def test_save_as_draft_then_publish(buyer_client: Client, buyer: User, category: Category) -> None:
     buyer_client.post("/intents/new/", intent_form(category) | {"save_draft": "1"})
     intent = Intent.objects.get(buyer=buyer)
