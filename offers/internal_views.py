@@ -157,6 +157,13 @@ def rfp_new(request: HttpRequest, slug: str) -> HttpResponse:
 def rfp_page(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
     """One internal RFP: the poster decides on proposals; a member proposes."""
     organization, intent = _rfp(request, slug, intent_id)
+    return _render_rfp_page(request, organization, intent, ProposalForm())
+
+
+def _render_rfp_page(
+    request: HttpRequest, organization: Organization, intent: Intent, form: ProposalForm
+) -> HttpResponse:
+    """The RFP's page, with ``form`` as the proposal form (bound, with its errors, after one)."""
     is_poster = intent.buyer_id == request.user.pk
     proposals = list(proposals_on_intent(intent=intent)) if is_poster else []
     for proposal in proposals:
@@ -187,7 +194,7 @@ def rfp_page(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
                 and intent.status == Intent.Status.OPEN
                 and (own is None or not own.is_live)
             ),
-            "form": ProposalForm(),
+            "form": form,
             "decline_form": ProposalDeclineForm(),
         },
     )
@@ -224,10 +231,8 @@ def rfp_propose(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse
         else:
             messages.success(request, "Proposal sent.")
             return _back(slug, intent.pk)
-    for field, errors in form.errors.items():
-        for error in errors:
-            messages.error(request, f"{field}: {error}" if field != "__all__" else error)
-    return _back(slug, intent.pk)
+    # The page again, with what they wrote and the errors beside it.
+    return _render_rfp_page(request, organization, intent, form)
 
 
 @login_required

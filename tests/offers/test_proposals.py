@@ -473,6 +473,33 @@ def test_the_proposal_form_and_co_author_confirmation_on_the_web(
     assert ProposalCoauthor.objects.get().confirmed_at is not None
 
 
+def test_a_refused_proposal_comes_back_with_what_was_written_and_the_errors(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent = market["intent"]
+    slug = market["organization"].slug
+    client.force_login(market["alice"])
+    written = {
+        "message": "Reconcile nightly with a script",
+        "approach": "Python against the ledger export",
+        "coauthors": "nobody-here",
+    }
+
+    refused = client.post(f"/orgs/{slug}/rfps/{intent.pk}/propose/", written)
+    empty = client.post(f"/orgs/{slug}/rfps/{intent.pk}/propose/", written | {"message": ""})
+
+    assert refused.status_code == 200
+    html = refused.content.decode()
+    assert "Not a member: nobody-here." in html
+    assert 'id="id_coauthors_error"' in html
+    assert "Reconcile nightly with a script" in html
+    assert "Python against the ledger export" in html
+    assert empty.status_code == 200
+    assert 'id="id_message_error"' in empty.content.decode()
+    assert "Python against the ledger export" in empty.content.decode()
+    assert not Offer.objects.exists()
+
+
 # --- The member's data, membership changes, races --------------------------------------
 
 
