@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
+from marketplace.links import absolute_url
 from marketplace.models import (
     ExperienceEntry,
     Invitation,
@@ -408,8 +409,47 @@ def export_organizations(user: User, document: dict[str, Any]) -> None:
 
 
 def erase_organizations(user: User) -> None:
-    """Skills, experience, memberships and invitations to the person's address go."""
+    """Skills, experience, memberships and invitations to the person's address go.
+
+    An organization whose last owner leaves this way gets a new owner: the
+    longest-standing admin, else the longest-standing member, who is told by
+    e-mail. Nobody is left unable to manage it.
+    """
     SkillProfile.objects.filter(user=user).delete()
     ExperienceEntry.objects.filter(user=user).delete()
+    for membership in Membership.objects.filter(user=user, role=Role.OWNER).select_related(
+        "organization"
+    ):
+        _hand_over_ownership(membership)
     Membership.objects.filter(user=user).delete()
     Invitation.objects.filter(email__iexact=user.email).delete()
+
+
+def _hand_over_ownership(leaving: Membership) -> None:
+    """Make someone else owner if ``leaving`` is the organization's last (call in a transaction)."""
+    memberships = _lock_memberships(leaving.organization)
+    if _owners_left(memberships, leaving):
+        return
+    others = sorted(
+        (m for m in memberships.values() if m.pk != leaving.pk),
+        key=lambda m: (m.role != Role.ADMIN, m.created_at, m.pk),
+    )
+    if not others:
+        return  # nobody else: the organization stays, with no one in it
+    successor = others[0]
+    Membership.objects.filter(pk=successor.pk).update(role=Role.OWNER)
+    organization = leaving.organization
+    recipient = successor.user.email
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You are now an owner of {organization.name}",
+            message=(
+                f"The last owner of {organization.name} deleted their account, so you are "
+                "now its owner: you manage its members and roles.\n\n"
+                f"{absolute_url('organization-members', organization.slug)}\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[recipient],
+            fail_silently=True,
+        )
+    )

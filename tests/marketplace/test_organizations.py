@@ -335,3 +335,45 @@ def test_pages_need_a_login(client: Client) -> None:
     for path in ("/orgs/", "/me/skills/"):
         response = client.get(path)
         assert response.status_code == 302, path
+
+
+def test_when_the_last_owner_deletes_their_account_the_senior_admin_becomes_owner(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    owner = org_member(organization, role=Membership.Role.OWNER)
+    early_member = org_member(organization)
+    senior_admin = org_member(organization, role=Membership.Role.ADMIN)
+    org_member(organization, role=Membership.Role.ADMIN)  # a later admin
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        account_delete(user=owner)
+
+    roles = dict(Membership.objects.values_list("user_id", "role"))
+    assert roles[senior_admin.pk] == Membership.Role.OWNER
+    assert roles[early_member.pk] == Membership.Role.MEMBER
+    assert owner.pk not in roles
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        ([senior_admin.email], "You are now an owner of Acme")
+    ]
+    assert f"https://intentcast.test/orgs/{organization.slug}/members/" in mail.outbox[0].body
+
+
+def test_a_member_becomes_owner_when_no_admin_is_left_and_co_owners_change_nothing() -> None:
+    alone = OrganizationFactory()
+    owner = org_member(alone, role=Membership.Role.OWNER)
+    first, later = org_member(alone), org_member(alone)
+    shared = OrganizationFactory()
+    co_owner = org_member(shared, role=Membership.Role.OWNER)
+    Membership.objects.create(organization=shared, user=owner, role=Membership.Role.OWNER)
+    member = org_member(shared)
+    solo = OrganizationFactory()
+    Membership.objects.create(organization=solo, user=owner, role=Membership.Role.OWNER)
+
+    account_delete(user=owner)
+
+    roles = dict(Membership.objects.values_list("user_id", "role"))
+    assert (roles[first.pk], roles[later.pk]) == (Membership.Role.OWNER, Membership.Role.MEMBER)
+    assert (roles[co_owner.pk], roles[member.pk]) == (Membership.Role.OWNER, Membership.Role.MEMBER)
+    assert not Membership.objects.filter(organization=solo).exists()
