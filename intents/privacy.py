@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from intents.models import Intent
+from intents.models import Criterion, Intent
 from intents.services import intent_copy_details
 from marketplace.models import Event, User
 
@@ -80,10 +80,36 @@ def erase_intents(user: User) -> None:
         intent.unit = ""
         intent.save()
         intent.reveals.all().delete()
-        for position, criterion in enumerate(
-            intent.criteria.filter(kind__in=["yes_no", "number", "text"])
-        ):
-            criterion.name = f"Criterion {position + 1}"
-            criterion.save(update_fields=["name"])
-        intent_copy_details(intent=intent)
+        criteria_anonymize(intent=intent)
     redact_intent_events([intent.pk for intent in intents])
+
+
+def criteria_anonymize(*, intent: Intent) -> dict[str, str]:
+    """Give the intent's criteria names and keys that are not the buyer's words.
+
+    A criterion's key is a slug of the name the buyer gave it. Each becomes its
+    kind's name ("Price") and key ("price"), or "Criterion N" and
+    ``criterion_N`` for the buyer's own questions. Returns the old key → new
+    key of each, for the offers' answers (keyed by them) to follow. Calling it
+    again changes nothing.
+    """
+    criteria = list(intent.criteria.order_by("position", "pk"))
+    renamed: dict[str, str] = {}
+    custom = 0
+    for criterion in criteria:
+        if criterion.is_custom:
+            custom += 1
+            name, key = f"Criterion {custom}", f"criterion_{custom}"
+        else:
+            name, key = criterion.kind.capitalize(), criterion.kind
+        renamed[criterion.key] = key
+        criterion.name = name
+    # Two steps, so that no key is ever held by two criteria (one per intent).
+    for criterion in criteria:
+        criterion.key = f"erasing-{criterion.pk}"
+    Criterion.objects.bulk_update(criteria, ["key", "name"])
+    for criterion, key in zip(criteria, renamed.values(), strict=True):
+        criterion.key = key
+    Criterion.objects.bulk_update(criteria, ["key"])
+    intent_copy_details(intent=intent)
+    return renamed

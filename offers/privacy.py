@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
-from intents.privacy import redact_intent_events
+from intents.privacy import criteria_anonymize, redact_intent_events
 from marketplace.models import AuditEntry, Event, User
 from marketplace.privacy import audit
 from offers.models import (
@@ -20,9 +20,31 @@ from offers.models import (
     RewardEntry,
     TermsAgreement,
 )
-from offers.services import REASON_INTENT_WITHDRAWN, intent_withdraw_and_decline_offers
+from offers.proposal_dispositions import REASON_NO_DECISION
+from offers.proposals import REASON_OTHER_PROPOSALS
+from offers.services import (
+    REASON_ANOTHER_ACCEPTED,
+    REASON_INTENT_EXPIRED,
+    REASON_INTENT_WITHDRAWN,
+    REASON_OFFER_LAPSED,
+    REASON_RFP_WITHDRAWN,
+    intent_withdraw_and_decline_offers,
+)
 
 REASON_ACCOUNT_DELETED = "the buyer deleted their account"
+DELETED = "[deleted]"
+# Reasons Intentcast wrote; any other one is the buyer's (or poster's) own words.
+STOCK_REASONS = {
+    "",
+    REASON_ACCOUNT_DELETED,
+    REASON_ANOTHER_ACCEPTED,
+    REASON_INTENT_EXPIRED,
+    REASON_INTENT_WITHDRAWN,
+    REASON_NO_DECISION,
+    REASON_OFFER_LAPSED,
+    REASON_OTHER_PROPOSALS,
+    REASON_RFP_WITHDRAWN,
+}
 
 
 def offer_node(offer: Offer) -> dict[str, Any]:
@@ -144,27 +166,41 @@ def erase_offers(user: User) -> None:
     Offer.objects.filter(intent__buyer=user, decline_reason=REASON_INTENT_WITHDRAWN).update(
         decline_reason=REASON_ACCOUNT_DELETED
     )
-    Question.objects.filter(intent__buyer=user).exclude(answer="").update(answer="[deleted]")
+    Offer.objects.filter(intent__buyer=user).exclude(decline_reason__in=STOCK_REASONS).update(
+        decline_reason=DELETED
+    )
+    for intent in Intent.objects.filter(buyer=user):
+        _answers_follow_keys(intent, criteria_anonymize(intent=intent))
+    Question.objects.filter(intent__buyer=user).exclude(answer="").update(answer=DELETED)
     Rating.objects.filter(offer__intent__buyer=user).update(text="")
+    intent_ids = [str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)]
     for event in Event.objects.filter(
-        type="question.answered",
-        payload__question__intent__in=[
-            str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)
-        ],
+        type="question.answered", payload__question__intent__in=intent_ids
     ):
         event.payload = {
             **event.payload,
-            "question": {**event.payload["question"], "answer": "[deleted]"},
+            "question": {**event.payload["question"], "answer": DELETED},
         }
         event.save(update_fields=["payload"])
-    for event in Event.objects.filter(
-        type="offer.accepted",
-        payload__offer__intent__in=[
-            str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)
-        ],
-    ):
+    for event in Event.objects.filter(type="offer.accepted", payload__offer__intent__in=intent_ids):
         event.payload = {**event.payload, "buyer_contact": ""}
         event.save(update_fields=["payload"])
+    for event in Event.objects.filter(
+        type="offer.declined", payload__offer__intent__in=intent_ids
+    ).exclude(payload__offer__decline_reason__in=list(STOCK_REASONS)):
+        offer = {**event.payload["offer"], "decline_reason": DELETED}
+        event.payload = {**event.payload, "offer": offer}
+        event.save(update_fields=["payload"])
+
+
+def _answers_follow_keys(intent: Intent, renamed: dict[str, str]) -> None:
+    """The offers' answers keyed by the criteria's new keys (the buyer's words were the old)."""
+    offers = [offer for offer in intent.offers.all() if offer.criteria_answers]
+    for offer in offers:
+        offer.criteria_answers = {
+            renamed.get(key, key): answer for key, answer in offer.criteria_answers.items()
+        }
+    Offer.objects.bulk_update(offers, ["criteria_answers"])
 
 
 def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:

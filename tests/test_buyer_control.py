@@ -25,7 +25,7 @@ from marketplace.models import AuditEntry, Category, Event, User, Vendor, Vendor
 from marketplace.webhooks import webhook_endpoint_create
 from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.questions import question_answer
-from offers.services import offer_accept
+from offers.services import offer_accept, offer_decline
 from offers.tasks import enforce_deletion_terms
 from tests.factories import (
     IntentFactory,
@@ -527,6 +527,16 @@ def test_deleting_the_account_erases_every_trace(
         )  # fmt: skip
         intent_match(intent_id=open_one.pk)
         offer = OfferFactory(intent=open_one, vendor=vendor)
+        criteria = [
+            {"name": "Zeldaquix price", "kind": "price", "weight": 5},
+            {"name": "Zeldaquix warranty", "kind": "yes_no", "weight": 2},
+        ]
+        judged = publish(distinct_buyer, category, criteria=criteria)
+        intent_match(intent_id=judged.pk)
+        answered = OfferFactory(
+            intent=judged, vendor=vendor, criteria_answers={"zeldaquix_warranty": True}
+        )
+        offer_decline(offer=answered, buyer=distinct_buyer, reason="Zeldaquix finds it too dear")
         question = Question.objects.create(intent=open_one, vendor=vendor, text="Colour?")
         question_answer(buyer=distinct_buyer, question=question, answer="Zeldaquix likes teal")
         IdentityReveal.objects.create(intent=open_one, vendor=vendor)
@@ -566,6 +576,18 @@ def test_deleting_the_account_erases_every_trace(
         "the buyer deleted their account",
     )
     assert Offer.objects.filter(pk=won.pk, status=Offer.Status.ACCEPTED).exists()
+    # The buyer's own words on a decline go; their criteria keep their answers, renamed.
+    answered.refresh_from_db()
+    assert (answered.decline_reason, answered.criteria_answers) == (
+        "[deleted]",
+        {"criterion_1": True},
+    )
+    assert [
+        (c["key"], c["name"]) for c in Intent.objects.get(pk=judged.pk).criteria_for_vendors
+    ] == [
+        ("price", "Price"),
+        ("criterion_1", "Criterion 1"),
+    ]
     assert set(Intent.objects.filter(buyer_id=BUYER_PK).values_list("pseudonym", flat=True)) == {
         "deleted buyer"
     }
