@@ -44,6 +44,18 @@ def demand_node(intent: Intent) -> dict[str, Any]:
         "status": intent.status,
         "pseudonym": intent.pseudonym,
         "terms": [intent_term.as_data() for intent_term in intent.intent_terms.all()],
+        # What else the buyer set: how offers are judged, who is told, what vendors see.
+        "ic:criteria": [criterion.for_vendors() for criterion in intent.criteria.all()],
+        "ic:visibility": intent.visibility,
+        "ic:invitedVendors": [
+            {"@type": "Organization", "name": vendor.name, "identifier": vendor.slug}
+            for vendor in intent.invited_vendors.all()
+        ],
+        "ic:maxVendors": intent.max_vendors,
+        "ic:budgetHidden": intent.is_budget_hidden,
+        "ic:sealed": intent.is_sealed,
+        "ic:contactDetails": intent.contact_details,
+        "ic:emailsEnabled": intent.is_buyer_email_enabled,
     }
 
 
@@ -51,7 +63,7 @@ def export_intents(user: User, document: dict[str, Any]) -> None:
     intents = (
         Intent.objects.filter(buyer=user)
         .select_related("category")
-        .prefetch_related("intent_terms__term")
+        .prefetch_related("intent_terms__term", "criteria", "invited_vendors")
         .order_by("created_at")
     )
     document["seeks"] = [demand_node(intent) for intent in intents]

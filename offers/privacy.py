@@ -52,7 +52,7 @@ def offer_node(offer: Offer) -> dict[str, Any]:
     return {
         "@type": "Offer",
         "@id": f"urn:intentcast:offer:{offer.pk}",
-        "price": str(offer.price),
+        "price": None if offer.price is None else str(offer.price),  # a proposal has none
         "priceCurrency": offer.currency,
         "priceValidUntil": offer.valid_until.isoformat() if offer.valid_until else None,
         "availabilityStarts": offer.delivery_date.isoformat() if offer.delivery_date else None,
@@ -64,6 +64,13 @@ def offer_node(offer: Offer) -> dict[str, Any]:
         ),
         "status": offer.status,
         "dateCreated": offer.created_at.isoformat(),
+        "ic:lineItems": offer.line_items,
+        "ic:criteriaAnswers": offer.criteria_answers,
+        "ic:declineReason": offer.decline_reason,
+        "ic:revisionCount": offer.revision_count,
+        # The buyer's own comparison: their rank and shortlist.
+        "ic:buyerRank": offer.buyer_rank,
+        "ic:shortlisted": offer.is_shortlisted,
     }
 
 

@@ -418,6 +418,12 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
     intent = publish(
         distinct_buyer, category, budget_min=Decimal("1000"), quantity=Decimal("2"), unit="rooms",
         needed_by=timezone.localdate() + timedelta(days=40), terms=terms_of("no-sharing"),
+        visibility="invited", invited=[vendor.slug], is_budget_hidden=True,
+        contact_details="Ring twice", max_vendors=3,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 60},
+            {"name": "Insured", "kind": "yes_no", "weight": 40, "is_required": True},
+        ],
     )  # fmt: skip
     Notice.objects.get_or_create(intent=intent, vendor=vendor)
     offer = OfferFactory(
@@ -425,6 +431,10 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         vendor=vendor,
         price=Decimal("3000.00"),
         valid_until=timezone.localdate() + timedelta(days=9),
+        line_items=[{"description": "Tiles", "quantity": "20", "unit_price": "150.00"}],
+        criteria_answers={"insured": True},
+        buyer_rank=1,
+        is_shortlisted=True,
     )
     TermsAgreement.objects.create(
         offer=offer, intent=intent, vendor=vendor, terms=[{"code": "no-sharing", "version": 1}]
@@ -472,6 +482,29 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         "offeredBy": {"@type": "Organization", "name": vendor.name},
         "status": "accepted",
         "dateCreated": received["dateCreated"],
+        "ic:lineItems": [{"description": "Tiles", "quantity": "20", "unit_price": "150.00"}],
+        "ic:criteriaAnswers": {"insured": True},
+        "ic:declineReason": "",
+        "ic:revisionCount": 0,
+        "ic:buyerRank": 1,
+        "ic:shortlisted": True,
+    }
+    assert [(c["name"], c["kind"], c["weight"], c["required"]) for c in demand["ic:criteria"]] == [
+        ("Price", "price", 60, False),
+        ("Insured", "yes_no", 40, True),
+    ]
+    assert {
+        key: demand[key] for key in demand if key.startswith("ic:") and key != "ic:criteria"
+    } == {
+        "ic:visibility": "invited",
+        "ic:invitedVendors": [
+            {"@type": "Organization", "name": vendor.name, "identifier": vendor.slug}
+        ],
+        "ic:maxVendors": 3,
+        "ic:budgetHidden": True,
+        "ic:sealed": False,
+        "ic:contactDetails": "Ring twice",
+        "ic:emailsEnabled": True,
     }
     assert demand["questions"][0]["acceptedAnswer"]["text"] == "White ones."
     assert demand["termsAgreements"][0]["@type"] == "AgreeAction"
