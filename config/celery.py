@@ -32,6 +32,13 @@ app.conf.beat_schedule = {
     # send nothing);
     # 14 days after the deadline, still undecided proposals are declined with the reason.
     "remind-posters": {"task": "offers.remind_posters", "schedule": 60 * 60.0},
+    # Decisions on proposals whose e-mail to the authors was lost (broker down, send failed).
+    "sweep-unannounced-proposals": {
+        "task": "offers.sweep_unannounced_proposals",
+        "schedule": 5 * 60.0,
+    },
+    # Notices whose e-mail was lost (broker down) or failed (a few tries).
+    "sweep-unsent-notices": {"task": "intents.sweep_unsent_notices", "schedule": 5 * 60.0},
     # Idempotency keys are promised for 24 h; older ones are deleted so the table stays small.
     "delete-expired-idempotency-keys": {
         "task": "marketplace.delete_expired_idempotency_keys",

@@ -12,12 +12,13 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Case, F, QuerySet, When
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 
 from intents.matching import Candidate, match_candidates, related_category_ids
@@ -144,6 +145,31 @@ def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Inten
     return Intent.objects.filter(
         needs_matching=True, status=Intent.Status.OPEN, updated_at__lte=cutoff
     )
+
+
+# Notices whose e-mail did not go — the broker was down when matching committed, or
+# sending failed — are sent again by the beat after this grace, while recent and open.
+NOTICE_EMAIL_GRACE = timedelta(minutes=5)
+NOTICE_EMAIL_WINDOW = timedelta(days=3)
+NOTICE_EMAIL_ATTEMPTS = 3  # in all, for a notice whose sending fails
+
+
+def notices_due_for_email(*, limit: int = 1000) -> list[str]:
+    """Ids of notices whose e-mail should go again (the outbox sweep); failed ones are pending again."""
+    now = timezone.now()
+    due = list(
+        Notice.objects.filter(
+            Q(state=Notice.State.PENDING)
+            | Q(state=Notice.State.FAILED, attempts__lt=NOTICE_EMAIL_ATTEMPTS),
+            created_at__lte=now - NOTICE_EMAIL_GRACE,
+            created_at__gte=now - NOTICE_EMAIL_WINDOW,
+            intent__status=Intent.Status.OPEN,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    Notice.objects.filter(pk__in=due, state=Notice.State.FAILED).update(state=Notice.State.PENDING)
+    return [str(pk) for pk in due]
 
 
 def notice_send_email(*, notice_id: Any) -> None:

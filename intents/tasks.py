@@ -7,10 +7,12 @@ from typing import Any
 from celery import shared_task
 
 from intents.notices import (
+    EMAIL_BATCH,
     intent_match,
     intents_awaiting_matching,
     member_catch_up,
     notice_send_email,
+    notices_due_for_email,
     vendor_catch_up,
 )
 from marketplace.queue import enqueue
@@ -25,6 +27,15 @@ def match_intent(intent_id: str) -> int:
 def send_notice_emails(notice_ids: list[Any]) -> None:
     for notice_id in notice_ids:
         notice_send_email(notice_id=notice_id)
+
+
+@shared_task(name="intents.sweep_unsent_notices")
+def sweep_unsent_notices() -> int:
+    """Notices whose e-mail was lost (broker down) or failed: send them again, in batches."""
+    notice_ids = notices_due_for_email()
+    for start in range(0, len(notice_ids), EMAIL_BATCH):
+        enqueue("intents.send_notice_emails", notice_ids[start : start + EMAIL_BATCH])
+    return len(notice_ids)
 
 
 @shared_task(name="intents.sweep_unmatched_intents")

@@ -41,11 +41,42 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
     )
     if proposal is None:
         return False
+    now = timezone.now()
     claimed = Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True).update(
-        authors_notified_at=timezone.now()
+        authors_notified_at=now
     )
     if not claimed:
         return False
+    try:
+        _send_disposition(proposal)
+    except Exception:
+        # The claim is given back: the sweep (proposals_awaiting_announcement) tries again.
+        Offer.objects.filter(pk=proposal.pk, authors_notified_at=now).update(
+            authors_notified_at=None
+        )
+        raise
+    return True
+
+
+# Decided proposals whose e-mail did not go (the broker was down, sending failed) are
+# sent by the beat after this grace, while their decision is this recent.
+ANNOUNCEMENT_GRACE = timedelta(minutes=5)
+ANNOUNCEMENT_WINDOW = timedelta(days=3)
+
+
+def proposals_awaiting_announcement(*, now: Any = None) -> QuerySet[Offer]:
+    """Accepted or declined proposals whose authors were not told yet (the outbox sweep)."""
+    now = now or timezone.now()
+    return Offer.objects.filter(
+        member__isnull=False,
+        status__in=(Offer.Status.ACCEPTED, Offer.Status.DECLINED),
+        authors_notified_at__isnull=True,
+        decided_at__lte=now - ANNOUNCEMENT_GRACE,
+        decided_at__gte=now - ANNOUNCEMENT_WINDOW,
+    ).order_by("decided_at")
+
+
+def _send_disposition(proposal: Offer) -> None:
     intent = proposal.intent
     recipients = [proposal.member.email] + [
         row.member.email
@@ -68,7 +99,6 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,
     )
-    return True
 
 
 def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
 
 from offers.buyer_mail import buyers_notify_due
@@ -10,9 +13,12 @@ from offers.proposal_dispositions import (
     intent_remind_poster,
     intents_awaiting_decision,
     proposal_send_disposition,
+    proposals_awaiting_announcement,
     proposals_decline_undecided,
 )
 from offers.services import intents_close_due, offers_lapse_due
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="offers.close_due_intents")
@@ -40,8 +46,23 @@ def enforce_deletion_terms() -> int:
 
 
 @shared_task(name="offers.send_proposal_dispositions")
-def send_proposal_dispositions(proposal_ids: list[str]) -> int:
-    return sum(proposal_send_disposition(proposal_id=pk) for pk in proposal_ids)
+def send_proposal_dispositions(proposal_ids: list[Any]) -> int:
+    """E-mail each proposal's authors its disposition; one failing does not stop the others."""
+    sent = 0
+    for pk in proposal_ids:
+        try:
+            sent += proposal_send_disposition(proposal_id=pk)
+        except Exception:
+            logger.exception("Disposition e-mail for proposal %s failed; the sweep retries", pk)
+    return sent
+
+
+@shared_task(name="offers.sweep_unannounced_proposals")
+def sweep_unannounced_proposals() -> int:
+    """Decisions on proposals whose e-mail was lost (broker down, sending failed): send them."""
+    return send_proposal_dispositions(
+        list(proposals_awaiting_announcement().values_list("pk", flat=True)[:200])
+    )
 
 
 @shared_task(name="offers.remind_posters")

@@ -7,11 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from intents.models import Intent, Notice
+from intents.notices import intent_match
 from intents.services import intent_create
-from intents.tasks import sweep_unmatched_intents
+from intents.tasks import sweep_unmatched_intents, sweep_unsent_notices
 from marketplace.models import Category, Vendor
 from tests.real_parts import celery_broker
 
@@ -61,3 +63,43 @@ def test_publish_in_eager_mode_matches_after_commit(
     intent = publish(buyer, category)
     assert Notice.objects.filter(intent=intent, vendor=vendor).count() == 1
     assert Intent.objects.get(pk=intent.pk).needs_matching is False
+
+
+def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category)
+    Notice.objects.filter(intent=intent).delete()  # matched again below, with the broker down
+    mail.outbox.clear()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        intent_match(intent_id=intent.pk)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    assert (notice.state, mail.outbox) == (Notice.State.PENDING, [])
+
+    assert sweep_unsent_notices() == 0  # within the grace: the first send may still come
+    Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    assert sweep_unsent_notices() == 1
+
+    assert Notice.objects.get(pk=notice.pk).state == Notice.State.DELIVERED
+    assert [message.to for message in mail.outbox] == [[vendor.contact_email]]
+    assert sweep_unsent_notices() == 0
+
+
+def test_a_failed_notice_email_is_tried_three_times_in_all(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor, monkeypatch: Any
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the mail server is down")
+
+    monkeypatch.setattr("intents.notices.send_mail", refuse)
+    intent = publish(buyer, category)  # matched and e-mailed at once: the first try fails
+    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+
+    swept = [sweep_unsent_notices() for _ in range(3)]
+
+    stored = Notice.objects.get(pk=notice.pk)
+    assert swept == [1, 1, 0]
+    assert (stored.state, stored.attempts) == (Notice.State.FAILED, 3)

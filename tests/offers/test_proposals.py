@@ -28,6 +28,7 @@ from offers.proposals import (
     coauthor_decline,
     proposal_decline,
     proposal_submit,
+    proposal_withdraw,
     proposals_award,
     split_amount,
 )
@@ -37,7 +38,7 @@ from offers.services import (
     intents_close_due,
     offer_accept,
 )
-from offers.tasks import remind_posters
+from offers.tasks import remind_posters, send_proposal_dispositions, sweep_unannounced_proposals
 from tests.factories import (
     OfferFactory,
     OrganizationFactory,
@@ -498,6 +499,34 @@ def test_a_refused_proposal_comes_back_with_what_was_written_and_the_errors(
     assert 'id="id_message_error"' in empty.content.decode()
     assert "Python against the ledger export" in empty.content.decode()
     assert not Offer.objects.exists()
+
+
+def test_a_decision_whose_email_failed_or_never_left_is_sent_by_the_sweep(
+    market: dict[str, Any], monkeypatch: Any
+) -> None:
+    intent = market["intent"]
+    failed = proposal(intent, market["alice"])
+    proposal(intent, market["bob"])  # declined below; its task never ran (no commit here)
+    withdrawn = proposal(intent, market["carol"])
+    proposal_withdraw(member=market["carol"], proposal=withdrawn)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError("the mail server is down")
+
+    proposals_award(intent=intent, poster=market["poster"], shares={str(failed.pk): "100"})
+    with monkeypatch.context() as patched:
+        patched.setattr("offers.proposal_dispositions.send_mail", refuse)
+        assert send_proposal_dispositions([str(failed.pk)]) == 0  # logged, claim given back
+    assert Offer.objects.get(pk=failed.pk).authors_notified_at is None
+    assert sweep_unannounced_proposals() == 0  # within the grace: the first send may come
+    Offer.objects.update(decided_at=timezone.now() - timedelta(minutes=6))
+
+    assert sweep_unannounced_proposals() == 2
+
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        [market["alice"].email, market["bob"].email]
+    )
+    assert sweep_unannounced_proposals() == 0  # each once; a withdrawal is no decision
 
 
 # --- The member's data, membership changes, races --------------------------------------
