@@ -67,6 +67,11 @@ def _coauthor_members(*, intent: Intent, proposer: User, coauthors: list[User]) 
             raise DomainError(
                 "You are the proposer already.", errors={"coauthors": ["Not yourself."]}
             )
+        if coauthor.pk == intent.buyer_id:
+            raise DomainError(
+                "The RFP's poster cannot co-author a proposal on it.",
+                errors={"coauthors": [f"{coauthor.get_username()} posted this RFP."]},
+            )
         unique[coauthor.pk] = coauthor
     members = set(
         Membership.objects.filter(
@@ -180,6 +185,8 @@ def coauthor_confirm(*, member: User, proposal: Offer) -> ProposalCoauthor:
     row = ProposalCoauthor.objects.filter(offer=proposal, member=member).first()
     if row is None:
         raise DomainError("You are not named on this proposal.", kind=FORBIDDEN)
+    if member.pk == proposal.intent.buyer_id:
+        raise DomainError("You posted this RFP; you cannot co-author on it.", kind=FORBIDDEN)
     if proposal.status != Offer.Status.SUBMITTED:
         raise DomainError(f"This proposal is {proposal.status}.", kind=CONFLICT)
     ProposalCoauthor.objects.filter(pk=row.pk, confirmed_at__isnull=True).update(
@@ -287,8 +294,9 @@ def proposals_award(
     """Accept the proposals named in ``shares`` and split the reward; decline the rest.
 
     Refused, with nothing changed, when the split is not valid, a proposal is
-    not a live proposal on this intent, or one still waits for a co-author's
-    confirmation.
+    not a live proposal on this intent, its proposer left the organization, or
+    it still waits for a co-author's confirmation. Co-authors who left the
+    organization are taken off first: the split goes to those still in it.
     """
     cleaned = validate_shares(shares)
     with transaction.atomic():
@@ -299,8 +307,9 @@ def proposals_award(
             raise DomainError("Only an internal RFP is awarded with a split.", kind=INVALID)
         proposals = {
             str(proposal.pk): proposal
-            for proposal in Offer.objects.select_for_update()
+            for proposal in Offer.objects.select_for_update(of=("self",))
             .filter(intent=locked, member__isnull=False, pk__in=_valid_uuids(cleaned))
+            .select_related("member")
             .order_by("created_at", "pk")
         }
         problems = []
@@ -310,8 +319,20 @@ def proposals_award(
                 problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
             elif proposal.status != Offer.Status.SUBMITTED:
                 problems.append(f"A {proposal.status} proposal cannot be accepted.")
+        members = set(
+            Membership.objects.filter(organization_id=locked.organization_id).values_list(
+                "user_id", flat=True
+            )
+        )
+        for proposal in proposals.values():
+            if proposal.member_id not in members:
+                problems.append(f"{proposal.member.get_username()} is no longer a member.")
         if problems:
             raise DomainError("The reward split is not valid.", errors={"shares": problems})
+        # Co-authors who left the organization since are no longer on the proposal.
+        ProposalCoauthor.objects.filter(offer_id__in=list(proposals)).exclude(
+            member_id__in=members
+        ).delete()
         waiting = (
             ProposalCoauthor.objects.filter(offer_id__in=list(proposals), confirmed_at__isnull=True)
             .select_related("member")

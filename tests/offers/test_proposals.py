@@ -26,6 +26,7 @@ from offers.proposals import (
     REASON_OTHER_PROPOSALS,
     coauthor_confirm,
     coauthor_decline,
+    proposal_add_coauthor,
     proposal_decline,
     proposal_submit,
     proposal_withdraw,
@@ -563,6 +564,54 @@ def test_a_removed_member_loses_the_rfp(client: Client, market: dict[str, Any]) 
     assert (before.status_code, after.status_code) == (200, 404)
     with pytest.raises(DomainError):
         proposal_submit(member=market["alice"], intent=market["intent"], message="Still me")
+
+
+def test_the_poster_cannot_co_author_on_their_own_rfp(market: dict[str, Any]) -> None:
+    poster = market["poster"]
+    with pytest.raises(DomainError) as refused:
+        proposal_submit(
+            member=market["alice"], intent=market["intent"], message="x", coauthors=[poster]
+        )
+    assert "coauthors" in refused.value.errors
+    made = proposal(market["intent"], market["alice"])
+    with pytest.raises(DomainError):
+        proposal_add_coauthor(member=market["alice"], proposal=made, coauthor=poster)
+    ProposalCoauthor.objects.create(offer=made, member=poster)  # named before this rule
+    with pytest.raises(DomainError) as confirm_refused:
+        coauthor_confirm(member=poster, proposal=made)
+    assert confirm_refused.value.kind == "forbidden"
+    assert ProposalCoauthor.objects.get().confirmed_at is None
+
+
+def test_members_who_left_are_not_paid_and_do_not_block_the_award(
+    market: dict[str, Any],
+) -> None:
+    intent = market["intent"]
+    gone = proposal(intent, market["carol"])
+    together = proposal_submit(
+        member=market["alice"], intent=intent, message="x", coauthors=[market["bob"]]
+    )
+    Membership.objects.filter(user__in=[market["carol"], market["bob"]]).delete()
+
+    with pytest.raises(DomainError) as refused:
+        proposals_award(
+            intent=intent,
+            poster=market["poster"],
+            shares={str(gone.pk): "50", str(together.pk): "50"},
+        )
+    assert refused.value.errors == {
+        "shares": [f"{market['carol'].get_username()} is no longer a member."]
+    }
+    assert _state(intent) == ("open", ["submitted", "submitted"], 0)
+    assert ProposalCoauthor.objects.filter(offer=together).exists()  # nothing changed
+
+    entries = proposals_award(
+        intent=intent, poster=market["poster"], shares={str(together.pk): "100"}
+    )
+
+    # Bob left before confirming: he no longer holds the award up, nor shares in it.
+    assert [(e.member_id, e.amount) for e in entries] == [(market["alice"].pk, Decimal("1000.00"))]
+    assert not ProposalCoauthor.objects.exists()
 
 
 def test_a_new_proposal_marks_the_rfp_unread_for_the_poster(market: dict[str, Any]) -> None:
