@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
@@ -238,12 +239,49 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         )
 
 
+OWNER = Membership.Role.OWNER
+LAST_OWNER = "An organization with members keeps at least one owner; make someone else owner first."
+
+
+class MembershipInlineFormSet(forms.BaseInlineFormSet):
+    """The organization's members as edited together: one of those kept stays owner."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if kept and not any(data.get("role") == OWNER for data in kept):
+            raise forms.ValidationError(LAST_OWNER)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipInlineFormSet
     fields = ("user", "role", "created_at")
     readonly_fields = ("created_at",)
     raw_id_fields = ("user",)
     extra = 0
+
+
+class MembershipForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        old = self.instance  # as stored: the form's values are put in after clean()
+        demoted = old.pk and old.role == OWNER and cleaned.get("role") != OWNER
+        if demoted and not _other_owners(old.organization_id, exclude=[old.pk]):
+            raise forms.ValidationError(LAST_OWNER)
+        return cleaned
+
+
+def _other_owners(organization_id: Any, *, exclude: list[Any]) -> bool:
+    return (
+        Membership.objects.filter(organization_id=organization_id, role=OWNER)
+        .exclude(pk__in=exclude)
+        .exists()
+    )
 
 
 @admin.register(Organization)
@@ -256,11 +294,38 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    """Roles as the organizations' own pages keep them: never an organization without an owner."""
+
+    form = MembershipForm
     list_display = ("organization", "user", "role", "created_at")
     list_filter = ("role",)
     list_select_related = ("organization", "user")
     search_fields = ("organization__name", "user__username", "user__email")
     raw_id_fields = ("organization", "user")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A membership is not moved to another person or organization: make a new one.
+        return ("organization", "user") if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.role == OWNER:
+            others = Membership.objects.filter(organization_id=obj.organization_id).exclude(
+                pk=obj.pk
+            )
+            if others.exists() and not _other_owners(obj.organization_id, exclude=[obj.pk]):
+                return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        removing = set(queryset.values_list("pk", flat=True))
+        for organization_id in set(queryset.values_list("organization_id", flat=True)):
+            left = Membership.objects.filter(organization_id=organization_id).exclude(
+                pk__in=removing
+            )
+            if left.exists() and not left.filter(role=OWNER).exists():
+                self.message_user(request, f"Nothing deleted: {LAST_OWNER}", messages.ERROR)
+                return
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Invitation)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 
@@ -19,8 +20,21 @@ class OfferAdmin(admin.ModelAdmin):
     list_select_related = ("intent", "vendor", "member")
     search_fields = ("intent__title", "vendor__name", "member__username", "message")
     date_hierarchy = "created_at"
-    readonly_fields = ("id", "status", "decided_at", "created_at", "updated_at")
-    raw_id_fields = ("intent", "vendor", "member")
+    # Offers are made, revised and decided by their services alone (revisions kept, the
+    # reward ledger, the buyer's events); a moderator may edit the message, nothing else.
+    fields = (
+        "id", "intent", "vendor", "member", "status", "price", "currency", "reward_percent",
+        "delivery_date", "valid_until", "message", "approach", "estimate", "line_items",
+        "criteria_answers", "decline_reason", "revision_count", "buyer_rank", "is_shortlisted",
+        "decided_at", "created_at", "updated_at",
+    )  # fmt: skip
+    readonly_fields = tuple(field for field in fields if field != "message")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # vendors make offers through the API, members on the web
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a decided offer is a record of both sides; a live one is withdrawn
 
 
 @admin.register(ProposalCoauthor)

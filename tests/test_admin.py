@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -13,10 +14,16 @@ from rest_framework.test import APIClient
 from intents.admin import IntentAdmin
 from intents.models import Intent
 from marketplace.events import emit, events_dispatch
-from marketplace.models import Vendor, WebhookDelivery
+from marketplace.models import Membership, Vendor, WebhookDelivery
 from marketplace.services import api_key_create
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
-from tests.factories import OfferFactory, UserFactory, VendorFactory, noticed_intent
+from tests.factories import (
+    OfferFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    noticed_intent,
+)
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +147,80 @@ def test_saving_an_intent_in_the_admin_writes_only_what_changed() -> None:
     saved = Intent.objects.get(pk=intent.pk)
     assert saved.title == "Rewire the workshop (moderated)"
     assert saved.buyer_activity_at == news  # the buyer still has news
+
+
+def test_an_offer_is_edited_in_the_admin_only_in_its_message(admin_client: Client) -> None:
+    offer = OfferFactory(message="Call me, idiot")
+    page = admin_client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+
+    admin_client.post(
+        f"/admin/offers/offer/{offer.pk}/change/",
+        {"message": "[removed by a moderator]", "price": "1.00", "currency": "USD"},
+    )
+
+    offer.refresh_from_db()
+    assert (offer.message, offer.price, offer.currency) == (
+        "[removed by a moderator]",
+        Decimal("250.00"),
+        "EUR",
+    )
+    assert 'name="message"' in page and 'name="price"' not in page
+    assert admin_client.get("/admin/offers/offer/add/").status_code == 403
+    assert (
+        admin_client.post(f"/admin/offers/offer/{offer.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+
+
+def test_the_admin_never_leaves_an_organization_without_an_owner(admin_client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = Membership.objects.create(
+        organization=organization, user=UserFactory(), role=Membership.Role.OWNER
+    )
+    member = Membership.objects.create(organization=organization, user=UserFactory())
+    change = f"/admin/marketplace/membership/{owner.pk}/change/"
+
+    demoted = admin_client.post(change, {"role": "member"})
+    deleted = admin_client.post(
+        f"/admin/marketplace/membership/{owner.pk}/delete/", {"post": "yes"}
+    )
+    bulk = admin_client.post(
+        "/admin/marketplace/membership/",
+        {"action": "delete_selected", "_selected_action": [owner.pk], "post": "yes"},
+    )
+    inline = admin_client.post(
+        f"/admin/marketplace/organization/{organization.pk}/change/",
+        {
+            "name": organization.name,
+            "slug": organization.slug,
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "2",
+            "memberships-0-id": owner.pk,
+            "memberships-0-organization": organization.pk,
+            "memberships-0-user": owner.user_id,
+            "memberships-0-role": "member",
+            "memberships-1-id": member.pk,
+            "memberships-1-organization": organization.pk,
+            "memberships-1-user": member.user_id,
+            "memberships-1-role": "member",
+        },
+    )
+
+    assert demoted.status_code == 200 and "keeps at least one owner" in demoted.content.decode()
+    assert deleted.status_code == 403
+    assert bulk.status_code == 403
+    assert inline.status_code == 200 and "keeps at least one owner" in inline.content.decode()
+    assert sorted(Membership.objects.values_list("role", flat=True)) == ["member", "owner"]
+    # With a second owner, either may go, but not both at once.
+    second = Membership.objects.create(
+        organization=organization, user=UserFactory(), role=Membership.Role.OWNER
+    )
+    both = admin_client.post(
+        "/admin/marketplace/membership/",
+        {"action": "delete_selected", "_selected_action": [owner.pk, second.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Nothing deleted" in both.content.decode()
+    assert Membership.objects.count() == 3
+    assert admin_client.post(change, {"role": "member"}).status_code == 302
+    assert Membership.objects.get(pk=owner.pk).role == "member"
