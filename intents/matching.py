@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection
@@ -194,7 +194,7 @@ def _select_portable(
                 continue
         vendor["relevance"] = len(matched)
         selected.append(vendor)
-    oldest = timezone.now().replace(year=1970)
+    oldest = datetime(1970, 1, 1, tzinfo=UTC)  # never seen: last
     selected.sort(
         key=lambda v: (
             -v["relevance"],
@@ -204,6 +204,21 @@ def _select_portable(
         )
     )
     return selected[:limit]
+
+
+def _budget_was_compared(intent: Intent, vendor: dict[str, Any]) -> bool:
+    """The deal-size rule compared the vendor's deal size with the budget (so they overlap).
+
+    Not for an invited intent (the rule does not apply), nor a budget the buyer
+    hid (the reason would tell something of it), nor one not given.
+    """
+    return (
+        intent.visibility != Intent.Visibility.INVITED
+        and not intent.is_budget_hidden
+        and (intent.budget_min is not None or intent.budget_max is not None)
+        and vendor["deal_size_currency"] == intent.currency
+        and (vendor["deal_size_min"] is not None or vendor["deal_size_max"] is not None)
+    )
 
 
 def _reasons(
@@ -218,9 +233,7 @@ def _reasons(
         reasons.append(f"region: {intent.country}")
     elif WORLDWIDE in vendor["coverage"]:
         reasons.append("region: worldwide" + (" (remote)" if intent.is_remote else ""))
-    if vendor["deal_size_currency"] == intent.currency and (
-        vendor["deal_size_min"] is not None or vendor["deal_size_max"] is not None
-    ):
+    if _budget_was_compared(intent, vendor):
         reasons.append("budget overlaps")
     matched = sorted(set(words) & set(vendor["keyword_lexemes"]))
     if matched:

@@ -51,10 +51,15 @@ def intent_match(*, intent_id: Any) -> list[NoticeMade]:
             _count_towards_capacity([notice.vendor_id for notice in vendor_notices])
             emit_shared(
                 type="intent.matched",
-                dedupe_key=f"intent.matched:{intent.pk}",
                 shared={"intent": intent_for_vendor(intent)},
                 each=[
-                    (notice.vendor_id, {"notice": str(notice.pk), "reasons": notice.reasons})
+                    (
+                        notice.vendor_id,
+                        # Per notice: a vendor noticed again (unblocked, invited
+                        # again) hears of its new notice.
+                        f"intent.matched:{intent.pk}:{notice.pk}",
+                        {"notice": str(notice.pk), "reasons": notice.reasons},
+                    )
                     for notice in vendor_notices
                 ],
             )
@@ -296,10 +301,16 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
         category_ids |= related_category_ids(category.pk, tree)
     intent_ids = list(
         Intent.objects.filter(
+            # Public ones it may serve, and those whose buyer invited it by name.
+            Q(visibility=Intent.Visibility.PUBLIC, category_id__in=category_ids)
+            | Q(
+                visibility=Intent.Visibility.INVITED,
+                pk__in=Intent.invited_vendors.through.objects.filter(vendor=vendor).values(
+                    "intent_id"
+                ),
+            ),
             status=Intent.Status.OPEN,
             is_hidden=False,
-            visibility=Intent.Visibility.PUBLIC,
-            category_id__in=category_ids,
             offers_close_at__gt=timezone.now(),
         )
         .exclude(notices__vendor=vendor)

@@ -71,38 +71,38 @@ def emit_many(events: Iterable[NewEvent]) -> None:
 
 
 def emit_shared(
-    *, type: str, dedupe_key: str, shared: dict[str, Any], each: list[tuple[Any, dict[str, Any]]]
+    *, type: str, shared: dict[str, Any], each: list[tuple[Any, str, dict[str, Any]]]
 ) -> None:
     """:func:`emit_many` for one fact told to many vendors: ``shared | part`` per vendor.
 
-    ``each`` is ``(vendor_id, part)``. The rows are the same as emit_many's. On
-    PostgreSQL the shared part (an intent's whole payload, say) travels once and
-    the database merges it into each row, in one statement: quoting two hundred
-    copies of it client-side cost more than everything else in a fan-out.
+    ``each`` is ``(vendor_id, dedupe_key, part)``. The rows are the same as
+    emit_many's. On PostgreSQL the shared part (an intent's whole payload, say)
+    travels once and the database merges it into each row, in one statement:
+    quoting two hundred copies of it client-side cost more than everything else
+    in a fan-out.
     """
     if not each:
         return
     assert type in EVENT_TYPES, type
     if connection.vendor != "postgresql":
         emit_many(
-            NewEvent(vendor_id=vendor_id, type=type, payload=shared | part, dedupe_key=dedupe_key)
-            for vendor_id, part in each
+            NewEvent(vendor_id=vendor_id, type=type, payload=shared | part, dedupe_key=key)
+            for vendor_id, key, part in each
         )
         return
     table = connection.ops.quote_name(Event._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (vendor_id, type, payload, dedupe_key, created_at)"
-            " SELECT (item->>0)::uuid, %s, %s::jsonb || (item->1), %s, %s"
+            " SELECT (item->>0)::uuid, %s, %s::jsonb || (item->2), item->>1, %s"
             " FROM jsonb_array_elements(%s::jsonb) AS item"
             # As emit_many's ignore_conflicts: the same (vendor, dedupe_key) is kept once.
             " ON CONFLICT DO NOTHING",
             [
                 type,
                 json.dumps(shared),
-                dedupe_key,
                 timezone.now(),
-                json.dumps([[str(vendor_id), part] for vendor_id, part in each]),
+                json.dumps([[str(vendor_id), key, part] for vendor_id, key, part in each]),
             ],
         )
     enqueue_on_commit("marketplace.dispatch_events")

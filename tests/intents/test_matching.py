@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -238,6 +240,73 @@ def test_closed_or_hidden_intent_is_not_matched(tree: dict[str, Category]) -> No
     hidden = IntentFactory(category=tree["plumbing"], is_hidden=True)
     assert intent_match(intent_id=closed.pk) == []
     assert intent_match(intent_id=hidden.pk) == []
+
+
+def test_budget_overlaps_is_said_only_when_the_budget_was_compared(
+    tree: dict[str, Category],
+) -> None:
+    deal = {"deal_size_min": Decimal("100"), "deal_size_max": Decimal("900")}
+    vendor = make_vendor([tree["plumbing"]], regions=["DE"], deal_size_currency="EUR", **deal)
+    vendor.slug = "named"
+    vendor.save()
+
+    def reasons(**fields: Any) -> list[str]:
+        intent = IntentFactory(category=tree["plumbing"], country="DE", **fields)
+        if fields.get("visibility") == Intent.Visibility.INVITED:
+            intent.invited_vendors.set([vendor])
+        intent_match(intent_id=intent.pk)
+        return Notice.objects.get(intent=intent, vendor=vendor).reasons
+
+    assert "budget overlaps" in reasons()
+    assert "budget overlaps" not in reasons(budget_min=None, budget_max=None)
+    assert "budget overlaps" not in reasons(is_budget_hidden=True)
+    far_beyond = {"budget_min": Decimal("5000"), "budget_max": Decimal("9000")}
+    assert "budget overlaps" not in reasons(visibility=Intent.Visibility.INVITED, **far_beyond)
+
+
+def test_matching_runs_on_the_29th_of_february(tree: dict[str, Category]) -> None:
+    vendor = make_vendor([tree["plumbing"]], regions=["DE"])
+    intent = IntentFactory(category=tree["plumbing"], country="DE")
+    leap_day = datetime(2028, 2, 29, 12, tzinfo=UTC)
+
+    with mock.patch("django.utils.timezone.now", return_value=leap_day):
+        assert matched(intent) == {vendor.pk}
+
+
+def test_a_vendor_noticed_again_hears_of_its_new_notice(tree: dict[str, Category]) -> None:
+    vendor = make_vendor([tree["plumbing"]], regions=["DE"])
+    intent = IntentFactory(category=tree["plumbing"], country="DE")
+    (first,) = intent_match(intent_id=intent.pk)
+    Notice.objects.filter(pk=first.pk).delete()  # as a block or an invitation withdrawn does
+
+    (again,) = intent_match(intent_id=intent.pk)
+
+    matched_events = Event.objects.filter(vendor=vendor, type="intent.matched")
+    assert sorted(event.payload["notice"] for event in matched_events) == sorted(
+        [str(first.pk), str(again.pk)]
+    )
+
+
+def test_an_unpaused_vendor_hears_of_open_intents_that_invite_it(
+    tree: dict[str, Category],
+) -> None:
+    vendor = make_vendor([tree["catering"]], regions=["FR"], is_paused=True)
+    invited = IntentFactory(
+        category=tree["plumbing"], country="DE", visibility=Intent.Visibility.INVITED
+    )
+    invited.invited_vendors.set([vendor])
+    other = IntentFactory(
+        category=tree["plumbing"], country="DE", visibility=Intent.Visibility.INVITED
+    )
+    other.invited_vendors.set([VendorFactory()])
+    assert intent_match(intent_id=invited.pk) == []  # paused
+
+    vendor_update(vendor=vendor, is_paused=False)
+
+    assert vendor_catch_up(vendor_id=vendor.pk) == 1
+    assert list(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == [
+        invited.pk
+    ]
 
 
 def test_a_new_vendor_hears_of_intents_already_open(tree: dict[str, Category]) -> None:

@@ -34,17 +34,20 @@ def test_vendor_services_keep_match_keys(category: Category) -> None:
 def test_emit_shared_writes_the_rows_emit_many_would() -> None:
     first, second = VendorFactory(), VendorFactory()
     shared = {"intent": {"id": "i-1", "title": 'Tiles "quoted" and \\ slashed'}}
-    each = [(first.pk, {"notice": "n-1", "reasons": ["a"]}), (second.pk, {"notice": "n-2"})]
+    each = [
+        (first.pk, "k", {"notice": "n-1", "reasons": ["a"]}),
+        (second.pk, "k", {"notice": "n-2"}),
+    ]
 
-    emit_shared(type="intent.matched", dedupe_key="k", shared=shared, each=each)
-    emit_shared(type="intent.matched", dedupe_key="k", shared=shared, each=each)  # no-op again
+    emit_shared(type="intent.matched", shared=shared, each=each)
+    emit_shared(type="intent.matched", shared=shared, each=each)  # no-op again
     shared_rows = {
         event.vendor_id: (event.type, event.payload)
         for event in Event.objects.filter(dedupe_key="k")
     }
     emit_many(
         NewEvent(vendor_id=vendor_id, type="intent.matched", payload=shared | part, dedupe_key="m")
-        for vendor_id, part in each
+        for vendor_id, _key, part in each
     )
     many_rows = {
         event.vendor_id: (event.type, event.payload)
