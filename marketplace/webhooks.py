@@ -64,17 +64,16 @@ def next_retry_delay(attempts: int) -> timedelta | None:
 
 
 def _is_private(address: str) -> bool:
+    """Not a public unicast address: private, loopback, link-local, shared (100.64/10), …
+
+    An IPv6 address carrying an IPv4 one (mapped, 6to4, Teredo) is judged by that one too.
+    """
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and _is_private(str(embedded)):
+            return True
+    return not ip.is_global or ip.is_multicast
 
 
 def check_webhook_target(url: str) -> None:

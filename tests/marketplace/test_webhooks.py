@@ -170,6 +170,12 @@ def test_redeliver_sends_again_with_the_same_id(vendor: Vendor, receiver: Receiv
         "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://0.0.0.0/hook",
+        "http://100.64.0.1/hook",  # shared address space (carrier-grade NAT)
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[2002:7f00:1::]/hook",  # 6to4 around 127.0.0.1
+        "http://[2002:a01:203::]/hook",  # 6to4 around 10.1.2.3
+        "http://[fc00::1]/hook",
+        "http://224.0.0.1/hook",
     ],
 )
 def test_private_targets_are_refused_unless_allowed(
@@ -180,6 +186,14 @@ def test_private_targets_are_refused_unless_allowed(
         webhook_endpoint_create(vendor=vendor, url=url)
     assert "url" in refused.value.errors
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://93.184.215.14/hook", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook"]
+)
+def test_public_addresses_are_allowed(settings: Any, url: str) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    check_webhook_target(url)  # a numeric address: no lookup, and it is public
 
 
 def test_private_target_refused_at_delivery_time_too(
