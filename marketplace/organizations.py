@@ -297,6 +297,8 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
                 "The last owner cannot be removed; make someone else owner first.", kind=CONFLICT
             )
         Membership.objects.filter(pk=locked.pk).delete()
+        # Their live proposals there are withdrawn, their co-authorships dropped.
+        enqueue_on_commit("offers.member_left", locked.organization_id, locked.user_id)
 
 
 # --- Skill profiles (each person's own data) -------------------------------------------

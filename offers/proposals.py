@@ -218,6 +218,23 @@ def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
     return proposal
 
 
+def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
+    """A person left the organization: their live proposals on its RFPs are withdrawn,
+    and they are taken off the live proposals they co-author. Returns how many were withdrawn.
+    """
+    if Membership.objects.filter(organization_id=organization_id, user_id=member_id).exists():
+        return 0  # back again meanwhile
+    live = Offer.objects.filter(
+        intent__organization_id=organization_id, status=Offer.Status.SUBMITTED
+    )
+    now = timezone.now()
+    withdrawn = live.filter(member_id=member_id).update(
+        status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
+    )
+    ProposalCoauthor.objects.filter(member_id=member_id, offer__in=live).delete()
+    return withdrawn
+
+
 def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
     """The poster turns one proposal down; a reason is required (no black hole)."""
     reason = reason.strip()

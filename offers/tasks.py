@@ -16,6 +16,7 @@ from offers.proposal_dispositions import (
     proposals_awaiting_announcement,
     proposals_decline_undecided,
 )
+from offers.proposals import proposals_member_left
 from offers.services import intents_close_due, offers_lapse_due
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ def sweep_unannounced_proposals() -> int:
     return send_proposal_dispositions(
         list(proposals_awaiting_announcement().values_list("pk", flat=True)[:200])
     )
+
+
+@shared_task(name="offers.member_left")
+def member_left(organization_id: int, member_id: int) -> int:
+    """Someone left an organization: their live proposals there are withdrawn."""
+    return proposals_member_left(organization_id=organization_id, member_id=member_id)
 
 
 @shared_task(name="offers.remind_posters")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from intents.models import Intent
 from marketplace.errors import DomainError
 from marketplace.models import Event, Membership
+from marketplace.organizations import membership_remove
 from marketplace.privacy import account_delete, export_user_data
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposal_dispositions import (
@@ -612,6 +613,31 @@ def test_members_who_left_are_not_paid_and_do_not_block_the_award(
     # Bob left before confirming: he no longer holds the award up, nor shares in it.
     assert [(e.member_id, e.amount) for e in entries] == [(market["alice"].pk, Decimal("1000.00"))]
     assert not ProposalCoauthor.objects.exists()
+
+
+def test_leaving_the_organization_withdraws_ones_live_proposals_and_co_authorships(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    own = proposal(intent, market["alice"])
+    others = proposal_submit(
+        member=market["bob"], intent=intent, message="x", coauthors=[market["alice"]]
+    )
+    elsewhere = OrganizationFactory()
+    Membership.objects.create(organization=elsewhere, user=market["alice"])
+    kept = proposal(internal_intent(elsewhere, org_member(elsewhere)), market["alice"])
+    leaving = Membership.objects.get(organization=market["organization"], user=market["alice"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        membership_remove(actor=market["alice"], membership=leaving)
+
+    statuses = dict(Offer.objects.values_list("pk", "status"))
+    assert statuses == {
+        own.pk: Offer.Status.WITHDRAWN,
+        others.pk: Offer.Status.SUBMITTED,
+        kept.pk: Offer.Status.SUBMITTED,  # another organization's RFP
+    }
+    assert not ProposalCoauthor.objects.filter(offer=others).exists()
 
 
 def test_a_new_proposal_marks_the_rfp_unread_for_the_poster(market: dict[str, Any]) -> None:
