@@ -74,13 +74,16 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         request.POST or None, prefix="criteria", initial=criteria_initial(intent)
     )
     if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
+        fields = form.intent_fields()
+        if fields.get("offers_close_at") == intent.offers_close_at.replace(second=0, microsecond=0):
+            del fields["offers_close_at"]  # as shown (the form has minutes only): unchanged
         try:
             intent = intent_update(
                 intent=intent,
                 criteria=form.standard_criteria() + custom_criteria(criteria_formset),
                 terms=form.chosen_terms(),
                 invited=form.invited_slugs(),
-                **form.intent_fields(),
+                **fields,
             )
             if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
                 intent_publish(intent=intent)

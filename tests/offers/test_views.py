@@ -151,6 +151,29 @@ def test_edit_intent(buyer_client: Client, open_intent: Intent, category: Catego
     assert Intent.objects.get(pk=open_intent.pk).title == "Paint three rooms"
 
 
+def test_an_edit_keeps_the_deadline_to_the_second_unless_it_was_changed(
+    buyer_client: Client, open_intent: Intent, category: Category
+) -> None:
+    deadline = (timezone.now() + timedelta(days=3)).replace(second=42, microsecond=123456)
+    Intent.objects.filter(pk=open_intent.pk).update(offers_close_at=deadline)
+    as_shown = deadline.strftime("%Y-%m-%dT%H:%M")
+
+    buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/",
+        intent_form(category, title="Paint three rooms", offers_close_at=as_shown),
+    )
+    kept = Intent.objects.get(pk=open_intent.pk).offers_close_at
+    later = (deadline + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/", intent_form(category, offers_close_at=later)
+    )
+
+    assert kept == deadline
+    assert Intent.objects.get(pk=open_intent.pk).offers_close_at == (
+        deadline + timedelta(hours=1)
+    ).replace(second=0, microsecond=0)
+
+
 def test_accept_needs_confirmation_then_awards(buyer_client: Client, open_intent: Intent) -> None:
     chosen = OfferFactory(intent=open_intent)
     other = OfferFactory(intent=open_intent)
