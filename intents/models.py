@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q, Value
+from django.utils import timezone
 
 from marketplace.models import CURRENCY_CODE_REGEX, Category, Organization, Vendor
 
@@ -220,6 +221,18 @@ class Intent(models.Model):
                 f"{prefix}organization__isnull": True,
             }
         ) & ~Q(**{f"{prefix}visibility": Intent.Visibility.INTERNAL})
+
+    @property
+    def offers_are_sealed(self) -> bool:
+        """A sealed intent hides its offers from the buyer until the deadline passes.
+
+        Until then the buyer can neither read (page, export) nor decide on them.
+        """
+        return (
+            self.is_sealed
+            and self.status == Intent.Status.OPEN
+            and self.offers_close_at > timezone.now()
+        )
 
     @property
     def is_listed_for_vendors(self) -> bool:

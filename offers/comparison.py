@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from intents.models import Criterion, Intent
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
@@ -134,15 +133,6 @@ def sort_rows(rows: list[Row], sort: str) -> list[Row]:
     missing = [row for row in rows if sort_key(row)[0] == 1]
     present.sort(key=lambda row: sort_key(row)[1], reverse=descending)
     return present + missing
-
-
-def sealed_for_buyer(intent: Intent) -> bool:
-    """A sealed intent hides its offers from the buyer until the deadline passes."""
-    return (
-        intent.is_sealed
-        and intent.status == Intent.Status.OPEN
-        and intent.offers_close_at > timezone.now()
-    )
 
 
 def _ranked(intent: Intent) -> list[Offer]:

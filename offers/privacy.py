@@ -87,8 +87,13 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
         demand["offersReceived"] = []
         demand["questions"] = []
         demand["termsAgreements"] = []
+    # Offers on a sealed intent stay hidden from the buyer until its deadline, here too.
+    sealed = {
+        str(intent.pk) for intent in Intent.objects.filter(buyer=user) if intent.offers_are_sealed
+    }
     for offer in Offer.objects.filter(intent__buyer=user).select_related("vendor", "member"):
-        by_intent[str(offer.intent_id)]["offersReceived"].append(offer_node(offer))
+        if str(offer.intent_id) not in sealed:
+            by_intent[str(offer.intent_id)]["offersReceived"].append(offer_node(offer))
     for question in Question.objects.filter(intent__buyer=user).order_by("created_at"):
         node: dict[str, Any] = {
             "@type": "Question",
@@ -103,6 +108,8 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
             }
         by_intent[str(question.intent_id)]["questions"].append(node)
     for agreement in TermsAgreement.objects.filter(intent__buyer=user).select_related("vendor"):
+        if str(agreement.intent_id) in sealed:
+            continue
         by_intent[str(agreement.intent_id)]["termsAgreements"].append(
             {
                 "@type": "AgreeAction",

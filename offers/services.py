@@ -297,6 +297,7 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
         intent = intent_lock_for_award(intent_id=offer.intent_id)
         if intent.buyer_id != buyer.pk:
             raise DomainError("Only the buyer can accept an offer on their intent.", kind=FORBIDDEN)
+        _refuse_while_sealed(intent)
         now = timezone.now()
         accepted = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
             status=Offer.Status.ACCEPTED, decided_at=now, updated_at=now
@@ -315,7 +316,15 @@ def offer_decline(*, offer: Offer, buyer: User, reason: str = "") -> Offer:
     """The buyer turns one offer down, with an optional reason the vendor sees."""
     if offer.intent.buyer_id != buyer.pk:
         raise DomainError("Only the buyer can decline an offer on their intent.", kind=FORBIDDEN)
+    _refuse_while_sealed(offer.intent)
     return offer_set_declined(offer=offer, reason=reason)
+
+
+def _refuse_while_sealed(intent: Intent) -> None:
+    if intent.offers_are_sealed:
+        raise DomainError(
+            "The offers are sealed until the deadline: decide on them after it.", kind=CONFLICT
+        )
 
 
 def offer_set_declined(*, offer: Offer, reason: str, noun: str = "offer") -> Offer:

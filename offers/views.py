@@ -23,7 +23,6 @@ from offers.comparison import (
     price_delivery_chart,
     revision_summary,
     score_offers,
-    sealed_for_buyer,
     sort_rows,
 )
 from offers.forms import AnswerForm, DeclineForm, RatingForm
@@ -45,9 +44,12 @@ def _own_intent(request: HttpRequest, intent_id: object) -> Intent:
 
 def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
     try:
-        return offer_of_buyer(buyer=request.user, offer_id=offer_id)
+        offer = offer_of_buyer(buyer=request.user, offer_id=offer_id)
     except Offer.DoesNotExist:
         raise Http404("No such offer on your intents.") from None
+    if offer.intent.offers_are_sealed:
+        raise Http404("The offers on this intent are sealed until its deadline.")
+    return offer
 
 
 # What a sort may look like (a known key or a criterion's slug, "-" for descending);
@@ -71,7 +73,7 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
         # An internal RFP has its own page inside the organization.
         return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
     criteria = list(intent.criteria.all())
-    sealed = sealed_for_buyer(intent)
+    sealed = intent.offers_are_sealed
     offers = (
         [] if sealed else list(offers_on_intent_for_buyer(intent_id=intent.pk, buyer=request.user))
     )

@@ -23,6 +23,7 @@ from offers.buyer_mail import buyer_notify
 from offers.models import Offer, OfferRevision, Question, Rating
 from offers.questions import question_answer
 from offers.ratings import rating_create
+from offers.services import offer_accept, offer_decline
 from offers.tasks import notify_buyers
 from tests.factories import (
     IntentFactory,
@@ -335,6 +336,30 @@ def test_sealed_intent_hides_offers_until_the_deadline(
         offers_close_at=timezone.now() - timedelta(minutes=1)
     )
     assert "Hidden Vendor GmbH" in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+
+
+@pytest.mark.parametrize("action", ["accept", "decline", "shortlist", "reveal", "block"])
+def test_sealed_offers_cannot_be_read_or_decided_on_before_the_deadline(
+    open_intent: Intent, buyer: Any, buyer_client: Client, action: str
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=VendorFactory(name="Hidden Vendor GmbH"))
+    Intent.objects.filter(pk=open_intent.pk).update(is_sealed=True)
+    open_intent.refresh_from_db()
+
+    shown = buyer_client.get(f"/offers/{offer.pk}/{action}/")
+    posted = buyer_client.post(f"/offers/{offer.pk}/{action}/", {"reason": "no"})
+    exported = buyer_client.get("/api/v1/me/export/").content.decode()
+    for decide in (offer_accept, offer_decline):
+        with pytest.raises(DomainError) as refused:
+            decide(offer=offer, buyer=buyer)
+        assert refused.value.kind == "conflict"
+
+    # Only accept has a page (its confirmation); the others take POST alone.
+    assert (shown.status_code, posted.status_code) == (404 if action == "accept" else 405, 404)
+    assert "Hidden Vendor GmbH" not in exported and str(offer.pk) not in exported
+    offer.refresh_from_db()
+    open_intent.refresh_from_db()
+    assert (offer.status, open_intent.status) == (Offer.Status.SUBMITTED, Intent.Status.OPEN)
 
 
 # --- the buyer hears back ----------------------------------------------------------------
