@@ -262,6 +262,11 @@ def terms_validate(terms: list[dict[str, Any]]) -> tuple[list[tuple[Term, int | 
     return chosen, problems
 
 
+def _terms_differ(intent: Intent, chosen: list[tuple[Term, int | None]]) -> bool:
+    current = set(IntentTerm.objects.filter(intent=intent).values_list("term_id", "days"))
+    return current != {(term.pk, days) for term, days in chosen}
+
+
 def _replace_terms(intent: Intent, chosen: list[tuple[Term, int | None]]) -> None:
     """Replace the intent's terms; call ``intent_copy_details`` after."""
     IntentTerm.objects.filter(intent=intent).delete()
@@ -358,6 +363,13 @@ def intent_update(
             chosen_terms, problems = terms_validate(terms)
             if problems:
                 errors["terms"] = problems
+            elif _terms_differ(locked, chosen_terms) and locked.offers.filter(
+                status="submitted"
+            ).exists():
+                errors["terms"] = [
+                    "Your terms cannot change once offers have arrived: each vendor agreed "
+                    "to them as they are. Withdraw the intent and post it again to change them."
+                ]
         if (
             locked.status == Status.OPEN
             and merged["visibility"] == Intent.Visibility.INVITED

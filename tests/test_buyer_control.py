@@ -218,6 +218,23 @@ def test_offer_must_accept_the_buyers_terms(
     ).exists()
 
 
+def test_terms_cannot_change_once_offers_have_arrived(
+    buyer: User, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category, terms=terms_of("no-sharing"))
+    offer = OfferFactory(intent=intent, vendor=vendor)
+
+    with pytest.raises(DomainError) as refused:
+        intent_update(intent=intent, terms=terms_of("no-sharing", "no-marketing"))
+    intent_update(intent=intent, terms=terms_of("no-sharing"), title="Same terms, new title")
+
+    assert "terms" in refused.value.errors
+    assert [t["code"] for t in Intent.objects.get(pk=intent.pk).terms_for_vendors] == ["no-sharing"]
+    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.WITHDRAWN)
+    intent_update(intent=intent, terms=terms_of("no-sharing", "no-marketing"))
+    assert len(Intent.objects.get(pk=intent.pk).terms_for_vendors) == 2
+
+
 @pytest.mark.parametrize(
     "terms",
     [
