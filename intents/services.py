@@ -363,9 +363,10 @@ def intent_update(
             chosen_terms, problems = terms_validate(terms)
             if problems:
                 errors["terms"] = problems
-            elif _terms_differ(locked, chosen_terms) and locked.offers.filter(
-                status="submitted"
-            ).exists():
+            elif (
+                _terms_differ(locked, chosen_terms)
+                and locked.offers.filter(status="submitted").exists()
+            ):
                 errors["terms"] = [
                     "Your terms cannot change once offers have arrived: each vendor agreed "
                     "to them as they are. Withdraw the intent and post it again to change them."
