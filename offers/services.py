@@ -374,8 +374,8 @@ def intents_close_due(*, now: Any = None, limit: int = 500) -> dict[str, int]:
         try:
             with transaction.atomic():
                 locked = Intent.objects.select_for_update().get(pk=intent.pk)
-                if locked.status != Intent.Status.OPEN:
-                    continue
+                if locked.status != Intent.Status.OPEN or locked.offers_close_at > now:
+                    continue  # moved meanwhile: decided, or its deadline extended
                 if Offer.objects.filter(intent=locked, status=Offer.Status.SUBMITTED).exists():
                     intent_close(intent=locked)
                     closed += 1

@@ -124,6 +124,11 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
         else:
             messages.success(request, f"You accepted {offer.vendor.name}'s offer.")
         return redirect("offers:intent", intent_id=offer.intent_id)
+    decidable = (Intent.Status.OPEN, Intent.Status.CLOSED)
+    if offer.status != Offer.Status.SUBMITTED or offer.intent.status not in decidable:
+        # Nothing to confirm: say why rather than offer a button that can only fail.
+        messages.error(request, f"This {offer.status} offer can no longer be accepted.")
+        return redirect("offers:intent", intent_id=offer.intent_id)
     others = live_offer_count(intent_id=offer.intent_id) - 1
     return render(
         request, "offers/accept_confirm.html", {"offer": offer, "other_live_offers": others}
@@ -218,6 +223,9 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
             messages.error(request, error.message)
         else:
             messages.success(request, "Intent withdrawn; every vendor with an offer is told.")
+        return redirect("offers:intent", intent_id=intent.pk)
+    if intent.status not in (Intent.Status.OPEN, Intent.Status.CLOSED):
+        messages.error(request, f"This intent is {intent.status}; it cannot be withdrawn.")
         return redirect("offers:intent", intent_id=intent.pk)
     return render(request, "offers/withdraw_confirm.html", {"intent": intent})
 

@@ -223,6 +223,33 @@ def test_only_the_buyer_answers_and_only_once(open_intent: Intent, vendor: Vendo
     assert Question.objects.get(pk=question.pk).answer == "Yes"
 
 
+def test_questions_on_a_withdrawn_intent_take_no_answer(
+    open_intent: Intent, vendor: Vendor, buyer_client: Client
+) -> None:
+    question = Question.objects.create(intent=open_intent, vendor=vendor, text="Colour?")
+    buyer_client.post(f"/intents/{open_intent.pk}/withdraw/")
+
+    buyer_client.post(f"/questions/{question.pk}/answer/", {"answer": "Teal"})
+
+    assert Question.objects.get(pk=question.pk).answer == ""
+    assert not Event.objects.filter(type="question.answered").exists()
+
+
+def test_no_confirmation_is_offered_for_what_can_no_longer_happen(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    chosen, other = OfferFactory(intent=open_intent), OfferFactory(intent=open_intent)
+    offer_accept(offer=chosen, buyer=open_intent.buyer)
+
+    accept_other = buyer_client.get(f"/offers/{other.pk}/accept/", follow=True)
+    withdraw = buyer_client.get(f"/intents/{open_intent.pk}/withdraw/", follow=True)
+
+    assert "This declined offer can no longer be accepted." in accept_other.content.decode()
+    assert "Yes, accept this offer" not in accept_other.content.decode()
+    assert "This intent is awarded; it cannot be withdrawn." in withdraw.content.decode()
+    assert accept_other.redirect_chain[-1][0] == f"/intents/{open_intent.pk}/"
+
+
 # --- revisions -------------------------------------------------------------------
 
 

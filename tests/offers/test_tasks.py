@@ -11,6 +11,7 @@ from django.utils import timezone
 from config.celery import app
 from intents.models import Intent
 from marketplace.models import Event, Vendor
+from offers import services
 from offers.models import Offer
 from offers.proposal_dispositions import intent_remind_poster
 from offers.services import (
@@ -52,6 +53,27 @@ def test_deadline_closes_intents_with_offers_and_expires_the_rest(vendor: Vendor
     assert Intent.objects.get(pk=future.pk).status == Intent.Status.OPEN
     closed_events = Event.objects.filter(vendor=vendor, type="intent.closed")
     assert {event.payload["intent"]["status"] for event in closed_events} == {"closed", "expired"}
+
+
+def test_an_intent_whose_deadline_moved_while_the_sweep_ran_stays_open(
+    vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    first = noticed_intent(vendor, offers_close_at=past - timedelta(minutes=1))
+    extended = noticed_intent(vendor, offers_close_at=past)
+    later = timezone.now() + timedelta(days=7)
+    expire = services.intent_expire
+
+    def expire_while_the_buyer_extends(*, intent: Intent) -> Intent:
+        # The buyer saves a later deadline for the second one meanwhile.
+        Intent.objects.filter(pk=extended.pk).update(offers_close_at=later)
+        return expire(intent=intent)
+
+    monkeypatch.setattr(services, "intent_expire", expire_while_the_buyer_extends)
+
+    assert intents_close_due() == {"closed": 0, "expired": 1}
+    assert Intent.objects.get(pk=first.pk).status == Intent.Status.EXPIRED
+    assert Intent.objects.get(pk=extended.pk).status == Intent.Status.OPEN
 
 
 def test_offers_past_valid_until_lapse_and_vendor_is_told(vendor: Vendor) -> None:
