@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
@@ -131,11 +132,12 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
 
 
 def _export_proposals(user: User, document: dict[str, Any]) -> None:
-    """The member's proposals on internal RFPs, and their reward ledger."""
+    """The member's proposals on internal RFPs (made or co-authored), and their reward ledger."""
     document["proposals"] = [
         {
             "@type": "Offer",
             "@id": f"urn:intentcast:offer:{proposal.pk}",
+            "ic:role": "proposer" if proposal.member_id == user.pk else "co-author",
             "itemOffered": {"@type": "Service", "name": proposal.intent.title},
             "description": proposal.message,
             "ic:approach": proposal.approach,
@@ -147,7 +149,10 @@ def _export_proposals(user: User, document: dict[str, Any]) -> None:
             "ic:declineReason": proposal.decline_reason,
             "dateCreated": proposal.created_at.isoformat(),
         }
-        for proposal in Offer.objects.filter(member=user).select_related("intent")
+        for proposal in Offer.objects.filter(Q(member=user) | Q(coauthors__member=user))
+        .select_related("intent")
+        .distinct()
+        .order_by("created_at")
     ]
     document["rewards"] = [
         {
@@ -173,6 +178,8 @@ def erase_offers(user: User) -> None:
     Offer.objects.filter(member=user, status=Offer.Status.SUBMITTED).update(
         status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
     )
+    # Their words go; the organization keeps the fact, the status and the reward.
+    Offer.objects.filter(member=user).update(message=DELETED, approach="", estimate="")
     ProposalCoauthor.objects.filter(member=user, confirmed_at__isnull=True).delete()
     for intent in Intent.objects.filter(buyer=user, status__in=["open", "closed"]):
         intent_withdraw_and_decline_offers(intent=intent, buyer=user)

@@ -38,7 +38,12 @@ from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.links import absolute_url
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
-from offers.services import decline_live_offers, emit_dispositions, offer_set_declined
+from offers.services import (
+    decline_live_offers,
+    emit_dispositions,
+    intent_withdraw_and_decline_offers,
+    offer_set_declined,
+)
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
 CENT = Decimal("0.01")
@@ -221,9 +226,19 @@ def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
 def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
     """A person left the organization: their live proposals on its RFPs are withdrawn,
     and they are taken off the live proposals they co-author. Returns how many were withdrawn.
+
+    Their own RFPs there, still open or closed, are withdrawn too: they can no longer
+    decide on them, so the proposals are declined with the reason rather than left waiting.
     """
     if Membership.objects.filter(organization_id=organization_id, user_id=member_id).exists():
         return 0  # back again meanwhile
+    posted = Intent.objects.filter(
+        organization_id=organization_id,
+        buyer_id=member_id,
+        status__in=(Intent.Status.OPEN, Intent.Status.CLOSED),
+    ).select_related("buyer")
+    for intent in posted:
+        intent_withdraw_and_decline_offers(intent=intent, buyer=intent.buyer)
     live = Offer.objects.filter(
         intent__organization_id=organization_id, status=Offer.Status.SUBMITTED
     )

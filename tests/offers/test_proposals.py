@@ -640,6 +640,52 @@ def test_leaving_the_organization_withdraws_ones_live_proposals_and_co_authorshi
     assert not ProposalCoauthor.objects.filter(offer=others).exists()
 
 
+def test_a_poster_who_leaves_has_their_open_rfps_withdrawn_and_proposals_answered(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    waiting = proposal(intent, market["alice"])
+    leaving = Membership.objects.get(organization=market["organization"], user=market["poster"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        membership_remove(actor=market["poster"], membership=leaving)
+
+    intent.refresh_from_db()
+    waiting.refresh_from_db()
+    assert intent.status == Intent.Status.WITHDRAWN
+    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_RFP_WITHDRAWN)
+
+
+def test_a_co_author_exports_the_proposals_they_co_authored(market: dict[str, Any]) -> None:
+    made = proposal_submit(
+        member=market["alice"],
+        intent=market["intent"],
+        message="Together",
+        coauthors=[market["bob"]],
+    )
+    coauthor_confirm(member=market["bob"], proposal=made)
+
+    document = export_user_data(market["bob"])
+
+    assert [(p["@id"], p["ic:role"], p["description"]) for p in document["proposals"]] == [
+        (f"urn:intentcast:offer:{made.pk}", "co-author", "Together")
+    ]
+
+
+def test_a_deleted_member_leaves_no_words_in_their_proposals(market: dict[str, Any]) -> None:
+    live = proposal_submit(
+        member=market["alice"], intent=market["intent"], message="ALICEMSG", approach="ALICEWAY",
+        estimate="ALICEEST",
+    )  # fmt: skip
+
+    account_delete(user=market["alice"])
+
+    live.refresh_from_db()
+    assert (live.status, live.message, live.approach, live.estimate) == (
+        Offer.Status.WITHDRAWN, "[deleted]", "", "",
+    )  # fmt: skip
+
+
 def test_a_new_proposal_marks_the_rfp_unread_for_the_poster(market: dict[str, Any]) -> None:
     proposal_submit(member=market["alice"], intent=market["intent"], message="Hi")
 
