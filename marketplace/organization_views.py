@@ -156,7 +156,11 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
             request, "marketplace/invitation.html", {"problem": error.message}, status=404
         )
     if request.method == "POST":
-        answer = invitation_accept if request.POST.get("answer") == "accept" else invitation_decline
+        answers = {"accept": invitation_accept, "decline": invitation_decline}
+        answer = answers.get(request.POST.get("answer", ""))
+        if answer is None:  # neither button: nothing is answered
+            messages.error(request, "Choose to accept or to decline the invitation.")
+            return redirect("invitation", token=token)
         try:
             answered = answer(invitation=invitation, user=request.user)
         except DomainError as error:

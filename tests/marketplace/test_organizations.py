@@ -104,6 +104,23 @@ def test_an_invitation_declined_makes_no_member(client: Client) -> None:
     assert Invitation.objects.get().status == Invitation.Status.DECLINED
 
 
+@pytest.mark.parametrize("posted", [{}, {"answer": ""}, {"answer": "maybe"}])
+def test_a_post_with_neither_answer_leaves_the_invitation_pending(
+    client: Client, posted: dict[str, str]
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    invitee = UserFactory()
+    issued = invitation_create(actor=owner, organization=organization, email=invitee.email)
+    login(client, invitee)
+
+    response = client.post(f"/invitations/{issued.raw_token}/", posted, follow=True)
+
+    assert "Choose to accept or to decline the invitation." in response.content.decode()
+    assert Invitation.objects.get().status == Invitation.Status.PENDING
+    assert not Membership.objects.filter(user=invitee).exists()
+
+
 def test_the_wrong_person_cannot_accept_an_invitation(client: Client) -> None:
     organization = OrganizationFactory()
     owner = org_member(organization, role=Role.OWNER)
