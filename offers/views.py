@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from intents.models import Intent
+from intents.payloads import intent_for_vendor
 from intents.selectors import intent_of_buyer
 from intents.services import buyer_block_vendor, intent_mark_seen, intent_reveal_identity
 from marketplace.errors import DomainError
@@ -108,6 +109,8 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
             "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
             "revealed_to": revealed_to,
             "terms": terms,
+            # The exact payload vendors get (API, webhooks, events), shown as a preview.
+            "as_vendors_see_it": intent_for_vendor(intent),
         },
     )
 

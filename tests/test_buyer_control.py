@@ -218,6 +218,35 @@ def test_offer_must_accept_the_buyers_terms(
     ).exists()
 
 
+def test_the_intent_page_previews_exactly_what_vendors_see(
+    distinct_buyer: User, category: Category
+) -> None:
+    intent = publish(
+        distinct_buyer, category, is_budget_hidden=True, budget_min=Decimal("1234"),
+        contact_details="Ring Zeldaquix", terms=terms_of("no-sharing"),
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 60},
+            {"name": "Insured", "kind": "yes_no", "weight": 40, "is_required": True},
+        ],
+    )  # fmt: skip
+    client = Client()
+    client.force_login(distinct_buyer)
+
+    page = client.get(f"/intents/{intent.pk}/").content.decode()
+
+    preview = page[
+        page.index('id="vendor-preview"') : page.index(
+            "</details>", page.index('id="vendor-preview"')
+        )
+    ]
+    assert intent.pseudonym in preview and "Quixotic bathroom makeover" in preview
+    assert "not shown" in preview
+    assert "Insured (yes_no, weight 40, answer required)" in preview
+    assert "no-sharing v1" in preview
+    for private in ("1234", "5000", "Ring Zeldaquix", *DISTINCT.values()):
+        assert private not in preview, private
+
+
 def test_terms_cannot_change_once_offers_have_arrived(
     buyer: User, category: Category, vendor: Vendor
 ) -> None:
