@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -78,15 +79,17 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         if fields.get("offers_close_at") == intent.offers_close_at.replace(second=0, microsecond=0):
             del fields["offers_close_at"]  # as shown (the form has minutes only): unchanged
         try:
-            intent = intent_update(
-                intent=intent,
-                criteria=form.standard_criteria() + custom_criteria(criteria_formset),
-                terms=form.chosen_terms(),
-                invited=form.invited_slugs(),
-                **fields,
-            )
-            if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
-                intent_publish(intent=intent)
+            # "Save and publish" is one step: if publishing is refused, nothing is saved.
+            with transaction.atomic():
+                intent = intent_update(
+                    intent=intent,
+                    criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                    terms=form.chosen_terms(),
+                    invited=form.invited_slugs(),
+                    **fields,
+                )
+                if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
+                    intent_publish(intent=intent)
         except DomainError as error:
             add_domain_error(form, error)
         else:

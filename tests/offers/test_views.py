@@ -133,6 +133,36 @@ def test_an_invited_intent_needs_someone_invited_to_be_published(
     assert draft.status == Intent.Status.DRAFT
 
 
+def test_save_and_publish_refused_saves_nothing(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    nobody = intent_form(category, visibility="invited", invited="")
+    buyer_client.post("/intents/new/", nobody | {"save_draft": "1"})
+    draft = Intent.objects.get(buyer=buyer)
+
+    response = buyer_client.post(
+        f"/intents/{draft.pk}/edit/", nobody | {"title": "A new title", "publish": "1"}
+    )
+
+    assert response.status_code == 200
+    assert 'id="id_invited_error"' in response.content.decode()
+    draft.refresh_from_db()
+    assert (draft.title, draft.status) == ("Paint two rooms", Intent.Status.DRAFT)
+
+
+def test_a_fields_errors_share_one_id_and_help_lists_are_kept(
+    buyer_client: Client, category: Category
+) -> None:
+    response = buyer_client.post("/intents/new/", intent_form(category, invited="nope, nada"))
+    signup = Client().get("/signup/").content.decode()
+
+    html = response.content.decode()
+    assert "No vendor “nope”." in html and "No vendor “nada”." in html
+    assert html.count('id="id_invited_error"') == 1
+    # The password rules are a list: inside a div, not cut off by a <p>.
+    assert '<div class="help" id="id_password1_helptext"><ul>' in signup
+
+
 def test_save_as_draft_then_publish(buyer_client: Client, buyer: User, category: Category) -> None:
     buyer_client.post("/intents/new/", intent_form(category) | {"save_draft": "1"})
     intent = Intent.objects.get(buyer=buyer)
