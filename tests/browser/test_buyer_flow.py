@@ -14,7 +14,13 @@ from django.utils import timezone
 from intents.models import Intent
 from marketplace.services import api_key_create
 from offers.models import Offer
-from tests.factories import CategoryFactory, VendorFactory
+from tests.factories import (
+    CategoryFactory,
+    IntentFactory,
+    OfferFactory,
+    UserFactory,
+    VendorFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -97,3 +103,27 @@ def test_sign_up_post_intent_and_accept_an_api_offer(page: Any, live_server: Any
 
     assert Offer.objects.get(pk=offer["id"]).status == Offer.Status.ACCEPTED
     assert Intent.objects.get(pk=intent.pk).status == Intent.Status.AWARDED
+
+
+def test_on_a_phone_the_offers_sort_from_links_above_the_cards(page: Any, live_server: Any) -> None:
+    buyer = UserFactory(username="ada")
+    buyer.set_password("a-long-passphrase-1")
+    buyer.save()
+    intent = IntentFactory(buyer=buyer)
+    for name in ("Zebra Works", "Acme Tiles"):
+        OfferFactory(intent=intent, vendor=VendorFactory(name=name))
+
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("a-long-passphrase-1")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+
+    assert not page.locator("table.offers thead").is_visible()  # cards: no header row
+    sort_by = page.get_by_role("navigation", name="Sort the offers")
+    assert sort_by.is_visible()
+    sort_by.get_by_role("link", name="vendor").focus()  # reachable by keyboard
+    page.keyboard.press("Enter")
+    page.wait_for_url("**?sort=vendor")
+    first_card = page.locator("table.offers tbody tr").first
+    assert "Acme Tiles" in first_card.inner_text()
