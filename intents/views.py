@@ -15,7 +15,7 @@ from intents.forms import (
 )
 from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
-from intents.services import intent_create, intent_publish, intent_update
+from intents.services import intent_create, intent_publish, intent_update, intent_validate
 from marketplace.errors import DomainError
 from marketplace.forms import add_domain_error
 
@@ -50,11 +50,27 @@ def intent_new(request: HttpRequest) -> HttpResponse:
                 else "Draft saved. Publish it when you are ready.",
             )
             return redirect("offers:intent", intent_id=intent.pk)
+    _add_service_errors(request, form)
     return render(
         request,
         "intents/form.html",
         {"form": form, "criteria_formset": criteria_formset, "intent": None},
     )
+
+
+def _add_service_errors(request: HttpRequest, form: IntentForm) -> None:
+    """A form refused for one field also shows the intent's own rules it breaks (all at once).
+
+    The service checks only what the form let through; without this, a budget
+    whose minimum exceeds its maximum would show only after the title was given.
+    """
+    if request.method != "POST" or not form.errors:
+        return
+    fields = {**form.cleaned_data, "organization": None}
+    for field, problems in intent_validate(fields).items():
+        if field in form.fields and field not in form.errors:
+            for problem in problems:
+                form.add_error(field, problem)
 
 
 def _own_intent(request: HttpRequest, intent_id: str) -> Intent:
@@ -95,6 +111,7 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         else:
             messages.success(request, "Intent saved.")
             return redirect("offers:intent", intent_id=intent.pk)
+    _add_service_errors(request, form)
     return render(
         request,
         "intents/form.html",

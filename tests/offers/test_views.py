@@ -163,6 +163,18 @@ def test_a_fields_errors_share_one_id_and_help_lists_are_kept(
     assert '<div class="help" id="id_password1_helptext"><ul>' in signup
 
 
+def test_every_mistake_is_shown_at_once(buyer_client: Client, category: Category) -> None:
+    response = buyer_client.post(
+        "/intents/new/", intent_form(category, title="", budget_min="900", budget_max="100")
+    )
+
+    html = response.content.decode()
+    assert 'id="id_title_error"' in html
+    assert 'id="id_budget_max_error"' in html  # the service's rule, not only the form's
+    assert "The maximum must be at least the minimum." in html
+    assert Intent.objects.count() == 0
+
+
 def test_save_as_draft_then_publish(buyer_client: Client, buyer: User, category: Category) -> None:
     buyer_client.post("/intents/new/", intent_form(category) | {"save_draft": "1"})
     intent = Intent.objects.get(buyer=buyer)
