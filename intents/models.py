@@ -33,6 +33,10 @@ class Intent(models.Model):
         WITHDRAWN = "withdrawn"
         EXPIRED = "expired"
 
+    # Open or closed: not yet decided. Offers can still be accepted or declined,
+    # questions answered, the intent withdrawn.
+    UNDECIDED_STATUSES = (Status.OPEN, Status.CLOSED)
+
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public — every matching vendor"
         INVITED = "invited", "Invited — only the vendors I name"

@@ -576,7 +576,7 @@ def intent_withdraw(*, intent: Intent) -> Intent:
     """The buyer calls it off. Live offers are declined by the offers layer."""
     return _transition(
         intent=intent,
-        from_statuses=(Status.OPEN, Status.CLOSED),
+        from_statuses=Intent.UNDECIDED_STATUSES,
         to_status=Status.WITHDRAWN,
         stamp="withdrawn_at",
         refusal="Only an open or closed intent can be withdrawn; this one is {status}.",
@@ -603,7 +603,7 @@ def intent_lock_for_award(*, intent_id: Any) -> Intent:
     the rest, so two concurrent accepts run one after the other.
     """
     intent = Intent.objects.select_for_update().get(pk=intent_id)
-    if intent.status not in (Status.OPEN, Status.CLOSED):
+    if intent.status not in Intent.UNDECIDED_STATUSES:
         raise DomainError(
             f"This intent is {intent.status}; no offer can be accepted.", kind=CONFLICT
         )
@@ -614,7 +614,7 @@ def intent_mark_awarded(*, intent: Intent) -> Intent:
     """Second half of an award, under the lock taken by :func:`intent_lock_for_award`."""
     return _transition(
         intent=intent,
-        from_statuses=(Status.OPEN, Status.CLOSED),
+        from_statuses=Intent.UNDECIDED_STATUSES,
         to_status=Status.AWARDED,
         stamp="awarded_at",
         refusal="This intent is {status}; it cannot be awarded.",

@@ -25,6 +25,7 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from marketplace.organizations import organization_left_without_owner
 from marketplace.services import (
     api_key_revoke,
     vendor_refresh_matching_fields,
@@ -271,17 +272,9 @@ class MembershipForm(forms.ModelForm):
         cleaned = super().clean()
         old = self.instance  # as stored: the form's values are put in after clean()
         demoted = old.pk and old.role == OWNER and cleaned.get("role") != OWNER
-        if demoted and not _other_owners(old.organization_id, exclude=[old.pk]):
+        if demoted and organization_left_without_owner(old.organization_id, demoting=[old.pk]):
             raise forms.ValidationError(LAST_OWNER)
         return cleaned
-
-
-def _other_owners(organization_id: Any, *, exclude: list[Any]) -> bool:
-    return (
-        Membership.objects.filter(organization_id=organization_id, role=OWNER)
-        .exclude(pk__in=exclude)
-        .exists()
-    )
 
 
 @admin.register(Organization)
@@ -308,21 +301,16 @@ class MembershipAdmin(admin.ModelAdmin):
         return ("organization", "user") if obj is not None else ()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.role == OWNER:
-            others = Membership.objects.filter(organization_id=obj.organization_id).exclude(
-                pk=obj.pk
-            )
-            if others.exists() and not _other_owners(obj.organization_id, exclude=[obj.pk]):
-                return False
+        if obj is not None and organization_left_without_owner(
+            obj.organization_id, removing=[obj.pk]
+        ):
+            return False
         return super().has_delete_permission(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         removing = set(queryset.values_list("pk", flat=True))
         for organization_id in set(queryset.values_list("organization_id", flat=True)):
-            left = Membership.objects.filter(organization_id=organization_id).exclude(
-                pk__in=removing
-            )
-            if left.exists() and not left.filter(role=OWNER).exists():
+            if organization_left_without_owner(organization_id, removing=removing):
                 self.message_user(request, f"Nothing deleted: {LAST_OWNER}", messages.ERROR)
                 return
         super().delete_queryset(request, queryset)

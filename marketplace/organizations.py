@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -235,6 +236,18 @@ def _lock_memberships(organization: Organization) -> dict[Any, Membership]:
         .filter(organization=organization)
         .order_by("pk")
     }
+
+
+def organization_left_without_owner(
+    organization_id: Any, *, removing: Collection[Any] = (), demoting: Collection[Any] = ()
+) -> bool:
+    """Would removing and demoting these memberships leave members but no owner?
+
+    The services keep the rule under a row lock (``membership_set_role``,
+    ``membership_remove``); the admin site asks this before its own edits.
+    """
+    left = Membership.objects.filter(organization_id=organization_id).exclude(pk__in=removing)
+    return left.exists() and not left.filter(role=Role.OWNER).exclude(pk__in=demoting).exists()
 
 
 def _owners_left(memberships: dict[Any, Membership], without: Membership) -> int:

@@ -186,7 +186,7 @@ def _render_rfp_page(
             "intent": intent,
             "is_poster": is_poster,
             "proposals": proposals,
-            "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
+            "can_decide": intent.status in Intent.UNDECIDED_STATUSES,
             "own": own,
             "my_coauthorship": my_coauthorship,
             "can_propose": (

@@ -235,7 +235,7 @@ def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
     posted = Intent.objects.filter(
         organization_id=organization_id,
         buyer_id=member_id,
-        status__in=(Intent.Status.OPEN, Intent.Status.CLOSED),
+        status__in=Intent.UNDECIDED_STATUSES,
     ).select_related("buyer")
     for intent in posted:
         intent_withdraw_and_decline_offers(intent=intent, buyer=intent.buyer)

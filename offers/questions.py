@@ -55,7 +55,7 @@ def question_answer(*, buyer: User, question: Question, answer: str) -> Question
     answer = answer.strip()
     if question.intent.buyer_id != buyer.pk:
         raise DomainError("Only the buyer can answer questions on their intent.", kind=FORBIDDEN)
-    if question.intent.status not in (Intent.Status.OPEN, Intent.Status.CLOSED):
+    if question.intent.status not in Intent.UNDECIDED_STATUSES:
         raise DomainError(
             f"This intent is {question.intent.status}; its questions are closed.", kind=CONFLICT
         )

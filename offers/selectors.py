@@ -86,7 +86,7 @@ def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
     rfps = list(
         Intent.objects.filter(organization=organization)
         .exclude(status=Intent.Status.DRAFT)
-        .filter(status__in=(Intent.Status.OPEN, Intent.Status.CLOSED))
+        .filter(status__in=Intent.UNDECIDED_STATUSES)
         .select_related("buyer")
         .annotate(
             proposals_total=Count("offers", filter=Q(offers__member__isnull=False)),

@@ -106,7 +106,7 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
             "rating_form": RatingForm(),
             "questions": questions,
             "unanswered": [q for q in questions if q.answered_at is None],
-            "can_decide": intent.status in (Intent.Status.OPEN, Intent.Status.CLOSED),
+            "can_decide": intent.status in Intent.UNDECIDED_STATUSES,
             "revealed_to": revealed_to,
             "terms": terms,
             # The exact payload vendors get (API, webhooks, events), shown as a preview.
@@ -127,8 +127,10 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
         else:
             messages.success(request, f"You accepted {offer.vendor.name}'s offer.")
         return redirect("offers:intent", intent_id=offer.intent_id)
-    decidable = (Intent.Status.OPEN, Intent.Status.CLOSED)
-    if offer.status != Offer.Status.SUBMITTED or offer.intent.status not in decidable:
+    if (
+        offer.status != Offer.Status.SUBMITTED
+        or offer.intent.status not in Intent.UNDECIDED_STATUSES
+    ):
         # Nothing to confirm: say why rather than offer a button that can only fail.
         messages.error(request, f"This {offer.status} offer can no longer be accepted.")
         return redirect("offers:intent", intent_id=offer.intent_id)
@@ -227,7 +229,7 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
         else:
             messages.success(request, "Intent withdrawn; every vendor with an offer is told.")
         return redirect("offers:intent", intent_id=intent.pk)
-    if intent.status not in (Intent.Status.OPEN, Intent.Status.CLOSED):
+    if intent.status not in Intent.UNDECIDED_STATUSES:
         messages.error(request, f"This intent is {intent.status}; it cannot be withdrawn.")
         return redirect("offers:intent", intent_id=intent.pk)
     return render(request, "offers/withdraw_confirm.html", {"intent": intent})
