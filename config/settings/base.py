@@ -191,10 +191,7 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "marketplace.api.problems.exception_handler",
     # Per API key (marketplace/api/throttling.py); 429 with Retry-After past the limit.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "marketplace.api.throttling.ApiKeyRateThrottle",
-        "marketplace.api.throttling.ApiKeyWriteRateThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["marketplace.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         # Every request of one key, and (stricter) its POST/PUT/PATCH/DELETE.
         "api_key": env("API_THROTTLE_RATE", default="1200/min"),

@@ -5,7 +5,8 @@ also count against the stricter ``api_key_write``. The rates are
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, set from the environment.
 
 A fixed window counted atomically, so concurrent requests cannot both take
-the last place: one round trip to Redis (INCR and EXPIRE NX in a MULTI), or,
+the last place: one round trip to Redis (INCR and EXPIRE NX in a MULTI, for
+both counters of a write), or,
 embedded with no Redis, the local cache's ``incr``. DRF's SimpleRateThrottle
 instead reads, extends and writes back the list of every request time in the
 window (thousands of entries for a busy key, and lost updates under concurrency).
@@ -34,48 +35,59 @@ logger = logging.getLogger(__name__)
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """Requests per API key; a request without a valid key was refused before this runs."""
+    """Requests, and writes, per API key (a request without a valid key was refused before)."""
 
-    scope = "api_key"
     wait_seconds: float | None = None
 
     def allow_request(self, request: Request, view: object) -> bool:
         if not isinstance(request.auth, ApiKey):
             return True
-        # Read on each request (DRF binds the rates once, at import), so a
-        # changed setting (or a test's override) applies.
-        rate = api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-        if rate is None:
-            return True
-        allowed, period = SimpleRateThrottle.parse_rate(None, rate)
+        scopes = ["api_key"] if request.method in SAFE_METHODS else ["api_key", "api_key_write"]
         now = time.time()
-        window = int(now // period)
-        key = f"throttle:{self.scope}:{request.auth.pk}:{window}"
+        windows = []
+        for scope in scopes:
+            # Read on each request (DRF binds the rates once, at import), so a
+            # changed setting (or a test's override) applies.
+            rate = api_settings.DEFAULT_THROTTLE_RATES[scope]
+            if rate is not None:
+                allowed, period = SimpleRateThrottle.parse_rate(None, rate)
+                window = int(now // period)
+                key = f"throttle:{scope}:{request.auth.pk}:{window}"
+                windows.append((scope, key, allowed, period, window))
+        if not windows:
+            return True
         try:
-            count = _count(key, timeout=period + 1)
+            counts = _count([(key, period + 1) for _, key, _, period, _ in windows])
         except redis.RedisError:
             # Fails open: a Redis outage takes away the rate limits, not the API
             # (reads and offers need only PostgreSQL). Logged for the operators.
-            logger.error("Rate limit %s not counted: Redis does not answer", self.scope)
+            for scope, *_ in windows:
+                logger.error("Rate limit %s not counted: Redis does not answer", scope)
             return True
-        if count <= allowed:
+        waits = [
+            (window + 1) * period - now
+            for (_, _, allowed, period, window), count in zip(windows, counts, strict=True)
+            if count > allowed
+        ]
+        if not waits:
             return True
-        self.wait_seconds = (window + 1) * period - now
+        self.wait_seconds = max(waits)
         return False
 
     def wait(self) -> float | None:
         return self.wait_seconds
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Add one to the window's counter and return it; the first one sets its expiry."""
+def _count(counters: list[tuple[str, int]]) -> list[int]:
+    """Add one to each (key, expiry) window counter, return the counts; the first sets its expiry."""
     if settings.REDIS_URL:
         with _redis(settings.REDIS_URL).pipeline() as pipeline:
-            pipeline.incr(key)
-            pipeline.expire(key, timeout, nx=True)
-            count, _ = pipeline.execute()
-        return int(count)
-    return _count_in_cache(key, timeout=timeout)
+            for key, timeout in counters:
+                pipeline.incr(key)
+                pipeline.expire(key, timeout, nx=True)
+            replies = pipeline.execute()
+        return [int(count) for count in replies[::2]]
+    return [_count_in_cache(key, timeout=timeout) for key, timeout in counters]
 
 
 @functools.cache
@@ -101,14 +113,3 @@ def _count_in_cache(key: str, *, timeout: int) -> int:
         # without an expiry: give it one.
         cache.touch(key, timeout)
     return count
-
-
-class ApiKeyWriteRateThrottle(ApiKeyRateThrottle):
-    """The stricter limit on writes per API key."""
-
-    scope = "api_key_write"
-
-    def allow_request(self, request: Request, view: object) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        return super().allow_request(request, view)

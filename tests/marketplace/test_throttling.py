@@ -12,7 +12,7 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
-from marketplace.api.throttling import ApiKeyRateThrottle, ApiKeyWriteRateThrottle
+from marketplace.api.throttling import ApiKeyRateThrottle
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
 from tests.real_parts import RedisServer, free_port
@@ -95,7 +95,7 @@ def test_concurrent_requests_cannot_share_the_last_place(
 
     def ask(_: int) -> bool:
         start.wait()
-        return ApiKeyWriteRateThrottle().allow_request(request, None)  # type: ignore[arg-type]
+        return ApiKeyRateThrottle().allow_request(request, None)  # type: ignore[arg-type]
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(ask, range(20)))
@@ -126,6 +126,35 @@ def test_the_window_is_counted_in_redis_with_an_expiry_or_in_the_local_cache(
         if backend == "redis":
             server.stop()
     assert answers == [True, True, False]
+
+
+def test_a_write_counts_against_both_limits_each_window_expiring(
+    vendor: Vendor, rates: Callable[[str, str], None], settings: Any
+) -> None:
+    server = RedisServer(free_port())
+    server.start()
+    settings.REDIS_URL = server.url
+    rates("10/min", "2/min")
+    key = api_key_create(vendor=vendor, name="writes").api_key
+    throttle = ApiKeyRateThrottle()
+    try:
+        answers = [
+            throttle.allow_request(SimpleNamespace(auth=key, method=method), None)  # type: ignore[arg-type]
+            for method in ("POST", "GET", "PATCH", "DELETE", "GET")
+        ]
+        client = redis.Redis.from_url(server.url)
+        counts = {
+            scope: [int(client.get(counter)) for counter in client.keys(f"throttle:{scope}:*")]
+            for scope in ("api_key", "api_key_write")
+        }
+        ttls = [client.ttl(counter) for counter in client.keys("throttle:*")]
+    finally:
+        server.stop()
+
+    assert answers == [True, True, True, False, True]  # the third write is one too many
+    assert counts == {"api_key": [5], "api_key_write": [3]}
+    assert all(0 < ttl <= 61 for ttl in ttls)
+    assert 0 < throttle.wait() <= 60
 
 
 def test_when_redis_does_not_answer_requests_pass_uncounted_and_an_error_is_logged(
