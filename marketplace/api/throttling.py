@@ -11,8 +11,10 @@ embedded with no Redis, the local cache's ``incr``. DRF's SimpleRateThrottle
 instead reads, extends and writes back the list of every request time in the
 window (thousands of entries for a busy key, and lost updates under concurrency).
 
-When Redis does not answer, requests are let through uncounted and an error
-is logged: the limits fail open, the API stays up.
+When Redis does not answer (within half a second), requests are let through
+uncounted and an error is logged: the limits fail open, the API stays up. The
+process then lets requests through without asking Redis for ten seconds, so a
+Redis that hangs slows one request in ten seconds per worker, not each one.
 """
 
 from __future__ import annotations
@@ -56,13 +58,8 @@ class ApiKeyRateThrottle(BaseThrottle):
                 windows.append((scope, key, allowed, period, window))
         if not windows:
             return True
-        try:
-            counts = _count([(key, period + 1) for _, key, _, period, _ in windows])
-        except redis.RedisError:
-            # Fails open: a Redis outage takes away the rate limits, not the API
-            # (reads and offers need only PostgreSQL). Logged for the operators.
-            for scope, *_ in windows:
-                logger.error("Rate limit %s not counted: Redis does not answer", scope)
+        counts = _count([(key, period + 1) for _, key, _, period, _ in windows])
+        if counts is None:
             return True
         waits = [
             (window + 1) * period - now
@@ -78,23 +75,49 @@ class ApiKeyRateThrottle(BaseThrottle):
         return self.wait_seconds
 
 
-def _count(counters: list[tuple[str, int]]) -> list[int]:
-    """Add one to each (key, expiry) window counter, return the counts; the first sets its expiry."""
+def _count(counters: list[tuple[str, int]]) -> list[int] | None:
+    """Add one to each (key, expiry) window counter, return the counts; the first sets its expiry.
+
+    None when Redis does not answer: the request is let through uncounted.
+    """
     if settings.REDIS_URL:
-        with _redis(settings.REDIS_URL).pipeline() as pipeline:
+        return _count_in_redis(settings.REDIS_URL, counters)
+    return [_count_in_cache(key, timeout=timeout) for key, timeout in counters]
+
+
+# Once Redis failed to answer, this process lets requests through without asking
+# it for a while: a Redis that hangs costs one request its timeout, not every one.
+REDIS_PAUSE_SECONDS = 10.0
+REDIS_TIMEOUT_SECONDS = 0.5
+_redis_paused_until: dict[str, float] = {}
+
+
+def _count_in_redis(url: str, counters: list[tuple[str, int]]) -> list[int] | None:
+    if time.monotonic() < _redis_paused_until.get(url, 0.0):
+        return None
+    try:
+        with _redis(url).pipeline() as pipeline:
             for key, timeout in counters:
                 pipeline.incr(key)
                 pipeline.expire(key, timeout, nx=True)
             replies = pipeline.execute()
-        return [int(count) for count in replies[::2]]
-    return [_count_in_cache(key, timeout=timeout) for key, timeout in counters]
+    except redis.RedisError:
+        # Fails open: a Redis outage takes away the rate limits, not the API
+        # (reads and offers need only PostgreSQL). Logged for the operators.
+        _redis_paused_until[url] = time.monotonic() + REDIS_PAUSE_SECONDS
+        logger.error(
+            "Rate limits not counted: Redis does not answer (asking again in %.0f s)",
+            REDIS_PAUSE_SECONDS,
+        )
+        return None
+    return [int(count) for count in replies[::2]]
 
 
 @functools.cache
 def _redis(url: str) -> redis.Redis:
-    # As the broker's: a Redis that does not answer costs the request seconds,
-    # rather than holding a worker.
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+    )
 
 
 def _count_in_cache(key: str, *, timeout: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
+from marketplace.api import throttling
 from marketplace.api.throttling import ApiKeyRateThrottle
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
@@ -157,7 +159,7 @@ def test_a_write_counts_against_both_limits_each_window_expiring(
     assert 0 < throttle.wait() <= 60
 
 
-def test_when_redis_does_not_answer_requests_pass_uncounted_and_an_error_is_logged(
+def test_when_redis_is_down_requests_pass_uncounted_and_an_error_is_logged_once(
     vendor: Vendor, rates: Callable[[str, str], None], settings: Any, caplog: Any
 ) -> None:
     settings.REDIS_URL = RedisServer(free_port()).url  # never started: the port refuses
@@ -170,5 +172,51 @@ def test_when_redis_does_not_answer_requests_pass_uncounted_and_an_error_is_logg
 
     assert answers == [200, 200, 200]
     assert [record.getMessage() for record in caplog.records] == [
-        "Rate limit api_key not counted: Redis does not answer"
-    ] * 3
+        "Rate limits not counted: Redis does not answer (asking again in 10 s)"
+    ]
+
+
+class SilentServer:
+    """A TCP server that accepts connections and reads, but never answers: a hung Redis."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.open.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.open:
+            connection.close()
+
+
+def test_a_hung_redis_is_not_asked_again_for_a_while(
+    vendor: Vendor, rates: Callable[[str, str], None], settings: Any
+) -> None:
+    server = SilentServer()
+    settings.REDIS_URL = server.url
+    rates("1/min", "1/min")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(vendor=vendor).raw_key}")
+    try:
+        answers = [client.get("/api/v1/intents/").status_code for _ in range(5)]
+        asked_while_paused = server.connections
+        throttling._redis_paused_until.clear()  # the pause is over
+        answers.append(client.get("/api/v1/intents/").status_code)
+    finally:
+        server.close()
+
+    assert answers == [200] * 6
+    assert asked_while_paused == 1  # the first request waited for it; the next four did not
+    assert server.connections == 2
