@@ -37,6 +37,9 @@ app.conf.beat_schedule = {
         "task": "offers.sweep_unannounced_proposals",
         "schedule": 5 * 60.0,
     },
+    # People gone from an organization (left, removed, deleted in the admin) whose RFPs,
+    # proposals or co-authorships there are still live: the clean-up was lost.
+    "sweep-departed-members": {"task": "offers.sweep_departed_members", "schedule": 5 * 60.0},
     # Notices whose e-mail was lost (broker down) or failed (a few tries).
     "sweep-unsent-notices": {"task": "intents.sweep_unsent_notices", "schedule": 5 * 60.0},
     # Idempotency keys are promised for 24 h; older ones are deleted so the table stays small.

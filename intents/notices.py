@@ -26,7 +26,7 @@ from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
-from marketplace.models import User, Vendor
+from marketplace.models import Membership, User, Vendor
 from marketplace.queue import enqueue_on_commit
 from marketplace.selectors import category_tree
 
@@ -169,6 +169,7 @@ def notices_due_for_email(*, limit: int = 1000) -> list[str]:
             created_at__lte=now - NOTICE_EMAIL_GRACE,
             created_at__gte=now - NOTICE_EMAIL_WINDOW,
             intent__status=Intent.Status.OPEN,
+            intent__is_hidden=False,
         )
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
@@ -184,7 +185,7 @@ def notice_send_email(*, notice_id: Any) -> None:
         .filter(pk=notice_id, state=Notice.State.PENDING)
         .first()
     )
-    if notice is None:
+    if notice is None or not _still_to_tell(notice):
         return
     if notice.member is not None:
         _send_member_notice(notice)
@@ -221,6 +222,19 @@ def notice_send_email(*, notice_id: Any) -> None:
     Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
         attempts=F("attempts") + 1, state=Notice.State.DELIVERED
     )
+
+
+def _still_to_tell(notice: Notice) -> bool:
+    """An e-mail that waited (the broker was down, sending failed) goes only while it still
+    applies: the intent open and not hidden, the member still in the organization."""
+    intent = notice.intent
+    if intent.status != Intent.Status.OPEN or intent.is_hidden:
+        return False
+    if notice.member is not None:
+        return Membership.objects.filter(
+            organization_id=intent.organization_id, user=notice.member
+        ).exists()
+    return not notice.vendor.is_suspended
 
 
 def _send_member_notice(notice: Notice) -> None:

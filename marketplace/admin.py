@@ -25,7 +25,7 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from marketplace.organizations import organization_left_without_owner
+from marketplace.organizations import memberships_removed, organization_left_without_owner
 from marketplace.services import (
     api_key_revoke,
     vendor_refresh_matching_fields,
@@ -284,6 +284,11 @@ class OrganizationAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [MembershipInline]
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if isinstance(formset, MembershipInlineFormSet):
+            memberships_removed(formset.deleted_objects)
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -313,7 +318,13 @@ class MembershipAdmin(admin.ModelAdmin):
             if organization_left_without_owner(organization_id, removing=removing):
                 self.message_user(request, f"Nothing deleted: {LAST_OWNER}", messages.ERROR)
                 return
+        removed = list(queryset)
         super().delete_queryset(request, queryset)
+        memberships_removed(removed)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        super().delete_model(request, obj)
+        memberships_removed([obj])
 
 
 @admin.register(Invitation)

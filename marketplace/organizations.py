@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -305,13 +305,25 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
             and actor_membership.role != Role.OWNER
         ):
             raise DomainError("Only an owner can remove an owner.", kind=FORBIDDEN)
-        if locked.role == Role.OWNER and not _owners_left(locked_all, locked):
+        # The last owner stays while anyone else is in; alone, they may leave.
+        if (
+            locked.role == Role.OWNER
+            and len(locked_all) > 1
+            and not _owners_left(locked_all, locked)
+        ):
             raise DomainError(
                 "The last owner cannot be removed; make someone else owner first.", kind=CONFLICT
             )
         Membership.objects.filter(pk=locked.pk).delete()
-        # Their live proposals there are withdrawn, their co-authorships dropped.
-        enqueue_on_commit("offers.member_left", locked.organization_id, locked.user_id)
+        memberships_removed([locked])
+
+
+def memberships_removed(memberships: Iterable[Membership]) -> None:
+    """After memberships were deleted (here, or in the admin): once committed, the people's
+    RFPs, live proposals and co-authorships there are cleaned up (``offers.member_left``;
+    the beat's ``offers.sweep_departed_members`` catches a clean-up the broker lost)."""
+    for membership in memberships:
+        enqueue_on_commit("offers.member_left", membership.organization_id, membership.user_id)
 
 
 # --- Skill profiles (each person's own data) -------------------------------------------

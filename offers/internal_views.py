@@ -6,7 +6,6 @@ for a non-member everything here is a 404, so nothing of the market leaks.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -33,8 +32,7 @@ from offers.proposals import (
     proposal_submit,
     proposal_withdraw,
     proposals_award,
-    split_amount,
-    validate_shares,
+    proposals_award_preview,
 )
 from offers.selectors import (
     organization_dashboard,
@@ -314,29 +312,20 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
     }
     if request.POST.get("confirm") != "1":
         try:
-            cleaned = validate_shares(shares)
+            rows, declined = proposals_award_preview(
+                intent=intent, poster=request.user, shares=shares
+            )
         except DomainError as error:
             messages.error(request, _error_text(error))
             return _back(slug, intent.pk)
-        live = {
-            str(proposal.pk): proposal
-            for proposal in Offer.objects.filter(
-                intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED
-            ).select_related("member")
-        }
-        chosen = [(live[key], percent) for key, percent in cleaned.items() if key in live]
-        amounts = split_amount(intent.reward_amount or Decimal(0), [p for _, p in chosen])
         return render(
             request,
             "offers/award_confirm.html",
             {
                 "organization": organization,
                 "intent": intent,
-                "rows": [
-                    (proposal, percent, amount)
-                    for (proposal, percent), amount in zip(chosen, amounts, strict=True)
-                ],
-                "declined": [p for key, p in live.items() if key not in cleaned],
+                "rows": rows,
+                "declined": declined,
                 "shares": shares,
             },
         )

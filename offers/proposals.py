@@ -20,12 +20,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from intents.models import Intent
@@ -205,9 +206,15 @@ def coauthor_decline(*, member: User, proposal: Offer) -> None:
     """The named co-author says no: they are taken off the proposal."""
     if not ProposalCoauthor.objects.filter(offer=proposal, member=member).exists():
         raise DomainError("You are not named on this proposal.", kind=FORBIDDEN)
-    if proposal.status != Offer.Status.SUBMITTED:
-        raise DomainError(f"This proposal is {proposal.status}.", kind=CONFLICT)
-    ProposalCoauthor.objects.filter(offer=proposal, member=member).delete()
+    with transaction.atomic():
+        # The proposal as the database has it now, locked as the award locks it: once
+        # accepted, the reward ledger counts this co-author.
+        status = (
+            Offer.objects.select_for_update().values_list("status", flat=True).get(pk=proposal.pk)
+        )
+        if status != Offer.Status.SUBMITTED:
+            raise DomainError(f"This proposal is {status}.", kind=CONFLICT)
+        ProposalCoauthor.objects.filter(offer=proposal, member=member).delete()
 
 
 def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
@@ -250,6 +257,36 @@ def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
     return withdrawn
 
 
+def members_departed(*, limit: int = 200) -> list[tuple[Any, Any]]:
+    """(organization id, person id) of people gone from an organization whose RFPs,
+    proposals or co-authorships there are still live: ``proposals_member_left`` was lost
+    (the broker was down) or never asked for (the membership deleted in the admin)."""
+
+    def gone(organization: str, person: str) -> Exists:
+        return ~Exists(
+            Membership.objects.filter(
+                organization_id=OuterRef(organization), user_id=OuterRef(person)
+            )
+        )
+
+    live = Offer.Status.SUBMITTED
+    sources = (
+        Intent.objects.filter(organization__isnull=False, status__in=Intent.UNDECIDED_STATUSES)
+        .filter(gone("organization_id", "buyer_id"))
+        .values_list("organization_id", "buyer_id"),
+        Offer.objects.filter(status=live, member__isnull=False, intent__organization__isnull=False)
+        .filter(gone("intent__organization_id", "member_id"))
+        .values_list("intent__organization_id", "member_id"),
+        ProposalCoauthor.objects.filter(offer__status=live)
+        .filter(gone("offer__intent__organization_id", "member_id"))
+        .values_list("offer__intent__organization_id", "member_id"),
+    )
+    departed: set[tuple[Any, Any]] = set()
+    for source in sources:
+        departed.update(source.distinct()[:limit])
+    return sorted(departed)[:limit]
+
+
 def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
     """The poster turns one proposal down; a reason is required (no black hole)."""
     reason = reason.strip()
@@ -266,11 +303,15 @@ def proposal_decline(*, poster: User, proposal: Offer, reason: str) -> Offer:
 
 
 def _parse_percent(value: Any) -> Decimal | None:
+    """A percentage with at most two decimals; a decimal comma reads as a point (the form's
+    field allows both)."""
     try:
-        percent = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not percent.is_finite() or percent != percent.quantize(CENT):
+        percent = (
+            value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", "."))
+        )
+        if not percent.is_finite() or percent != percent.quantize(CENT):
+            return None
+    except (InvalidOperation, ValueError):  # quantize too: a number past 28 digits
         return None
     return percent
 
@@ -298,19 +339,20 @@ def validate_shares(shares: Mapping[Any, Any]) -> dict[str, Decimal]:
     return cleaned
 
 
-def split_amount(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
-    """``total`` in cents, proportionally to ``weights``; leftover cents by largest remainder."""
+def split_amount(total: Decimal, weights: list[Decimal], unit: Decimal = CENT) -> list[Decimal]:
+    """``total`` in ``unit``s (cents), proportionally to ``weights``; the parts add up to
+    ``total``: leftover units go by largest remainder."""
     weight_sum = sum(weights)
     if not weights or weight_sum <= 0:
         return [Decimal(0) for _ in weights]
-    cents = int((total / CENT).to_integral_value(ROUND_DOWN))
-    exact = [Decimal(cents) * weight / weight_sum for weight in weights]
+    units = int((total / unit).to_integral_value(ROUND_DOWN))
+    exact = [Decimal(units) * weight / weight_sum for weight in weights]
     floors = [int(value.to_integral_value(ROUND_DOWN)) for value in exact]
-    leftover = cents - sum(floors)
+    leftover = units - sum(floors)
     by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
     for index in by_remainder[:leftover]:
         floors[index] += 1
-    return [Decimal(value) * CENT for value in floors]
+    return [Decimal(value) * unit for value in floors]
 
 
 def _authors(proposal: Offer) -> list[Any]:
@@ -318,6 +360,30 @@ def _authors(proposal: Offer) -> list[Any]:
     return [proposal.member_id] + [
         row.member_id for row in proposal.coauthors.all() if row.confirmed_at is not None
     ]
+
+
+def proposals_award_preview(
+    *, intent: Intent, poster: User, shares: Mapping[Any, Any]
+) -> tuple[list[tuple[Offer, Decimal, Decimal]], list[Offer]]:
+    """What ``proposals_award`` would do, changing nothing: (proposal, percent, amount) for
+    each accepted proposal, and the proposals it would decline. For the poster only: the
+    preview names every proposer."""
+    if intent.buyer_id != poster.pk:
+        raise DomainError("Only the poster can award this RFP.", kind=FORBIDDEN)
+    cleaned = validate_shares(shares)
+    live = {
+        str(proposal.pk): proposal
+        for proposal in Offer.objects.filter(
+            intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED
+        ).select_related("member")
+    }
+    chosen = [(live[key], percent) for key, percent in cleaned.items() if key in live]
+    amounts = split_amount(intent.reward_amount or Decimal(0), [p for _, p in chosen])
+    rows = [
+        (proposal, percent, amount)
+        for (proposal, percent), amount in zip(chosen, amounts, strict=True)
+    ]
+    return rows, [proposal for key, proposal in live.items() if key not in cleaned]
 
 
 def proposals_award(
@@ -391,10 +457,10 @@ def proposals_award(
             if not changed:  # the row lock makes this unreachable; the guard stays
                 raise DomainError("A proposal changed meanwhile; try again.", kind=CONFLICT)
             authors = _authors(proposal)
-            author_amounts = split_amount(proposal_amount, [Decimal(1)] * len(authors))
-            author_percent = (percent / len(authors)).quantize(
-                Decimal("0.0001"), rounding=ROUND_HALF_UP
-            )
+            equal = [Decimal(1)] * len(authors)
+            author_amounts = split_amount(proposal_amount, equal)
+            # Each author's part of the whole reward, to 0.0001 %: the parts add up to the share.
+            author_percents = split_amount(percent, equal, unit=Decimal("0.0001"))
             entries.extend(
                 RewardEntry(
                     intent=locked,
@@ -405,7 +471,9 @@ def proposals_award(
                     currency=locked.currency,
                     is_points=locked.reward_is_points,
                 )
-                for author_id, amount in zip(authors, author_amounts, strict=True)
+                for author_id, amount, author_percent in zip(
+                    authors, author_amounts, author_percents, strict=True
+                )
             )
         RewardEntry.objects.bulk_create(entries)
         intent_mark_awarded(intent=locked)

@@ -84,7 +84,8 @@ def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
     Three queries whatever the number of RFPs, proposals or members.
     """
     rfps = list(
-        Intent.objects.filter(organization=organization)
+        # A moderator's hidden RFP is gone for members, here as on every page.
+        Intent.objects.filter(organization=organization, is_hidden=False)
         .exclude(status=Intent.Status.DRAFT)
         .filter(status__in=Intent.UNDECIDED_STATUSES)
         .select_related("buyer")
@@ -102,6 +103,6 @@ def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
         .order_by("member__username", "is_points", "currency")
     )
     awarded_count = Intent.objects.filter(
-        organization=organization, status=Intent.Status.AWARDED
+        organization=organization, status=Intent.Status.AWARDED, is_hidden=False
     ).count()
     return {"rfps": rfps, "rewards": rewards, "awarded_count": awarded_count}

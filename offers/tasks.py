@@ -16,7 +16,7 @@ from offers.proposal_dispositions import (
     proposals_awaiting_announcement,
     proposals_decline_undecided,
 )
-from offers.proposals import proposals_member_left
+from offers.proposals import members_departed, proposals_member_left
 from offers.services import intents_close_due, offers_lapse_due
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,18 @@ def sweep_unannounced_proposals() -> int:
 def member_left(organization_id: int, member_id: int) -> int:
     """Someone left an organization: their live proposals there are withdrawn."""
     return proposals_member_left(organization_id=organization_id, member_id=member_id)
+
+
+@shared_task(name="offers.sweep_departed_members")
+def sweep_departed_members() -> int:
+    """People gone from an organization whose clean-up was lost or never asked for.
+
+    Returns how many were cleaned up.
+    """
+    departed = members_departed()
+    for organization_id, member_id in departed:
+        member_left(organization_id, member_id)
+    return len(departed)
 
 
 @shared_task(name="offers.remind_posters")

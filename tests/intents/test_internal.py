@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from intents.notices import intent_match, member_catch_up
+from intents.notices import intent_match, member_catch_up, notice_send_email
 from intents.services import intent_create, intent_create_internal
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership
@@ -320,3 +320,27 @@ def test_a_deactivated_person_is_not_caught_up(finance: Category) -> None:
 
     assert member_catch_up(user_id=gone.pk) == 0
     assert not Notice.objects.filter(intent=intent).exists()
+
+
+def test_a_waiting_notice_email_is_not_sent_once_it_no_longer_applies() -> None:
+    """An e-mail that waited (broker down, sending failed) tells only who may still see it."""
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    leaver, stayer, later = (org_member(organization) for _ in range(3))
+    intent = internal_intent(organization, poster)
+    hidden = internal_intent(organization, poster)
+    Intent.objects.filter(pk=hidden.pk).update(is_hidden=True)
+    to_leaver, to_stayer, on_hidden = (
+        Notice.objects.create(intent=intent, member=leaver, reasons=["skills: sql"]),
+        Notice.objects.create(intent=intent, member=stayer, reasons=["skills: sql"]),
+        Notice.objects.create(intent=hidden, member=later, reasons=["skills: sql"]),
+    )
+    Membership.objects.filter(user=leaver).delete()
+
+    for notice in (to_leaver, to_stayer, on_hidden):
+        notice_send_email(notice_id=notice.pk)
+
+    assert [message.to for message in mail.outbox] == [[stayer.email]]
+    assert not Notice.objects.filter(
+        pk__in=[to_leaver.pk, on_hidden.pk], state=Notice.State.DELIVERED
+    ).exists()

@@ -40,7 +40,12 @@ from offers.services import (
     intents_close_due,
     offer_accept,
 )
-from offers.tasks import remind_posters, send_proposal_dispositions, sweep_unannounced_proposals
+from offers.tasks import (
+    remind_posters,
+    send_proposal_dispositions,
+    sweep_departed_members,
+    sweep_unannounced_proposals,
+)
 from tests.factories import (
     OfferFactory,
     OrganizationFactory,
@@ -721,3 +726,192 @@ def test_undecided_proposals_are_declined_14_days_after_the_deadline(
     assert Offer.objects.get().decline_reason == REASON_NO_DECISION
     assert [m.to for m in mail.outbox] == [[market["alice"].email]]
     assert REASON_NO_DECISION in mail.outbox[0].body
+
+
+# --- What a second look found -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("share", ["1e30", "9" * 29, "NaN", "-Infinity"])
+def test_an_out_of_range_share_is_a_clear_error_on_the_award_form(
+    client: Client, market: dict[str, Any], share: str
+) -> None:
+    intent = market["intent"]
+    made = proposal(intent, market["alice"])
+    client.force_login(market["poster"])
+
+    response = client.post(
+        f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/award/",
+        {f"share-{made.pk}": share, "confirm": "1"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert f"“{share}” is not a percentage" in response.content.decode()
+    assert _state(intent) == ("open", ["submitted"], 0)
+
+
+def test_a_share_with_a_decimal_comma_reads_as_the_form_allows(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent = market["intent"]
+    first = proposal(intent, market["alice"])
+    second = proposal(intent, market["bob"])
+    client.force_login(market["poster"])
+
+    client.post(
+        f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/award/",
+        {f"share-{first.pk}": "33,5", f"share-{second.pk}": "66,5", "confirm": "1"},
+    )
+
+    first.refresh_from_db()
+    assert (first.status, first.reward_percent) == ("accepted", Decimal("33.50"))
+
+
+def test_only_the_poster_sees_the_award_preview_that_names_the_proposers(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent = market["intent"]
+    proposal(intent, market["alice"], message="secret plan")
+    client.force_login(market["bob"])
+
+    response = client.post(
+        f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/award/",
+        {"share-x": "100"},
+        follow=True,
+    )
+
+    assert "Only the poster can award this RFP." in response.content.decode()
+    assert market["alice"].username not in response.content.decode()
+
+
+def test_a_co_author_cannot_drop_off_a_proposal_accepted_meanwhile(
+    market: dict[str, Any],
+) -> None:
+    made = proposal_submit(
+        member=market["alice"], intent=market["intent"], message="x", coauthors=[market["bob"]]
+    )
+    coauthor_confirm(member=market["bob"], proposal=made)
+    as_the_page_loaded_it = Offer.objects.get(pk=made.pk)
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={str(made.pk): "100"})
+
+    with pytest.raises(DomainError) as refused:
+        coauthor_decline(member=market["bob"], proposal=as_the_page_loaded_it)
+
+    assert refused.value.message == "This proposal is accepted."
+    assert ProposalCoauthor.objects.filter(offer=made, member=market["bob"]).exists()
+    assert RewardEntry.objects.filter(offer=made, member=market["bob"]).exists()
+
+
+def test_the_authors_percentages_add_up_to_the_proposals_share(market: dict[str, Any]) -> None:
+    made = proposal_submit(
+        member=market["alice"],
+        intent=market["intent"],
+        message="x",
+        coauthors=[market["bob"], market["carol"]],
+    )
+    coauthor_confirm(member=market["bob"], proposal=made)
+    coauthor_confirm(member=market["carol"], proposal=made)
+
+    entries = proposals_award(
+        intent=market["intent"], poster=market["poster"], shares={str(made.pk): "100"}
+    )
+
+    assert sum(entry.amount for entry in entries) == Decimal("1000.00")
+    assert sorted(entry.percent for entry in entries) == [
+        Decimal("33.3333"),
+        Decimal("33.3333"),
+        Decimal("33.3334"),
+    ]
+
+
+def test_an_rfp_a_moderator_hid_is_not_on_the_members_dashboard(
+    client: Client, market: dict[str, Any]
+) -> None:
+    Intent.objects.filter(pk=market["intent"].pk).update(is_hidden=True)
+    client.force_login(market["alice"])
+
+    response = client.get(f"/orgs/{market['organization'].slug}/dashboard/")
+
+    assert response.status_code == 200
+    assert market["intent"].title not in response.content.decode()
+
+
+def test_a_membership_deleted_in_the_admin_is_cleaned_up_as_one_left_on_the_site(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    org_member(market["organization"], role=Membership.Role.OWNER)
+    waiting = proposal(market["intent"], market["alice"])
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    membership = Membership.objects.get(user=market["poster"], organization=market["organization"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            f"/admin/marketplace/membership/{membership.pk}/delete/", {"post": "yes"}
+        )
+
+    assert response.status_code == 302
+    market["intent"].refresh_from_db()
+    waiting.refresh_from_db()
+    assert market["intent"].status == Intent.Status.WITHDRAWN
+    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_RFP_WITHDRAWN)
+
+
+def test_a_clean_up_the_broker_lost_is_done_by_the_sweep(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    waiting = proposal(intent, market["alice"])
+    co_authored = proposal_submit(
+        member=market["bob"], intent=intent, message="x", coauthors=[market["carol"]]
+    )
+    dave = org_member(market["organization"])
+    daves_rfp = internal_intent(market["organization"], dave)
+    elsewhere = OrganizationFactory()
+    Membership.objects.create(organization=elsewhere, user=market["carol"])
+    carols_rfp_elsewhere = internal_intent(elsewhere, market["carol"])
+    # Three people gone with no clean-up asked for (the broker was down).
+    Membership.objects.filter(
+        organization=market["organization"], user__in=[market["alice"], market["carol"], dave]
+    ).delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cleaned = sweep_departed_members()
+    again = sweep_departed_members()
+
+    assert (cleaned, again) == (3, 0)  # three people, once
+    statuses = dict(
+        Intent.objects.filter(
+            pk__in=[intent.pk, daves_rfp.pk, carols_rfp_elsewhere.pk]
+        ).values_list("pk", "status")
+    )
+    assert statuses == {
+        intent.pk: Intent.Status.OPEN,
+        daves_rfp.pk: Intent.Status.WITHDRAWN,
+        carols_rfp_elsewhere.pk: Intent.Status.OPEN,  # carol is still in that organization
+    }
+    waiting.refresh_from_db()
+    co_authored.refresh_from_db()
+    assert (waiting.status, co_authored.status) == ("withdrawn", "submitted")
+    assert not ProposalCoauthor.objects.filter(offer=co_authored).exists()
+
+
+def test_the_only_member_of_an_organization_may_leave_it() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Membership.Role.OWNER)
+
+    membership_remove(
+        actor=owner, membership=Membership.objects.get(user=owner, organization=organization)
+    )
+
+    assert not Membership.objects.filter(organization=organization).exists()
+
+
+def test_the_last_owner_still_cannot_leave_others_behind(market: dict[str, Any]) -> None:
+    owner = org_member(market["organization"], role=Membership.Role.OWNER)
+
+    with pytest.raises(DomainError, match="last owner"):
+        membership_remove(
+            actor=owner,
+            membership=Membership.objects.get(user=owner, organization=market["organization"]),
+        )
