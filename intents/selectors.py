@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Case, Count, DecimalField, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, Count, DecimalField, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
-from intents.models import Intent, IntentTerm, Notice
+from intents.models import Intent, Notice
 from marketplace.models import Membership, Organization, User, Vendor
 
 VENDOR_VISIBLE_STATUSES = (
@@ -85,13 +85,10 @@ def intents_of_buyer(buyer: User) -> QuerySet[Intent]:
 
 def intent_of_buyer(*, buyer: User, intent_id: object) -> Intent:
     """One of the buyer's intents; raises ``Intent.DoesNotExist`` for anyone else's."""
+    # Its terms are read from the intent's own copy (``terms_for_vendors``).
     return (
         Intent.objects.select_related("category")
-        .prefetch_related(
-            "criteria",
-            "reveals",
-            Prefetch("intent_terms", queryset=IntentTerm.objects.select_related("term")),
-        )
+        .prefetch_related("criteria", "reveals")
         .get(pk=intent_id, buyer=buyer)
     )
 

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from intents.models import Intent
 from marketplace.models import CURRENCY_CODE_REGEX, Vendor
@@ -124,6 +125,11 @@ class Offer(models.Model):
     @property
     def is_proposal(self) -> bool:
         return self.member_id is not None
+
+    @property
+    def has_lapsed(self) -> bool:
+        """Past its valid-until date: the vendor is no longer bound, lapsed by the beat or not."""
+        return self.valid_until is not None and self.valid_until < timezone.localdate()
 
 
 class ProposalCoauthor(models.Model):

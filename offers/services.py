@@ -299,11 +299,20 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
             raise DomainError("Only the buyer can accept an offer on their intent.", kind=FORBIDDEN)
         _refuse_while_sealed(intent)
         now = timezone.now()
-        accepted = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
-            status=Offer.Status.ACCEPTED, decided_at=now, updated_at=now
+        # Past its valid-until date the vendor is no longer bound, whether or not the
+        # beat has lapsed it yet.
+        accepted = (
+            Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED)
+            .exclude(valid_until__lt=timezone.localdate())
+            .update(status=Offer.Status.ACCEPTED, decided_at=now, updated_at=now)
         )
         if not accepted:
-            offer.refresh_from_db(fields=["status"])
+            offer.refresh_from_db(fields=["status", "valid_until"])
+            if offer.status == Offer.Status.SUBMITTED and offer.has_lapsed:
+                raise DomainError(
+                    f"This offer was valid until {offer.valid_until:%Y-%m-%d}; it has lapsed.",
+                    kind=CONFLICT,
+                )
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
         intent_mark_awarded(intent=intent)
         offer.refresh_from_db()

@@ -87,7 +87,7 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
         row.cells = display_cells(row, criteria)
     accepted = next((offer for offer in offers if offer.status == Offer.Status.ACCEPTED), None)
     revealed_to = {reveal.vendor_id for reveal in intent.reveals.all()}
-    terms = [intent_term.as_data() for intent_term in intent.intent_terms.all()]
+    terms = intent.terms_for_vendors  # as vendors read and agree to them
     questions = list(questions_for_buyer(intent=intent))
     intent_mark_seen(intent=intent)
     return render(
@@ -133,6 +133,11 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     ):
         # Nothing to confirm: say why rather than offer a button that can only fail.
         messages.error(request, f"This {offer.status} offer can no longer be accepted.")
+        return redirect("offers:intent", intent_id=offer.intent_id)
+    if offer.has_lapsed:
+        messages.error(
+            request, f"This offer was valid until {offer.valid_until:%Y-%m-%d}; it has lapsed."
+        )
         return redirect("offers:intent", intent_id=offer.intent_id)
     others = live_offer_count(intent_id=offer.intent_id) - 1
     return render(

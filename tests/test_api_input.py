@@ -403,3 +403,22 @@ def test_a_text_answer_with_a_null_character_is_400(api: APIClient, world: dict[
         "criteria_answers.notes": ["Null characters are not allowed."]
     }
     assert state() == before
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_a_lone_surrogate_anywhere_in_the_body_is_400(
+    api: APIClient, world: dict[str, Any], name: str, where: str
+) -> None:
+    """Valid JSON, but no text: stored, it would make every page showing it fail."""
+    method, path, valid = WRITES[name]
+    body = json.dumps(valid)[:-1].rstrip()
+    body += (", " if valid else "") + (
+        '"\\ud800": 1}' if where == "key" else '"message": "a \\ud800 b"}'
+    )
+    before = state()
+
+    response = api.generic(method.upper(), path(world), body, content_type="application/json")
+
+    assert "lone surrogate" in assert_problem(response, 400)["detail"]
+    assert state() == before

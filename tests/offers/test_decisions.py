@@ -576,3 +576,26 @@ def test_a_decision_goes_back_to_the_page_in_its_order_and_nowhere_else(
 
     assert response.status_code == 302
     assert response["Location"] == f"/intents/{open_intent.pk}/{location}"
+
+
+def test_an_offer_past_its_valid_until_date_cannot_be_accepted(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    """Even before the beat lapsed it: past that date the vendor is no longer bound."""
+    expired = OfferFactory(intent=open_intent, valid_until=timezone.localdate() - timedelta(days=3))
+    other = OfferFactory(intent=open_intent)
+
+    asked = buyer_client.get(f"/offers/{expired.pk}/accept/", follow=True)
+    page = buyer_client.post(f"/offers/{expired.pk}/accept/", follow=True)
+
+    assert "it has lapsed" in asked.content.decode()
+    assert "it has lapsed" in page.content.decode()
+    statuses = dict(Offer.objects.values_list("pk", "status"))
+    assert statuses == {expired.pk: "submitted", other.pk: "submitted"}
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.OPEN
+
+
+def test_an_offer_valid_until_today_can_still_be_accepted(buyer: Any, open_intent: Intent) -> None:
+    offer = OfferFactory(intent=open_intent, valid_until=timezone.localdate())
+
+    assert offer_accept(offer=offer, buyer=buyer).status == Offer.Status.ACCEPTED

@@ -14,7 +14,7 @@ from django.utils import timezone
 from intents.models import Criterion, Intent
 from marketplace.models import Category, User
 from offers.models import Offer, OfferRevision, Question
-from tests.factories import PASSWORD, IntentFactory, OfferFactory, UserFactory
+from tests.factories import PASSWORD, IntentFactory, OfferFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -331,3 +331,27 @@ def test_home_page_explains_and_links(client: Client) -> None:
 def test_login_page_works_with_password(client: Client, buyer: User) -> None:
     response = client.post("/accounts/login/", {"username": buyer.username, "password": PASSWORD})
     assert response.status_code == 302
+
+
+def test_the_intent_page_at_its_busiest_stays_within_ten_queries(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    """Invited vendors, unread news, terms, questions and revisions: all on one page."""
+    intent = IntentFactory(
+        buyer=buyer,
+        category=category,
+        visibility=Intent.Visibility.INVITED,
+        buyer_activity_at=timezone.now(),  # unread: the page marks it read
+    )
+    for _ in range(3):
+        invited = VendorFactory(categories=[category])
+        intent.invited_vendors.add(invited)
+        offer = OfferFactory(intent=intent, vendor=invited)
+        OfferRevision.objects.create(offer=offer, changes={"price": ["300.00", "250.00"]})
+        Question.objects.create(intent=intent, vendor=invited, text="?")
+
+    with CaptureQueriesContext(connection) as queries:
+        html = buyer_client.get(f"/intents/{intent.pk}/").content.decode()
+
+    assert "Invited vendors only:" in html
+    assert len(queries) <= 10, "\n".join(query["sql"][:120] for query in queries)
