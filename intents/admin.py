@@ -52,8 +52,11 @@ class IntentAdmin(admin.ModelAdmin):
             obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
         else:
             super().save_model(request, obj, form, change)
-        # The form may change is_hidden or visibility: keep the notices' list flag true.
-        notices_relist(intent=obj)
+        if "is_hidden" in form.changed_data:
+            intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)  # shown again: matched again
+        else:
+            # The form may change visibility: keep the notices' list flag true.
+            notices_relist(intent=obj)
 
     @admin.action(description="Hide from vendors (abusive or spam)")
     def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:

@@ -284,9 +284,10 @@ def emit_to_noticed_vendors(
 ) -> None:
     """Tell every vendor noticed about ``intent``; call inside the changing transaction.
 
-    Members noticed about an internal intent get no vendor events.
+    Members noticed about an internal intent get no vendor events, and nobody hears
+    of an intent a moderator hid (its buyer may still edit it).
     """
-    if intent.organization_id is not None:
+    if intent.organization_id is not None or intent.is_hidden:
         return
     emit_many(
         NewEvent(vendor_id=vendor_id, type=type, payload=payload, dedupe_key=dedupe_key)

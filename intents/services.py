@@ -611,22 +611,34 @@ def intent_lock_for_award(*, intent_id: Any) -> Intent:
 
 
 def intent_mark_awarded(*, intent: Intent) -> Intent:
-    """Second half of an award, under the lock taken by :func:`intent_lock_for_award`."""
+    """Second half of an award, under the lock taken by :func:`intent_lock_for_award`.
+
+    Awarded while still open, it takes no more offers: every noticed vendor hears
+    ``intent.closed`` (once: not again if it had closed already).
+    """
     return _transition(
         intent=intent,
         from_statuses=Intent.UNDECIDED_STATUSES,
         to_status=Status.AWARDED,
         stamp="awarded_at",
         refusal="This intent is {status}; it cannot be awarded.",
+        tell="intent.closed",
     )
 
 
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
-    """A moderator hides an abusive intent from vendors (or shows it again)."""
+    """A moderator hides an abusive intent from vendors (or shows it again).
+
+    Shown again while open, it is matched again: vendors it missed while hidden
+    (matching skips a hidden intent) are noticed, up to its cap.
+    """
     with transaction.atomic():
         Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
         intent.refresh_from_db()  # all of it: the notices copy the deadline too
         notices_relist(intent=intent)
+        if not is_hidden and intent.status == Status.OPEN:
+            Intent.objects.filter(pk=intent.pk).update(needs_matching=True)
+            enqueue_on_commit("intents.match_intent", str(intent.pk))
 
 
 def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:

@@ -88,6 +88,8 @@ class VendorAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # Categories are saved only now: what matching reads must follow them.
         vendor_refresh_matching_fields(vendor=form.instance)
+        if "is_suspended" in form.changed_data:  # reinstated: matched against the intents since
+            vendor_set_suspended(vendor=form.instance, is_suspended=form.instance.is_suspended)
 
     @admin.action(description="Verify the selected vendors")
     def verify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:

@@ -249,8 +249,14 @@ def vendor_set_verified(*, vendor: Vendor, is_verified: bool) -> None:
 
 
 def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
-    """Suspend or reinstate; the API refuses a suspended vendor's keys at once."""
-    Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)
+    """Suspend or reinstate; the API refuses a suspended vendor's keys at once.
+
+    Reinstated, it is matched against the intents opened meanwhile (as on un-pausing).
+    """
+    with transaction.atomic():
+        Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)
+        if not is_suspended:
+            enqueue_on_commit("intents.match_vendor", str(vendor.pk))
 
 
 def vendor_block(*, buyer: User, vendor: Vendor) -> None:

@@ -7,6 +7,7 @@ HMAC-SHA256 of id.timestamp.body>``, made by the ``standardwebhooks`` library).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import json
@@ -84,6 +85,12 @@ def check_webhook_target(url: str) -> None:
     """
     parts = urlsplit(url)
     allowed_schemes = ("https",) if settings.WEBHOOKS_REQUIRE_HTTPS else ("https", "http")
+    try:
+        httpx.URL(url).host  # noqa: B018 -- what will send it: a host IDNA refuses is refused here
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        raise DomainError(
+            "The URL is not one we can send to.", errors={"url": ["This URL is not valid."]}
+        ) from None
     if parts.scheme not in allowed_schemes or not parts.hostname:
         raise DomainError(
             "The URL must be an absolute " + " or ".join(allowed_schemes) + " URL.",
@@ -100,7 +107,7 @@ def check_webhook_target(url: str) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
+    except (socket.gaierror, UnicodeError) as error:
         raise DomainError(
             "The URL's host does not resolve.", errors={"url": ["The host does not resolve."]}
         ) from error
@@ -200,21 +207,32 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     started = time.monotonic()
     try:
         check_webhook_target(endpoint.url)
-        response = httpx.post(
-            endpoint.url,
-            content=body.encode(),
-            headers=_sign(endpoint, delivery.message_id, body),
-            timeout=TIMEOUT_SECONDS,
-            follow_redirects=False,
+        status_code = asyncio.run(
+            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body))
         )
-        status_code = response.status_code
     except DomainError as refused:
         error = f"refused: {refused.message}"
+    except TimeoutError:
+        error = f"no answer within {TIMEOUT_SECONDS} s"
     except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:300]
+    except Exception as failure:  # whatever else: an attempt that failed, never a stuck one
+        logger.exception("Webhook delivery %s failed unexpectedly", delivery.pk)
         error = f"{type(failure).__name__}: {failure}"[:300]
     latency_ms = int((time.monotonic() - started) * 1000)
     _record(delivery, status_code=status_code, latency_ms=latency_ms, error=error)
     return delivery
+
+
+async def _post(url: str, body: str, headers: dict[str, str]) -> int:
+    """POST and read the answer within ``TIMEOUT_SECONDS`` in all: a receiver trickling its
+    answer a byte at a time is cut off (httpx's own timeouts are per read)."""
+    async with (
+        asyncio.timeout(TIMEOUT_SECONDS),
+        httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
+    ):
+        response = await client.post(url, content=body.encode(), headers=headers)
+        return response.status_code
 
 
 def _record(

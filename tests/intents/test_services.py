@@ -7,18 +7,22 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Intent, Notice
+from intents.notices import intent_match
 from intents.services import (
     intent_close,
     intent_create,
     intent_expire,
     intent_publish,
+    intent_set_hidden,
     intent_update,
     intent_withdraw,
 )
 from marketplace.errors import CONFLICT, INVALID, DomainError
-from marketplace.models import Category
-from tests.factories import IntentFactory
+from marketplace.models import Category, Event
+from marketplace.services import vendor_set_suspended
+from offers.services import offer_accept
+from tests.factories import IntentFactory, OfferFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +164,75 @@ def test_update_changes_fields(open_intent: Intent) -> None:
     intent = intent_update(intent=open_intent, title="Better title", budget_max=Decimal("900"))
     stored = Intent.objects.get(pk=intent.pk)
     assert (stored.title, stored.budget_max) == ("Better title", Decimal("900.00"))
+
+
+# --- Moderation, awards and reinstatement, as vendors hear of them -----------------------
+
+
+def test_no_vendor_hears_of_a_hidden_intent_its_buyer_keeps_editing(vendor: Any) -> None:
+    intent = IntentFactory(category=vendor.categories.get(), country="DE")
+    intent_match(intent_id=intent.pk)
+    intent_set_hidden(intent=intent, is_hidden=True)
+
+    intent_update(intent=intent, title="BUY CHEAP PILLS", description="spam spam spam")
+    intent_withdraw(intent=intent)
+
+    assert set(Event.objects.filter(vendor=vendor).values_list("type", flat=True)) == {
+        "intent.matched"
+    }
+
+
+def test_vendors_without_an_offer_hear_that_an_intent_awarded_early_takes_no_more(
+    buyer: Any, category: Category
+) -> None:
+    winner, preparing = VendorFactory(categories=[category]), VendorFactory(categories=[category])
+    intent = IntentFactory(buyer=buyer, category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+
+    offer_accept(offer=OfferFactory(intent=intent, vendor=winner), buyer=buyer)
+
+    told = Event.objects.filter(vendor=preparing, type="intent.closed").get()
+    assert told.payload["intent"]["status"] == Intent.Status.AWARDED
+
+
+def test_an_intent_closed_before_the_award_is_told_closed_once(
+    buyer: Any, category: Category
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    intent = IntentFactory(buyer=buyer, category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+    offer = OfferFactory(intent=intent, vendor=VendorFactory(categories=[category]))
+    intent_close(intent=intent)
+
+    offer_accept(offer=offer, buyer=buyer)
+
+    assert Event.objects.filter(vendor=vendor, type="intent.closed").count() == 1
+
+
+def test_an_intent_shown_again_is_matched_to_the_vendors_it_missed(
+    vendor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = IntentFactory(category=vendor.categories.get(), country="DE", needs_matching=True)
+    intent_set_hidden(intent=intent, is_hidden=True)
+    intent_match(intent_id=intent.pk)  # matching skips a hidden intent
+    assert not Notice.objects.filter(intent=intent).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_set_hidden(intent=intent, is_hidden=False)
+
+    assert Notice.objects.filter(intent=intent, vendor=vendor).exists()
+
+
+def test_a_reinstated_vendor_hears_of_intents_opened_while_it_was_suspended(
+    category: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+    intent = IntentFactory(category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+    assert not Notice.objects.filter(vendor=vendor).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        vendor_set_suspended(vendor=vendor, is_suspended=False)
+
+    assert Notice.objects.filter(vendor=vendor, intent=intent).exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -212,3 +214,57 @@ def test_https_required_when_configured(settings: Any) -> None:
         check_webhook_target("http://example.com/hook")
     with pytest.raises(DomainError):
         check_webhook_target("ftp://example.com/hook")
+
+
+@pytest.mark.parametrize("url", ["http://xn--a.example/hook", "http://☃.example/hook"])
+def test_a_url_the_sender_cannot_use_is_refused_when_saved(
+    api: Any, vendor: Vendor, url: str
+) -> None:
+    response = api.post("/api/v1/webhooks/", {"url": url}, format="json")
+
+    assert response.status_code == 400
+    assert "url" in response.json()["errors"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_an_attempt_that_fails_in_any_way_is_logged_and_retried_never_stuck(
+    vendor: Vendor,
+) -> None:
+    # Saved before the URL check existed: the attempt must still count, not raise.
+    WebhookEndpoint.objects.create(vendor=vendor, url="http://xn--a.example/hook", secret="whsec_x")
+
+    delivery = deliver_event(vendor)
+
+    assert delivery.attempts == 1
+    assert delivery.log.count() == 1
+    assert delivery.claimed_until is None
+    assert delivery.next_attempt_at is not None  # retried later, as any failure
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(
+    vendor: Vendor, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("marketplace.webhooks.TIMEOUT_SECONDS", 1)
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        with connection:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                if done.wait(0.3):
+                    return
+                connection.sendall(bytes([byte]))  # each read answers well within 1 s
+
+    threading.Thread(target=trickle, daemon=True).start()
+    webhook_endpoint_create(vendor=vendor, url=f"http://127.0.0.1:{server.getsockname()[1]}/")
+    try:
+        delivery = deliver_event(vendor)
+    finally:
+        done.set()
+        server.close()
+
+    assert delivery.last_error == "no answer within 1 s"
+    assert delivery.last_latency_ms < 3000
+    assert delivery.status == WebhookDelivery.Status.PENDING  # retried later
