@@ -111,7 +111,8 @@ class Intent(models.Model):
         editable=False,
     )  # fmt: skip
     # The buyer hears back: activity marks the intent unread in "My intents"
-    # and, unless turned off, sends at most one e-mail an hour.
+    # and, unless turned off, sends at most one e-mail an hour. buyer_emailed_at is
+    # when they last heard: by that e-mail, or by opening the intent's page.
     is_buyer_email_enabled = models.BooleanField(default=True)
     buyer_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     buyer_seen_at = models.DateTimeField(null=True, blank=True, editable=False)

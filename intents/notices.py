@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
@@ -26,6 +25,7 @@ from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
+from marketplace.mail import send_mail
 from marketplace.models import Membership, User, Vendor
 from marketplace.queue import enqueue_on_commit
 from marketplace.selectors import category_tree

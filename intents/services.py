@@ -65,6 +65,16 @@ MAX_VENDORS_LIMIT = 200
 NOBODY_INVITED = "Name at least one vendor: an “invited” intent goes to those you name alone."
 
 
+def _invited_over_cap(count: int, cap: int | None) -> list[str]:
+    """Every invited vendor is noticed: no more of them than the intent goes to."""
+    if cap is not None and count > cap:
+        return [
+            f"You invited {count} vendors, more than the {cap} this intent goes to: "
+            f"raise that number to {count} or invite fewer."
+        ]
+    return []
+
+
 def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     """Every rule an intent's fields must keep, as per-field messages."""
     errors: dict[str, list[str]] = {}
@@ -72,8 +82,11 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    if not str(fields.get("title") or "").strip():
+    title = str(fields.get("title") or "")
+    if not title.strip():
         add("title", "Say in a few words what you want.")
+    elif "\n" in title or "\r" in title:
+        add("title", "Keep the title to one line.")
     if not str(fields.get("description") or "").strip():
         add("description", "Describe what you need.")
     if not isinstance(fields.get("category"), Category):
@@ -263,8 +276,10 @@ def terms_validate(terms: list[dict[str, Any]]) -> tuple[list[tuple[Term, int | 
 
 
 def _terms_differ(intent: Intent, chosen: list[tuple[Term, int | None]]) -> bool:
-    current = set(IntentTerm.objects.filter(intent=intent).values_list("term_id", "days"))
-    return current != {(term.pk, days) for term, days in chosen}
+    """Did the buyer choose other terms (or days)? By code: a term reworded in a new
+    version since is still the one they chose, and stays in the version vendors agreed to."""
+    current = set(IntentTerm.objects.filter(intent=intent).values_list("term__code", "days"))
+    return current != {(term.code, days) for term, days in chosen}
 
 
 def _replace_terms(intent: Intent, chosen: list[tuple[Term, int | None]]) -> None:
@@ -314,6 +329,10 @@ def intent_create(
         errors["terms"] = problems
     if publish and fields["visibility"] == Intent.Visibility.INVITED and not invited:
         errors["invited"] = [NOBODY_INVITED]
+    if fields["visibility"] == Intent.Visibility.INVITED and (
+        too_many := _invited_over_cap(len(set(invited or [])), fields["max_vendors"])
+    ):
+        errors["invited"] = too_many
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
@@ -359,31 +378,42 @@ def intent_update(
             cleaned_criteria, problems = criteria_validate(criteria)
             if problems:
                 errors["criteria"] = problems
+        terms_changed = False
         if terms is not None:
             chosen_terms, problems = terms_validate(terms)
+            terms_changed = not problems and _terms_differ(locked, chosen_terms)
             if problems:
                 errors["terms"] = problems
-            elif (
-                _terms_differ(locked, chosen_terms)
-                and locked.offers.filter(status="submitted").exists()
-            ):
+            elif terms_changed and locked.offers.filter(status="submitted").exists():
                 errors["terms"] = [
                     "Your terms cannot change once offers have arrived: each vendor agreed "
                     "to them as they are. Withdraw the intent and post it again to change them."
                 ]
+        if locked.is_sealed and not merged["is_sealed"] and locked.offers.exists():
+            errors["is_sealed"] = [
+                "Offers stay sealed until the deadline once they have arrived: vendors made "
+                "them on that promise."
+            ]
         if (
             locked.status == Status.OPEN
             and merged["visibility"] == Intent.Visibility.INVITED
             and not (invited if invited is not None else locked.invited_vendors.exists())
         ):
             errors["invited"] = [NOBODY_INVITED]
+        if merged["visibility"] == Intent.Visibility.INVITED and (
+            too_many := _invited_over_cap(
+                len(set(invited)) if invited is not None else locked.invited_vendors.count(),
+                merged["max_vendors"],
+            )
+        ):
+            errors["invited"] = too_many
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         if criteria is not None:
             _replace_criteria(locked, cleaned_criteria)
-        if terms is not None:
+        if terms_changed:
             _replace_terms(locked, chosen_terms)
-        if criteria is not None or terms is not None:
+        if criteria is not None or terms_changed:
             intent_copy_details(intent=locked)
         if invited is not None:
             problems = _replace_invited(locked, invited)
@@ -697,9 +727,11 @@ def _refuse_offers(intent: Intent) -> None:
 
 
 def intent_mark_seen(*, intent: Intent) -> None:
-    """The buyer opened the intent page: it is read."""
+    """The buyer opened the intent page: it is read, and what they saw is no news to
+    e-mail them about (the next e-mail counts from now)."""
     if intent.is_unread:
-        Intent.objects.filter(pk=intent.pk).update(buyer_seen_at=timezone.now())
+        now = timezone.now()
+        Intent.objects.filter(pk=intent.pk).update(buyer_seen_at=now, buyer_emailed_at=now)
 
 
 def intent_reveal_identity(*, buyer: User, intent: Intent, vendor: Vendor) -> IdentityReveal:

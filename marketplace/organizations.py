@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -23,6 +22,7 @@ from django.utils.text import slugify
 
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
 from marketplace.links import absolute_url
+from marketplace.mail import send_mail
 from marketplace.models import (
     ExperienceEntry,
     Invitation,

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
 from marketplace.links import absolute_url
+from marketplace.mail import send_mail
 from offers.models import Offer, OfferRevision, Question
 
 logger = logging.getLogger(__name__)

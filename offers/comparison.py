@@ -86,21 +86,27 @@ def _scaled_column(rows: list[Row], criterion: Criterion) -> list[float] | None:
 
 
 def score_offers(offers: list[Offer], criteria: list[Criterion]) -> list[Row]:
-    """One row per offer with its per-criterion values and weighted score (0–100)."""
+    """One row per offer with its per-criterion values and weighted score (0–100).
+
+    Only live offers (submitted or accepted) are scored, and scaled against each
+    other alone: one withdrawn, declined or lapsed can no longer be chosen, so it
+    must not move the others' scores. It keeps its values and no score.
+    """
     rows = [Row(offer=offer) for offer in offers]
     for row in rows:
         row.values = {criterion.key: _raw_value(row.offer, criterion) for criterion in criteria}
+    live = [row for row in rows if row.offer.is_live]
     scored = []
     for criterion in criteria:
-        column = _scaled_column(rows, criterion)
+        column = _scaled_column(live, criterion)
         if column is None or criterion.weight == 0:
             continue
         scored.append(criterion)
-        for row, value in zip(rows, column, strict=True):
+        for row, value in zip(live, column, strict=True):
             row.scaled[criterion.key] = value
     total_weight = sum(criterion.weight for criterion in scored)
     if total_weight:
-        for row in rows:
+        for row in live:
             weighted = sum(criterion.weight * row.scaled[criterion.key] for criterion in scored)
             row.score = round(100 * weighted / total_weight, 1)
     return rows

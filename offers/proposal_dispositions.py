@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
 from marketplace.links import absolute_url
+from marketplace.mail import send_mail
 from offers.models import Offer
 from offers.services import decline_live_offers
 

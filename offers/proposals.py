@@ -24,7 +24,6 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -37,6 +36,7 @@ from intents.services import (
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.links import absolute_url
+from marketplace.mail import send_mail
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.services import (

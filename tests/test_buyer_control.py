@@ -264,6 +264,48 @@ def test_terms_cannot_change_once_offers_have_arrived(
     assert len(Intent.objects.get(pk=intent.pk).terms_for_vendors) == 2
 
 
+def test_a_term_reworded_since_neither_blocks_an_edit_nor_changes_what_vendors_agreed_to(
+    buyer: User, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category, terms=terms_of("no-sharing"))
+    OfferFactory(intent=intent, vendor=vendor)
+    first = Term.objects.get(code="no-sharing", is_current=True)
+    Term.objects.filter(pk=first.pk).update(is_current=False)
+    Term.objects.create(
+        code="no-sharing", version=first.version + 1, title=first.title, text="Reworded."
+    )
+
+    # The edit form sends the codes the buyer chose, as it always does.
+    intent_update(intent=intent, terms=terms_of("no-sharing"), title="A new title")
+
+    intent.refresh_from_db()
+    assert intent.title == "A new title"
+    assert [(t["code"], t["version"]) for t in intent.terms_for_vendors] == [
+        ("no-sharing", first.version)
+    ]
+
+
+def test_sealed_offers_cannot_be_unsealed_once_they_arrived(
+    buyer: User, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category, is_sealed=True)
+    OfferFactory(intent=intent, vendor=vendor)
+
+    with pytest.raises(DomainError) as refused:
+        intent_update(intent=intent, is_sealed=False)
+
+    assert "is_sealed" in refused.value.errors
+    assert Intent.objects.get(pk=intent.pk).is_sealed is True
+
+
+def test_sealed_offers_can_be_unsealed_before_any_arrived(buyer: User, category: Category) -> None:
+    intent = publish(buyer, category, is_sealed=True)
+
+    intent_update(intent=intent, is_sealed=False)
+
+    assert Intent.objects.get(pk=intent.pk).is_sealed is False
+
+
 @pytest.mark.parametrize(
     "terms",
     [
@@ -672,3 +714,23 @@ def test_deleting_the_account_erases_every_trace(
     }
     assert Rating.objects.get(offer=won).stars == 4
     assert not IdentityReveal.objects.exists()
+
+
+def test_more_vendors_invited_than_the_intent_goes_to_is_refused(
+    buyer: User, category: Category
+) -> None:
+    invited = [VendorFactory(categories=[category]).slug for _ in range(3)]
+
+    with pytest.raises(DomainError) as refused:
+        publish(
+            buyer, category, visibility=Intent.Visibility.INVITED, max_vendors=2, invited=invited
+        )
+    intent = publish(
+        buyer, category, visibility=Intent.Visibility.INVITED, max_vendors=3, invited=invited
+    )
+    with pytest.raises(DomainError) as lowered:
+        intent_update(intent=intent, max_vendors=2)
+
+    assert "raise that number to 3" in refused.value.errors["invited"][0]
+    assert "raise that number to 3" in lowered.value.errors["invited"][0]
+    assert Intent.objects.get().max_vendors == 3

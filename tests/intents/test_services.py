@@ -5,10 +5,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from intents.notices import intent_match
+from intents.notices import intent_match, notice_send_email
 from intents.services import (
     intent_close,
     intent_create,
@@ -236,3 +237,22 @@ def test_a_reinstated_vendor_hears_of_intents_opened_while_it_was_suspended(
         vendor_set_suspended(vendor=vendor, is_suspended=False)
 
     assert Notice.objects.filter(vendor=vendor, intent=intent).exists()
+
+
+def test_a_title_is_one_line(buyer: Any, category: Category) -> None:
+    with pytest.raises(DomainError) as refused:
+        intent_create(buyer=buyer, **valid_fields(category) | {"title": "Fix sink\r\nASAP"})
+
+    assert refused.value.errors["title"] == ["Keep the title to one line."]
+    assert not Intent.objects.exists()
+
+
+def test_a_line_break_in_a_stored_title_does_not_stop_its_notice_emails(vendor: Any) -> None:
+    """Titles stored before the rule: the subject is made one line, the e-mail goes."""
+    intent = IntentFactory(category=vendor.categories.get(), country="DE", title="Fix sink\r\nASAP")
+    (notice,) = intent_match(intent_id=intent.pk)
+
+    notice_send_email(notice_id=notice.pk)
+
+    assert Notice.objects.get(pk=notice.pk).state == Notice.State.DELIVERED
+    assert [message.subject for message in mail.outbox] == ["New intent for you: Fix sink ASAP"]

@@ -599,3 +599,70 @@ def test_an_offer_valid_until_today_can_still_be_accepted(buyer: Any, open_inten
     offer = OfferFactory(intent=open_intent, valid_until=timezone.localdate())
 
     assert offer_accept(offer=offer, buyer=buyer).status == Offer.Status.ACCEPTED
+
+
+def test_no_email_about_news_the_buyer_already_saw_on_the_page(
+    buyer_client: Client, open_intent: Intent, api: APIClient
+) -> None:
+    api.post(
+        "/api/v1/offers/",
+        {"intent": str(open_intent.pk), "price": "100.00", "currency": "EUR"},
+        format="json",
+    )
+    buyer_client.get(f"/intents/{open_intent.pk}/")  # seen before the beat's sweep
+
+    notify_buyers()
+    seen_nothing_new = list(mail.outbox)
+    # Two hours on, a second offer: news the buyer has not seen is still told.
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    Offer.objects.update(created_at=two_hours_ago)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        buyer_seen_at=two_hours_ago, buyer_emailed_at=two_hours_ago
+    )
+    OfferFactory(intent=open_intent)
+    Intent.objects.filter(pk=open_intent.pk).update(buyer_activity_at=timezone.now())
+    notify_buyers()
+
+    assert seen_nothing_new == []
+    [message] = mail.outbox
+    assert "1 new offer" in message.body
+
+
+def test_a_withdrawn_offer_does_not_move_the_live_offers_scores(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    today = timezone.localdate()
+    cheap_late = OfferFactory(
+        intent=open_intent, price=Decimal("100"), delivery_date=today + timedelta(days=10)
+    )
+    dear_soon = OfferFactory(
+        intent=open_intent, price=Decimal("200"), delivery_date=today + timedelta(days=5)
+    )
+    Criterion.objects.filter(intent=open_intent).delete()
+    for position, kind in enumerate(("price", "delivery")):
+        Criterion.objects.create(
+            intent=open_intent, key=kind, name=kind, kind=kind, weight=50, position=position
+        )
+
+    def scores() -> list[str]:
+        html = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+        shown = []
+        for offer in (cheap_late, dear_soon):
+            row = html[html.index(f'id="offer-{offer.pk}"') :]
+            row = row[: row.index("</tr>")]
+            shown.append(row.split('data-label="Score"><strong>')[1].split("</strong>")[0])
+        return shown
+
+    before = scores()
+    OfferFactory(
+        intent=open_intent,
+        price=Decimal("1000"),
+        delivery_date=today + timedelta(days=5),
+        status=Offer.Status.WITHDRAWN,
+    )
+
+    assert before == scores() == ["50.0", "50.0"]
+    Offer.objects.filter(pk=dear_soon.pk).update(price=Decimal("900"))
+    assert scores() == ["50.0", "50.0"]  # each still best on one criterion
+    Criterion.objects.filter(intent=open_intent, kind="delivery").update(weight=0)
+    assert scores() == ["100.0", "0.0"]  # the worst is scored 0, not left unscored
