@@ -80,8 +80,9 @@ def hand_written(intent: Intent) -> list[Any]:
         "coverage": [WORLDWIDE, intent.country] if intent.country else [WORLDWIDE],
         "buyer": intent.buyer_id,
         "currency": intent.currency,
-        "budget_min": intent.budget_min,
-        "budget_max": intent.budget_max,
+        # A hidden budget is not compared (intents.matching.compared_budget).
+        "budget_min": None if intent.is_budget_hidden else intent.budget_min,
+        "budget_max": None if intent.is_budget_hidden else intent.budget_max,
         "limit": LIMIT,
     }
     with connection.cursor() as cursor:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -105,15 +106,23 @@ def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
     if intent.visibility == Intent.Visibility.INVITED:
         return vendors.filter(id__in=intent.invited_vendors.values("id"))
     # The category and place rules follow in _select_portable.
-    if intent.budget_min is not None:
-        vendors = vendors.exclude(
-            deal_size_currency=intent.currency, deal_size_max__lt=intent.budget_min
-        )
-    if intent.budget_max is not None:
-        vendors = vendors.exclude(
-            deal_size_currency=intent.currency, deal_size_min__gt=intent.budget_max
-        )
+    budget_min, budget_max = compared_budget(intent)
+    if budget_min is not None:
+        vendors = vendors.exclude(deal_size_currency=intent.currency, deal_size_max__lt=budget_min)
+    if budget_max is not None:
+        vendors = vendors.exclude(deal_size_currency=intent.currency, deal_size_min__gt=budget_max)
     return vendors
+
+
+def compared_budget(intent: Intent) -> tuple[Decimal | None, Decimal | None]:
+    """The budget the deal-size rule compares: none when the buyer hid it.
+
+    Compared, a hidden budget would leak: a vendor moving its deal size and
+    watching which intents it is matched to would find the budget out.
+    """
+    if intent.is_budget_hidden:
+        return None, None
+    return intent.budget_min, intent.budget_max
 
 
 # The PostgreSQL engine: every rule of _base_queryset and the ranking in one
@@ -161,9 +170,8 @@ def _select_postgresql(
         "limit": limit,
         "keys": wanted_match_keys(intent, related),
         "currency": intent.currency,
-        "budget_min": intent.budget_min,
-        "budget_max": intent.budget_max,
     }
+    parameters["budget_min"], parameters["budget_max"] = compared_budget(intent)
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         vendors = [dict(zip(_POSTGRESQL_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
@@ -214,8 +222,7 @@ def _budget_was_compared(intent: Intent, vendor: dict[str, Any]) -> bool:
     """
     return (
         intent.visibility != Intent.Visibility.INVITED
-        and not intent.is_budget_hidden
-        and (intent.budget_min is not None or intent.budget_max is not None)
+        and compared_budget(intent) != (None, None)
         and vendor["deal_size_currency"] == intent.currency
         and (vendor["deal_size_min"] is not None or vendor["deal_size_max"] is not None)
     )

@@ -95,6 +95,28 @@ def test_deal_size_must_overlap_the_budget_in_the_same_currency(tree: dict[str, 
     assert not {too_big.pk, too_small.pk} & matched(intent)
 
 
+def test_a_hidden_budget_is_not_compared_with_deal_sizes(tree: dict[str, Category]) -> None:
+    """Compared, it would leak: a vendor could move its deal size and watch what it gets."""
+    too_big = make_vendor(
+        [tree["plumbing"]], deal_size_min=Decimal("10000"), deal_size_currency="EUR"
+    )
+    too_small = make_vendor(
+        [tree["plumbing"]], deal_size_max=Decimal("50"), deal_size_currency="EUR"
+    )
+    hidden = IntentFactory(
+        category=tree["plumbing"],
+        budget_min=Decimal("100"),
+        budget_max=Decimal("500"),
+        is_budget_hidden=True,
+    )
+
+    assert matched(hidden) == {too_big.pk, too_small.pk}
+    assert all(
+        "budget overlaps" not in candidate.reasons
+        for candidate in match_candidates(hidden, limit=10)
+    )
+
+
 def test_paused_and_suspended_vendors_are_skipped(tree: dict[str, Category]) -> None:
     active = make_vendor([tree["plumbing"]])
     make_vendor([tree["plumbing"]], is_paused=True)
