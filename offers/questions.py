@@ -33,6 +33,8 @@ def question_ask(*, vendor: Vendor, intent: Intent, text: str) -> Question:
         )
     if intent.status != Intent.Status.OPEN:
         raise DomainError(f"This intent is {intent.status}; it takes no questions.", kind=CONFLICT)
+    if intent.offers_close_at <= timezone.now():  # as offers: closed, whether swept yet or not
+        raise DomainError("The deadline on this intent has passed.", kind=CONFLICT)
     with transaction.atomic():
         question = Question.objects.create(intent=intent, vendor=vendor, text=text)
         intent_note_buyer_activity(intent_id=intent.pk)

@@ -173,8 +173,9 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     with transaction.atomic():
         intent = intent_lock_open(intent_id=offer.intent_id)
-        if not Notice.objects.filter(intent=intent, vendor=vendor).exists():
-            # The buyer blocked the vendor, or no longer invites it, since the offer.
+        if intent.is_hidden or not Notice.objects.filter(intent=intent, vendor=vendor).exists():
+            # A moderator hid the intent, or the buyer blocked the vendor or no longer
+            # invites it, since the offer.
             raise DomainError("This intent is no longer open to you.", kind=FORBIDDEN)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
         if locked.status != Offer.Status.SUBMITTED:

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from intents.models import Criterion, Intent
+from intents.models import Criterion, Intent, Notice
 from intents.services import intent_copy_details
 from marketplace.models import IdempotencyKey, Vendor, WebhookEndpoint
 from offers.models import Offer, OfferRevision, Question
@@ -143,6 +143,15 @@ BAD_MONEY = [
     "1" * 13,
     "",
     "ten",
+    # Python's Decimal takes each of these; the contract's decimal string does not.
+    "1e3",
+    "1_000",
+    "\u0661\u0660",  # Arabic-Indic digits
+    "+5",
+    " 10 ",
+    "-0.00",
+    "10.",
+    ".5",
 ]
 
 
@@ -422,3 +431,40 @@ def test_a_lone_surrogate_anywhere_in_the_body_is_400(
 
     assert "lone surrogate" in assert_problem(response, 400)["detail"]
     assert state() == before
+
+
+# Actions that take no body: each (path of world, what must stay unchanged).
+BODILESS_ACTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "withdraw offer": lambda world: f"/api/v1/offers/{world['offer'].pk}/withdraw/",
+    "read notice": lambda world: f"/api/v1/notices/{world['notice'].pk}/read/",
+    "test webhook": lambda world: f"/api/v1/webhooks/{world['endpoint'].pk}/test/",
+}
+
+
+@pytest.mark.parametrize("name", list(BODILESS_ACTIONS))
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [("{{{ not json", 400), ('{"reason": "too busy"}', 400), ("[]", 400), ("1", 400)],
+)
+def test_an_action_that_takes_no_body_refuses_one_and_changes_nothing(
+    api: APIClient, world: dict[str, Any], name: str, raw: str, status: int
+) -> None:
+    world["notice"] = Notice.objects.get(intent=world["intent"])
+    before = (state(), Notice.objects.get(pk=world["notice"].pk).read_at)
+
+    response = api.post(BODILESS_ACTIONS[name](world), raw, content_type="application/json")
+
+    assert_problem(response, status)
+    assert (state(), Notice.objects.get(pk=world["notice"].pk).read_at) == before
+
+
+@pytest.mark.parametrize("name", list(BODILESS_ACTIONS))
+@pytest.mark.parametrize("raw", ["", "{}"])
+def test_an_action_that_takes_no_body_takes_none_or_an_empty_object(
+    api: APIClient, world: dict[str, Any], name: str, raw: str
+) -> None:
+    world["notice"] = Notice.objects.get(intent=world["intent"])
+
+    response = api.post(BODILESS_ACTIONS[name](world), raw, content_type="application/json")
+
+    assert response.status_code == 200

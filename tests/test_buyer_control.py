@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from intents.models import IdentityReveal, Intent, Notice, Term
 from intents.notices import intent_match
-from intents.services import intent_create, intent_update
+from intents.services import intent_create, intent_set_hidden, intent_update
 from marketplace.errors import DomainError
 from marketplace.events import events_dispatch
 from marketplace.models import AuditEntry, Category, Event, User, Vendor, VendorBlock
@@ -734,3 +734,19 @@ def test_more_vendors_invited_than_the_intent_goes_to_is_refused(
     assert "raise that number to 3" in refused.value.errors["invited"][0]
     assert "raise that number to 3" in lowered.value.errors["invited"][0]
     assert Intent.objects.get().max_vendors == 3
+
+
+def test_an_offer_on_an_intent_a_moderator_hid_cannot_be_revised(
+    vendor: Vendor, vendor_client: Callable[[Vendor], APIClient], category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category)
+    offer = OfferFactory(intent=intent, vendor=vendor)
+    intent_set_hidden(intent=intent, is_hidden=True)
+
+    revised = vendor_client(vendor).patch(
+        f"/api/v1/offers/{offer.pk}/", {"price": "1.00"}, format="json"
+    )
+
+    assert revised.status_code == 403
+    offer.refresh_from_db()
+    assert offer.price == Decimal("250.00")

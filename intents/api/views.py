@@ -30,6 +30,7 @@ from intents.selectors import (
 )
 from marketplace.api.ordering import StrictOrderingFilter
 from marketplace.api.permissions import request_vendor
+from marketplace.api.serializers import refuse_any_body
 
 # Query parameters that leave the list as it is by default: open intents, all of them.
 UNFILTERED_PARAMS = {"page", "page_size", "ordering"}
@@ -129,5 +130,6 @@ class NoticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(request=None, responses=NoticeSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str) -> Response:
+        refuse_any_body(request)
         notice = notice_mark_read(notice=self.get_object())
         return Response(self.get_serializer(notice).data)

@@ -25,7 +25,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, raw_key = header.partition(" ")
-        if scheme != self.keyword or not raw_key.strip():
+        if scheme.lower() != self.keyword.lower() or not raw_key.strip():  # RFC 9110 §11.1
             raise exceptions.AuthenticationFailed(
                 "Send the API key as “Authorization: Bearer <key>”."
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -25,6 +28,19 @@ class PersonSessionAuthentication(SessionAuthentication):
         return 'Session realm="intentcast"'
 
 
+class PersonSessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = PersonSessionAuthentication
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.SESSION_COOKIE_NAME,
+            "description": "The web session of a logged-in person.",
+        }
+
+
 class MyDataExportView(APIView):
     """Everything you created or received, as one schema.org JSON-LD document.
 
@@ -36,8 +52,11 @@ class MyDataExportView(APIView):
     renderer_classes = [JSONLDRenderer, JSONRenderer]
 
     @extend_schema(
-        auth=[{"cookieAuth": []}],
-        responses={200: OpenApiResponse(description="A JSON-LD document (schema.org).")},
+        responses={
+            (200, "application/ld+json"): OpenApiResponse(
+                response=OpenApiTypes.OBJECT, description="A JSON-LD document (schema.org)."
+            )
+        },
     )
     def get(self, request: Request) -> Response:
         document = export_user_data(request.user)

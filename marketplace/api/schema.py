@@ -66,6 +66,18 @@ def add_problem_responses(
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             statuses = dict(ANY_OPERATION)
+            headers = dict(HEADERS)
+            security = operation.get("security", [])
+            if security and all("cookieAuth" in requirement for requirement in security):
+                # A person's web session, not an API key: no key's rate limits either.
+                statuses["401"] = "Not logged in: this is for a person's web session."
+                headers["401"] = {
+                    "WWW-Authenticate": {
+                        "schema": {"type": "string"},
+                        "description": '`Session realm="intentcast"`',
+                    }
+                }
+                del statuses["429"]
             if method in ("post", "put", "patch", "delete"):
                 statuses |= WRITE_OPERATION
             if method in ("post", "put", "patch"):
@@ -77,17 +89,17 @@ def add_problem_responses(
                 statuses |= IDEMPOTENT_OPERATION
             responses = operation.setdefault("responses", {})
             for status, description in statuses.items():
-                responses.setdefault(status, _problem(status, description))
+                responses.setdefault(status, _problem(status, description, headers))
     return result
 
 
-def _problem(status: str, description: str) -> dict[str, Any]:
+def _problem(status: str, description: str, headers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {
             PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}}
         },
     }
-    if status in HEADERS:
-        response["headers"] = HEADERS[status]
+    if status in headers:
+        response["headers"] = headers[status]
     return response

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.codes import validate_currency
@@ -34,6 +36,12 @@ class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
     pass
 
 
+def refuse_any_body(request: Any) -> None:
+    """For an action that takes no body (withdraw, read, test): none, or ``{}``. Anything
+    else is a 400 (or 415) like any bad input, before the action changes anything."""
+    StrictSerializer(data=request.data).is_valid(raise_exception=True)
+
+
 class CurrencyField(serializers.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_length", 3)
@@ -42,6 +50,12 @@ class CurrencyField(serializers.CharField):
         self.validators.append(validate_currency)
 
 
+MONEY_PATTERN = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$"}
+)
 class MoneyField(serializers.DecimalField):
     """A decimal string with two places, never negative, at most 12 digits before the point.
 
@@ -62,7 +76,9 @@ class MoneyField(serializers.DecimalField):
         return serializers.Field.validate_empty_values(self, data)
 
     def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str):
+        # Plain ASCII digits, a point, two places at most: no sign, exponent, spaces,
+        # underscores or other scripts' digits, which Python's Decimal would all take.
+        if not isinstance(data, str) or not MONEY_PATTERN.fullmatch(data):
             self.fail("not_a_string")
         return super().to_internal_value(data)
 

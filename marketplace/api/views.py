@@ -17,6 +17,7 @@ from marketplace.api.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointSerializer,
+    refuse_any_body,
 )
 from marketplace.errors import DomainError
 from marketplace.events import events_of_vendor_after
@@ -145,6 +146,7 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str) -> Response:
         """Send a ``webhook.test`` event now; the answer shows how the receiver replied."""
+        refuse_any_body(request)
         delivery = webhook_send_test(endpoint=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data)
 

@@ -11,6 +11,7 @@ from intents.models import Intent
 from intents.selectors import intents_visible_to_vendor
 from marketplace.api.idempotency import idempotent
 from marketplace.api.permissions import request_vendor
+from marketplace.api.serializers import refuse_any_body
 from marketplace.errors import NOT_FOUND, DomainError
 from marketplace.models import ApiKey
 from offers.api.filters import OfferFilter
@@ -80,6 +81,7 @@ class OfferViewSet(
     @extend_schema(request=None, responses=OfferSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
+        refuse_any_body(request)
         offer = offer_withdraw(offer=self.get_object(), vendor=request_vendor(request))
         return Response(OfferSerializer(offer).data)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -159,6 +160,31 @@ def test_schema_and_docs_are_served(client: object) -> None:
     assert b"cdn" not in docs.content.lower()
 
 
+def test_the_schema_declares_every_security_scheme_it_uses_and_the_export_as_json_ld(
+    client: Any, buyer: Any
+) -> None:
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    declared = set(schema["components"]["securitySchemes"])
+    used = {
+        name
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for requirement in operation.get("security", [])
+        for name in requirement
+    }
+    export = schema["paths"]["/api/v1/me/export/"]["get"]["responses"]
+
+    assert used <= declared
+    assert list(export["200"]["content"]) == ["application/ld+json"]
+    assert "429" not in export  # no API key, no key's rate limits
+    client.force_login(buyer)
+    anonymous = APIClient().get("/api/v1/me/export/")
+    assert client.get("/api/v1/me/export/")["Content-Type"] == "application/ld+json"
+    assert export["401"]["headers"]["WWW-Authenticate"]["description"] == (
+        f"`{anonymous['WWW-Authenticate']}`"
+    )
+
+
 def test_unknown_path_is_a_problem(api: APIClient) -> None:
     assert_problem(api.get("/api/v1/intents/not-a-uuid/"), 404)
 
@@ -174,3 +200,13 @@ def test_malformed_json_is_a_problem(api: APIClient) -> None:
 
 def test_make_client(vendor_client: Callable[[Vendor], APIClient], vendor: Vendor) -> None:
     assert vendor_client(vendor).get("/api/v1/vendor/").json()["slug"] == vendor.slug
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(vendor: Vendor, scheme: str) -> None:
+    """RFC 9110 §11.1: an authentication scheme is matched case-insensitively."""
+    raw_key = api_key_create(vendor=vendor).raw_key
+
+    response = APIClient().get("/api/v1/vendor/", HTTP_AUTHORIZATION=f"{scheme} {raw_key}")
+
+    assert response.status_code == 200

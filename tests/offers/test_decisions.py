@@ -666,3 +666,22 @@ def test_a_withdrawn_offer_does_not_move_the_live_offers_scores(
     assert scores() == ["50.0", "50.0"]  # each still best on one criterion
     Criterion.objects.filter(intent=open_intent, kind="delivery").update(weight=0)
     assert scores() == ["100.0", "0.0"]  # the worst is scored 0, not left unscored
+
+
+def test_no_question_after_the_deadline_as_no_offer(api: APIClient, open_intent: Intent) -> None:
+    """Whether or not the beat closed it yet."""
+    Intent.objects.filter(pk=open_intent.pk).update(
+        offers_close_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    offer = api.post(
+        "/api/v1/offers/",
+        {"intent": str(open_intent.pk), "price": "1.00", "currency": "EUR"},
+        format="json",
+    )
+    question = api.post(
+        f"/api/v1/intents/{open_intent.pk}/questions/", {"text": "Still?"}, format="json"
+    )
+
+    assert (offer.status_code, question.status_code) == (409, 409)
+    assert not Question.objects.exists()
