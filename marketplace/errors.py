@@ -28,3 +28,9 @@ class DomainError(Exception):
         self.message = message
         self.kind = kind
         self.errors = errors or {}
+
+    @property
+    def text(self) -> str:
+        """The refusal and its per-field reasons, as one flash message."""
+        details = [message for messages in self.errors.values() for message in messages]
+        return " ".join([self.message, *details])

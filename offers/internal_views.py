@@ -43,12 +43,6 @@ from offers.selectors import (
 from offers.services import intent_withdraw_and_decline_offers
 
 
-def _error_text(error: DomainError) -> str:
-    """The refusal and its per-field reasons, as one flash message."""
-    details = [message for messages_ in error.errors.values() for message in messages_]
-    return " ".join([error.message, *details])
-
-
 def member_organization(request: HttpRequest, slug: str) -> tuple[Organization, Membership]:
     """The organization if the user is a member; a 404 for anyone else."""
     try:
@@ -241,7 +235,7 @@ def proposal_coauthor_add_view(request: HttpRequest, slug: str, proposal_id: str
         (coauthor,) = _members_by_username(organization, [request.POST.get("username", "").strip()])
         proposal_add_coauthor(member=request.user, proposal=proposal, coauthor=coauthor)
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error.text)
     else:
         messages.success(request, f"{coauthor.get_username()} is asked to confirm.")
     return _back(slug, proposal.intent_id)
@@ -287,7 +281,7 @@ def proposal_decline_view(request: HttpRequest, slug: str, proposal_id: str) -> 
             poster=request.user, proposal=proposal, reason=request.POST.get("reason", "")
         )
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error.text)
     else:
         messages.success(request, "Proposal declined; the proposer is told why.")
     return _back(slug, proposal.intent_id)
@@ -316,7 +310,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
                 intent=intent, poster=request.user, shares=shares
             )
         except DomainError as error:
-            messages.error(request, _error_text(error))
+            messages.error(request, error.text)
             return _back(slug, intent.pk)
         return render(
             request,
@@ -332,7 +326,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
     try:
         entries = proposals_award(intent=intent, poster=request.user, shares=shares)
     except DomainError as error:
-        messages.error(request, _error_text(error))
+        messages.error(request, error.text)
     else:
         messages.success(request, f"Awarded: the reward is split among {len(entries)} member(s).")
     return _back(slug, intent.pk)

@@ -283,8 +283,14 @@ def decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | No
     return len(declined)
 
 
-def offer_accept(*, offer: Offer, buyer: User) -> Offer:
+MAX_CONTACT_DETAILS = 2000
+
+
+def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = None) -> Offer:
     """The buyer accepts one offer: the intent is awarded, the other live offers declined.
+
+    The chosen vendor always learns how to reach the buyer: ``contact_details`` (given
+    here, or as set on the intent), else the buyer's e-mail address.
 
     Race-safety: the intent row is locked first, so of two concurrent accepts
     the second waits, then finds the intent awarded and is refused (409). The
@@ -293,6 +299,13 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
     if offer.member_id is not None:
         raise DomainError(
             "Proposals on an internal RFP are accepted with a reward split.", kind=CONFLICT
+        )
+    if contact_details is not None and (
+        len(contact_details) > MAX_CONTACT_DETAILS or "\x00" in contact_details
+    ):
+        raise DomainError(
+            "The contact details are not valid.",
+            errors={"contact_details": [f"At most {MAX_CONTACT_DETAILS} characters of text."]},
         )
     with transaction.atomic():
         intent = intent_lock_for_award(intent_id=offer.intent_id)
@@ -315,6 +328,12 @@ def offer_accept(*, offer: Offer, buyer: User) -> Offer:
                     kind=CONFLICT,
                 )
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
+        contact = (
+            intent.contact_details if contact_details is None else contact_details
+        ).strip() or buyer.email
+        if contact != intent.contact_details:
+            Intent.objects.filter(pk=intent.pk).update(contact_details=contact)
+            intent.contact_details = contact
         intent_mark_awarded(intent=intent)
         offer.refresh_from_db()
         emit_dispositions([offer], buyer_contact=intent.contact_details)

@@ -121,9 +121,11 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     offer = _own_offer(request, offer_id)
     if request.method == "POST":
         try:
-            offer_accept(offer=offer, buyer=request.user)
+            offer_accept(
+                offer=offer, buyer=request.user, contact_details=request.POST.get("contact_details")
+            )
         except DomainError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.text)
         else:
             messages.success(request, f"You accepted {offer.vendor.name}'s offer.")
         return redirect("offers:intent", intent_id=offer.intent_id)

@@ -685,3 +685,71 @@ def test_no_question_after_the_deadline_as_no_offer(api: APIClient, open_intent:
 
     assert (offer.status_code, question.status_code) == (409, 409)
     assert not Question.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("on_the_intent", "typed", "vendor_gets"),
+    [
+        ("Call Ada: +49 30 1234", "Call Ada: +49 30 1234", "Call Ada: +49 30 1234"),
+        ("", "Ada, ada@example.test", "Ada, ada@example.test"),
+        ("Call Ada: +49 30 1234", "  ", None),  # emptied: the account's e-mail
+        ("", "", None),
+    ],
+)
+def test_the_chosen_vendor_always_learns_how_to_reach_the_buyer(
+    api: APIClient,
+    vendor: Vendor,
+    buyer: Any,
+    open_intent: Intent,
+    buyer_client: Client,
+    on_the_intent: str,
+    typed: str,
+    vendor_gets: str | None,
+) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(contact_details=on_the_intent)
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    asked = buyer_client.get(f"/offers/{offer.pk}/accept/").content.decode()
+
+    buyer_client.post(f"/offers/{offer.pk}/accept/", {"contact_details": typed})
+
+    assert f"they get your e-mail address, {buyer.email}" in asked
+    detail = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    assert detail["my_offer"]["status"] == "accepted"
+    assert detail["buyer_contact"] == (vendor_gets or buyer.email)
+    event = Event.objects.get(type="offer.accepted")
+    assert event.payload["buyer_contact"] == (vendor_gets or buyer.email)
+
+
+def test_contact_details_too_long_refuse_the_accept_and_change_nothing(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent)
+
+    page = buyer_client.post(
+        f"/offers/{offer.pk}/accept/", {"contact_details": "x" * 2001}, follow=True
+    )
+
+    assert "At most 2000 characters" in page.content.decode()
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
+    assert Intent.objects.get(pk=open_intent.pk).contact_details == ""
+
+
+def test_the_buyer_reads_the_whole_offer_before_accepting_it(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    offer = OfferFactory(
+        intent=open_intent,
+        message="We can come Monday. " + "Details. " * 40 + "Parking must be provided.",
+        valid_until=timezone.localdate() + timedelta(days=2),
+        line_items=[
+            {"description": "Thermostatic mixer tap", "quantity": "1.00", "unit_price": "80.00"}
+        ],
+    )
+
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    confirm = buyer_client.get(f"/offers/{offer.pk}/accept/").content.decode()
+
+    for shown in (page, confirm):
+        assert "Parking must be provided." in shown
+        assert "Thermostatic mixer tap" in shown
+    assert offer.valid_until.strftime("%b. %-d, %Y") in confirm or str(offer.valid_until) in confirm
