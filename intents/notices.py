@@ -17,12 +17,13 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, QuerySet, When
+from django.db.models import Case, Count, F, Q, QuerySet, When
 from django.utils import timezone
 
 from intents.matching import Candidate, match_candidates, related_category_ids
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
+from marketplace.codes import WORLDWIDE
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
@@ -318,6 +319,7 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
         Intent.objects.filter(
             # Public ones it may serve, and those whose buyer invited it by name.
             Q(visibility=Intent.Visibility.PUBLIC, category_id__in=category_ids)
+            & _public_rules_for(vendor)
             | Q(
                 visibility=Intent.Visibility.INVITED,
                 pk__in=Intent.invited_vendors.through.objects.filter(vendor=vendor).values(
@@ -329,10 +331,32 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
             offers_close_at__gt=timezone.now(),
         )
         .exclude(notices__vendor=vendor)
-        .order_by("offers_close_at")
+        # Room left under the cap: a full intent takes no one more.
+        .alias(noticed=Count("notices"))
+        .filter(noticed__lt=F("max_vendors"))
+        .order_by("offers_close_at", "pk")
         .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
     )
     return _match_each(intent_ids, lambda notice: notice.vendor_id == vendor.pk)
+
+
+def _public_rules_for(vendor: Vendor) -> Q:
+    """The place and deal-size rules, from the vendor's side: the limit of the catch-up
+    is spent on intents it may serve, not on the first hundred of its categories.
+
+    Matching still checks every rule (keywords too) on each intent it picks.
+    """
+    rules = Q()
+    if WORLDWIDE not in vendor.coverage:
+        # Coverage is country codes (a DE-BY region covers DE); remote-only work, worldwide.
+        rules &= Q(country__in=vendor.coverage)
+    if vendor.deal_size_currency:
+        shown = Q(currency=vendor.deal_size_currency, is_budget_hidden=False)
+        if vendor.deal_size_max is not None:
+            rules &= ~(shown & Q(budget_min__gt=vendor.deal_size_max))
+        if vendor.deal_size_min is not None:
+            rules &= ~(shown & Q(budget_max__lt=vendor.deal_size_min))
+    return rules
 
 
 def member_catch_up(*, user_id: Any) -> int:

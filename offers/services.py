@@ -289,8 +289,9 @@ MAX_CONTACT_DETAILS = 2000
 def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = None) -> Offer:
     """The buyer accepts one offer: the intent is awarded, the other live offers declined.
 
-    The chosen vendor always learns how to reach the buyer: ``contact_details`` (given
-    here, or as set on the intent), else the buyer's e-mail address.
+    ``contact_details``, when given (the confirmation asks), is how the chosen vendor may
+    reach the buyer: it replaces the intent's, and may not be empty. Not given, the
+    intent's stay as the buyer set them.
 
     Race-safety: the intent row is locked first, so of two concurrent accepts
     the second waits, then finds the intent awarded and is refused (409). The
@@ -300,13 +301,18 @@ def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = Non
         raise DomainError(
             "Proposals on an internal RFP are accepted with a reward split.", kind=CONFLICT
         )
-    if contact_details is not None and (
-        len(contact_details) > MAX_CONTACT_DETAILS or "\x00" in contact_details
-    ):
-        raise DomainError(
-            "The contact details are not valid.",
-            errors={"contact_details": [f"At most {MAX_CONTACT_DETAILS} characters of text."]},
-        )
+    if contact_details is not None:
+        contact_details = contact_details.strip()
+        if not contact_details:
+            problem = "Say how the vendor can reach you: they will need it."
+        elif len(contact_details) > MAX_CONTACT_DETAILS or "\x00" in contact_details:
+            problem = f"At most {MAX_CONTACT_DETAILS} characters of text."
+        else:
+            problem = ""
+        if problem:
+            raise DomainError(
+                "The contact details are not valid.", errors={"contact_details": [problem]}
+            )
     with transaction.atomic():
         intent = intent_lock_for_award(intent_id=offer.intent_id)
         if intent.buyer_id != buyer.pk:
@@ -328,12 +334,9 @@ def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = Non
                     kind=CONFLICT,
                 )
             raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
-        contact = (
-            intent.contact_details if contact_details is None else contact_details
-        ).strip() or buyer.email
-        if contact != intent.contact_details:
-            Intent.objects.filter(pk=intent.pk).update(contact_details=contact)
-            intent.contact_details = contact
+        if contact_details is not None and contact_details != intent.contact_details:
+            Intent.objects.filter(pk=intent.pk).update(contact_details=contact_details)
+            intent.contact_details = contact_details
         intent_mark_awarded(intent=intent)
         offer.refresh_from_db()
         emit_dispositions([offer], buyer_contact=intent.contact_details)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from intents.matching import match_candidates
 from intents.models import Intent, Notice
-from intents.notices import intent_match, vendor_catch_up
+from intents.notices import CATCH_UP_LIMIT, intent_match, vendor_catch_up
 from intents.services import intent_update
 from marketplace.events import events_dispatch
 from marketplace.models import Category, Event, Vendor
@@ -346,3 +346,46 @@ def test_a_new_vendor_hears_of_intents_already_open(tree: dict[str, Category]) -
         open_before.pk
     }
     assert not Notice.objects.filter(intent__in=[closed, elsewhere]).exists()
+
+
+def test_the_catch_up_reaches_intents_it_fits_behind_many_it_cannot_serve(
+    tree: dict[str, Category],
+) -> None:
+    """Its limit is spent on intents the vendor may serve: place, deal size, room."""
+    soon = timezone.now() + timedelta(days=1)
+    for _ in range(CATCH_UP_LIMIT):
+        IntentFactory(category=tree["plumbing"], country="DE", offers_close_at=soon)
+    for _ in range(3):
+        IntentFactory(
+            category=tree["plumbing"],
+            country="FR",
+            offers_close_at=soon,
+            currency="EUR",
+            budget_min=None,
+            budget_max=Decimal("10"),  # below the vendor's smallest deal
+        )
+    full = IntentFactory(
+        category=tree["plumbing"], country="FR", offers_close_at=soon, max_vendors=1
+    )
+    NoticeFactory(intent=full)
+    later = timezone.now() + timedelta(days=5)
+    fits = IntentFactory(category=tree["plumbing"], country="FR", offers_close_at=later)
+    hidden_budget = IntentFactory(
+        category=tree["plumbing"],
+        country="FR",
+        offers_close_at=later,
+        budget_min=None,
+        budget_max=Decimal("10"),
+        is_budget_hidden=True,  # not compared: it would leak
+    )
+    vendor = vendor_create(
+        name="Plombier", email="p@plombier.test", categories=[tree["plumbing"]], regions=["FR"]
+    ).vendor
+    vendor_update(vendor=vendor, deal_size_min=Decimal("100"), deal_size_currency="EUR")
+
+    assert vendor_catch_up(vendor_id=vendor.pk) == 2
+
+    assert set(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == {
+        fits.pk,
+        hidden_budget.pk,
+    }

@@ -688,36 +688,37 @@ def test_no_question_after_the_deadline_as_no_offer(api: APIClient, open_intent:
 
 
 @pytest.mark.parametrize(
-    ("on_the_intent", "typed", "vendor_gets"),
-    [
-        ("Call Ada: +49 30 1234", "Call Ada: +49 30 1234", "Call Ada: +49 30 1234"),
-        ("", "Ada, ada@example.test", "Ada, ada@example.test"),
-        ("Call Ada: +49 30 1234", "  ", None),  # emptied: the account's e-mail
-        ("", "", None),
-    ],
+    ("on_the_intent", "offered"),
+    [("Call Ada: +49 30 1234", "Call Ada: +49 30 1234"), ("", "the buyer's e-mail address")],
 )
-def test_the_chosen_vendor_always_learns_how_to_reach_the_buyer(
+def test_the_confirmation_asks_how_the_chosen_vendor_may_reach_the_buyer(
     api: APIClient,
     vendor: Vendor,
     buyer: Any,
     open_intent: Intent,
     buyer_client: Client,
     on_the_intent: str,
-    typed: str,
-    vendor_gets: str | None,
+    offered: str,
 ) -> None:
+    """Filled in with what the buyer set, else their e-mail: theirs to change, never empty."""
     Intent.objects.filter(pk=open_intent.pk).update(contact_details=on_the_intent)
     offer = OfferFactory(intent=open_intent, vendor=vendor)
+    suggested = on_the_intent or buyer.email
+
     asked = buyer_client.get(f"/offers/{offer.pk}/accept/").content.decode()
+    emptied = buyer_client.post(
+        f"/offers/{offer.pk}/accept/", {"contact_details": "  "}, follow=True
+    )
+    still_open = Offer.objects.get(pk=offer.pk).status
+    buyer_client.post(f"/offers/{offer.pk}/accept/", {"contact_details": "Ada, 030 1234"})
 
-    buyer_client.post(f"/offers/{offer.pk}/accept/", {"contact_details": typed})
-
-    assert f"they get your e-mail address, {buyer.email}" in asked
+    assert f">{suggested}</textarea>" in asked, offered
+    assert "Say how the vendor can reach you" in emptied.content.decode()
+    assert still_open == Offer.Status.SUBMITTED
     detail = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
     assert detail["my_offer"]["status"] == "accepted"
-    assert detail["buyer_contact"] == (vendor_gets or buyer.email)
-    event = Event.objects.get(type="offer.accepted")
-    assert event.payload["buyer_contact"] == (vendor_gets or buyer.email)
+    assert detail["buyer_contact"] == "Ada, 030 1234"
+    assert Event.objects.get(type="offer.accepted").payload["buyer_contact"] == "Ada, 030 1234"
 
 
 def test_contact_details_too_long_refuse_the_accept_and_change_nothing(
