@@ -86,6 +86,10 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     if intent.organization_id is not None:
         # An internal RFP is managed inside its organization, not with the public form.
         return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
+    if intent.status not in (Intent.Status.DRAFT, Intent.Status.OPEN):
+        # Say why rather than show a form that can only fail.
+        messages.error(request, f"A {intent.status} intent cannot be edited.")
+        return redirect("offers:intent", intent_id=intent.pk)
     form = IntentForm(request.POST or None, initial=intent_initial(intent))
     criteria_formset = CustomCriteriaFormSet(
         request.POST or None, prefix="criteria", initial=criteria_initial(intent)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
@@ -91,4 +91,8 @@ def questions_visible_to_vendor(*, vendor: Vendor, intent: Intent) -> QuerySet[Q
 
 
 def questions_for_buyer(*, intent: Intent) -> QuerySet[Question]:
-    return Question.objects.filter(intent=intent).order_by("answered_at", "created_at")
+    """Unanswered first (on every database: PostgreSQL sorts NULL last by default), oldest
+    first; then the answered ones in the order they were answered."""
+    return Question.objects.filter(intent=intent).order_by(
+        F("answered_at").asc(nulls_first=True), "created_at"
+    )

@@ -21,7 +21,7 @@ from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership, Vendor
 from offers.buyer_mail import buyer_notify
 from offers.models import Offer, OfferRevision, Question, Rating
-from offers.questions import question_answer
+from offers.questions import question_answer, questions_for_buyer
 from offers.ratings import rating_create
 from offers.services import offer_accept, offer_decline
 from offers.tasks import notify_buyers
@@ -754,3 +754,11 @@ def test_the_buyer_reads_the_whole_offer_before_accepting_it(
         assert "Parking must be provided." in shown
         assert "Thermostatic mixer tap" in shown
     assert offer.valid_until.strftime("%b. %-d, %Y") in confirm or str(offer.valid_until) in confirm
+
+
+def test_the_buyer_sees_unanswered_questions_first(open_intent: Intent, buyer: Any) -> None:
+    answered = Question.objects.create(intent=open_intent, vendor=VendorFactory(), text="First?")
+    waiting = Question.objects.create(intent=open_intent, vendor=VendorFactory(), text="Second?")
+    question_answer(buyer=buyer, question=answered, answer="Yes.")
+
+    assert list(questions_for_buyer(intent=open_intent)) == [waiting, answered]

@@ -355,3 +355,15 @@ def test_the_intent_page_at_its_busiest_stays_within_ten_queries(
 
     assert "Invited vendors only:" in html
     assert len(queries) <= 10, "\n".join(query["sql"][:120] for query in queries)
+
+
+@pytest.mark.parametrize("status", [Intent.Status.CLOSED, Intent.Status.AWARDED])
+def test_an_intent_that_can_no_longer_change_offers_no_edit_form(
+    buyer_client: Client, buyer: User, category: Category, status: str
+) -> None:
+    intent = IntentFactory(buyer=buyer, category=category, status=status)
+
+    page = buyer_client.get(f"/intents/{intent.pk}/edit/", follow=True)
+
+    assert page.redirect_chain[-1][0] == f"/intents/{intent.pk}/"
+    assert f"A {status} intent cannot be edited." in page.content.decode()
