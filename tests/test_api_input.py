@@ -468,3 +468,23 @@ def test_an_action_that_takes_no_body_takes_none_or_an_empty_object(
     response = api.post(BODILESS_ACTIONS[name](world), raw, content_type="application/json")
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "location"),
+    [
+        ("post", "/api/v1/offers", "/api/v1/offers/"),
+        ("get", "/api/v1/intents?page_size=5", "/api/v1/intents/?page_size=5"),
+    ],
+)
+def test_an_api_address_without_its_slash_is_a_308_that_keeps_method_and_body(
+    api: APIClient, world: dict[str, Any], method: str, path: str, location: str
+) -> None:
+    before = state()
+
+    response = api.generic(
+        method.upper(), path, '{"price": "1.00"}', content_type="application/json"
+    )
+
+    assert (response.status_code, response["Location"]) == (308, location)
+    assert state() == before

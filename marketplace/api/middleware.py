@@ -1,4 +1,4 @@
-"""Limits applied to API requests before any view reads them."""
+"""Limits applied to API requests before any view reads them, and the missing slash."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import is_valid_path
 
 from marketplace.api.problems import problem_http_response
 
@@ -30,6 +31,15 @@ class ApiRequestSizeLimitMiddleware:
                 return problem_http_response(
                     413, f"The request body is larger than {limit // 1024} KiB."
                 )
+            if not request.path.endswith("/") and is_valid_path(
+                f"{request.path_info}/", getattr(request, "urlconf", None)
+            ):
+                # The address without its slash: 308 keeps the method and the body
+                # (Django's 301 would turn a POST into a GET that loses the offer).
+                query = request.META.get("QUERY_STRING", "")
+                response = HttpResponse(status=308)
+                response["Location"] = f"{request.path}/" + (f"?{query}" if query else "")
+                return response
         return self.get_response(request)
 
 
