@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intents.models import Intent, Notice
-from intents.services import intent_set_hidden, notices_relist
+from intents.services import intent_set_hidden
 
 
 @admin.register(Intent)
@@ -28,35 +28,29 @@ class IntentAdmin(admin.ModelAdmin):
     list_select_related = ("category", "buyer")
     search_fields = ("title", "description", "pseudonym", "buyer__username", "buyer__email")
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "id",
-        "pseudonym",
-        "status",
-        "created_at",
-        "updated_at",
-        "published_at",
-        "closed_at",
-        "awarded_at",
-        "withdrawn_at",
-        "expired_at",
-    )
-    raw_id_fields = ("buyer", "organization")
-    filter_horizontal = ("invited_vendors",)
     actions = ["hide", "unhide"]
+    # A moderator corrects the words and hides; every other field keeps the rules the
+    # buyer's services keep (currency and seal once offers arrived, the deadline, the
+    # audience), so it is shown, not edited here.
+    MODERATED_FIELDS = ("title", "description", "is_hidden")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            field.name
+            for field in [*Intent._meta.concrete_fields, *Intent._meta.many_to_many]
+            if field.name not in self.MODERATED_FIELDS
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # buyers post intents; the services give them a pseudonym and matching
 
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
-        if change:
-            # Only what the moderator changed: an offer arriving meanwhile (the
-            # buyer's news mark) or any service's write to the row is kept.
-            columns = {field.name for field in Intent._meta.concrete_fields}
-            obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
-        else:
-            super().save_model(request, obj, form, change)
+        # Only what the moderator changed: an offer arriving meanwhile (the buyer's
+        # news mark) or any service's write to the row is kept.
+        columns = {field.name for field in Intent._meta.concrete_fields}
+        obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
         if "is_hidden" in form.changed_data:
             intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)  # shown again: matched again
-        else:
-            # The form may change visibility: keep the notices' list flag true.
-            notices_relist(intent=obj)
 
     @admin.action(description="Hide from vendors (abusive or spam)")
     def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
@@ -100,3 +94,6 @@ class NoticeAdmin(admin.ModelAdmin):
         "created_at",
         "listed",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # matching makes notices

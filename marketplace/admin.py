@@ -28,6 +28,7 @@ from marketplace.models import (
 from marketplace.organizations import memberships_removed, organization_left_without_owner
 from marketplace.services import (
     api_key_revoke,
+    vendor_profile_errors,
     vendor_refresh_matching_fields,
     vendor_set_suspended,
     vendor_set_verified,
@@ -41,11 +42,36 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_staff", "is_active", ("vendor", admin.EmptyFieldListFilter))
     list_select_related = ("vendor",)
     fieldsets = (*BaseUserAdmin.fieldsets, ("Vendor", {"fields": ("vendor",)}))
+    # The e-mail is unique (and how people log in): asked for when adding, too.
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
+    )  # fmt: skip
     autocomplete_fields = ("vendor",)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        if "email" in form.base_fields:
+            form.base_fields["email"].required = True
+        return form
+
+
+class CategoryForm(forms.ModelForm):
+    def clean_parent(self) -> Category | None:
+        parent = self.cleaned_data.get("parent")
+        ancestor, seen = parent, set()
+        while ancestor is not None and ancestor.pk not in seen:
+            if self.instance.pk is not None and ancestor.pk == self.instance.pk:
+                raise forms.ValidationError(
+                    "A category cannot sit under itself or one of its own subcategories."
+                )
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
+        return parent
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
     list_display = ("name", "slug", "parent")
     list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("parent",)
@@ -65,8 +91,24 @@ class ApiKeyInline(admin.TabularInline):
         return False  # keys are made with `create_api_key` or on the vendor's page
 
 
+class VendorForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        errors = vendor_profile_errors(
+            **{
+                field: cleaned.get(field)
+                for field in ("regions", "keywords", "deal_size_min", "deal_size_max")
+            },
+            deal_size_currency=cleaned.get("deal_size_currency") or "",
+        )
+        for field, messages_ in errors.items():
+            self.add_error(field if field in self.fields else None, messages_)
+        return cleaned
+
+
 @admin.register(Vendor)
 class VendorAdmin(admin.ModelAdmin):
+    form = VendorForm
     list_display = (
         "name",
         "slug",
@@ -83,6 +125,15 @@ class VendorAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "updated_at")
     inlines = [ApiKeyInline]
     actions = ["verify", "unverify", "suspend", "reinstate"]
+
+    def save_model(self, request: HttpRequest, obj: Vendor, form: Any, change: bool) -> None:
+        if change:
+            # Only what the operator changed: the capacity counters, the reputation or
+            # a suspension written meanwhile are kept.
+            columns = {field.name for field in Vendor._meta.concrete_fields}
+            obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
+        else:
+            super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -164,9 +215,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     list_select_related = ("vendor",)
     search_fields = ("url", "vendor__name", "description")
-    readonly_fields = ("id", "created_at", "updated_at")
+    # The URL is checked, and the secret made and shown once, by the vendor's own pages
+    # and the API: here an operator reads, and turns an endpoint off or on.
+    readonly_fields = ("id", "vendor", "url", "created_at", "updated_at")
     exclude = ("secret",)
-    raw_id_fields = ("vendor",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class WebhookAttemptInline(admin.TabularInline):
@@ -276,6 +331,14 @@ class MembershipForm(forms.ModelForm):
         demoted = old.pk and old.role == OWNER and cleaned.get("role") != OWNER
         if demoted and organization_left_without_owner(old.organization_id, demoting=[old.pk]):
             raise forms.ValidationError(LAST_OWNER)
+        organization = cleaned.get("organization")
+        if (
+            not old.pk
+            and organization is not None
+            and cleaned.get("role") != OWNER
+            and not Membership.objects.filter(organization=organization, role=OWNER).exists()
+        ):
+            raise forms.ValidationError(f"This organization has no owner: {LAST_OWNER}")
         return cleaned
 
 
@@ -338,14 +401,21 @@ class InvitationAdmin(admin.ModelAdmin):
     readonly_fields = ("hashed_token", "invited_by", "created_at", "answered_at")
     raw_id_fields = ("organization",)
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # owners invite on the site: the token is made and e-mailed there
+
 
 @admin.register(SkillProfile)
 class SkillProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "updated_at")
     list_select_related = ("user",)
     search_fields = ("user__username", "user__email")
-    readonly_fields = ("skill_lexemes", "updated_at")
-    raw_id_fields = ("user",)
+    # Each person writes their own (marketplace.organizations.skill_profile_update
+    # derives what matching reads): operators read them.
+    readonly_fields = ("user", "skills", "skill_lexemes", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ExperienceEntry)

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -80,7 +83,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     return api_key
 
 
-def _clean_profile(
+def vendor_profile_errors(
     *,
     regions: list[str] | None = None,
     keywords: list[str] | None = None,
@@ -88,7 +91,15 @@ def _clean_profile(
     deal_size_max: Decimal | None = None,
     deal_size_currency: str = "",
 ) -> dict[str, list[str]]:
+    """What is wrong with a vendor's profile, per field (the services and the admin ask)."""
     errors: dict[str, list[str]] = {}
+    for field, values in (("regions", regions), ("keywords", keywords)):
+        if values is not None and (
+            not isinstance(values, list) or not all(isinstance(v, str) for v in values)
+        ):
+            errors[field] = ["Give a list of texts."]
+    if errors:
+        return errors
     for region in regions or []:
         try:
             validate_region(region)
@@ -128,6 +139,10 @@ def vendor_match_keys(category_ids: Iterable[int], coverage: Iterable[str]) -> l
     """
     codes = sorted(set(coverage))
     return sorted({f"{category_id}:{code}" for category_id in category_ids for code in codes})
+
+
+# What matching reads, derived from the profile (and the categories, for match_keys).
+DERIVED_FIELDS = ("coverage", "keyword_lexemes", "match_keys")
 
 
 def _derive_matching_fields(vendor: Vendor) -> None:
@@ -175,7 +190,7 @@ def vendor_update(
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     merged = {field: changes.get(field, getattr(vendor, field)) for field in PROFILE_FIELDS}
-    errors = _clean_profile(
+    errors = vendor_profile_errors(
         regions=merged["regions"],  # type: ignore[arg-type]
         keywords=merged["keywords"],  # type: ignore[arg-type]
         deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
@@ -194,7 +209,9 @@ def vendor_update(
             else list(vendor.categories.values_list("pk", flat=True))
         )
         vendor.match_keys = vendor_match_keys(category_ids, vendor.coverage)
-        vendor.save()
+        # The profile's columns alone: a suspension, the capacity counters or the
+        # reputation written meanwhile (by others, on a fresher row) are kept.
+        vendor.save(update_fields=[*PROFILE_FIELDS, *DERIVED_FIELDS, "updated_at"])
         if categories is not None:
             vendor.categories.set(categories)
         # Intents already open that now fit this vendor are noticed after commit.
@@ -219,17 +236,24 @@ def vendor_create(
 ) -> CreatedVendor:
     """Create a vendor, a staff user for ``email`` and a first API key.
 
-    The staff user has no usable password; they set one through "forgot
-    password" on the web.
+    The staff user's password is random and told to nobody; they set their own
+    through "forgot password" on the web (Django's reset skips a user whose
+    password is unusable, so it must be a usable one).
     """
     slug = slug or slugify(name)
     if not slug:
         raise DomainError("The name needs at least one letter or digit.", errors={"name": ["?"]})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise DomainError(
+            f"“{email}” is not an e-mail address.", errors={"email": ["Give an e-mail address."]}
+        ) from None
     if Vendor.objects.filter(slug=slug).exists():
         raise DomainError(f"A vendor with slug “{slug}” exists.", kind=CONFLICT)
-    if User.objects.filter(email__iexact=email).exists():
-        raise DomainError(f"A user with e-mail {email} exists.", kind=CONFLICT)
-    errors = _clean_profile(regions=regions)
+    if User.objects.filter(Q(email__iexact=email) | Q(username__iexact=email)).exists():
+        raise DomainError(f"A user with e-mail or login {email} exists.", kind=CONFLICT)
+    errors = vendor_profile_errors(regions=regions)
     if errors:
         raise DomainError("The vendor is not valid.", errors=errors)
     with transaction.atomic():
@@ -238,7 +262,9 @@ def vendor_create(
         vendor.match_keys = vendor_match_keys([c.pk for c in categories], vendor.coverage)
         vendor.save()
         vendor.categories.set(categories)
-        staff_user = User.objects.create_user(username=email, email=email, vendor=vendor)
+        staff_user = User.objects.create_user(
+            username=email, email=email, vendor=vendor, password=secrets.token_urlsafe(32)
+        )
         enqueue_on_commit("intents.match_vendor", str(vendor.pk))
         issued_key = api_key_create(vendor=vendor, name="first key")
     return CreatedVendor(vendor=vendor, staff_user=staff_user, issued_key=issued_key)

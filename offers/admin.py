@@ -63,3 +63,6 @@ class RewardEntryAdmin(admin.ModelAdmin):
         "is_points",
         "created_at",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the award alone

@@ -8,7 +8,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from marketplace.models import ApiKey, Category, Vendor
-from marketplace.services import api_key_create, api_key_revoke, vendor_set_suspended
+from marketplace.services import (
+    api_key_create,
+    api_key_revoke,
+    vendor_set_suspended,
+    vendor_update,
+)
 from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +215,18 @@ def test_the_bearer_scheme_is_case_insensitive(vendor: Vendor, scheme: str) -> N
     response = APIClient().get("/api/v1/vendor/", HTTP_AUTHORIZATION=f"{scheme} {raw_key}")
 
     assert response.status_code == 200
+
+
+def test_a_profile_change_keeps_what_others_wrote_to_the_vendor_meanwhile(
+    vendor: Vendor,
+) -> None:
+    """The PATCH saves the profile's columns from the row it read, not the whole row."""
+    as_the_request_read_it = Vendor.objects.get(pk=vendor.pk)
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+    Vendor.objects.filter(pk=vendor.pk).update(notices_today=7, rating_count=3)
+
+    vendor_update(vendor=as_the_request_read_it, description="We fix pipes.")
+
+    vendor.refresh_from_db()
+    assert (vendor.description, vendor.is_suspended) == ("We fix pipes.", True)
+    assert (vendor.notices_today, vendor.rating_count) == (7, 3)

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
+from django.utils.text import slugify
 
 from intents.models import Intent
 from intents.notices import intent_match
@@ -122,7 +123,8 @@ class Command(BaseCommand):
         self.stdout.write("• vendors")
         keys = []
         for name, email, category_slugs, regions in VENDORS:
-            vendor = Vendor.objects.filter(contact_email=email).first()
+            # By slug, as vendor_create makes it: the vendor may have changed its e-mail.
+            vendor = Vendor.objects.filter(slug=slugify(name)).first()
             if vendor is None:
                 categories = list(Category.objects.filter(slug__in=category_slugs))
                 created = vendor_create(

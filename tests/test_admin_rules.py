@@ -1,0 +1,268 @@
+"""The admin and the commands keep the rules the services keep; accounts a vendor can use."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from intents.models import Intent
+from intents.services import intent_update
+from marketplace.errors import DomainError
+from marketplace.events import emit, events_dispatch
+from marketplace.models import (
+    Category,
+    Membership,
+    SkillProfile,
+    User,
+    Vendor,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from marketplace.selectors import categories_in_tree_order
+from marketplace.services import vendor_update
+from marketplace.webhooks import webhook_deliver
+from offers.models import Offer
+from tests.factories import (
+    CategoryFactory,
+    OfferFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    noticed_intent,
+)
+from tests.receiver import webhook_receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    """A superuser's browser; a server error is a 500 answer, not an exception."""
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+# --- a vendor made with create_vendor can log in on the web ---------------------------
+
+
+def test_a_vendor_made_by_create_vendor_can_set_its_staff_password(
+    category: Category, client: Client
+) -> None:
+    call_command(
+        "create_vendor", "--name", "Acme Plumbing", "--email", "ops@acme.test",
+        "--categories", "plumbing", "--regions", "DE", stdout=StringIO(), stderr=StringIO(),
+    )  # fmt: skip
+
+    response = client.post("/accounts/password_reset/", {"email": "ops@acme.test"})
+
+    assert response.status_code == 302
+    # vendor_create's docstring: "they set one through 'forgot password' on the web".
+    assert [message.to for message in mail.outbox] == [["ops@acme.test"]]
+
+
+# --- the intent admin cannot write what intent_update refuses ------------------------------
+
+
+def _intent_admin_data(intent: Intent, **changes: Any) -> dict[str, Any]:
+    close = timezone.localtime(intent.offers_close_at)
+    data = {
+        "buyer": intent.buyer_id, "title": intent.title, "description": intent.description,
+        "category": intent.category_id, "quantity": "1", "unit": "",
+        "budget_min": "100.00", "budget_max": "500.00", "currency": intent.currency,
+        "country": intent.country, "postal_area": "", "needed_by": "",
+        "offers_close_at_0": close.date().isoformat(),
+        "offers_close_at_1": close.time().strftime("%H:%M:%S"),
+        "visibility": intent.visibility, "max_vendors": "25", "organization": "",
+        "reward_amount": "", "contact_details": "", "is_buyer_email_enabled": "on",
+        "is_sealed": "on" if intent.is_sealed else "",
+    }  # fmt: skip
+    data.update(changes)
+    return {key: value for key, value in data.items() if value != ""}
+
+
+def test_the_intent_admin_cannot_reprice_or_unseal_an_intent_with_offers(
+    admin_client: Client,
+) -> None:
+    vendor = VendorFactory()
+    intent = noticed_intent(vendor, is_sealed=True)
+    OfferFactory(intent=intent, vendor=vendor)  # 250.00 EUR, made on the sealed promise
+    with pytest.raises(DomainError):  # the service keeps the rule …
+        intent_update(intent=intent, currency="USD")
+
+    admin_client.post(  # … and the moderator's form keeps it too
+        f"/admin/intents/intent/{intent.pk}/change/",
+        _intent_admin_data(intent, currency="USD", is_sealed=""),
+    )
+
+    intent.refresh_from_db()
+    assert Offer.objects.get().currency == "EUR"
+    assert (intent.currency, intent.is_sealed) == ("EUR", True)
+
+
+# --- the vendor admin keeps the profile's rules; skills are the person's own -------------
+
+
+@pytest.mark.parametrize(
+    ("regions", "keywords"),
+    [('"DE"', "[]"), ('["de"]', "[]"), ('["DE"]', "[1]")],
+    ids=["string-not-list", "lowercase-code", "non-text-keyword"],
+)
+def test_the_vendor_admin_refuses_regions_and_keywords_the_services_refuse(
+    admin_client: Client, category: Category, regions: str, keywords: str
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    response = admin_client.post(
+        f"/admin/marketplace/vendor/{vendor.pk}/change/",
+        {
+            "name": vendor.name, "slug": vendor.slug, "contact_email": vendor.contact_email,
+            "categories": [category.pk], "regions": regions, "keywords": keywords,
+            "daily_capacity": "100",
+            "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+        },
+    )  # fmt: skip
+
+    assert response.status_code == 200  # the form again, with an error
+    vendor.refresh_from_db()
+    assert (vendor.regions, vendor.keywords, vendor.coverage) == (["DE"], [], ["DE"])
+
+
+def test_skills_are_the_persons_own_the_admin_reads_them(admin_client: Client) -> None:
+    """Saved in the admin, skills would never reach matching (their lexemes are derived)."""
+    response = admin_client.post(
+        "/admin/marketplace/skillprofile/add/", {"user": UserFactory().pk, "skills": '["python"]'}
+    )
+
+    assert response.status_code == 403
+    assert not SkillProfile.objects.exists()
+
+
+# --- a webhook endpoint is added with its secret and checks, not in the admin --------
+
+
+def test_a_webhook_endpoint_added_in_the_admin_can_be_delivered_to(admin_client: Client) -> None:
+    vendor = VendorFactory()
+    with webhook_receiver() as receiver:
+        admin_client.post(
+            "/admin/marketplace/webhookendpoint/add/",
+            {"vendor": str(vendor.pk), "url": receiver.url, "event_types": "[]", "is_active": "on"},
+        )
+        if not WebhookEndpoint.objects.exists():
+            return  # refusing to add one is fine too
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="admin-added")
+        events_dispatch()
+        webhook_deliver(delivery_id=WebhookDelivery.objects.get().pk)
+
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
+        assert len(receiver.received) == 1
+
+
+# --- no admin "add" page that can only end in a 500 ---------------------------------
+
+
+def test_the_admin_adds_a_second_user(admin_client: Client) -> None:
+    answers = [
+        admin_client.post(
+            "/admin/marketplace/user/add/",
+            {
+                "username": username, "usable_password": "true",
+                "password1": "a-Good-passw0rd!", "password2": "a-Good-passw0rd!",
+            },
+        ).status_code
+        for username in ("alice", "bob")
+    ]  # fmt: skip
+
+    assert 500 not in answers, answers
+
+
+def test_admin_add_pages_never_answer_500(admin_client: Client) -> None:
+    OfferFactory()
+    organization = OrganizationFactory()
+    invitation = {
+        "organization": str(organization.pk), "role": "member", "status": "pending",
+        "expires_at_0": "2030-01-01", "expires_at_1": "00:00:00",
+    }  # fmt: skip
+    answers = {
+        "notice": admin_client.post("/admin/intents/notice/add/", {}).status_code,
+        "reward entry": admin_client.post("/admin/offers/rewardentry/add/", {}).status_code,
+        "invitation 1": admin_client.post(
+            "/admin/marketplace/invitation/add/", invitation | {"email": "a@x.test"}
+        ).status_code,
+        "invitation 2": admin_client.post(
+            "/admin/marketplace/invitation/add/", invitation | {"email": "b@x.test"}
+        ).status_code,
+    }
+
+    assert 500 not in answers.values(), answers
+
+
+# --- seed_demo (run by every `make run`) runs after a demo vendor edited its profile
+
+
+def test_seed_demo_runs_again_after_a_demo_vendor_changed_its_contact_email(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    vendor_update(vendor=Vendor.objects.get(slug="pixel-foundry"), contact_email="hi@pixel.test")
+
+    call_command("seed_demo", stdout=StringIO())
+
+    assert Vendor.objects.count() == 3
+
+
+# --- create_vendor: a clear error, never a traceback or a bad row ---------------------
+
+
+def test_create_vendor_says_clearly_that_the_login_is_taken(category: Category) -> None:
+    UserFactory(username="ops@acme.test", email="someone.else@example.test")
+
+    with pytest.raises(CommandError):  # not an IntegrityError on marketplace_user.username
+        call_command(
+            "create_vendor", "--name", "Acme", "--email", "ops@acme.test",
+            "--categories", "plumbing", stdout=StringIO(), stderr=StringIO(),
+        )  # fmt: skip
+
+
+def test_create_vendor_refuses_an_invalid_email(category: Category) -> None:
+    with pytest.raises(CommandError):
+        call_command(
+            "create_vendor", "--name", "Acme", "--email", "not an address",
+            "--categories", "plumbing", stdout=StringIO(), stderr=StringIO(),
+        )  # fmt: skip
+    assert not User.objects.filter(email="not an address").exists()
+
+
+# --- admin forms keep the structural invariants ---------------------------------------
+
+
+def test_the_membership_admin_never_makes_an_organization_without_an_owner(
+    admin_client: Client,
+) -> None:
+    organization = OrganizationFactory()
+
+    admin_client.post(
+        "/admin/marketplace/membership/add/",
+        {"organization": str(organization.pk), "user": UserFactory().pk, "role": "member"},
+    )
+
+    roles = list(
+        Membership.objects.filter(organization=organization).values_list("role", flat=True)
+    )
+    assert roles == [] or "owner" in roles, roles
+
+
+def test_the_category_admin_refuses_a_cycle(admin_client: Client) -> None:
+    category = CategoryFactory(slug="plumbing", name="Plumbing")
+
+    admin_client.post(
+        f"/admin/marketplace/category/{category.pk}/change/",
+        {"name": "Plumbing", "slug": "plumbing", "parent": category.pk},
+    )
+
+    # Otherwise it vanishes from the tree the intent form offers buyers.
+    assert [c.slug for c, _depth in categories_in_tree_order()] == ["plumbing"]
