@@ -40,12 +40,18 @@ EMAIL_BATCH = 200
 def intent_match(*, intent_id: Any) -> list[NoticeMade]:
     """Notice the best matching vendors not yet noticed, up to the intent's cap."""
     with transaction.atomic():
-        intent = Intent.objects.select_for_update().select_related("category").get(pk=intent_id)
+        # The intent's row alone: locking its category too would queue every matching
+        # and every new intent of that category behind this one.
+        intent = (
+            Intent.objects.select_for_update(of=("self",))
+            .select_related("category")
+            .get(pk=intent_id)
+        )
         if intent.status != Intent.Status.OPEN or intent.is_hidden:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=False)
             return []
         room = intent.max_vendors - Notice.objects.filter(intent=intent).count()
-        candidates = match_candidates(intent, limit=room)
+        candidates = _with_capacity_left(match_candidates(intent, limit=room))
         notices = _notices_insert(intent, candidates)
         vendor_notices = [notice for notice in notices if notice.vendor_id is not None]
         if vendor_notices:
@@ -135,6 +141,28 @@ def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeM
             ],
         )
     return made
+
+
+def _with_capacity_left(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates whose vendor is still under today's capacity, their rows locked (in
+    id order) until the notices are counted: two matchings at once cannot both take a
+    vendor's last place. Members have no capacity."""
+    vendor_ids = [candidate.vendor_id for candidate in candidates if candidate.vendor_id]
+    if not vendor_ids:
+        return candidates
+    today = timezone.localdate()
+    left = set(
+        Vendor.objects.select_for_update()
+        .filter(pk__in=vendor_ids)
+        .filter(
+            Q(notices_day__isnull=True)
+            | Q(notices_day__lt=today)
+            | Q(notices_today__lt=F("daily_capacity"))
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return [c for c in candidates if c.vendor_id is None or c.vendor_id in left]
 
 
 def _count_towards_capacity(vendor_ids: list[Any]) -> None:

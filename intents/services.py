@@ -21,7 +21,7 @@ from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
 from marketplace.models import AuditEntry, Category, Membership, Organization, User, Vendor
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
@@ -680,6 +680,14 @@ def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:
     to decide on; intents already closed stay readable with its offer.
     """
     with transaction.atomic():
+        # The buyer's open intents first, as matching locks each: a matching under way
+        # finishes before its notices are deleted, one after it sees the block.
+        list(
+            Intent.objects.select_for_update()
+            .filter(buyer=buyer, status=Status.OPEN)
+            .order_by("pk")
+            .values_list("pk")
+        )
         vendor_block(buyer=buyer, vendor=vendor)
         Notice.objects.filter(
             vendor=vendor, intent__buyer=buyer, intent__status=Status.OPEN
@@ -695,20 +703,33 @@ def intent_note_buyer_activity(*, intent_id: Any) -> None:
     Intent.objects.filter(pk=intent_id).update(buyer_activity_at=timezone.now())
 
 
-def intent_take_offer(*, intent_id: Any) -> None:
+def intent_take_offer(*, intent: Intent) -> None:
     """A new offer arrives: lock the intent if it still takes offers, and mark it unread.
 
     One UPDATE does both; call it inside the offer's transaction. Its row lock
     queues behind an award's (intent_lock_for_award), and an intent awarded,
-    closed or past its deadline meanwhile matches no row: refused (409). The
+    closed, past its deadline or hidden meanwhile matches no row: refused. So
+    does one the buyer edited since ``intent`` was read (its terms, criteria or
+    currency, which the offer was checked against): 409, read it again. The
     buyer's e-mail follows from the beat, as in ``intent_note_buyer_activity``.
     """
     now = timezone.now()
-    taken = Intent.objects.filter(pk=intent_id, status=Status.OPEN, offers_close_at__gt=now).update(
-        buyer_activity_at=now
-    )
+    taken = Intent.objects.filter(
+        pk=intent.pk,
+        status=Status.OPEN,
+        offers_close_at__gt=now,
+        is_hidden=False,
+        updated_at=intent.updated_at,
+    ).update(buyer_activity_at=now)
     if not taken:
-        _refuse_offers(Intent.objects.only("status", "offers_close_at").get(pk=intent_id))
+        current = Intent.objects.only("status", "offers_close_at", "is_hidden").get(pk=intent.pk)
+        if current.is_hidden:
+            raise DomainError("No intent with this id is open to you.", kind=NOT_FOUND)
+        _refuse_offers(current)
+        raise DomainError(
+            "The buyer changed this intent while your offer was on its way: read it again.",
+            kind=CONFLICT,
+        )
 
 
 def intent_lock_open(*, intent_id: Any) -> Intent:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -238,35 +238,47 @@ async def _post(url: str, body: str, headers: dict[str, str]) -> int:
 def _record(
     delivery: WebhookDelivery, *, status_code: int | None, latency_ms: int, error: str
 ) -> None:
+    """Log the attempt; then, if this attempt still holds the delivery's claim and it is
+    pending, count it and set what comes next. An attempt that lost its claim (it ran out)
+    is logged only: it never turns a delivered webhook back to pending."""
     now = timezone.now()
     with transaction.atomic():
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status_code, latency_ms=latency_ms, error=error
         )
-        delivery.attempts += 1
-        delivery.last_status_code = status_code
-        delivery.last_latency_ms = latency_ms
-        delivery.last_error = error
-        delivery.claimed_until = None
+        attempts = delivery.attempts + 1
+        outcome: dict[str, Any] = {}
         if status_code is not None and 200 <= status_code < 300:
-            delivery.status = WebhookDelivery.Status.SUCCEEDED
-            delivery.delivered_at = now
-            delivery.next_attempt_at = None
+            outcome = {
+                "status": WebhookDelivery.Status.SUCCEEDED,
+                "delivered_at": now,
+                "next_attempt_at": None,
+            }
         elif status_code == 410:
             # The receiver says it is gone for good: stop sending to it.
             WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(
                 is_active=False, disabled_reason="the receiver answered 410 Gone"
             )
-            delivery.status = WebhookDelivery.Status.FAILED
-            delivery.next_attempt_at = None
+            outcome = {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
         else:
-            delay = next_retry_delay(delivery.attempts)
+            delay = next_retry_delay(attempts)
             if delay is None:
-                delivery.status = WebhookDelivery.Status.FAILED
-                delivery.next_attempt_at = None
+                outcome = {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
             else:
-                delivery.next_attempt_at = now + delay
-        delivery.save()
+                outcome = {"next_attempt_at": now + delay}
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk,
+            status=WebhookDelivery.Status.PENDING,
+            claimed_until=delivery.claimed_until,
+        ).update(
+            attempts=F("attempts") + 1,
+            last_status_code=status_code,
+            last_latency_ms=latency_ms,
+            last_error=error,
+            claimed_until=None,
+            **outcome,
+        )
+    delivery.refresh_from_db()
 
 
 def _finish(delivery: WebhookDelivery, *, status: str, error: str) -> None:
@@ -294,9 +306,14 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now (an operator's or vendor's request), same webhook-id."""
     if not delivery.endpoint.is_active:
         raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), claimed_until=None
+    now = timezone.now()
+    taken = (
+        WebhookDelivery.objects.filter(pk=delivery.pk)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now, claimed_until=None)
     )
+    if not taken:
+        raise DomainError("An attempt is under way; try again in a minute.", kind=CONFLICT)
     webhook_deliver(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     return delivery

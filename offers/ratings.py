@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count
 
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
-from marketplace.models import User
+from marketplace.models import User, Vendor
 from marketplace.services import vendor_set_reputation
 from offers.models import Offer, Rating
 
@@ -27,6 +27,8 @@ def rating_create(*, buyer: User, offer: Offer, stars: int, text: str = "") -> R
         raise DomainError("Too long.", kind=INVALID, errors={"text": [f"At most {MAX_TEXT}."]})
     try:
         with transaction.atomic():
+            # The vendor's row first: two ratings at once count in turn, not over each other.
+            list(Vendor.objects.select_for_update().filter(pk=offer.vendor_id).values_list("pk"))
             rating = Rating.objects.create(
                 offer=offer, vendor_id=offer.vendor_id, stars=stars, text=text.strip()
             )

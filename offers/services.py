@@ -117,7 +117,7 @@ def offer_submit(
         raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
     try:
         with transaction.atomic():
-            intent_take_offer(intent_id=intent.pk)
+            intent_take_offer(intent=intent)
             # No "already has a live offer?" query first: the partial unique index
             # refuses the duplicate (IntegrityError below, 409), one round trip less.
             offer = Offer.objects.create(
@@ -286,12 +286,19 @@ def decline_live_offers(*, intent: Intent, reason: str, except_offer: Offer | No
 MAX_CONTACT_DETAILS = 2000
 
 
-def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = None) -> Offer:
+def offer_accept(
+    *,
+    offer: Offer,
+    buyer: User,
+    contact_details: str | None = None,
+    seen_revision: int | None = None,
+) -> Offer:
     """The buyer accepts one offer: the intent is awarded, the other live offers declined.
 
     ``contact_details``, when given (the confirmation asks), is how the chosen vendor may
     reach the buyer: it replaces the intent's, and may not be empty. Not given, the
-    intent's stay as the buyer set them.
+    intent's stay as the buyer set them. ``seen_revision``, when given, is the offer's
+    ``revision_count`` the buyer read: revised since, it is not accepted (409).
 
     Race-safety: the intent row is locked first, so of two concurrent accepts
     the second waits, then finds the intent awarded and is refused (409). The
@@ -323,17 +330,23 @@ def offer_accept(*, offer: Offer, buyer: User, contact_details: str | None = Non
         # beat has lapsed it yet.
         accepted = (
             Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED)
+            .filter(**({} if seen_revision is None else {"revision_count": seen_revision}))
             .exclude(valid_until__lt=timezone.localdate())
             .update(status=Offer.Status.ACCEPTED, decided_at=now, updated_at=now)
         )
         if not accepted:
-            offer.refresh_from_db(fields=["status", "valid_until"])
-            if offer.status == Offer.Status.SUBMITTED and offer.has_lapsed:
+            offer.refresh_from_db(fields=["status", "valid_until", "revision_count"])
+            if offer.status != Offer.Status.SUBMITTED:
+                raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
+            if offer.has_lapsed:
                 raise DomainError(
                     f"This offer was valid until {offer.valid_until:%Y-%m-%d}; it has lapsed.",
                     kind=CONFLICT,
                 )
-            raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
+            raise DomainError(
+                "The vendor revised this offer since you read it: read it again first.",
+                kind=CONFLICT,
+            )
         if contact_details is not None and contact_details != intent.contact_details:
             Intent.objects.filter(pk=intent.pk).update(contact_details=contact_details)
             intent.contact_details = contact_details

@@ -115,6 +115,13 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
     )
 
 
+def _revision(posted: str | None) -> int | None:
+    """The offer's revision the confirmation showed; a missing or odd one matches none."""
+    if posted is None:
+        return None
+    return int(posted) if posted.isdigit() and len(posted) < 10 else -1
+
+
 @login_required
 def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     """GET asks for confirmation; POST accepts."""
@@ -122,7 +129,10 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     if request.method == "POST":
         try:
             offer_accept(
-                offer=offer, buyer=request.user, contact_details=request.POST.get("contact_details")
+                offer=offer,
+                buyer=request.user,
+                contact_details=request.POST.get("contact_details"),
+                seen_revision=_revision(request.POST.get("revision")),
             )
         except DomainError as error:
             messages.error(request, error.text)

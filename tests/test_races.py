@@ -1,0 +1,136 @@
+"""Races between writers that row locks settle: matching, blocks, ratings. PostgreSQL only."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+import intents.notices as notices_module
+import offers.ratings as ratings_module
+from intents.models import Intent, Notice
+from intents.notices import intent_match
+from intents.services import buyer_block_vendor
+from offers.models import Offer, Rating
+from offers.ratings import rating_create
+from tests.conftest import require_postgresql
+from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+def in_threads(*actions: Callable[[], Any]) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run(action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_concurrent_matchings_do_not_notice_a_vendor_past_its_daily_capacity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    # Two categories: intent_match's select_for_update().select_related("category") also
+    # locks the category row, which happens to serialize matchings within one category.
+    plumbing, heating = CategoryFactory(), CategoryFactory()
+    vendor = VendorFactory(categories=[plumbing, heating], daily_capacity=1)
+    first, second = IntentFactory(category=plumbing), IntentFactory(category=heating)
+    # Both workers have selected their candidates before either inserts its notices.
+    selected = threading.Barrier(2)
+    real_insert = notices_module._notices_insert
+
+    def insert_after_both_selected(intent: Intent, candidates: list) -> list:
+        # Serialized by the vendors' row locks, the second waits here in vain.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            selected.wait(timeout=5)
+        return real_insert(intent, candidates)
+
+    monkeypatch.setattr(notices_module, "_notices_insert", insert_after_both_selected)
+
+    errors = in_threads(
+        lambda: intent_match(intent_id=first.pk), lambda: intent_match(intent_id=second.pk)
+    )
+
+    assert errors == []
+    vendor.refresh_from_db()
+    assert Notice.objects.filter(vendor=vendor).count() == 1
+    assert vendor.notices_today <= vendor.daily_capacity
+
+
+def test_two_ratings_of_one_vendor_at_once_both_count_in_its_reputation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    vendor = VendorFactory()
+    accepted = [
+        OfferFactory(intent=IntentFactory(status=Intent.Status.AWARDED), vendor=vendor,
+                     status=Offer.Status.ACCEPTED)
+        for _ in range(2)
+    ]  # fmt: skip
+    aggregated = threading.Barrier(2)
+    real_set = ratings_module.vendor_set_reputation
+
+    def set_after_both_aggregated(**kwargs: Any) -> None:
+        # Serialized by the vendor's row lock, the second waits here in vain.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            aggregated.wait(timeout=5)
+        real_set(**kwargs)
+
+    monkeypatch.setattr(ratings_module, "vendor_set_reputation", set_after_both_aggregated)
+
+    errors = in_threads(
+        lambda: rating_create(buyer=accepted[0].intent.buyer, offer=accepted[0], stars=5),
+        lambda: rating_create(buyer=accepted[1].intent.buyer, offer=accepted[1], stars=1),
+    )
+
+    assert errors == []
+    assert Rating.objects.filter(vendor=vendor).count() == 2
+    vendor.refresh_from_db()
+    assert vendor.rating_count == 2
+    assert vendor.rating_mean == Decimal("3.00")
+
+
+def test_a_vendor_blocked_while_matching_runs_is_not_noticed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    category = CategoryFactory()
+    vendor = VendorFactory(categories=[category])
+    intent = IntentFactory(category=category)
+    selected, blocked = threading.Event(), threading.Event()
+    real_insert = notices_module._notices_insert
+
+    def insert_after_the_block(intent: Intent, candidates: list) -> list:
+        selected.set()
+        blocked.wait(timeout=5)  # a fixed block may wait for this transaction instead
+        return real_insert(intent, candidates)
+
+    monkeypatch.setattr(notices_module, "_notices_insert", insert_after_the_block)
+    matcher = threading.Thread(
+        target=lambda: (intent_match(intent_id=intent.pk), connection.close())
+    )
+    matcher.start()
+    assert selected.wait(timeout=10)
+
+    buyer_block_vendor(buyer=intent.buyer, vendor=vendor)  # the buyer's request, committed
+    blocked.set()
+    matcher.join(timeout=30)
+
+    assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
