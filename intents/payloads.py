@@ -17,6 +17,8 @@ from django.db.models import QuerySet
 
 from intents.models import Intent
 
+REDACTED_TITLE = "Deleted at the buyer's request"
+
 # What the shape reads, as ORM lookups ("category__slug" follows the foreign key).
 FIELDS_FOR_VENDOR = (
     "id",
@@ -38,6 +40,7 @@ FIELDS_FOR_VENDOR = (
     "criteria_for_vendors",
     "terms_for_vendors",
     "is_sealed",
+    "redacted_at",
     "status",
     "created_at",
 )
@@ -62,14 +65,17 @@ def intent_row_for_vendor(row: Mapping[str, Any]) -> dict[str, Any]:
     """The shape, from a row of ``FIELDS_FOR_VENDOR``."""
     hidden = row["is_budget_hidden"]
     needed_by = row["needed_by"]
+    # The buyer's "delete my data after award" came due: vendors keep the deal, not
+    # the buyer's words.
+    redacted = row["redacted_at"] is not None
     return {
         "id": str(row["id"]),
         "buyer": row["pseudonym"],
-        "title": row["title"],
-        "description": row["description"],
+        "title": REDACTED_TITLE if redacted else row["title"],
+        "description": "" if redacted else row["description"],
         "category": row["category__slug"],
         "quantity": f"{row['quantity']:.2f}",
-        "unit": row["unit"],
+        "unit": "" if redacted else row["unit"],
         "budget_min": None if hidden else _money(row["budget_min"]),
         "budget_max": None if hidden else _money(row["budget_max"]),
         "currency": row["currency"],
@@ -80,7 +86,7 @@ def intent_row_for_vendor(row: Mapping[str, Any]) -> dict[str, Any]:
         },
         "needed_by": needed_by.isoformat() if needed_by else None,
         "offers_close_at": row["offers_close_at"].isoformat(),
-        "criteria": row["criteria_for_vendors"],
+        "criteria": [] if redacted else row["criteria_for_vendors"],
         "terms": row["terms_for_vendors"],
         "sealed": row["is_sealed"],
         "status": row["status"],

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from intents.models import Criterion, Intent
+from intents.models import Criterion, Intent, Notice
 from intents.services import intent_copy_details
 from marketplace.models import Event, User
 
@@ -56,13 +56,28 @@ def demand_node(intent: Intent) -> dict[str, Any]:
         "ic:sealed": intent.is_sealed,
         "ic:contactDetails": intent.contact_details,
         "ic:emailsEnabled": intent.is_buyer_email_enabled,
+        # An internal RFP: where it was posted, and what its contributors share.
+        "ic:organization": (
+            None
+            if intent.organization is None
+            else {"@type": "Organization", "name": intent.organization.name}
+        ),
+        "ic:reward": (
+            None
+            if intent.reward_amount is None
+            else {
+                "@type": "MonetaryAmount",
+                "value": str(intent.reward_amount),
+                "currency": "points" if intent.reward_is_points else intent.currency,
+            }
+        ),
     }
 
 
 def export_intents(user: User, document: dict[str, Any]) -> None:
     intents = (
         Intent.objects.filter(buyer=user)
-        .select_related("category")
+        .select_related("category", "organization")
         .prefetch_related("intent_terms__term", "criteria", "invited_vendors")
         .order_by("created_at")
     )
@@ -81,7 +96,9 @@ def redact_intent_events(intent_ids: list[Any]) -> None:
 
 
 def erase_intents(user: User) -> None:
-    """Anonymize the buyer's intents; vendors keep seeing that they existed."""
+    """Anonymize the buyer's intents; vendors keep seeing that they existed. A member's
+    notices go (their reasons quote the skills they wrote)."""
+    Notice.objects.filter(member=user).delete()
     intents = list(Intent.objects.filter(buyer=user))
     for intent in intents:
         intent.pseudonym = DELETED_BUYER

@@ -31,6 +31,7 @@ from marketplace.models import (
     SkillProfile,
     User,
 )
+from marketplace.privacy import admin_log_forget
 from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
 
@@ -442,8 +443,10 @@ def erase_organizations(user: User) -> None:
     longest-standing admin, else the longest-standing member, who is told by
     e-mail. Nobody is left unable to manage it.
     """
-    SkillProfile.objects.filter(user=user).delete()
-    ExperienceEntry.objects.filter(user=user).delete()
+    for model in (SkillProfile, ExperienceEntry):
+        rows = model.objects.filter(user=user)
+        admin_log_forget(model, rows.values_list("pk", flat=True))
+        rows.delete()
     for membership in Membership.objects.filter(user=user, role=Role.OWNER).select_related(
         "organization"
     ):

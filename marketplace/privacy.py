@@ -7,7 +7,7 @@ this module never imports the apps above it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.models import AuditEntry, User, VendorBlock
@@ -106,9 +107,11 @@ def _export_marketplace(user: User, document: dict[str, Any]) -> None:
 
 
 def _erase_marketplace(user: User) -> None:
-    # The login guard keeps a log of log-ins and failures under the username.
+    # The login guard keeps a log of log-ins and failures under what was typed: the
+    # username or the e-mail address, in any case.
+    typed = Q(username__iexact=user.get_username()) | Q(username__iexact=user.email)
     for model in (AccessAttempt, AccessFailureLog, AccessLog):
-        model.objects.filter(username=user.get_username()).delete()
+        model.objects.filter(typed).delete()
     marker = f"deleted-{user.pk}-{timezone.now():%Y%m%d%H%M%S}"
     user.username = marker
     user.email = f"{marker}@deleted.invalid"
@@ -121,8 +124,15 @@ def _erase_marketplace(user: User) -> None:
     user.save()
     AuditEntry.objects.filter(user=user).delete()
     VendorBlock.objects.filter(buyer=user).delete()
+    admin_log_forget(User, [user.pk])
+
+
+def admin_log_forget(model: type[Any], pks: Iterable[Any]) -> None:
+    """Delete the admin log's entries about these rows: each names its row (an intent's
+    title, an offer's "vendor → title"), which may be the person's words."""
     LogEntry.objects.filter(
-        content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
+        content_type=ContentType.objects.get_for_model(model),
+        object_id__in=[str(pk) for pk in pks],
     ).delete()
 
 

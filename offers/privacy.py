@@ -12,9 +12,10 @@ from django.utils import timezone
 from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
 from intents.privacy import criteria_anonymize, redact_intent_events
 from marketplace.models import AuditEntry, Event, User
-from marketplace.privacy import audit
+from marketplace.privacy import admin_log_forget, audit
 from offers.models import (
     Offer,
+    OfferRevision,
     ProposalCoauthor,
     Question,
     Rating,
@@ -187,27 +188,38 @@ def erase_offers(user: User) -> None:
     Offer.objects.filter(intent__buyer=user, decline_reason=REASON_INTENT_WITHDRAWN).update(
         decline_reason=REASON_ACCOUNT_DELETED
     )
-    Offer.objects.filter(intent__buyer=user).exclude(decline_reason__in=STOCK_REASONS).update(
-        decline_reason=DELETED
-    )
     for intent in Intent.objects.filter(buyer=user):
         _answers_follow_keys(intent, criteria_anonymize(intent=intent))
-    Question.objects.filter(intent__buyer=user).exclude(answer="").update(answer=DELETED)
     Rating.objects.filter(offer__intent__buyer=user).update(text="")
-    intent_ids = [str(pk) for pk in Intent.objects.filter(buyer=user).values_list("pk", flat=True)]
-    for event in Event.objects.filter(
-        type="question.answered", payload__question__intent__in=intent_ids
-    ):
+    _delete_buyer_words_for_vendors(Intent.objects.filter(buyer=user).values_list("pk", flat=True))
+    # The admin log names each row it touched: an intent by its title, an offer by it too.
+    admin_log_forget(Intent, Intent.objects.filter(buyer=user).values_list("pk", flat=True))
+    admin_log_forget(
+        Offer,
+        Offer.objects.filter(Q(intent__buyer=user) | Q(member=user)).values_list("pk", flat=True),
+    )
+
+
+def _delete_buyer_words_for_vendors(intent_ids: Any) -> None:
+    """What the buyer wrote to vendors on these intents — answers to their questions,
+    reasons for declining — is deleted, in the rows and in the event feed; and what
+    they gave the chosen vendor to reach them."""
+    keys = [str(pk) for pk in intent_ids]
+    Offer.objects.filter(intent__in=keys).exclude(decline_reason__in=STOCK_REASONS).update(
+        decline_reason=DELETED
+    )
+    Question.objects.filter(intent__in=keys).exclude(answer="").update(answer=DELETED)
+    for event in Event.objects.filter(type="question.answered", payload__question__intent__in=keys):
         event.payload = {
             **event.payload,
             "question": {**event.payload["question"], "answer": DELETED},
         }
         event.save(update_fields=["payload"])
-    for event in Event.objects.filter(type="offer.accepted", payload__offer__intent__in=intent_ids):
+    for event in Event.objects.filter(type="offer.accepted", payload__offer__intent__in=keys):
         event.payload = {**event.payload, "buyer_contact": ""}
         event.save(update_fields=["payload"])
     for event in Event.objects.filter(
-        type="offer.declined", payload__offer__intent__in=intent_ids
+        type="offer.declined", payload__offer__intent__in=keys
     ).exclude(payload__offer__decline_reason__in=list(STOCK_REASONS)):
         offer = {**event.payload["offer"], "decline_reason": DELETED}
         event.payload = {**event.payload, "offer": offer}
@@ -215,13 +227,29 @@ def erase_offers(user: User) -> None:
 
 
 def _answers_follow_keys(intent: Intent, renamed: dict[str, str]) -> None:
-    """The offers' answers keyed by the criteria's new keys (the buyer's words were the old)."""
+    """The offers' answers, and their revisions' records of them, keyed by the criteria's
+    new keys (the old were slugs of the buyer's words). An answer to a criterion the
+    intent no longer has goes: its key is the buyer's words, and nothing shows it."""
+
+    def rekeyed(answers: Any) -> Any:
+        if not isinstance(answers, dict):
+            return answers
+        return {renamed[key]: answer for key, answer in answers.items() if key in renamed}
+
     offers = [offer for offer in intent.offers.all() if offer.criteria_answers]
     for offer in offers:
-        offer.criteria_answers = {
-            renamed.get(key, key): answer for key, answer in offer.criteria_answers.items()
-        }
+        offer.criteria_answers = rekeyed(offer.criteria_answers)
     Offer.objects.bulk_update(offers, ["criteria_answers"])
+    revisions = list(
+        OfferRevision.objects.filter(offer__intent=intent, changes__has_key="criteria_answers")
+    )
+    for revision in revisions:
+        before, after = revision.changes["criteria_answers"]
+        revision.changes = {
+            **revision.changes,
+            "criteria_answers": [rekeyed(before), rekeyed(after)],
+        }
+    OfferRevision.objects.bulk_update(revisions, ["changes"])
 
 
 def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:
@@ -241,7 +269,10 @@ def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:
 def intent_redact_for_vendors(*, intent: Intent) -> bool:
     """Honour "delete my data": what vendors can see of the buyer on this intent is removed.
 
-    The buyer keeps their own copy; vendors keep the fact and the price of the deal.
+    Vendors keep the fact and the price of the deal: the intent's words are no longer
+    shown to them (``intents.payloads``: ``redacted_at``), and the buyer's answers,
+    decline reasons, contact details, postal area and identity reveals are deleted. The
+    buyer keeps their intent (its words too) and its offers.
     """
     with transaction.atomic():
         claimed = Intent.objects.filter(pk=intent.pk, redacted_at__isnull=True).update(
@@ -253,11 +284,7 @@ def intent_redact_for_vendors(*, intent: Intent) -> bool:
             return False
         intent.reveals.all().delete()
         redact_intent_events([intent.pk])
-        for event in Event.objects.filter(
-            type="offer.accepted", payload__offer__intent=str(intent.pk)
-        ):
-            event.payload = {**event.payload, "buyer_contact": ""}
-            event.save(update_fields=["payload"])
+        _delete_buyer_words_for_vendors([intent.pk])
         audit(
             user_id=intent.buyer_id,
             action=AuditEntry.Action.DATA_REDACTED,

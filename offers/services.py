@@ -156,10 +156,12 @@ def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgre
         offer=offer, intent_id=offer.intent_id, vendor_id=offer.vendor_id, terms=terms
     )
     codes = ", ".join(f"{term['code']} v{term['version']}" for term in terms)
+    # Sealed, the offers (and so who made them) stay unseen until the deadline.
+    who = "A vendor" if offer.intent.offers_are_sealed else offer.vendor.name
     audit(
         user_id=offer.intent.buyer_id,
         action=AuditEntry.Action.TERMS_AGREED,
-        detail=f"{offer.vendor.name} agreed to your terms ({codes}) on “{offer.intent.title}”.",
+        detail=f"{who} agreed to your terms ({codes}) on “{offer.intent.title}”.",
     )
     return agreement
 

@@ -593,6 +593,8 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         "ic:sealed": False,
         "ic:contactDetails": "Ring twice",
         "ic:emailsEnabled": True,
+        "ic:organization": None,  # a public intent: no organization, no reward
+        "ic:reward": None,
     }
     assert demand["questions"][0]["acceptedAnswer"]["text"] == "White ones."
     assert demand["termsAgreements"][0]["@type"] == "AgreeAction"
@@ -750,3 +752,42 @@ def test_an_offer_on_an_intent_a_moderator_hid_cannot_be_revised(
     assert revised.status_code == 403
     offer.refresh_from_db()
     assert offer.price == Decimal("250.00")
+
+
+def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
+    vendor: Vendor,
+    category: Category,
+    buyer: User,
+    vendor_client: Callable[[Vendor], APIClient],
+) -> None:
+    loser = VendorFactory(categories=[category])
+    intent = publish(
+        buyer,
+        category,
+        terms=terms_of("delete-after-award", days=10),
+        description="Flat 3B, Rosenweg 7; ask for Mrs Quibble",
+    )
+    for noticed in (vendor, loser):
+        Notice.objects.get_or_create(intent=intent, vendor=noticed)
+    question = Question.objects.create(intent=intent, vendor=loser, text="Which floor?")
+    question_answer(buyer=buyer, question=question, answer="Third floor, Rosenweg 7")
+    offer_decline(offer=OfferFactory(intent=intent, vendor=loser), buyer=buyer, reason="Quibble")
+    offer_accept(offer=OfferFactory(intent=intent, vendor=vendor), buyer=buyer)
+    Intent.objects.filter(pk=intent.pk).update(awarded_at=timezone.now() - timedelta(days=11))
+
+    assert enforce_deletion_terms() == 1
+
+    for reader in (vendor, loser):
+        api = vendor_client(reader)
+        for path in (
+            f"/api/v1/intents/{intent.pk}/",
+            f"/api/v1/intents/{intent.pk}/questions/",
+            "/api/v1/notices/",
+            "/api/v1/offers/",
+            "/api/v1/events/",
+        ):
+            body = api.get(path).content.decode()
+            assert "Rosenweg" not in body and "Quibble" not in body, (reader.name, path)
+    client = Client()
+    client.force_login(buyer)
+    assert "Rosenweg" in client.get(f"/intents/{intent.pk}/").content.decode()  # theirs still

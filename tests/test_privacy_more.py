@@ -1,0 +1,151 @@
+"""Privacy at the edges: sealed bidders, erasure of keys, notices, logs and log-ins; the export."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.test import Client
+
+from intents.models import Notice
+from intents.notices import intent_match
+from intents.services import intent_update
+from marketplace.models import Category, User, Vendor
+from marketplace.privacy import account_delete, export_user_data
+from offers.services import offer_revise, offer_submit
+from tests.factories import (
+    OfferFactory,
+    OrganizationFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+)
+from tests.test_buyer_control import all_text_values, publish, terms_of
+
+pytestmark = pytest.mark.django_db
+
+
+# A sealed intent's bidders are not named to the buyer before the deadline, by the audit log either.
+def test_a_sealed_intents_bidders_are_not_named_to_the_buyer_before_the_deadline(
+    category: Category, buyer: User
+) -> None:
+    bidder = VendorFactory(name="Quuxbidder GmbH", categories=[category])
+    intent = publish(buyer, category, is_sealed=True, terms=terms_of("no-sharing"))
+    offer_submit(
+        vendor=bidder, intent=intent, price=Decimal("900"), currency="EUR", accept_terms=True
+    )
+    client = Client()
+    client.force_login(buyer)
+
+    page = client.get(f"/intents/{intent.pk}/")
+    assert page.status_code == 200
+    assert "Quuxbidder" not in page.content.decode()  # the intent page keeps it sealed
+    assert "Quuxbidder" not in client.get("/me/").content.decode()
+    assert "Quuxbidder" not in json.dumps(export_user_data(buyer))
+
+
+# Criterion keys (slugs of the buyer's own criterion names) do not survive account deletion.
+def test_deletion_leaves_no_criterion_name_in_revisions_or_answers_to_renamed_criteria(
+    category: Category, buyer: User, vendor: Vendor
+) -> None:
+    criteria = [
+        {"name": "Price", "kind": "price", "weight": 5},
+        {"name": "Zorblax warranty", "kind": "yes_no", "weight": 2},
+    ]
+    revised = publish(buyer, category, criteria=criteria)
+    Notice.objects.get_or_create(intent=revised, vendor=vendor)
+    offer = OfferFactory(intent=revised, vendor=vendor, criteria_answers={"zorblax_warranty": True})
+    offer_revise(offer=offer, vendor=vendor, criteria_answers={"zorblax_warranty": False})
+    renamed = publish(buyer, category, criteria=criteria)
+    OfferFactory(intent=renamed, vendor=vendor, criteria_answers={"zorblax_warranty": True})
+    intent_update(
+        intent=renamed,
+        criteria=[criteria[0], {"name": "Warranty", "kind": "yes_no", "weight": 2}],
+    )
+
+    account_delete(user=buyer)
+
+    survivors = [
+        (table, column, value)
+        for table, column, value in all_text_values()
+        if "zorblax" in value.lower()
+    ]
+    assert survivors == []
+
+
+# A deleted member's notices do not keep the skills they listed.
+def test_a_deleted_members_notices_do_not_keep_their_skills() -> None:
+    organization = OrganizationFactory()
+    member = org_member(organization, skills=["zorblaxing"])
+    rfp = internal_intent(organization, org_member(organization), description="Zorblaxing wanted")
+    intent_match(intent_id=rfp.pk)
+    assert Notice.objects.filter(member=member).exists()
+
+    account_delete(user=member)
+
+    reasons = list(Notice.objects.filter(member=member).values_list("reasons", flat=True))
+    assert not any("zorblaxing" in reason for reasons_ in reasons for reason in reasons_), reasons
+
+
+# The admin's log forgets the titles of a deleted buyer's intents.
+def test_deletion_removes_the_buyers_intent_titles_from_the_admin_log(
+    category: Category, buyer: User
+) -> None:
+    intent = publish(buyer, category, title="Zorblax kitchen at Rosenweg 7")
+    operator = User.objects.create_superuser(
+        username="operator", email="operator@ops.invalid", password="a-long-passphrase"
+    )
+    client = Client()
+    client.force_login(operator)
+    form = client.get(f"/admin/intents/intent/{intent.pk}/change/").context["adminform"].form
+    data: dict[str, object] = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        if value is True:
+            data[name] = "on"
+        else:
+            data[name] = [str(v) for v in value] if isinstance(value, list) else str(value)
+    data.pop("offers_close_at", None)
+    data["offers_close_at_0"] = f"{intent.offers_close_at:%Y-%m-%d}"
+    data["offers_close_at_1"] = f"{intent.offers_close_at:%H:%M:%S}"
+    data["is_hidden"] = "on"  # a moderator hides it
+    assert client.post(f"/admin/intents/intent/{intent.pk}/change/", data).status_code == 302
+    assert LogEntry.objects.filter(object_repr__contains="Zorblax").exists()
+
+    account_delete(user=buyer)
+
+    assert not LogEntry.objects.filter(object_repr__contains="Zorblax").exists()
+
+
+# The poster's export has the reward and organization of their internal RFP.
+def test_the_export_has_the_reward_of_an_internal_rfp() -> None:
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization)
+    internal_intent(organization, poster, reward_amount=Decimal("1234.00"))
+
+    (demand,) = export_user_data(poster)["seeks"]
+
+    assert "1234.00" in json.dumps(demand), demand
+    assert "Acme" in json.dumps(demand), demand
+
+
+# Failed log-ins recorded under the person's e-mail address go with the deletion.
+def test_deletion_removes_login_failures_under_the_persons_email_address() -> None:
+    person = User.objects.create_user(
+        username="zorblax_user", email="zorblax@priv.invalid", password="a-long-passphrase-1"
+    )
+    for typed in ("zorblax@priv.invalid", "Zorblax_User"):
+        Client().post("/accounts/login/", {"username": typed, "password": "wrong"})
+
+    account_delete(user=person)
+
+    survivors = [
+        (table, column, value)
+        for table, column, value in all_text_values()
+        if "zorblax" in value.lower()
+    ]
+    assert survivors == []
