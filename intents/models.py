@@ -166,6 +166,12 @@ class Intent(models.Model):
             ),
         ]
         constraints = [
+            models.CheckConstraint(  # Status's values (not in scope inside Meta)
+                condition=Q(
+                    status__in=["draft", "open", "closed", "awarded", "withdrawn", "expired"]
+                ),
+                name="intent_status_known",
+            ),
             models.CheckConstraint(
                 condition=Q(budget_min__isnull=True) | Q(budget_min__gte=0),
                 name="intent_budget_min_non_negative",

@@ -106,6 +106,16 @@ class Vendor(models.Model):
                 | Q(deal_size_currency__regex=CURRENCY_CODE_REGEX),
                 name="vendor_deal_size_currency_code",
             ),
+            models.CheckConstraint(
+                condition=Q(deal_size_max__gte=0) | Q(deal_size_max__isnull=True),
+                name="vendor_deal_size_max_non_negative",
+            ),
+            # A deal size means nothing without its currency.
+            models.CheckConstraint(
+                condition=(Q(deal_size_min__isnull=True) & Q(deal_size_max__isnull=True))
+                | ~Q(deal_size_currency=""),
+                name="vendor_deal_size_has_currency",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -76,6 +76,12 @@ class Offer(models.Model):
             models.Index(fields=["vendor", "-created_at"], name="offer_vendor_created"),
         ]
         constraints = [
+            models.CheckConstraint(  # Status's values (not in scope inside Meta)
+                condition=Q(
+                    status__in=["submitted", "withdrawn", "declined", "accepted", "lapsed"]
+                ),
+                name="offer_status_known",
+            ),
             models.UniqueConstraint(
                 fields=["intent", "vendor"],
                 condition=Q(status__in=["submitted", "accepted"]),

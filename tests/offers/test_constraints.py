@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -37,3 +38,22 @@ def test_at_most_one_accepted_offer_per_intent() -> None:
 def test_database_refuses(fields: dict[str, object]) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         OfferFactory(**fields)
+
+
+@pytest.mark.parametrize(
+    ("make", "changes"),
+    [
+        (VendorFactory, {"deal_size_max": Decimal("-5.00")}),
+        (VendorFactory, {"deal_size_max": Decimal("500.00"), "deal_size_currency": ""}),
+        (OfferFactory, {"status": "approved"}),
+        (IntentFactory, {"status": "paused"}),
+    ],
+    ids=["negative-deal-size", "deal-size-without-currency", "offer-status", "intent-status"],
+)
+def test_the_database_refuses_what_the_services_never_write(
+    make: Any, changes: dict[str, Any]
+) -> None:
+    row = make()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(row).objects.filter(pk=row.pk).update(**changes)
