@@ -127,3 +127,18 @@ def test_site_url_for_e_mail_links_comes_from_the_environment() -> None:
     assert print_settings("SITE_URL", PRODUCTION) == ["''"]  # unset: check --deploy warns
     given = PRODUCTION | {"SITE_URL": "https://intentcast.example/"}
     assert print_settings("SITE_URL", given) == ["'https://intentcast.example'"]
+
+
+def test_production_e_mail_from_its_url_unless_a_backend_is_named() -> None:
+    from_url = PRODUCTION | {"EMAIL_URL": "smtp+tls://user:pass@smtp.example:587"}
+    named = from_url | {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+    assert print_settings("EMAIL_BACKEND EMAIL_HOST EMAIL_PORT EMAIL_USE_TLS", from_url) == [
+        "'django.core.mail.backends.smtp.EmailBackend'",
+        "'smtp.example'",
+        "587",
+        "True",
+    ]
+    assert print_settings("EMAIL_BACKEND", named) == [
+        "'django.core.mail.backends.console.EmailBackend'"
+    ]

@@ -176,6 +176,8 @@ EMAIL_BACKEND = env(
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Intentcast <noreply@intentcast.localhost>")
 if not EMBEDDED:
     vars().update(env.email("EMAIL_URL", default="smtp://localhost:25"))
+    # The URL's scheme sets a backend too; an EMAIL_BACKEND given outright wins.
+    EMAIL_BACKEND = env("EMAIL_BACKEND", default=EMAIL_BACKEND)
 
 # --- REST API -------------------------------------------------------------
 REST_FRAMEWORK = {
