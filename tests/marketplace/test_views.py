@@ -9,7 +9,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from marketplace.models import ApiKey, Category, Vendor, WebhookEndpoint
-from tests.factories import CategoryFactory, UserFactory, VendorFactory
+from tests.factories import PASSWORD, CategoryFactory, UserFactory, VendorFactory
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +124,26 @@ def test_other_vendors_endpoint_is_404(staff_client: Client) -> None:
         staff_client.post(f"/vendor/webhooks/{theirs.pk}/", {"action": "delete"}).status_code == 404
     )
     assert WebhookEndpoint.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_person_changes_their_password_on_the_sites_own_pages(client: Client) -> None:
+    person = UserFactory()
+    client.force_login(person)
+
+    my_data = client.get("/me/").content.decode()
+    form = client.get("/accounts/password_change/").content.decode()
+    done = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-Long-passphrase-7",
+            "new_password2": "a-new-Long-passphrase-7",
+        },
+        follow=True,
+    )
+
+    assert 'href="/accounts/password_change/"' in my_data
+    assert "/admin/" not in form  # not the admin's page
+    assert "Password changed" in done.content.decode()
+    person.refresh_from_db()
+    assert person.check_password("a-new-Long-passphrase-7")
