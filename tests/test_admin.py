@@ -29,10 +29,7 @@ from tests.receiver import webhook_receiver
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client: Client) -> Client:
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
+# admin_client: pytest-django's, a logged-in superuser.
 
 
 @pytest.mark.parametrize(

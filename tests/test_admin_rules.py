@@ -41,12 +41,7 @@ from tests.receiver import webhook_receiver
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client() -> Client:
-    """A superuser's browser; a server error is a 500 answer, not an exception."""
-    client = Client(raise_request_exception=False)
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
+# admin_client: pytest-django's, a logged-in superuser.
 
 
 # --- a vendor made with create_vendor can log in on the web ---------------------------
