@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection
 
 from bench.report import Row, ratio
-from intents.matching import match_candidates
+from intents.matching import compared_budget, match_candidates
 from intents.models import Intent
 from marketplace.codes import WORLDWIDE
 
@@ -80,11 +80,10 @@ def hand_written(intent: Intent) -> list[Any]:
         "coverage": [WORLDWIDE, intent.country] if intent.country else [WORLDWIDE],
         "buyer": intent.buyer_id,
         "currency": intent.currency,
-        # A hidden budget is not compared (intents.matching.compared_budget).
-        "budget_min": None if intent.is_budget_hidden else intent.budget_min,
-        "budget_max": None if intent.is_budget_hidden else intent.budget_max,
         "limit": LIMIT,
     }
+    # The budget the deal-size rule compares (none when hidden): the same rule as matching's.
+    parameters["budget_min"], parameters["budget_max"] = compared_budget(intent)
     with connection.cursor() as cursor:
         cursor.execute(SQL, parameters)
         return [row[0] for row in cursor.fetchall()]

@@ -2,12 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intents.models import Intent, Notice
 from intents.services import intent_set_hidden
+
+
+class IntentModerationForm(forms.ModelForm):
+    def clean_title(self) -> str:
+        title = self.cleaned_data["title"]
+        if "\n" in title or "\r" in title:
+            raise forms.ValidationError("Keep the title to one line.")
+        return title
 
 
 @admin.register(Intent)
@@ -33,6 +42,7 @@ class IntentAdmin(admin.ModelAdmin):
     # buyer's services keep (currency and seal once offers arrived, the deadline, the
     # audience), so it is shown, not edited here.
     MODERATED_FIELDS = ("title", "description", "is_hidden")
+    form = IntentModerationForm
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [
@@ -47,10 +57,11 @@ class IntentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
         # Only what the moderator changed: an offer arriving meanwhile (the buyer's
         # news mark) or any service's write to the row is kept.
-        columns = {field.name for field in Intent._meta.concrete_fields}
+        # Hiding, or showing again, is the service's: it relists, rematches and tells.
+        columns = {field.name for field in Intent._meta.concrete_fields} - {"is_hidden"}
         obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
         if "is_hidden" in form.changed_data:
-            intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)  # shown again: matched again
+            intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)
 
     @admin.action(description="Hide from vendors (abusive or spam)")
     def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:

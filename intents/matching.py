@@ -90,12 +90,19 @@ def wanted_match_keys(intent: Intent, related: set[int]) -> list[str]:
     return sorted(f"{category_id}:{code}" for category_id in related for code in codes)
 
 
-def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
-    """The portable engine's rules (SQLite); _POSTGRESQL_SQL states the same ones."""
-    vendors = Vendor.objects.filter(is_paused=False, is_suspended=False).filter(
+def under_capacity(today: date) -> Q:
+    """Vendors with room left today (as _POSTGRESQL_SQL states it too)."""
+    return (
         Q(notices_day__isnull=True)
         | Q(notices_day__lt=today)
         | Q(notices_today__lt=F("daily_capacity"))
+    )
+
+
+def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
+    """The portable engine's rules (SQLite); _POSTGRESQL_SQL states the same ones."""
+    vendors = Vendor.objects.filter(is_paused=False, is_suspended=False).filter(
+        under_capacity(today)
     )
     vendors = vendors.exclude(
         id__in=VendorBlock.objects.filter(buyer_id=intent.buyer_id).values("vendor_id")

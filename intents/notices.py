@@ -20,7 +20,12 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, QuerySet, When
 from django.utils import timezone
 
-from intents.matching import Candidate, match_candidates, related_category_ids
+from intents.matching import (
+    Candidate,
+    match_candidates,
+    related_category_ids,
+    under_capacity,
+)
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from marketplace.codes import WORLDWIDE
@@ -151,14 +156,12 @@ def _with_capacity_left(candidates: list[Candidate]) -> list[Candidate]:
     if not vendor_ids:
         return candidates
     today = timezone.localdate()
+    # NO KEY: the vendor's own writes that only point at its row (an offer, an event)
+    # need not wait for this matching.
     left = set(
-        Vendor.objects.select_for_update()
+        Vendor.objects.select_for_update(no_key=True)
         .filter(pk__in=vendor_ids)
-        .filter(
-            Q(notices_day__isnull=True)
-            | Q(notices_day__lt=today)
-            | Q(notices_today__lt=F("daily_capacity"))
-        )
+        .filter(under_capacity(today))
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -214,7 +217,13 @@ def notice_send_email(*, notice_id: Any) -> None:
         .filter(pk=notice_id, state=Notice.State.PENDING)
         .first()
     )
-    if notice is None or not _still_to_tell(notice):
+    if notice is None:
+        return
+    if not _still_to_tell(notice):
+        # Not to be sent any more: out of the sweep's way for good.
+        Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
+            state=Notice.State.FAILED, attempts=NOTICE_EMAIL_ATTEMPTS
+        )
         return
     if notice.member is not None:
         _send_member_notice(notice)

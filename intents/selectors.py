@@ -100,10 +100,15 @@ INTENT_DOCUMENT_SQL = (
 
 
 def intents_matching_text(queryset: QuerySet[Intent], text: str) -> QuerySet[Intent]:
-    """Full-text search on PostgreSQL (GIN index); every word as a substring on SQLite."""
+    """Full-text search on PostgreSQL (GIN index); every word as a substring on SQLite.
+
+    An intent whose words vendors may no longer read (the buyer's "delete my data after
+    award" came due) is never found by them: finding it would tell the words.
+    """
     text = text.strip()[:200]
     if not text:
         return queryset
+    queryset = queryset.filter(redacted_at__isnull=True)
     if connection.vendor == "postgresql":
         return queryset.alias(
             document=RawSQL(INTENT_DOCUMENT_SQL, [], output_field=SearchVectorField())

@@ -663,12 +663,26 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     (matching skips a hidden intent) are noticed, up to its cap.
     """
     with transaction.atomic():
-        Intent.objects.filter(pk=intent.pk).update(is_hidden=is_hidden)
+        changed = (
+            Intent.objects.filter(pk=intent.pk)
+            .exclude(is_hidden=is_hidden)
+            .update(is_hidden=is_hidden)
+        )
         intent.refresh_from_db()  # all of it: the notices copy the deadline too
+        if not changed:
+            return  # hidden (or shown) already: nothing to do
         notices_relist(intent=intent)
         if not is_hidden and intent.status == Status.OPEN:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=True)
             enqueue_on_commit("intents.match_intent", str(intent.pk))
+            # Edits made while hidden were told to nobody: the noticed vendors hear of
+            # them now (the same key as the edit's own event: nothing twice).
+            emit_to_noticed_vendors(
+                intent=intent,
+                type="intent.updated",
+                payload={"intent": intent_for_vendor(intent)},
+                dedupe_key=f"intent.updated:{intent.pk}:{intent.updated_at.isoformat()}",
+            )
 
 
 def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:
@@ -683,7 +697,7 @@ def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:
         # The buyer's open intents first, as matching locks each: a matching under way
         # finishes before its notices are deleted, one after it sees the block.
         list(
-            Intent.objects.select_for_update()
+            Intent.objects.select_for_update(no_key=True)
             .filter(buyer=buyer, status=Status.OPEN)
             .order_by("pk")
             .values_list("pk")

@@ -130,7 +130,7 @@ def intent_publish_view(request: HttpRequest, intent_id: str) -> HttpResponse:
         try:
             intent_publish(intent=intent)
         except DomainError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.text)
         else:
             messages.success(request, "Published.")
     return redirect("offers:intent", intent_id=intent.pk)

@@ -123,7 +123,7 @@ def membership_role_view(request: HttpRequest, slug: str, membership_id: int) ->
             actor=request.user, membership=target, role=request.POST.get("role", "")
         )
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, f"{target.user.get_username()} is now {target.role}.")
     return redirect("organization-members", slug=slug)
@@ -137,7 +137,7 @@ def membership_remove_view(request: HttpRequest, slug: str, membership_id: int) 
     try:
         membership_remove(actor=request.user, membership=target)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
         return redirect("organization-members", slug=slug)
     if target.user_id == request.user.pk:
         messages.success(request, f"You left {organization.name}.")
@@ -164,7 +164,7 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
         try:
             answered = answer(invitation=invitation, user=request.user)
         except DomainError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.text)
             return redirect("invitation", token=token)
         if answered.status == answered.Status.ACCEPTED:
             messages.success(request, f"Welcome to {invitation.organization.name}.")

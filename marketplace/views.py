@@ -109,7 +109,7 @@ def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
     try:
         api_key_revoke(api_key=api_key)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, f"Key {api_key} revoked; it no longer works.")
     return redirect("api-keys")

@@ -255,10 +255,6 @@ def _record(
                 "next_attempt_at": None,
             }
         elif status_code == 410:
-            # The receiver says it is gone for good: stop sending to it.
-            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(
-                is_active=False, disabled_reason="the receiver answered 410 Gone"
-            )
             outcome = {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
         else:
             delay = next_retry_delay(attempts)
@@ -266,7 +262,7 @@ def _record(
                 outcome = {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
             else:
                 outcome = {"next_attempt_at": now + delay}
-        WebhookDelivery.objects.filter(
+        counted = WebhookDelivery.objects.filter(
             pk=delivery.pk,
             status=WebhookDelivery.Status.PENDING,
             claimed_until=delivery.claimed_until,
@@ -278,6 +274,11 @@ def _record(
             claimed_until=None,
             **outcome,
         )
+        if counted and status_code == 410:
+            # The receiver says it is gone for good: stop sending to it.
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(
+                is_active=False, disabled_reason="the receiver answered 410 Gone"
+            )
     delivery.refresh_from_db()
 
 

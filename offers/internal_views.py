@@ -255,7 +255,7 @@ def proposal_coauthor_answer_view(
             coauthor_decline(member=request.user, proposal=proposal)
             messages.success(request, "You are no longer a co-author of this proposal.")
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     return _back(slug, proposal.intent_id)
 
 
@@ -266,7 +266,7 @@ def proposal_withdraw_view(request: HttpRequest, slug: str, proposal_id: str) ->
     try:
         proposal_withdraw(member=request.user, proposal=proposal)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, "Proposal withdrawn.")
     return _back(slug, proposal.intent_id)
@@ -340,7 +340,7 @@ def rfp_withdraw(request: HttpRequest, slug: str, intent_id: str) -> HttpRespons
         try:
             intent_withdraw_and_decline_offers(intent=intent, buyer=request.user)
         except DomainError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.text)
         else:
             messages.success(request, "RFP withdrawn; every proposer is told.")
     return _back(slug, intent.pk)

@@ -28,7 +28,11 @@ def rating_create(*, buyer: User, offer: Offer, stars: int, text: str = "") -> R
     try:
         with transaction.atomic():
             # The vendor's row first: two ratings at once count in turn, not over each other.
-            list(Vendor.objects.select_for_update().filter(pk=offer.vendor_id).values_list("pk"))
+            list(
+                Vendor.objects.select_for_update(no_key=True)
+                .filter(pk=offer.vendor_id)
+                .values_list("pk")
+            )
             rating = Rating.objects.create(
                 offer=offer, vendor_id=offer.vendor_id, stars=stars, text=text.strip()
             )

@@ -116,10 +116,11 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
 
 
 def _revision(posted: str | None) -> int | None:
-    """The offer's revision the confirmation showed; a missing or odd one matches none."""
+    """The offer's revision the confirmation showed. Missing (a page from before the
+    confirmation carried it), nothing is checked; an odd one matches no revision."""
     if posted is None:
         return None
-    return int(posted) if posted.isdigit() and len(posted) < 10 else -1
+    return int(posted) if posted.isascii() and posted.isdigit() and len(posted) < 10 else -1
 
 
 @login_required
@@ -168,7 +169,7 @@ def offer_decline_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     try:
         offer_decline(offer=offer, buyer=request.user, reason=form.cleaned_data["reason"])
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, f"You declined {offer.vendor.name}'s offer.")
     return _back_to_intent(request, offer.intent_id)
@@ -181,7 +182,7 @@ def offer_move_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     try:
         offer_move(buyer=request.user, offer=offer, direction=request.POST.get("direction", ""))
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     return _back_to_intent(request, offer.intent_id)
 
 
@@ -206,7 +207,7 @@ def offer_rate_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     try:
         rating_create(buyer=request.user, offer=offer, **form.cleaned_data)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, f"Thank you: your rating of {offer.vendor.name} is saved.")
     return _back_to_intent(request, offer.intent_id)
@@ -228,7 +229,7 @@ def question_answer_view(request: HttpRequest, question_id: str) -> HttpResponse
     try:
         question_answer(buyer=request.user, question=question, answer=form.cleaned_data["answer"])
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, "Answered; every matched vendor can read it now.")
     return _back_to_intent(request, question.intent_id)
@@ -242,7 +243,7 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
         try:
             intent_withdraw_and_decline_offers(intent=intent, buyer=request.user)
         except DomainError as error:
-            messages.error(request, error.message)
+            messages.error(request, error.text)
         else:
             messages.success(request, "Intent withdrawn; every vendor with an offer is told.")
         return redirect("offers:intent", intent_id=intent.pk)
@@ -260,7 +261,7 @@ def offer_reveal_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     try:
         intent_reveal_identity(buyer=request.user, intent=offer.intent, vendor=offer.vendor)
     except DomainError as error:
-        messages.error(request, error.message)
+        messages.error(request, error.text)
     else:
         messages.success(request, f"{offer.vendor.name} can now see your name and e-mail.")
     return _back_to_intent(request, offer.intent_id)

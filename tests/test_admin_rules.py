@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from intents.services import intent_update
 from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch
@@ -30,6 +30,7 @@ from marketplace.webhooks import webhook_deliver
 from offers.models import Offer
 from tests.factories import (
     CategoryFactory,
+    IntentFactory,
     OfferFactory,
     OrganizationFactory,
     UserFactory,
@@ -261,3 +262,27 @@ def test_the_category_admin_refuses_a_cycle(admin_client: Client) -> None:
 
     # Otherwise it vanishes from the tree the intent form offers buyers.
     assert [c.slug for c, _depth in categories_in_tree_order()] == ["plumbing"]
+
+
+@pytest.mark.parametrize("change", ["unpause", "region"])
+def test_a_vendor_changed_in_the_admin_is_matched_against_open_intents(
+    admin_client: Client,
+    category: Category,
+    django_capture_on_commit_callbacks: Any,
+    change: str,
+) -> None:
+    vendor = VendorFactory(categories=[category], is_paused=(change == "unpause"))
+    if change == "region":
+        vendor_update(vendor=vendor, regions=["FR"])
+    intent = IntentFactory(category=category, country="DE")
+    form = {
+        "name": vendor.name, "slug": vendor.slug, "contact_email": vendor.contact_email,
+        "categories": [category.pk], "regions": '["DE"]', "keywords": "[]",
+        "daily_capacity": "100", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/marketplace/vendor/{vendor.pk}/change/", form)
+
+    assert response.status_code == 302
+    assert Notice.objects.filter(intent=intent, vendor=vendor).exists()

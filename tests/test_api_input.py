@@ -488,3 +488,18 @@ def test_an_api_address_without_its_slash_is_a_308_that_keeps_method_and_body(
 
     assert (response.status_code, response["Location"]) == (308, location)
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/api/v1/offers/%E2%98%83", "/api/v1/offers/%E2%98%83/"),
+        ("/api/v1/offers/abc%0Adef", "/api/v1/offers/abc%0Adef/"),
+    ],
+)
+def test_the_missing_slash_redirect_keeps_the_address_percent_encoded(
+    path: str, location: str
+) -> None:
+    response = APIClient().post(path, {}, format="json")
+
+    assert (response.status_code, response["Location"]) == (308, location)

@@ -24,6 +24,7 @@ from marketplace.events import events_dispatch
 from marketplace.models import AuditEntry, Category, Event, User, Vendor, VendorBlock
 from marketplace.webhooks import webhook_endpoint_create
 from offers.models import Offer, Question, Rating, TermsAgreement
+from offers.privacy import intent_redact_for_vendors
 from offers.questions import question_answer
 from offers.services import offer_accept, offer_decline
 from offers.tasks import enforce_deletion_terms
@@ -791,3 +792,20 @@ def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
     client = Client()
     client.force_login(buyer)
     assert "Rosenweg" in client.get(f"/intents/{intent.pk}/").content.decode()  # theirs still
+
+
+def test_a_redacted_intents_words_cannot_be_found_by_a_vendors_text_search(
+    open_intent: Intent, api: APIClient
+) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(
+        description="My flat at Quuxstrasse 7.",
+        status=Intent.Status.AWARDED,
+        awarded_at=timezone.now(),
+    )
+    found_before = api.get("/api/v1/intents/", {"status": "awarded", "q": "Quuxstrasse"}).json()
+    open_intent.refresh_from_db()
+    assert intent_redact_for_vendors(intent=open_intent) is True
+
+    found = api.get("/api/v1/intents/", {"status": "awarded", "q": "Quuxstrasse"}).json()
+
+    assert (found_before["count"], found["count"]) == (1, 0)

@@ -149,3 +149,19 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (WebhookDelivery.Status.SUCCEEDED, 1)
     assert delivery.log.count() == 1  # the late answer is still on record
+
+
+@pytest.mark.parametrize("revision", ["²", "-1", "9" * 12, "abc"])
+def test_an_odd_revision_in_the_accept_form_accepts_nothing(
+    open_intent: Intent, vendor: Vendor, revision: str
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    buyer = Client()
+    buyer.force_login(open_intent.buyer)
+
+    response = buyer.post(
+        f"/offers/{offer.pk}/accept/", {"contact_details": "call me", "revision": revision}
+    )
+
+    assert response.status_code == 302
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED

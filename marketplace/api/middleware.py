@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import is_valid_path
+from django.utils.http import escape_leading_slashes
 
 from marketplace.api.problems import problem_http_response
 
@@ -31,14 +32,19 @@ class ApiRequestSizeLimitMiddleware:
                 return problem_http_response(
                     413, f"The request body is larger than {limit // 1024} KiB."
                 )
-            if not request.path.endswith("/") and is_valid_path(
-                f"{request.path_info}/", getattr(request, "urlconf", None)
+            urlconf = getattr(request, "urlconf", None)
+            if (
+                not request.path_info.endswith("/")
+                and not is_valid_path(request.path_info, urlconf)
+                and is_valid_path(f"{request.path_info}/", urlconf)
             ):
                 # The address without its slash: 308 keeps the method and the body
                 # (Django's 301 would turn a POST into a GET that loses the offer).
-                query = request.META.get("QUERY_STRING", "")
+                # The address as Django's own redirect builds it: percent-encoded.
                 response = HttpResponse(status=308)
-                response["Location"] = f"{request.path}/" + (f"?{query}" if query else "")
+                response["Location"] = escape_leading_slashes(
+                    request.get_full_path(force_append_slash=True)
+                )
                 return response
         return self.get_response(request)
 

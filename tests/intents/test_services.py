@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from intents.notices import intent_match, notice_send_email
+from intents.notices import intent_match, notice_send_email, notices_due_for_email
 from intents.services import (
     intent_close,
     intent_create,
@@ -23,7 +23,7 @@ from marketplace.errors import CONFLICT, INVALID, DomainError
 from marketplace.models import Category, Event
 from marketplace.services import vendor_set_suspended
 from offers.services import offer_accept
-from tests.factories import IntentFactory, OfferFactory, VendorFactory
+from tests.factories import IntentFactory, NoticeFactory, OfferFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +256,30 @@ def test_a_line_break_in_a_stored_title_does_not_stop_its_notice_emails(vendor: 
 
     assert Notice.objects.get(pk=notice.pk).state == Notice.State.DELIVERED
     assert [message.subject for message in mail.outbox] == ["New intent for you: Fix sink ASAP"]
+
+
+def test_a_notice_email_no_longer_to_send_is_out_of_the_sweeps_way(category: Category) -> None:
+    suspended, active = VendorFactory(categories=[category]), VendorFactory(categories=[category])
+    skipped = NoticeFactory(intent=IntentFactory(category=category), vendor=suspended)
+    lost = NoticeFactory(intent=IntentFactory(category=category), vendor=active)
+    Notice.objects.filter(pk=skipped.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    Notice.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=9))
+    vendor_set_suspended(vendor=suspended, is_suspended=True)
+
+    notice_send_email(notice_id=skipped.pk)
+
+    assert mail.outbox == []
+    assert notices_due_for_email(limit=1) == [str(lost.pk)]
+
+
+def test_edits_made_while_hidden_reach_the_noticed_vendors_once_shown_again(vendor: Any) -> None:
+    intent = IntentFactory(category=vendor.categories.get(), country="DE")
+    intent_match(intent_id=intent.pk)
+    intent_set_hidden(intent=intent, is_hidden=True)
+    intent_update(intent=intent, title="Whole new scope", description="Changed while hidden.")
+
+    intent_set_hidden(intent=intent, is_hidden=False)
+    intent_set_hidden(intent=intent, is_hidden=False)  # twice: nothing more
+
+    told = Event.objects.filter(vendor=vendor, type="intent.updated")
+    assert [event.payload["intent"]["title"] for event in told] == ["Whole new scope"]

@@ -336,7 +336,7 @@ def test_login_page_works_with_password(client: Client, buyer: User) -> None:
 def test_the_intent_page_at_its_busiest_stays_within_ten_queries(
     buyer_client: Client, buyer: User, category: Category
 ) -> None:
-    """Invited vendors, unread news, terms, questions and revisions: all on one page."""
+    """Invited vendors, unread news, questions and revisions: all on one page."""
     intent = IntentFactory(
         buyer=buyer,
         category=category,
