@@ -396,6 +396,9 @@ class Notice(models.Model):
     score = models.FloatField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A worker sending the notice's e-mail holds it until then: another (the sweep's
+    # copy of the task) sends nothing meanwhile; a worker that died lets go by itself.
+    email_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     # The intent is in the vendor's default list: open, not hidden, not internal.

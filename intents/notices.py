@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, QuerySet, When
@@ -189,6 +190,7 @@ def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Inten
 NOTICE_EMAIL_GRACE = timedelta(minutes=5)
 NOTICE_EMAIL_WINDOW = timedelta(days=3)
 NOTICE_EMAIL_ATTEMPTS = 3  # in all, for a notice whose sending fails
+NOTICE_EMAIL_CLAIM = timedelta(minutes=10)  # a worker's hold on a notice while it sends
 
 
 def notices_due_for_email(*, limit: int = 1000) -> list[str]:
@@ -198,6 +200,7 @@ def notices_due_for_email(*, limit: int = 1000) -> list[str]:
         Notice.objects.filter(
             Q(state=Notice.State.PENDING)
             | Q(state=Notice.State.FAILED, attempts__lt=NOTICE_EMAIL_ATTEMPTS),
+            Q(email_claimed_until__isnull=True) | Q(email_claimed_until__lt=now),
             created_at__lte=now - NOTICE_EMAIL_GRACE,
             created_at__gte=now - NOTICE_EMAIL_WINDOW,
             intent__status=Intent.Status.OPEN,
@@ -211,23 +214,51 @@ def notices_due_for_email(*, limit: int = 1000) -> list[str]:
 
 
 def notice_send_email(*, notice_id: Any) -> None:
-    """Tell the vendor's staff (or the member) by e-mail. At least once: sent, then marked delivered."""
-    notice = (
-        Notice.objects.select_related("intent", "intent__organization", "vendor", "member")
-        .filter(pk=notice_id, state=Notice.State.PENDING)
-        .first()
+    """Tell the vendor's staff (or the member) by e-mail. At least once: sent, then marked
+    delivered; claimed first, so two workers holding the same notice send it once."""
+    now = timezone.now()
+    claimed = (
+        Notice.objects.filter(pk=notice_id, state=Notice.State.PENDING)
+        .filter(Q(email_claimed_until__isnull=True) | Q(email_claimed_until__lt=now))
+        .update(email_claimed_until=now + NOTICE_EMAIL_CLAIM)
     )
-    if notice is None:
+    if not claimed:
         return
+    notice = Notice.objects.select_related(
+        "intent", "intent__organization", "vendor", "member"
+    ).get(pk=notice_id)
     if not _still_to_tell(notice):
         # Not to be sent any more: out of the sweep's way for good.
         Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
             state=Notice.State.FAILED, attempts=NOTICE_EMAIL_ATTEMPTS
         )
         return
-    if notice.member is not None:
-        _send_member_notice(notice)
+    subject, body, recipients = (
+        _member_notice_email(notice) if notice.member is not None else _vendor_notice_email(notice)
+    )
+    try:
+        send_mail(
+            subject=subject,
+            message=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=recipients,
+        )
+    except SoftTimeLimitExceeded:
+        # The task's time is up, not the mail server's fault: let go, uncounted.
+        Notice.objects.filter(pk=notice.pk).update(email_claimed_until=None)
+        raise
+    except Exception:
+        logger.exception("E-mail for notice %s failed", notice.pk)
+        Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
+            attempts=F("attempts") + 1, state=Notice.State.FAILED, email_claimed_until=None
+        )
         return
+    Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
+        attempts=F("attempts") + 1, state=Notice.State.DELIVERED
+    )
+
+
+def _vendor_notice_email(notice: Notice) -> tuple[str, str, list[str]]:
     recipients = sorted(
         {notice.vendor.contact_email}
         | set(
@@ -244,22 +275,7 @@ def notice_send_email(*, notice_id: Any) -> None:
         f"  Why you: {notice.reasons_text}\n\n"
         f"Read it and answer through the API: GET {absolute_url('api:intent-detail', intent.pk)}\n"
     )
-    try:
-        send_mail(
-            subject=f"New intent for you: {intent.title}",
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
-        )
-    except Exception:
-        logger.exception("E-mail for notice %s failed", notice.pk)
-        Notice.objects.filter(pk=notice.pk).update(
-            attempts=F("attempts") + 1, state=Notice.State.FAILED
-        )
-        return
-    Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
-        attempts=F("attempts") + 1, state=Notice.State.DELIVERED
-    )
+    return f"New intent for you: {intent.title}", body, recipients
 
 
 def _still_to_tell(notice: Notice) -> bool:
@@ -275,7 +291,7 @@ def _still_to_tell(notice: Notice) -> bool:
     return not notice.vendor.is_suspended
 
 
-def _send_member_notice(notice: Notice) -> None:
+def _member_notice_email(notice: Notice) -> tuple[str, str, list[str]]:
     intent = notice.intent
     organization = intent.organization
     body = (
@@ -286,22 +302,8 @@ def _send_member_notice(notice: Notice) -> None:
         f"  Why you: {notice.reasons_text}\n\n"
         f"Read it and propose: {absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
     )
-    try:
-        send_mail(
-            subject=f"An RFP for you in {organization.name}: {intent.title}",
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notice.member.email],
-        )
-    except Exception:
-        logger.exception("E-mail for notice %s failed", notice.pk)
-        Notice.objects.filter(pk=notice.pk).update(
-            attempts=F("attempts") + 1, state=Notice.State.FAILED
-        )
-        return
-    Notice.objects.filter(pk=notice.pk, state=Notice.State.PENDING).update(
-        attempts=F("attempts") + 1, state=Notice.State.DELIVERED
-    )
+    subject = f"An RFP for you in {organization.name}: {intent.title}"
+    return subject, body, [notice.member.email]
 
 
 def notice_mark_read(*, notice: Notice) -> Notice:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -214,6 +215,10 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
         error = f"refused: {refused.message}"
     except TimeoutError:
         error = f"no answer within {TIMEOUT_SECONDS} s"
+    except SoftTimeLimitExceeded:
+        # The task's time is up, not the receiver's fault: let go, uncounted.
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
+        raise
     except httpx.HTTPError as failure:
         error = f"{type(failure).__name__}: {failure}"[:300]
     except Exception as failure:  # whatever else: an attempt that failed, never a stuck one

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -53,6 +54,8 @@ def buyers_notify_due() -> int:
             break
         try:
             sent += buyer_notify(intent_id=intent_id)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the next run goes on
         except Exception:
             logger.exception(
                 "The buyer's e-mail for intent %s failed; the next sweep retries", intent_id

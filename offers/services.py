@@ -423,7 +423,12 @@ def intents_close_due(*, now: Any = None, limit: int = 500) -> dict[str, int]:
                 locked = Intent.objects.select_for_update().get(pk=intent.pk)
                 if locked.status != Intent.Status.OPEN or locked.offers_close_at > now:
                     continue  # moved meanwhile: decided, or its deadline extended
-                if Offer.objects.filter(intent=locked, status=Offer.Status.SUBMITTED).exists():
+                # Offers past their valid-until date bind nobody, lapsed by the beat or not.
+                if (
+                    Offer.objects.filter(intent=locked, status=Offer.Status.SUBMITTED)
+                    .exclude(valid_until__lt=timezone.localdate())
+                    .exists()
+                ):
                     intent_close(intent=locked)
                     closed += 1
                 else:

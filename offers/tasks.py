@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from offers.buyer_mail import buyers_notify_due
 from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_terms
@@ -53,6 +54,8 @@ def send_proposal_dispositions(proposal_ids: list[Any]) -> int:
     for pk in proposal_ids:
         try:
             sent += proposal_send_disposition(proposal_id=pk)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the sweep sends the rest
         except Exception:
             logger.exception("Disposition e-mail for proposal %s failed; the sweep retries", pk)
     return sent
