@@ -334,8 +334,9 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
 
 @login_required
 def rfp_withdraw(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
-    """POST withdraws the RFP; every live proposal is declined with the reason."""
-    _, intent = _rfp(request, slug, intent_id)
+    """GET asks for confirmation; POST withdraws the RFP, and every live proposal is
+    declined with the reason."""
+    organization, intent = _rfp(request, slug, intent_id)
     if request.method == "POST":
         try:
             intent_withdraw_and_decline_offers(intent=intent, buyer=request.user)
@@ -343,4 +344,13 @@ def rfp_withdraw(request: HttpRequest, slug: str, intent_id: str) -> HttpRespons
             messages.error(request, error.text)
         else:
             messages.success(request, "RFP withdrawn; every proposer is told.")
-    return _back(slug, intent.pk)
+        return _back(slug, intent.pk)
+    if intent.buyer_id != request.user.pk or intent.status not in Intent.UNDECIDED_STATUSES:
+        # Nothing to confirm: say why rather than offer a button that can only fail.
+        messages.error(request, "Only the poster can withdraw this RFP, while it is undecided.")
+        return _back(slug, intent.pk)
+    return render(
+        request,
+        "offers/rfp_withdraw_confirm.html",
+        {"organization": organization, "intent": intent},
+    )

@@ -81,6 +81,9 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
     sort = request.GET.get("sort", "-score")
     if sort.lstrip("-") not in SORTS | {criterion.key for criterion in criteria}:
         sort = "-score"
+    sort_key = sort.lstrip("-")
+    sort_label = {"score": "score", "rank": "my rank", "vendor": "vendor", "status": "status"}
+    sort_label |= {criterion.key: criterion.name for criterion in criteria}
     rows = sort_rows(score_offers(offers, criteria), sort)
     for row in rows:
         row.revised = revision_summary(row.offer)
@@ -98,6 +101,10 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
             "criteria": criteria,
             "rows": rows,
             "sort": sort,
+            # How the table is sorted, for aria-sort, the arrow and the caption.
+            "sort_key": sort_key,
+            "sort_direction": "descending" if sort.startswith("-") else "ascending",
+            "sort_label": sort_label[sort_key],
             "sealed": sealed,
             "score_explanation": SCORE_EXPLANATION,
             "chart": price_delivery_chart(rows),

@@ -915,3 +915,26 @@ def test_the_last_owner_still_cannot_leave_others_behind(market: dict[str, Any])
             actor=owner,
             membership=Membership.objects.get(user=owner, organization=market["organization"]),
         )
+
+
+def test_a_proposal_refused_as_a_whole_says_why(client: Client) -> None:
+    # given an RFP whose deadline has passed though the close sweep has not run yet
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    member = org_member(organization)
+    rfp = internal_intent(organization, poster)
+    Intent.objects.filter(pk=rfp.pk).update(offers_close_at=timezone.now() - timedelta(minutes=1))
+    client.force_login(member)
+
+    # when a colleague sends a proposal
+    response = client.post(
+        f"/orgs/{organization.slug}/rfps/{rfp.pk}/propose/",
+        {"message": "A scheduled script that mails the report."},
+    )
+
+    # then nothing is saved, and the page tells them why (it shows the form again)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not Offer.objects.filter(intent=rfp).exists()
+    assert "A scheduled script that mails the report." in html  # the form is shown again
+    assert "The deadline for proposals has passed." in html

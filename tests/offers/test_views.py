@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,14 @@ from django.utils import timezone
 from intents.models import Criterion, Intent
 from marketplace.models import Category, User
 from offers.models import Offer, OfferRevision, Question
-from tests.factories import PASSWORD, IntentFactory, OfferFactory, UserFactory, VendorFactory
+from tests.factories import (
+    PASSWORD,
+    CategoryFactory,
+    IntentFactory,
+    OfferFactory,
+    UserFactory,
+    VendorFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -367,3 +375,63 @@ def test_an_intent_that_can_no_longer_change_offers_no_edit_form(
 
     assert page.redirect_chain[-1][0] == f"/intents/{intent.pk}/"
     assert f"A {status} intent cannot be edited." in page.content.decode()
+
+
+def test_a_refused_criterion_row_is_announced_at_the_top_of_the_form(client: Client) -> None:
+    # given a buyer posting an intent whose one custom criterion has a weight over 100
+    buyer = UserFactory()
+    client.force_login(buyer)
+    category = CategoryFactory()
+    form = {
+        "title": "Paint two rooms",
+        "description": "White.",
+        "category": category.pk,
+        "quantity": "1",
+        "currency": "EUR",
+        "country": "DE",
+        "offers_close_at": (timezone.now() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"),
+        "visibility": "public",
+        "max_vendors": "25",
+        "price_weight": "50",
+        "delivery_weight": "25",
+        "rating_weight": "25",
+        "criteria-TOTAL_FORMS": "1",
+        "criteria-INITIAL_FORMS": "0",
+        "criteria-0-name": "Low-VOC paint",
+        "criteria-0-kind": "yes_no",
+        "criteria-0-weight": "150",
+    }
+
+    # when it is posted
+    response = client.post("/intents/new/", form)
+
+    # then nothing is saved, the row's field carries its error ...
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not Intent.objects.exists()
+    assert 'id="id_criteria-0-weight_error"' in html
+    # ... and, as for any other refused field, the top of the form says so (role="alert"):
+    # otherwise the page just reloads, the error some 3,000 px further down on a phone
+    assert 'class="form-errors" role="alert"' in html
+
+
+@pytest.mark.parametrize(
+    ("sort", "header", "direction", "caption"),
+    [
+        ("vendor", "Vendor", "ascending", "sorted by vendor, ascending"),
+        ("-score", "Score", "descending", "sorted by score, descending"),
+    ],
+)
+def test_the_comparison_says_which_column_it_is_sorted_by(
+    buyer_client: Client, buyer: User, sort: str, header: str, direction: str, caption: str
+) -> None:
+    intent = IntentFactory(buyer=buyer)
+    for name in ("Zebra Works", "Acme Tiles"):
+        OfferFactory(intent=intent, vendor=VendorFactory(name=name))
+
+    html = buyer_client.get(f"/intents/{intent.pk}/?sort={sort}").content.decode()
+
+    sorted_headers = re.findall(r'<th scope="col" aria-sort="(\w+)"><a [^>]*>([^<]+)</a>', html)
+    assert sorted_headers == [(direction, header)]
+    assert caption in html
+    assert html.count('aria-current="true"') == 1  # the phone's "Sort by" links too

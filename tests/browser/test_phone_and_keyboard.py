@@ -1,0 +1,175 @@
+"""The buyer's and poster's pages at phone size, by keyboard and by screen reader."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from intents.models import Intent
+from marketplace.models import Event, WebhookDelivery, WebhookEndpoint
+from tests.factories import (
+    IntentFactory,
+    OfferFactory,
+    OrganizationFactory,
+    UserFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+    proposal,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 375, "height": 812}
+PASSWORD = "a-long-passphrase-1"
+
+
+def log_in(page: Any, live_server: Any, username: str) -> None:
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def person(username: str, **fields: object) -> Any:
+    return UserFactory(username=username, password=PASSWORD, **fields)
+
+
+def overflow(page: Any, selector: str = "html") -> tuple[int, int]:
+    return page.evaluate(
+        "(s) => { const e = document.querySelector(s); return [e.scrollWidth, e.clientWidth]; }",
+        selector,
+    )
+
+
+def test_webhook_pages_need_no_sideways_scrolling_on_a_phone(page: Any, live_server: Any) -> None:
+    # given a vendor with an ordinary endpoint and one delivery in its log
+    vendor = VendorFactory(name="Pixel Foundry")
+    person("pixel-staff", vendor=vendor)
+    endpoint = WebhookEndpoint.objects.create(
+        vendor=vendor, url="https://hooks.pixel-foundry.example/intentcast/events", secret="s"
+    )
+    event = Event.objects.create(vendor=vendor, type="webhook.test", payload={}, dedupe_key="t1")
+    WebhookDelivery.objects.create(
+        event=event, endpoint=endpoint, message_id=f"msg_{uuid.uuid4().hex}", attempts=1
+    )
+    page.set_viewport_size(PHONE)
+    log_in(page, live_server, "pixel-staff")
+
+    # when the endpoint list and the delivery log are opened at 375 px
+    page.goto(live_server.url + "/vendor/webhooks/")
+    listing = overflow(page)
+    page.goto(f"{live_server.url}/vendor/webhooks/{endpoint.pk}/")
+    detail = overflow(page)
+
+    # then neither page is wider than the screen
+    assert (listing[0] <= listing[1], detail[0] <= detail[1]) == (True, True), (
+        f"/vendor/webhooks/ is {listing[0]}px and its delivery log {detail[0]}px wide at 375px"
+    )
+
+
+def test_offer_cards_fit_a_phone(page: Any, live_server: Any) -> None:
+    # given an intent with one live offer (so the decline form is shown)
+    buyer = person("ada")
+    intent = IntentFactory(buyer=buyer)
+    OfferFactory(intent=intent, vendor=VendorFactory(name="Acme Tiles"))
+    page.set_viewport_size(PHONE)
+    log_in(page, live_server, "ada")
+
+    # when the buyer opens the intent on a phone
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+
+    # then the offer card is not wider than its box (no sideways scrolling to reach the
+    # decline reason's right edge)
+    scroll_width, client_width = overflow(page, ".comparison")
+    assert scroll_width <= client_width, (
+        f"the offer cards are {scroll_width}px wide in a {client_width}px box"
+    )
+
+
+def _contrast(first: list[float], second: list[float]) -> float:
+    def luminance(rgb: list[float]) -> float:
+        channels = [c / 255 for c in rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(first), luminance(second)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_keyboard_focus_ring_is_visible_against_the_page(page: Any, live_server: Any) -> None:
+    # given the home page, reached by keyboard
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # "Intentcast", in the white header
+
+    # when the focused link's outline is compared with what it is drawn on
+    outline, background = page.evaluate(
+        """() => {
+          const rgb = (s) => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+          const focused = document.activeElement;
+          let e = focused.parentElement, bg = 'rgba(0, 0, 0, 0)';
+          while (e && getComputedStyle(e).backgroundColor === 'rgba(0, 0, 0, 0)') e = e.parentElement;
+          if (e) bg = getComputedStyle(e).backgroundColor;
+          return [rgb(getComputedStyle(focused).outlineColor), rgb(bg)];
+        }"""
+    )
+
+    # then the indicator has at least 3:1 contrast (WCAG 1.4.11)
+    ratio = _contrast(outline, background)
+    assert ratio >= 3, f"focus outline {outline} on {background} has contrast {ratio:.2f}:1"
+
+
+def test_each_offer_s_actions_say_which_vendor_they_act_on(page: Any, live_server: Any) -> None:
+    # given two offers on one intent
+    buyer = person("grace")
+    intent = IntentFactory(buyer=buyer)
+    for name in ("Zebra Works", "Acme Tiles"):
+        OfferFactory(intent=intent, vendor=VendorFactory(name=name))
+    log_in(page, live_server, "grace")
+
+    # when the buyer's screen reader lists the page's controls
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+
+    # then each accept, shortlist, decline and block control names its vendor
+    # (as the ↑/↓ buttons already do: "Move Acme Tiles up")
+    for role, action in (
+        ("link", "Accept"),
+        ("button", "Shortlist"),
+        ("button", "Decline"),
+        ("button", "Block"),
+        ("textbox", "Reason"),
+    ):
+        named = page.get_by_role(
+            role, name=re.compile(rf"{action}.*Acme Tiles|Acme Tiles.*{action}")
+        )
+        assert named.count() == 1, f"no {role} named for Acme Tiles' {action.lower()}"
+
+
+def test_withdrawing_an_rfp_asks_for_confirmation(page: Any, live_server: Any) -> None:
+    # given an organization's open RFP with a colleague's proposal
+    organization = OrganizationFactory(name="Demo Co")
+    poster = org_member(organization, username="poster")
+    poster.set_password(PASSWORD)
+    poster.save()
+    colleague = org_member(organization, username="colleague")
+    rfp = internal_intent(organization, poster)
+    proposal(rfp, colleague)
+    log_in(page, live_server, "poster")
+    page.goto(f"{live_server.url}/orgs/{organization.slug}/rfps/{rfp.pk}/")
+
+    # when the poster presses "Withdraw this RFP…"
+    page.get_by_role("link", name=re.compile("Withdraw this RFP")).click()
+    page.wait_for_load_state()
+
+    # then, as for a public intent, nothing irreversible happened yet: a confirmation asks
+    rfp.refresh_from_db()
+    assert rfp.status == Intent.Status.OPEN, "one click withdrew the RFP and declined its proposal"
+    page.get_by_role("button", name="Yes, withdraw it").click()
+    page.wait_for_load_state()
+    rfp.refresh_from_db()
+    assert rfp.status == Intent.Status.WITHDRAWN
