@@ -150,12 +150,19 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
             f"or decline them with a reason: "
             f"{absolute_url('offers:rfp', intent.organization.slug, intent.pk)}\n"
         )
-    send_mail(
-        subject=subject,
-        message=message,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[intent.buyer.email],
-    )
+    try:
+        send_mail(
+            subject=subject,
+            message=message,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[intent.buyer.email],
+        )
+    except BaseException:
+        # Not sent: the claim is given back, and the next hourly run tries again.
+        Intent.objects.filter(pk=intent.pk, decision_reminded_at=now).update(
+            decision_reminded_at=intent.decision_reminded_at
+        )
+        raise
     return True
 
 

@@ -94,7 +94,12 @@ def remind_posters() -> int:
     Proposals still undecided 14 days after the deadline are declined, with the reason.
     """
     proposals_decline_undecided()
-    return sum(
-        intent_remind_poster(intent_id=pk)
-        for pk in intents_awaiting_decision().values_list("pk", flat=True)[:500]
-    )
+    sent = 0
+    for pk in intents_awaiting_decision().values_list("pk", flat=True)[:500]:
+        try:
+            sent += intent_remind_poster(intent_id=pk)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the next run goes on
+        except Exception:
+            logger.exception("Reminder for intent %s failed; the next run retries", pk)
+    return sent

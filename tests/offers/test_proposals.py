@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from marketplace.errors import DomainError
 from marketplace.models import Event, Membership
 from marketplace.organizations import membership_remove
 from marketplace.privacy import account_delete, export_user_data
+from offers import proposal_dispositions
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposal_dispositions import (
     REASON_NO_DECISION,
@@ -938,3 +940,30 @@ def test_a_proposal_refused_as_a_whole_says_why(client: Client) -> None:
     assert not Offer.objects.filter(intent=rfp).exists()
     assert "A scheduled script that mails the report." in html  # the form is shown again
     assert "The deadline for proposals has passed." in html
+
+
+def test_a_reminder_whose_sending_failed_goes_on_the_next_run_and_others_still_go(
+    market: dict[str, Any], monkeypatch: Any
+) -> None:
+    failing, other = market["intent"], internal_intent(market["organization"], market["bob"])
+    for intent, author in ((failing, market["alice"]), (other, market["carol"])):
+        proposal(intent, author)
+        Intent.objects.filter(pk=intent.pk).update(
+            status=Intent.Status.CLOSED, offers_close_at=timezone.now() - timedelta(minutes=1)
+        )
+    real_send = proposal_dispositions.send_mail
+
+    def server_gone_for_the_poster(**kwargs: Any) -> int:
+        if kwargs["recipient_list"] == [market["poster"].email]:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(proposal_dispositions, "send_mail", server_gone_for_the_poster)
+    first = remind_posters()
+    monkeypatch.undo()
+    second = remind_posters()  # the next hourly run, the mail server back
+
+    assert (first, second) == (1, 1)
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        [market["bob"].email, market["poster"].email]
+    )
