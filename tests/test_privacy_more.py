@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client
+from django.utils import timezone
 
-from intents.models import Notice
+from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm, Notice, Term
 from intents.notices import intent_match
 from intents.services import intent_update
 from marketplace.models import Category, User, Vendor
 from marketplace.privacy import account_delete, export_user_data
+from offers.privacy import intents_due_for_deletion_terms
 from offers.services import offer_revise, offer_submit
 from tests.factories import (
+    IntentFactory,
     OfferFactory,
     OrganizationFactory,
     VendorFactory,
@@ -149,3 +154,25 @@ def test_deletion_removes_login_failures_under_the_persons_email_address() -> No
         if "zorblax" in value.lower()
     ]
     assert survivors == []
+
+
+# The deletion-terms sweep reads only the intents that are due, not every one with the term.
+def test_deletion_terms_sweep_reads_only_the_intents_that_are_due(monkeypatch: Any) -> None:
+    term = Term.objects.get(code=DELETE_AFTER_AWARD, is_current=True)
+    now = timezone.now()
+    due = IntentFactory(status=Intent.Status.AWARDED, awarded_at=now - timedelta(days=11))
+    IntentTerm.objects.create(intent=due, term=term, days=10)
+    for _ in range(30):  # awarded yesterday, to be deleted in ten years: not due
+        intent = IntentFactory(status=Intent.Status.AWARDED, awarded_at=now - timedelta(days=1))
+        IntentTerm.objects.create(intent=intent, term=term, days=3650)
+    loaded: list[int] = []
+    original = IntentTerm.from_db.__func__
+
+    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded.append(1)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(IntentTerm, "from_db", classmethod(counting))
+
+    assert intents_due_for_deletion_terms() == [due]
+    assert len(loaded) == 1
