@@ -29,6 +29,7 @@ from marketplace.models import (
 from marketplace.organizations import memberships_removed, organization_left_without_owner
 from marketplace.queue import enqueue_on_commit
 from marketplace.services import (
+    PROFILE_FIELDS,
     api_key_revoke,
     vendor_profile_errors,
     vendor_refresh_matching_fields,
@@ -108,19 +109,6 @@ class VendorForm(forms.ModelForm):
         return cleaned
 
 
-# A vendor's fields matching reads: changed, the vendor is matched against open intents.
-MATCHED_ON = {
-    "categories",
-    "regions",
-    "keywords",
-    "deal_size_min",
-    "deal_size_max",
-    "deal_size_currency",
-    "daily_capacity",
-    "is_paused",
-}
-
-
 @admin.register(Vendor)
 class VendorAdmin(admin.ModelAdmin):
     form = VendorForm
@@ -158,8 +146,8 @@ class VendorAdmin(admin.ModelAdmin):
         vendor_refresh_matching_fields(vendor=form.instance)
         if "is_suspended" in form.changed_data:  # reinstated: matched against the intents since
             vendor_set_suspended(vendor=form.instance, is_suspended=form.instance.is_suspended)
-        elif set(form.changed_data) & MATCHED_ON:
-            # As when the vendor changes these itself: open intents that now fit it.
+        elif set(form.changed_data) & {*PROFILE_FIELDS, "categories"}:
+            # As when the vendor changes its profile itself: open intents that now fit it.
             enqueue_on_commit("intents.match_vendor", str(form.instance.pk))
 
     @admin.action(description="Verify the selected vendors")
