@@ -8,14 +8,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intents.models import Intent, Notice
-from intents.services import intent_set_hidden
+from intents.services import intent_set_hidden, title_problem
 
 
 class IntentModerationForm(forms.ModelForm):
     def clean_title(self) -> str:
         title = self.cleaned_data["title"]
-        if "\n" in title or "\r" in title:
-            raise forms.ValidationError("Keep the title to one line.")
+        problem = title_problem(title)
+        if problem:
+            raise forms.ValidationError(problem)
         return title
 
 

@@ -75,6 +75,15 @@ def _invited_over_cap(count: int, cap: int | None) -> list[str]:
     return []
 
 
+def title_problem(title: str) -> str:
+    """What is wrong with an intent's title, if anything (the services and the admin ask)."""
+    if not title.strip():
+        return "Say in a few words what you want."
+    if "\n" in title or "\r" in title:
+        return "Keep the title to one line."
+    return ""
+
+
 def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     """Every rule an intent's fields must keep, as per-field messages."""
     errors: dict[str, list[str]] = {}
@@ -82,11 +91,9 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
-    title = str(fields.get("title") or "")
-    if not title.strip():
-        add("title", "Say in a few words what you want.")
-    elif "\n" in title or "\r" in title:
-        add("title", "Keep the title to one line.")
+    problem = title_problem(str(fields.get("title") or ""))
+    if problem:
+        add("title", problem)
     if not str(fields.get("description") or "").strip():
         add("description", "Describe what you need.")
     if not isinstance(fields.get("category"), Category):

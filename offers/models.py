@@ -137,6 +137,10 @@ class Offer(models.Model):
         """Past its valid-until date: the vendor is no longer bound, lapsed by the beat or not."""
         return self.valid_until is not None and self.valid_until < timezone.localdate()
 
+    @property
+    def lapsed_text(self) -> str:
+        return f"This offer was valid until {self.valid_until:%Y-%m-%d}; it has lapsed."
+
 
 class ProposalCoauthor(models.Model):
     """A colleague the proposer named as co-author; the proposal counts once all confirmed.

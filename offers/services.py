@@ -341,10 +341,7 @@ def offer_accept(
             if offer.status != Offer.Status.SUBMITTED:
                 raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
             if offer.has_lapsed:
-                raise DomainError(
-                    f"This offer was valid until {offer.valid_until:%Y-%m-%d}; it has lapsed.",
-                    kind=CONFLICT,
-                )
+                raise DomainError(offer.lapsed_text, kind=CONFLICT)
             raise DomainError(
                 "The vendor revised this offer since you read it: read it again first.",
                 kind=CONFLICT,

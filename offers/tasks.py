@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import shared_task
@@ -21,6 +22,20 @@ from offers.proposals import members_departed, proposals_member_left
 from offers.services import intents_close_due, offers_lapse_due
 
 logger = logging.getLogger(__name__)
+
+
+def _each_apart(pks: Iterable[Any], send: Callable[[Any], bool], what: str) -> int:
+    """``send`` each; one failing (logged, retried by a later run) does not stop the others,
+    but the task's soft time limit stops them all. Returns how many were sent."""
+    sent = 0
+    for pk in pks:
+        try:
+            sent += send(pk)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: a later run goes on
+        except Exception:
+            logger.exception("%s for %s failed; a later run retries", what, pk)
+    return sent
 
 
 @shared_task(name="offers.close_due_intents")
@@ -50,15 +65,9 @@ def enforce_deletion_terms() -> int:
 @shared_task(name="offers.send_proposal_dispositions")
 def send_proposal_dispositions(proposal_ids: list[Any]) -> int:
     """E-mail each proposal's authors its disposition; one failing does not stop the others."""
-    sent = 0
-    for pk in proposal_ids:
-        try:
-            sent += proposal_send_disposition(proposal_id=pk)
-        except SoftTimeLimitExceeded:
-            raise  # the task's time is up: the sweep sends the rest
-        except Exception:
-            logger.exception("Disposition e-mail for proposal %s failed; the sweep retries", pk)
-    return sent
+    return _each_apart(
+        proposal_ids, lambda pk: proposal_send_disposition(proposal_id=pk), "Disposition e-mail"
+    )
 
 
 @shared_task(name="offers.sweep_unannounced_proposals")
@@ -94,12 +103,8 @@ def remind_posters() -> int:
     Proposals still undecided 14 days after the deadline are declined, with the reason.
     """
     proposals_decline_undecided()
-    sent = 0
-    for pk in intents_awaiting_decision().values_list("pk", flat=True)[:500]:
-        try:
-            sent += intent_remind_poster(intent_id=pk)
-        except SoftTimeLimitExceeded:
-            raise  # the task's time is up: the next run goes on
-        except Exception:
-            logger.exception("Reminder for intent %s failed; the next run retries", pk)
-    return sent
+    return _each_apart(
+        intents_awaiting_decision().values_list("pk", flat=True)[:500],
+        lambda pk: intent_remind_poster(intent_id=pk),
+        "Reminder",
+    )

@@ -155,9 +155,7 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
         messages.error(request, f"This {offer.status} offer can no longer be accepted.")
         return redirect("offers:intent", intent_id=offer.intent_id)
     if offer.has_lapsed:
-        messages.error(
-            request, f"This offer was valid until {offer.valid_until:%Y-%m-%d}; it has lapsed."
-        )
+        messages.error(request, offer.lapsed_text)
         return redirect("offers:intent", intent_id=offer.intent_id)
     others = live_offer_count(intent_id=offer.intent_id) - 1
     return render(

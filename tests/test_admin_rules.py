@@ -286,3 +286,16 @@ def test_a_vendor_changed_in_the_admin_is_matched_against_open_intents(
 
     assert response.status_code == 302
     assert Notice.objects.filter(intent=intent, vendor=vendor).exists()
+
+
+def test_the_intent_admin_keeps_a_title_to_one_line(admin_client: Client) -> None:
+    intent = noticed_intent(VendorFactory())
+
+    response = admin_client.post(
+        f"/admin/intents/intent/{intent.pk}/change/",
+        {"title": "Fix sink\r\nASAP", "description": intent.description},
+    )
+
+    assert response.status_code == 200
+    assert "Keep the title to one line." in response.content.decode()
+    assert Intent.objects.get(pk=intent.pk).title == intent.title
