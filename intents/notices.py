@@ -57,11 +57,10 @@ def intent_match(*, intent_id: Any) -> list[NoticeMade]:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=False)
             return []
         room = intent.max_vendors - Notice.objects.filter(intent=intent).count()
-        candidates = _with_capacity_left(match_candidates(intent, limit=room))
+        candidates = _claim_capacity(match_candidates(intent, limit=room))
         notices = _notices_insert(intent, candidates)
         vendor_notices = [notice for notice in notices if notice.vendor_id is not None]
         if vendor_notices:
-            _count_towards_capacity([notice.vendor_id for notice in vendor_notices])
             emit_shared(
                 type="intent.matched",
                 shared={"intent": intent_for_vendor(intent)},
@@ -125,56 +124,86 @@ def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeM
         )
         return made
     table = connection.ops.quote_name(Notice._meta.db_table)
+    # The rows travel as one JSON document: psycopg quotes a list element by element,
+    # which for two hundred notices cost more than the insert itself.
+    rows = [
+        [
+            str(notice.pk),
+            notice.vendor_id and str(notice.vendor_id),
+            notice.member_id,
+            notice.reasons,
+            candidate.score,
+        ]
+        for notice, candidate in zip(made, candidates, strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (id, intent_id, vendor_id, member_id, reasons, score, state,"
             " attempts, created_at, listed, closes_at)"
-            " SELECT row.id, %s, row.vendor_id, row.member_id, row.reasons::jsonb, row.score,"
-            " %s, 0, %s, %s AND row.vendor_id IS NOT NULL, %s"
-            " FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::float8[])"
-            " AS row(id, vendor_id, member_id, reasons, score)",
+            " SELECT (row->>0)::uuid, %s, (row->>1)::uuid, (row->>2)::bigint, row->3,"
+            " (row->>4)::float8, %s, 0, %s, %s AND row->>1 IS NOT NULL, %s"
+            " FROM jsonb_array_elements(%s::jsonb) AS row",
             [
                 intent.pk,
                 Notice.State.PENDING,
                 now,
                 listed,
                 intent.offers_close_at,
-                [notice.pk for notice in made],
-                [notice.vendor_id for notice in made],
-                [notice.member_id for notice in made],
-                [json.dumps(notice.reasons) for notice in made],
-                [candidate.score for candidate in candidates],
+                json.dumps(rows),
             ],
         )
     return made
 
 
-def _with_capacity_left(candidates: list[Candidate]) -> list[Candidate]:
-    """The candidates whose vendor is still under today's capacity, their rows locked (in
-    id order) until the notices are counted: two matchings at once cannot both take a
-    vendor's last place. Members have no capacity."""
-    vendor_ids = [candidate.vendor_id for candidate in candidates if candidate.vendor_id]
+def _claim_capacity(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates whose vendor was still under today's capacity, each such vendor's
+    notice already counted towards it. The vendors' rows are locked in id order until
+    commit, so two matchings at once cannot both take a vendor's last place. Members
+    have no capacity.
+
+    NO KEY locks: the vendor's own writes that only point at its row (an offer, an
+    event) need not wait for this matching.
+    """
+    vendor_ids = sorted({str(c.vendor_id) for c in candidates if c.vendor_id is not None})
     if not vendor_ids:
         return candidates
     today = timezone.localdate()
-    # NO KEY: the vendor's own writes that only point at its row (an offer, an event)
-    # need not wait for this matching.
-    left = set(
-        Vendor.objects.select_for_update(no_key=True)
-        .filter(pk__in=vendor_ids)
-        .filter(under_capacity(today))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return [c for c in candidates if c.vendor_id is None or c.vendor_id in left]
+    if connection.vendor == "postgresql":
+        # One statement (the ids as one JSON document) where the ORM takes two, each
+        # quoting two hundred ids: a third of a fan-out's time went to that.
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_CAPACITY_SQL, {"ids": json.dumps(vendor_ids), "today": today})
+            claimed = {str(vendor_id) for (vendor_id,) in cursor.fetchall()}
+    else:
+        claimed = {
+            str(vendor_id)
+            for vendor_id in Vendor.objects.select_for_update(no_key=True)
+            .filter(pk__in=vendor_ids)
+            .filter(under_capacity(today))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        }
+        Vendor.objects.filter(pk__in=claimed).update(
+            notices_today=Case(When(notices_day=today, then=F("notices_today") + 1), default=1),
+            notices_day=today,
+        )
+    return [c for c in candidates if c.vendor_id is None or str(c.vendor_id) in claimed]
 
 
-def _count_towards_capacity(vendor_ids: list[Any]) -> None:
-    today = timezone.localdate()
-    Vendor.objects.filter(id__in=vendor_ids).update(
-        notices_today=Case(When(notices_day=today, then=F("notices_today") + 1), default=1),
-        notices_day=today,
-    )
+# under_capacity's rule, and its count, in SQL. The lock's recheck of the rule
+# sees a concurrent matching's count once that one commits.
+_CLAIM_CAPACITY_SQL = """
+UPDATE marketplace_vendor AS v
+SET notices_today = CASE WHEN v.notices_day = %(today)s THEN v.notices_today + 1 ELSE 1 END,
+    notices_day = %(today)s
+FROM (SELECT id FROM marketplace_vendor
+      WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text(%(ids)s::jsonb))
+        AND (notices_day IS NULL OR notices_day < %(today)s OR notices_today < daily_capacity)
+      ORDER BY id
+      FOR NO KEY UPDATE) AS claimed
+WHERE v.id = claimed.id
+RETURNING v.id
+"""
 
 
 def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:

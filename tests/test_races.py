@@ -52,17 +52,16 @@ def test_concurrent_matchings_do_not_notice_a_vendor_past_its_daily_capacity(
     plumbing, heating = CategoryFactory(), CategoryFactory()
     vendor = VendorFactory(categories=[plumbing, heating], daily_capacity=1)
     first, second = IntentFactory(category=plumbing), IntentFactory(category=heating)
-    # Both workers have selected their candidates before either inserts its notices.
+    # Both workers have selected their candidates before either claims the vendor's capacity.
     selected = threading.Barrier(2)
-    real_insert = notices_module._notices_insert
+    real_claim = notices_module._claim_capacity
 
-    def insert_after_both_selected(intent: Intent, candidates: list) -> list:
-        # Serialized by the vendors' row locks, the second waits here in vain.
+    def claim_after_both_selected(candidates: list) -> list:
         with contextlib.suppress(threading.BrokenBarrierError):
             selected.wait(timeout=5)
-        return real_insert(intent, candidates)
+        return real_claim(candidates)
 
-    monkeypatch.setattr(notices_module, "_notices_insert", insert_after_both_selected)
+    monkeypatch.setattr(notices_module, "_claim_capacity", claim_after_both_selected)
 
     errors = in_threads(
         lambda: intent_match(intent_id=first.pk), lambda: intent_match(intent_id=second.pk)

@@ -149,6 +149,22 @@ def test_matching_counts_towards_capacity(tree: dict[str, Category]) -> None:
     assert Vendor.objects.get(pk=vendor.pk).notices_today == 1
 
 
+def test_matching_counts_a_new_day_from_one(tree: dict[str, Category]) -> None:
+    today = timezone.localdate()
+    vendor = make_vendor([tree["plumbing"]], daily_capacity=2)
+    Vendor.objects.filter(pk=vendor.pk).update(
+        notices_day=today - timezone.timedelta(days=1), notices_today=2
+    )
+    busy = make_vendor([tree["plumbing"]], daily_capacity=3)
+    Vendor.objects.filter(pk=busy.pk).update(notices_day=today, notices_today=1)
+
+    made = intent_match(intent_id=IntentFactory(category=tree["plumbing"]).pk)
+
+    assert {notice.vendor_id for notice in made} == {vendor.pk, busy.pk}
+    counted = dict(Vendor.objects.values_list("pk", "notices_today").filter(notices_day=today))
+    assert counted == {vendor.pk: 1, busy.pk: 2}
+
+
 def test_buyer_block_list(tree: dict[str, Category]) -> None:
     blocked = make_vendor([tree["plumbing"]])
     welcome = make_vendor([tree["plumbing"]])
