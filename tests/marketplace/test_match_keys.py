@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.models import Category, Event, Vendor
 from marketplace.services import vendor_create, vendor_update
+from tests.conftest import require_postgresql
 from tests.factories import CategoryFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,3 +58,21 @@ def test_emit_shared_writes_the_rows_emit_many_would() -> None:
 
     assert shared_rows == many_rows
     assert len(shared_rows) == 2
+
+
+def test_vendor_gin_indexes_keep_no_pending_list() -> None:
+    # Each notice updates its vendor's row: entries pending in a GIN index would
+    # be scanned, one by one, by every matching (marketplace migration 0010).
+    require_postgresql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class"
+            " WHERE relname IN ('vendor_match_keys_gin', 'vendor_coverage_gin',"
+            " 'vendor_keyword_lexemes_gin')"
+        )
+        options = dict(cursor.fetchall())
+    assert options == {
+        "vendor_match_keys_gin": ["fastupdate=off"],
+        "vendor_coverage_gin": ["fastupdate=off"],
+        "vendor_keyword_lexemes_gin": ["fastupdate=off"],
+    }
