@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.test import override_settings
@@ -103,7 +104,13 @@ def _baseline_rate(intent_ids: list[Any], say: Callable[[str], None]) -> float:
 
 
 def measure(intents_count: int, redis_url: str, say: Callable[[str], None]) -> Row:
-    chosen = _fresh_intents((1 + BASELINE_RUNS) * intents_count)
+    wanted = (1 + BASELINE_RUNS) * intents_count
+    chosen = _fresh_intents(wanted)
+    if len(chosen) < wanted:
+        raise CommandError(
+            f"The fan-out needs {wanted} open intents nobody was matched to, and"
+            f" {len(chosen)} are left: load the data again (without --reuse)."
+        )
     measured_ids, baseline_ids = chosen[:intents_count], chosen[intents_count:]
     Intent.objects.filter(pk__in=measured_ids).update(max_vendors=MAX_VENDORS_LIMIT)
     queue = redis.Redis.from_url(redis_url)

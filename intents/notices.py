@@ -94,7 +94,7 @@ class NoticeMade(NamedTuple):
 
 
 def _notices_insert(intent: Intent, candidates: list[Candidate]) -> list[NoticeMade]:
-    """Save a notice per candidate. On PostgreSQL, one statement with the columns as arrays.
+    """Save a notice per candidate. On PostgreSQL, one statement, the rows as one JSON document.
 
     ``bulk_create`` builds a model instance per row and prepares every value in
     Python: for two hundred notices, more time than the database's own work.

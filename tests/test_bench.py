@@ -20,10 +20,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from bench import fanout
 from bench.web import Load, measure, median_of, spread
 from intents.models import IntentTerm, Term
 from marketplace.models import Vendor
 from tests.conftest import IN_CI, require_postgresql
+from tests.factories import IntentFactory
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 BARS = (
@@ -149,3 +151,12 @@ def test_bench_refuses_to_post_when_no_open_intent_is_left_for_a_round(vendor: V
             rounds=3,
             say=print,
         )
+
+
+@pytest.mark.django_db
+def test_fanout_refuses_to_measure_on_too_few_fresh_intents() -> None:
+    # Its baseline would quietly insert fewer rows than the table says.
+    IntentFactory.create_batch(3)
+
+    with pytest.raises(CommandError, match=r"needs 200 open intents .* and 3 are left"):
+        fanout.measure(50, REDIS_URL, say=lambda line: None)

@@ -47,8 +47,7 @@ def test_concurrent_matchings_do_not_notice_a_vendor_past_its_daily_capacity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     require_postgresql()
-    # Two categories: intent_match's select_for_update().select_related("category") also
-    # locks the category row, which happens to serialize matchings within one category.
+    # Two categories: the two matchings share nothing but the vendor's row.
     plumbing, heating = CategoryFactory(), CategoryFactory()
     vendor = VendorFactory(categories=[plumbing, heating], daily_capacity=1)
     first, second = IntentFactory(category=plumbing), IntentFactory(category=heating)

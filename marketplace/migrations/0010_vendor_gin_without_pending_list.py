@@ -31,6 +31,10 @@ def with_pending_list(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
+    # Each ALTER INDEX holds a lock that stops every query on the vendors until its
+    # transaction ends: let each commit at once, not after the pending lists are moved.
+    atomic = False
+
     dependencies = [("marketplace", "0009_constraints_second_look")]
 
     operations = [migrations.RunPython(write_through, with_pending_list, elidable=False)]
