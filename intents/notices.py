@@ -170,7 +170,7 @@ def _claim_capacity(candidates: list[Candidate]) -> list[Candidate]:
     today = timezone.localdate()
     if connection.vendor == "postgresql":
         # One statement (the ids as one JSON document) where the ORM takes two, each
-        # quoting two hundred ids: a third of a fan-out's time went to that.
+        # quoting two hundred ids: a fifth of a fan-out's time went to that.
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM_CAPACITY_SQL, {"ids": json.dumps(vendor_ids), "today": today})
             claimed = {str(vendor_id) for (vendor_id,) in cursor.fetchall()}
