@@ -90,8 +90,14 @@ def wanted_match_keys(intent: Intent, related: set[int]) -> list[str]:
     return sorted(f"{category_id}:{code}" for category_id in related for code in codes)
 
 
+# under_capacity in SQL, for the hand-written statements (matching, the fan-out's claim).
+UNDER_CAPACITY_SQL = (
+    "(notices_day IS NULL OR notices_day < %(today)s OR notices_today < daily_capacity)"
+)
+
+
 def under_capacity(today: date) -> Q:
-    """Vendors with room left today (as _POSTGRESQL_SQL states it too)."""
+    """Vendors with room left today (UNDER_CAPACITY_SQL states it in SQL)."""
     return (
         Q(notices_day__isnull=True)
         | Q(notices_day__lt=today)
@@ -146,7 +152,7 @@ SELECT v.id, v.coverage, v.keyword_lexemes, v.deal_size_min, v.deal_size_max,
         WHERE vc.vendor_id = v.id AND vc.category_id = ANY(%(related)s)) AS category_ids
 FROM marketplace_vendor v
 WHERE NOT v.is_paused AND NOT v.is_suspended
-  AND (v.notices_day IS NULL OR v.notices_day < %(today)s OR v.notices_today < v.daily_capacity)
+  AND {under_capacity}
   AND v.id NOT IN (SELECT vendor_id FROM marketplace_vendorblock WHERE buyer_id = %(buyer)s)
   AND v.id NOT IN (SELECT vendor_id FROM intents_notice
                    WHERE intent_id = %(intent)s AND vendor_id IS NOT NULL)
@@ -167,7 +173,10 @@ def _select_postgresql(
     intent: Intent, words: list[str], limit: int, related: set[int], today: date
 ) -> list[dict[str, Any]]:
     invited = intent.visibility == Intent.Visibility.INVITED
-    sql = _POSTGRESQL_SQL.format(audience=_INVITED_AUDIENCE if invited else _PUBLIC_AUDIENCE)
+    sql = _POSTGRESQL_SQL.format(
+        audience=_INVITED_AUDIENCE if invited else _PUBLIC_AUDIENCE,
+        under_capacity=UNDER_CAPACITY_SQL,
+    )
     parameters = {
         "words": words or [""],
         "related": sorted(related),

@@ -22,6 +22,7 @@ from django.db.models import Case, Count, F, Q, QuerySet, When
 from django.utils import timezone
 
 from intents.matching import (
+    UNDER_CAPACITY_SQL,
     Candidate,
     match_candidates,
     related_category_ids,
@@ -190,15 +191,15 @@ def _claim_capacity(candidates: list[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.vendor_id is None or str(c.vendor_id) in claimed]
 
 
-# under_capacity's rule, and its count, in SQL. The lock's recheck of the rule
+# The capacity rule, and its count, in SQL. The lock's recheck of the rule
 # sees a concurrent matching's count once that one commits.
-_CLAIM_CAPACITY_SQL = """
+_CLAIM_CAPACITY_SQL = f"""
 UPDATE marketplace_vendor AS v
 SET notices_today = CASE WHEN v.notices_day = %(today)s THEN v.notices_today + 1 ELSE 1 END,
     notices_day = %(today)s
 FROM (SELECT id FROM marketplace_vendor
       WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text(%(ids)s::jsonb))
-        AND (notices_day IS NULL OR notices_day < %(today)s OR notices_today < daily_capacity)
+        AND {UNDER_CAPACITY_SQL}
       ORDER BY id
       FOR NO KEY UPDATE) AS claimed
 WHERE v.id = claimed.id
