@@ -3,7 +3,8 @@
 The buyer appears only as the intent's pseudonym. The shape is built from the
 columns in ``FIELDS_FOR_VENDOR`` alone, so a list reads those columns as plain
 values (:func:`vendor_rows`, then :func:`intent_row_for_vendor` on each) instead
-of building a model per intent.
+of building a model per intent; on PostgreSQL, as JSON the database writes
+(:func:`vendor_rows_as_json`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import reduce
 from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from intents.models import Intent
 
@@ -55,6 +57,60 @@ def intent_for_vendor(intent: Intent) -> dict[str, Any]:
 def vendor_rows(intents: QuerySet[Intent]) -> QuerySet[Any]:
     """The intents as rows of ``FIELDS_FOR_VENDOR`` (dicts): slice them, then shape each."""
     return intents.values(*FIELDS_FOR_VENDOR)
+
+
+def vendor_rows_as_json(intents: QuerySet[Intent]) -> QuerySet[Any]:
+    """The intents as (category slug, JSON text of the shape) pairs: slice them, keep the texts.
+
+    For lists, on PostgreSQL: decoding, shaping and encoding fifty rows in Python
+    cost more than the rest of the request. The shape is
+    :func:`intent_row_for_vendor`'s, said once more in SQL (``VENDOR_JSON_SQL``;
+    as ORM expressions, compiling it cost as much again); a test holds the two
+    equal. The slug is selected to make the ORM join the category, which the
+    SQL reads.
+    """
+    return intents.values_list("category__slug", RawSQL(VENDOR_JSON_SQL, (REDACTED_TITLE,)))
+
+
+def _iso_timestamp(column: str) -> str:
+    """SQL for a timestamp as Python's ``isoformat()`` writes it in UTC (no fraction when zero)."""
+    return (
+        f"replace(to_char({column} AT TIME ZONE 'UTC',"
+        """ 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), '.000000+', '+')"""
+    )
+
+
+# The shape of intent_row_for_vendor, key for key. The tables' names are the
+# list's aliases: Django names a queryset's own table so, and its first join
+# to a table too.
+VENDOR_JSON_SQL = f"""json_build_object(
+    'id', intents_intent.id,
+    'buyer', intents_intent.pseudonym,
+    'title', CASE WHEN intents_intent.redacted_at IS NULL THEN intents_intent.title ELSE %s END,
+    'description', CASE WHEN intents_intent.redacted_at IS NULL
+                        THEN intents_intent.description ELSE '' END,
+    'category', marketplace_category.slug,
+    'quantity', intents_intent.quantity::text,
+    'unit', CASE WHEN intents_intent.redacted_at IS NULL THEN intents_intent.unit ELSE '' END,
+    'budget_min', CASE WHEN intents_intent.is_budget_hidden THEN NULL
+                       ELSE intents_intent.budget_min::text END,
+    'budget_max', CASE WHEN intents_intent.is_budget_hidden THEN NULL
+                       ELSE intents_intent.budget_max::text END,
+    'currency', intents_intent.currency,
+    'region', json_build_object(
+        'country', NULLIF(intents_intent.country, ''),
+        'postal_area', intents_intent.postal_area,
+        'remote', intents_intent.is_remote
+    ),
+    'needed_by', intents_intent.needed_by,
+    'offers_close_at', {_iso_timestamp("intents_intent.offers_close_at")},
+    'criteria', CASE WHEN intents_intent.redacted_at IS NULL
+                     THEN intents_intent.criteria_for_vendors ELSE '[]'::jsonb END,
+    'terms', intents_intent.terms_for_vendors,
+    'sealed', intents_intent.is_sealed,
+    'status', intents_intent.status,
+    'created_at', {_iso_timestamp("intents_intent.created_at")}
+)::text"""
 
 
 def _money(value: Decimal | None) -> str | None:

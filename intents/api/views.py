@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import connection
 from django.db.models import QuerySet
+from django.http.response import HttpResponseBase
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -20,7 +22,7 @@ from intents.api.serializers import (
 )
 from intents.models import Intent, Notice
 from intents.notices import notice_mark_read
-from intents.payloads import intent_row_for_vendor, vendor_rows
+from intents.payloads import intent_row_for_vendor, vendor_rows, vendor_rows_as_json
 from intents.selectors import (
     intents_listed_for_vendor,
     intents_visible_to_vendor,
@@ -56,10 +58,14 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
         # A list reads the category's slug with its values; the detail, with the intent.
         return visible.select_related("category") if self.action == "retrieve" else visible
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # The page is read as plain values, not as model instances: the same
-        # shape as VendorIntentSerializer's, for 5 ms a page of 50 instead of 9.
-        rows = self.paginate_queryset(vendor_rows(self.filter_queryset(self.get_queryset())))
+        # shape as VendorIntentSerializer's. PostgreSQL writes each row's JSON.
+        intents = self.filter_queryset(self.get_queryset())
+        if connection.vendor == "postgresql":
+            page = self.paginate_queryset(vendor_rows_as_json(intents))
+            return self.paginator.get_paginated_json([text for _, text in page])
+        rows = self.paginate_queryset(vendor_rows(intents))
         return self.get_paginated_response([intent_row_for_vendor(row) for row in rows])
 
     def filter_queryset(self, queryset: QuerySet[Intent]) -> QuerySet[Intent]:

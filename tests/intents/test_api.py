@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Intent
-from intents.payloads import intent_for_vendor
+from intents.payloads import REDACTED_TITLE, intent_for_vendor
 from marketplace.models import Category, Vendor
 from tests.factories import (
     CategoryFactory,
@@ -80,13 +80,41 @@ def test_list_items_have_the_shape_of_intent_for_vendor(
             ],
         ),
     ]
+    # Texts JSON must escape, and timestamps Python writes with and without a fraction:
+    # on PostgreSQL the list's JSON is written by the database, not by Python.
+    awkward = noticed_intent(
+        vendor,
+        category=category,
+        title='Tiles "Ø 30 cm" \\ back\tslash\x01 — ünïcode 🧱',
+        description="Line one\nline two\r\u2028end",
+        unit="m²",
+        postal_area="",
+    )
+    Intent.objects.filter(pk=awkward.pk).update(
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        offers_close_at=timezone.now().replace(microsecond=120000) + timedelta(days=3),
+    )
+    varied.append(awkward)
     expected = {
         str(intent.pk): intent_for_vendor(Intent.objects.get(pk=intent.pk)) for intent in varied
     }
+    assert expected[str(awkward.pk)]["created_at"] == "2026-01-02T03:04:05+00:00"
+    assert expected[str(awkward.pk)]["offers_close_at"].endswith(".120000+00:00")
 
     for url in ("/api/v1/intents/", "/api/v1/intents/?ordering=-created_at&currency=EUR"):
         items = api.get(url).json()["results"]
         assert {item["id"]: item for item in items} == expected, url
+    # The buyer's words deleted after the award: vendors keep the deal, not the words.
+    redacted = noticed_intent(
+        vendor,
+        category=category,
+        status=Intent.Status.AWARDED,
+        redacted_at=timezone.now(),
+        unit="pallets",
+    )
+    items = api.get("/api/v1/intents/?status=awarded").json()["results"]
+    assert items == [intent_for_vendor(Intent.objects.get(pk=redacted.pk))]
+    assert items[0]["title"] == REDACTED_TITLE and items[0]["criteria"] == []
     detail = api.get(f"/api/v1/intents/{varied[2].pk}/").json()
     assert {key: detail[key] for key in expected[str(varied[2].pk)]} == expected[str(varied[2].pk)]
 
