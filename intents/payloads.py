@@ -14,8 +14,7 @@ from decimal import Decimal
 from functools import reduce
 from typing import Any
 
-from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Func, QuerySet, TextField
 
 from intents.models import Intent
 
@@ -60,16 +59,33 @@ def vendor_rows(intents: QuerySet[Intent]) -> QuerySet[Any]:
 
 
 def vendor_rows_as_json(intents: QuerySet[Intent]) -> QuerySet[Any]:
-    """The intents as (category slug, JSON text of the shape) pairs: slice them, keep the texts.
+    """The intents as JSON texts of the shape, written by PostgreSQL: slice them, then join them.
 
     For lists, on PostgreSQL: decoding, shaping and encoding fifty rows in Python
     cost more than the rest of the request. The shape is
     :func:`intent_row_for_vendor`'s, said once more in SQL (``VENDOR_JSON_SQL``;
     as ORM expressions, compiling it cost as much again); a test holds the two
-    equal. The slug is selected to make the ORM join the category, which the
-    SQL reads.
+    equal.
     """
-    return intents.values_list("category__slug", RawSQL(VENDOR_JSON_SQL, (REDACTED_TITLE,)))
+    return intents.values_list(_VendorJson(), flat=True)
+
+
+class _VendorJson(Func):
+    """``VENDOR_JSON_SQL``, its category's slug read through the ORM's own join.
+
+    The intents' table is the queryset's own, which Django always names by the
+    table; the category's alias is Django's to choose (another join to the
+    table may take the plain name).
+    """
+
+    output_field = TextField()
+
+    def __init__(self) -> None:
+        super().__init__(F("category__slug"))
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        category, params = compiler.compile(self.get_source_expressions()[0])
+        return VENDOR_JSON_SQL.replace("{category_slug}", category), [REDACTED_TITLE, *params]
 
 
 def _iso_timestamp(column: str) -> str:
@@ -80,16 +96,14 @@ def _iso_timestamp(column: str) -> str:
     )
 
 
-# The shape of intent_row_for_vendor, key for key. The tables' names are the
-# list's aliases: Django names a queryset's own table so, and its first join
-# to a table too.
+# The shape of intent_row_for_vendor, key for key.
 VENDOR_JSON_SQL = f"""json_build_object(
     'id', intents_intent.id,
     'buyer', intents_intent.pseudonym,
     'title', CASE WHEN intents_intent.redacted_at IS NULL THEN intents_intent.title ELSE %s END,
     'description', CASE WHEN intents_intent.redacted_at IS NULL
                         THEN intents_intent.description ELSE '' END,
-    'category', marketplace_category.slug,
+    'category', {{category_slug}},
     'quantity', intents_intent.quantity::text,
     'unit', CASE WHEN intents_intent.redacted_at IS NULL THEN intents_intent.unit ELSE '' END,
     'budget_min', CASE WHEN intents_intent.is_budget_hidden THEN NULL

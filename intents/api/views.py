@@ -64,7 +64,7 @@ class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
         intents = self.filter_queryset(self.get_queryset())
         if connection.vendor == "postgresql":
             page = self.paginate_queryset(vendor_rows_as_json(intents))
-            return self.paginator.get_paginated_json([text for _, text in page])
+            return self.paginator.get_paginated_json(page)
         rows = self.paginate_queryset(vendor_rows(intents))
         return self.get_paginated_response([intent_row_for_vendor(row) for row in rows])
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,8 +12,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import Intent
-from intents.payloads import REDACTED_TITLE, intent_for_vendor
+from intents.payloads import REDACTED_TITLE, intent_for_vendor, vendor_rows_as_json
 from marketplace.models import Category, Vendor
+from tests.conftest import require_postgresql
 from tests.factories import (
     CategoryFactory,
     IntentFactory,
@@ -117,6 +119,20 @@ def test_list_items_have_the_shape_of_intent_for_vendor(
     assert items[0]["title"] == REDACTED_TITLE and items[0]["criteria"] == []
     detail = api.get(f"/api/v1/intents/{varied[2].pk}/").json()
     assert {key: detail[key] for key in expected[str(varied[2].pk)]} == expected[str(varied[2].pk)]
+
+
+def test_json_rows_name_the_intents_own_category_whatever_joined_first(
+    vendor: Vendor, category: Category
+) -> None:
+    """The SQL shape reads the category through the ORM's join, whatever alias it got."""
+    require_postgresql()
+    intent = noticed_intent(vendor, category=CategoryFactory(slug="roofing"))
+    # Joins the categories table through the vendor's categories first.
+    rows = vendor_rows_as_json(Intent.objects.filter(notices__vendor__categories__slug="plumbing"))
+    assert [json.loads(row) for row in rows] == [
+        intent_for_vendor(Intent.objects.get(pk=intent.pk))
+    ]
+    assert json.loads(rows[0])["category"] == "roofing"
 
 
 def test_vendor_never_sees_the_buyer(api: APIClient, open_intent: Intent) -> None:
