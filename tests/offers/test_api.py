@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -9,11 +10,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.serializers import ModelSerializer
 from rest_framework.test import APIClient
 
 from intents.models import Intent
 from intents.services import intent_update
 from marketplace.models import Category, Vendor
+from offers.api.serializers import OfferSerializer
 from offers.models import Offer
 from tests.factories import IntentFactory, OfferFactory, VendorFactory, noticed_intent
 
@@ -247,3 +251,56 @@ def test_accepting_the_buyers_terms_records_them_without_reading_the_buyer(
     assert not any('FROM "marketplace_user"' in sql for sql in statements), statements
     # The key, the intent, its UPDATE, the offer, the agreement, the buyer's audit entry.
     assert len(statements) == 6, statements
+
+
+def test_offer_shape_is_what_the_serializers_fields_give(
+    api: APIClient, vendor: Vendor, open_intent: Intent
+) -> None:
+    """The offer is written out by hand for speed; DRF's field-by-field path gives the same."""
+    intent_update(intent=open_intent, terms=[{"code": "no-sharing"}])
+    body = offer_body(
+        open_intent,
+        accept_terms=True,
+        price="1250.50",
+        valid_until=(timezone.localdate() + timedelta(days=9)).isoformat(),
+        message="Ünïcode — fine",
+        line_items=[
+            {"description": "Labour", "quantity": "2.5", "unit_price": "400.00"},
+            {"description": "Parts", "quantity": "1", "unit_price": "450.5"},
+        ],
+    )
+    created = api.post("/api/v1/offers/", body, format="json")
+    assert created.status_code == 201, created.json()
+    declined = OfferFactory(
+        intent=noticed_intent(vendor),
+        vendor=vendor,
+        status=Offer.Status.DECLINED,
+        decline_reason="Too late",
+        decided_at=timezone.now().replace(microsecond=0),
+        delivery_date=None,
+    )
+    revised = api.patch(
+        f"/api/v1/offers/{created.json()['id']}/", {"message": "Sooner"}, format="json"
+    )
+    listed = api.get("/api/v1/offers/").json()["results"]
+
+    def generic(pk: str) -> dict[str, Any]:
+        offer = Offer.objects.select_related("terms_agreement").get(pk=pk)
+        serializer = OfferSerializer()
+        return json.loads(
+            JSONRenderer().render(ModelSerializer.to_representation(serializer, offer))
+        )
+
+    assert revised.json() == generic(created.json()["id"])
+    assert revised.json()["line_items"][0] == {
+        "description": "Labour",
+        "quantity": "2.50",
+        "unit_price": "400.00",
+    }
+    assert revised.json()["terms_agreement"]["terms"][0]["code"] == "no-sharing"
+    assert {item["id"]: item for item in listed} == {
+        pk: generic(pk) for pk in (created.json()["id"], str(declined.pk))
+    }
+    withdrawn = api.post(f"/api/v1/offers/{created.json()['id']}/withdraw/")
+    assert withdrawn.json() == generic(created.json()["id"])
+    assert withdrawn.json()["decided_at"].endswith("Z")
