@@ -100,10 +100,24 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "parent"]
 
 
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
+class CategorySlugField(serializers.SlugRelatedField):
+    """A category by its slug. Text no slug can be is refused before the lookup: PostgreSQL
+    refuses a NUL byte in a query (a 500), and nothing else can match."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="slug", queryset=Category.objects.all(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not SLUG.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class VendorSerializer(StrictModelSerializer):
-    categories = serializers.SlugRelatedField(
-        slug_field="slug", many=True, queryset=Category.objects.all()
-    )
+    categories = CategorySlugField(many=True)
     regions = serializers.ListField(child=serializers.CharField(max_length=10), max_length=300)
     keywords = serializers.ListField(child=serializers.CharField(max_length=60), max_length=100)
     deal_size_min = MoneyField(required=False, allow_null=True)

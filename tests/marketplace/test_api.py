@@ -230,3 +230,18 @@ def test_a_profile_change_keeps_what_others_wrote_to_the_vendor_meanwhile(
     vendor.refresh_from_db()
     assert (vendor.description, vendor.is_suspended) == ("We fix pipes.", True)
     assert (vendor.notices_today, vendor.rating_count) == (7, 3)
+
+
+@pytest.mark.parametrize("slug", ["plumb\x00ing", "plumbing ", "ünïcode", ""])
+def test_profile_refuses_a_category_no_slug_can_be_with_nothing_changed(
+    api: APIClient, vendor: Vendor, slug: str
+) -> None:
+    """A NUL byte reached PostgreSQL's lookup and made a 500 (found by the schema fuzzer)."""
+    before = sorted(vendor.categories.values_list("slug", flat=True))
+
+    response = api.patch("/api/v1/vendor/", {"categories": [slug]}, format="json")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert "categories" in response.json()["errors"]
+    assert sorted(vendor.categories.values_list("slug", flat=True)) == before
