@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from marketplace.search import lexemes
 
 API_KEY_PREFIX_BYTES = 6
 API_KEY_SECRET_BYTES = 32
+HEX = re.compile(r"[0-9a-f]+")
 # Writing last_used_at on every request would turn every API read into a
 # write; a minute's precision is what a vendor needs to spot an unused key.
 API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -64,7 +66,9 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching ``raw_key``, or None. Marks it used."""
     parts = raw_key.split("_")
-    if len(parts) < 3 or parts[0] != "ic":
+    # Hex digits, as api_key_create makes them: other text (a NUL byte makes PostgreSQL
+    # refuse the query) cannot be a key.
+    if len(parts) < 3 or parts[0] != "ic" or not HEX.fullmatch(parts[1]):
         return None
     prefix = parts[1]
     api_key = (

@@ -94,3 +94,7 @@ class ProposalForm(forms.Form):
 
 class ProposalDeclineForm(forms.Form):
     reason = forms.CharField(max_length=300, label="Reason (the proposer reads it)")
+
+
+class CoauthorAddForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Add a co-author (username)")

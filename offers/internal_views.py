@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,7 +23,7 @@ from marketplace.errors import DomainError
 from marketplace.forms import add_domain_error
 from marketplace.models import Membership, Organization, User
 from marketplace.organizations import organization_for_member
-from offers.forms import InternalIntentForm, ProposalDeclineForm, ProposalForm
+from offers.forms import CoauthorAddForm, InternalIntentForm, ProposalDeclineForm, ProposalForm
 from offers.models import Offer, ProposalCoauthor
 from offers.proposals import (
     coauthor_confirm,
@@ -231,8 +232,12 @@ def rfp_propose(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse
 @require_POST
 def proposal_coauthor_add_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
     organization, proposal = _proposal(request, slug, proposal_id)
+    form = CoauthorAddForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return _back(slug, proposal.intent_id)
     try:
-        (coauthor,) = _members_by_username(organization, [request.POST.get("username", "").strip()])
+        (coauthor,) = _members_by_username(organization, [form.cleaned_data["username"]])
         proposal_add_coauthor(member=request.user, proposal=proposal, coauthor=coauthor)
     except DomainError as error:
         messages.error(request, error.text)
@@ -276,15 +281,24 @@ def proposal_withdraw_view(request: HttpRequest, slug: str, proposal_id: str) ->
 @require_POST
 def proposal_decline_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
     _, proposal = _proposal(request, slug, proposal_id)
+    form = ProposalDeclineForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return _back(slug, proposal.intent_id)
     try:
-        proposal_decline(
-            poster=request.user, proposal=proposal, reason=request.POST.get("reason", "")
-        )
+        proposal_decline(poster=request.user, proposal=proposal, reason=form.cleaned_data["reason"])
     except DomainError as error:
         messages.error(request, error.text)
     else:
         messages.success(request, "Proposal declined; the proposer is told why.")
     return _back(slug, proposal.intent_id)
+
+
+def _first_error(form: forms.Form) -> str:
+    """A one-line form's error, for the message at the top of the page it came from."""
+    field, errors = next(iter(form.errors.items()))
+    label = form.fields[field].label if field in form.fields else ""
+    return f"{label}: {errors[0]}" if label else errors[0]
 
 
 SHARE_PREFIX = "share-"

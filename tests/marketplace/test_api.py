@@ -245,3 +245,14 @@ def test_profile_refuses_a_category_no_slug_can_be_with_nothing_changed(
     assert response["Content-Type"] == "application/problem+json"
     assert "categories" in response.json()["errors"]
     assert sorted(vendor.categories.values_list("slug", flat=True)) == before
+
+
+@pytest.mark.parametrize("key", ["ic_ab\x00cd_secret", "ic_ABCDEF_secret", "ic_ab cd_secret"])
+def test_a_key_whose_prefix_no_key_has_is_401(api: APIClient, key: str) -> None:
+    """A NUL byte in the prefix reached PostgreSQL and made a 500 (a server in front may not stop it)."""
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    response = api.get("/api/v1/intents/")
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"

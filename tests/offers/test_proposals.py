@@ -397,6 +397,49 @@ def test_declining_one_proposal_needs_a_reason(market: dict[str, Any]) -> None:
     assert (made.status, made.decline_reason) == ("declined", "Out of scope")
 
 
+@pytest.mark.parametrize(
+    "reason, shown",
+    [
+        ("No\x00", "Null characters are not allowed."),
+        ("x" * 301, "Ensure this value has at most 300 characters"),
+        ("  ", "This field is required."),
+    ],
+)
+def test_a_bad_decline_reason_on_the_web_is_told_and_changes_nothing(
+    client: Client, market: dict[str, Any], reason: str, shown: str
+) -> None:
+    """A NUL byte reached PostgreSQL and made a 500; the form's checks now come first."""
+    made = proposal(market["intent"], market["alice"])
+    client.force_login(market["poster"])
+    slug = market["organization"].slug
+
+    response = client.post(
+        f"/orgs/{slug}/proposals/{made.pk}/decline/", {"reason": reason}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert shown in response.content.decode()
+    made.refresh_from_db()
+    assert (made.status, made.decline_reason) == ("submitted", "")
+
+
+@pytest.mark.parametrize("username", ["bo\x00b", "b" * 151, ""])
+def test_a_bad_co_author_name_on_the_web_is_told_and_changes_nothing(
+    client: Client, market: dict[str, Any], username: str
+) -> None:
+    made = proposal(market["intent"], market["alice"])
+    client.force_login(market["alice"])
+    slug = market["organization"].slug
+
+    response = client.post(
+        f"/orgs/{slug}/proposals/{made.pk}/coauthors/", {"username": username}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "Add a co-author (username):" in response.content.decode()
+    assert not ProposalCoauthor.objects.exists()
+
+
 def test_at_the_deadline_the_rfp_closes_and_the_poster_is_reminded_once_a_day(
     market: dict[str, Any],
 ) -> None:
