@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
+from marketplace.models import Category
+from tests.conftest import require_postgresql
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRINT = "from django.conf import settings; print(settings.DEBUG, settings.EMBEDDED, settings.DATABASES['default']['ENGINE'])"
@@ -142,3 +148,35 @@ def test_production_e_mail_from_its_url_unless_a_backend_is_named() -> None:
     assert print_settings("EMAIL_BACKEND", named) == [
         "'django.core.mail.backends.console.EmailBackend'"
     ]
+
+
+def test_postgresql_prepares_statements_unless_told_not_to() -> None:
+    """Server-side binding: psycopg prepares a statement on its fifth use (no planning after)."""
+    on = print_settings("DATABASES", PRODUCTION)[0]
+    off = print_settings("DATABASES", PRODUCTION | {"DATABASE_PREPARED_STATEMENTS": "false"})[0]
+    embedded = print_settings("DATABASES", {})[0]
+
+    assert "'OPTIONS': {'server_side_binding': True, 'prepare_threshold': 5}" in on
+    assert "server_side_binding" not in off and "prepare_threshold" not in off
+    assert "server_side_binding" not in embedded
+
+
+@pytest.mark.django_db
+def test_a_repeated_statement_is_prepared_on_postgresql() -> None:
+    require_postgresql()
+    for _ in range(6):
+        list(Category.objects.filter(slug="prepared-probe"))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%marketplace_category%prepared-probe%"],
+        )
+        by_value = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "marketplace_category" WHERE "marketplace_category"."slug" = $1%'],
+        )
+        by_parameter = cursor.fetchone()[0]
+
+    assert (by_value, by_parameter) == (0, 1)
