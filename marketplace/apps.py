@@ -7,8 +7,9 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         # Register this app's Celery tasks in every process, not only in workers,
-        # so services can enqueue them by name.
-        from marketplace import links, tasks  # noqa: F401  (links registers its check)
+        # so services can enqueue them by name; links registers its check; database
+        # watches each new PostgreSQL connection for plans a migration made stale.
+        from marketplace import database, links, tasks  # noqa: F401
         from marketplace.organizations import erase_organizations, export_organizations
         from marketplace.privacy import register
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import NotSupportedError, connection
 
 from marketplace.models import Category
 from tests.conftest import require_postgresql
@@ -155,10 +158,14 @@ def test_postgresql_prepares_statements_unless_told_not_to() -> None:
     on = print_settings("DATABASES", PRODUCTION)[0]
     off = print_settings("DATABASES", PRODUCTION | {"DATABASE_PREPARED_STATEMENTS": "false"})[0]
     embedded = print_settings("DATABASES", {})[0]
+    other = print_settings(
+        "DATABASES", PRODUCTION | {"DATABASE_URL": "sqlite:////tmp/intentcast-settings.sqlite3"}
+    )[0]
 
     assert "'OPTIONS': {'server_side_binding': True, 'prepare_threshold': 5}" in on
     assert "server_side_binding" not in off and "prepare_threshold" not in off
     assert "server_side_binding" not in embedded
+    assert "server_side_binding" not in other  # psycopg's options are PostgreSQL's alone
 
 
 @pytest.mark.django_db
@@ -180,3 +187,37 @@ def test_a_repeated_statement_is_prepared_on_postgresql() -> None:
         by_parameter = cursor.fetchone()[0]
 
     assert (by_value, by_parameter) == (0, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plan_a_migration_made_stale_fails_once_then_the_connection_is_renewed() -> None:
+    """A migration changing a read column's type breaks that prepared statement; psycopg would
+    keep using it on the connection, so the connection is closed at the end of the request."""
+    require_postgresql()
+
+    def read() -> list[Any]:
+        return list(Category.objects.filter(slug="stale-probe").values_list("name"))
+
+    for _ in range(6):
+        read()  # prepared by now
+    connection.close_at = time.monotonic() + 60  # a persistent connection, as in production
+    settings = connection.settings_dict
+    migration = psycopg.connect(
+        dbname=settings["NAME"],
+        host=settings["HOST"] or "127.0.0.1",
+        port=settings["PORT"] or 5432,
+        user=settings["USER"] or "postgres",
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    )
+    try:
+        migration.execute("ALTER TABLE marketplace_category ALTER COLUMN name TYPE varchar(140)")
+        with pytest.raises(NotSupportedError, match="cached plan must not change result type"):
+            read()
+        connection.close_if_unusable_or_obsolete()  # what Django does when a request ends
+
+        assert connection.connection is None
+        assert read() == []  # a new connection, which plans afresh
+    finally:
+        migration.execute("ALTER TABLE marketplace_category ALTER COLUMN name TYPE varchar(120)")
+        migration.close()

@@ -90,11 +90,12 @@ if not EMBEDDED:
     # across requests instead of paying a PostgreSQL handshake per request.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Parameters bound by the server, so psycopg prepares a statement on its fifth
-    # use and PostgreSQL stops planning it each time: planning the vendor's list
-    # cost PostgreSQL as much as running it. Off behind a pooler in transaction
-    # mode that does not track prepared statements (PgBouncer before 1.21).
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    # Parameters bound by the server, so psycopg prepares a statement once it ran
+    # five times and PostgreSQL stops planning it each time: planning the vendor's
+    # list cost PostgreSQL as much as running it. Off behind a pooler in
+    # transaction mode that cannot follow (see README, Production).
+    is_postgresql = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if is_postgresql and env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             server_side_binding=True, prepare_threshold=5
         )
