@@ -409,16 +409,9 @@ def test_a_bad_decline_reason_on_the_web_is_told_and_changes_nothing(
     client: Client, market: dict[str, Any], reason: str, shown: str
 ) -> None:
     """A NUL byte reached PostgreSQL and made a 500; the form's checks now come first."""
-    made = proposal(market["intent"], market["alice"])
-    client.force_login(market["poster"])
-    slug = market["organization"].slug
+    made, page = _post_on_a_proposal(client, market, "poster", "decline", {"reason": reason})
 
-    response = client.post(
-        f"/orgs/{slug}/proposals/{made.pk}/decline/", {"reason": reason}, follow=True
-    )
-
-    assert response.status_code == 200
-    assert shown in response.content.decode()
+    assert shown in page
     made.refresh_from_db()
     assert (made.status, made.decline_reason) == ("submitted", "")
 
@@ -427,17 +420,22 @@ def test_a_bad_decline_reason_on_the_web_is_told_and_changes_nothing(
 def test_a_bad_co_author_name_on_the_web_is_told_and_changes_nothing(
     client: Client, market: dict[str, Any], username: str
 ) -> None:
-    made = proposal(market["intent"], market["alice"])
-    client.force_login(market["alice"])
-    slug = market["organization"].slug
+    _, page = _post_on_a_proposal(client, market, "alice", "coauthors", {"username": username})
 
-    response = client.post(
-        f"/orgs/{slug}/proposals/{made.pk}/coauthors/", {"username": username}, follow=True
-    )
-
-    assert response.status_code == 200
-    assert "Add a co-author (username):" in response.content.decode()
+    assert "Add a co-author (username):" in page
     assert not ProposalCoauthor.objects.exists()
+
+
+def _post_on_a_proposal(
+    client: Client, market: dict[str, Any], who: str, action: str, data: dict[str, str]
+) -> tuple[Offer, str]:
+    """Alice's proposal; ``who`` posts ``data`` to one of its actions; the page shown after."""
+    made = proposal(market["intent"], market["alice"])
+    client.force_login(market[who])
+    slug = market["organization"].slug
+    response = client.post(f"/orgs/{slug}/proposals/{made.pk}/{action}/", data, follow=True)
+    assert response.status_code == 200
+    return made, response.content.decode()
 
 
 def test_at_the_deadline_the_rfp_closes_and_the_poster_is_reminded_once_a_day(
