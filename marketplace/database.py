@@ -32,8 +32,10 @@ def close_after_stale_plan(
 
 @receiver(connection_created)
 def watch_for_stale_plans(sender: Any, connection: Any, **kwargs: Any) -> None:
+    # First, the outermost: Django's ``execute_wrapper()`` blocks pop the last one when
+    # they end, and a connection may be opened inside such a block.
     if (
         connection.vendor == "postgresql"
         and close_after_stale_plan not in connection.execute_wrappers
     ):
-        connection.execute_wrappers.append(close_after_stale_plan)
+        connection.execute_wrappers.insert(0, close_after_stale_plan)

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from django.db import NotSupportedError, connection
 
+from marketplace.database import close_after_stale_plan
 from marketplace.models import Category
 from tests.conftest import require_postgresql
 
@@ -221,3 +222,20 @@ def test_a_plan_a_migration_made_stale_fails_once_then_the_connection_is_renewed
     finally:
         migration.execute("ALTER TABLE marketplace_category ALTER COLUMN name TYPE varchar(120)")
         migration.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_opened_inside_an_execute_wrapper_block_keeps_its_watch() -> None:
+    require_postgresql()
+    seen: list[str] = []
+
+    def note(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    connection.close()
+    connection.execute_wrappers.clear()  # as on a thread's first connection
+    with connection.execute_wrapper(note):
+        Category.objects.exists()  # opens the connection inside the block
+
+    assert seen and connection.execute_wrappers == [close_after_stale_plan]
