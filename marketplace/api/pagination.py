@@ -54,11 +54,10 @@ class Pagination(PageNumberPagination):
 
     def get_paginated_json(self, rows: list[str]) -> HttpResponse:
         """The paginated response, around rows that are JSON texts already (not encoded again)."""
-        head = json.dumps(
-            {"count": self.page.paginator.count, "next": self.get_next_link(),
-             "previous": self.get_previous_link()},
-            ensure_ascii=False, separators=(",", ":"),
-        )  # fmt: skip
+        # The envelope is get_paginated_response's, its results left out and added as text.
+        envelope = dict(self.get_paginated_response([]).data)
+        del envelope["results"]
+        head = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
         body = f'{head[:-1]},"results":[{",".join(rows)}]}}'
         return HttpResponse(body.encode(), content_type="application/json")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.validators import slug_re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -100,9 +101,6 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "parent"]
 
 
-SLUG = re.compile(r"[-a-zA-Z0-9_]+")
-
-
 class CategorySlugField(serializers.SlugRelatedField):
     """A category by its slug. Text no slug can be is refused before the lookup: PostgreSQL
     refuses a NUL byte in a query (a 500), and nothing else can match."""
@@ -111,7 +109,7 @@ class CategorySlugField(serializers.SlugRelatedField):
         super().__init__(slug_field="slug", queryset=Category.objects.all(), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, str) and not SLUG.fullmatch(data):
+        if isinstance(data, str) and not slug_re.match(data):
             self.fail("does_not_exist", slug_name=self.slug_field, value=data)
         return super().to_internal_value(data)
 
