@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from intents.matching import match_candidates
@@ -17,6 +18,7 @@ from intents.services import intent_update
 from marketplace.events import events_dispatch
 from marketplace.models import Category, Event, Vendor
 from marketplace.services import vendor_block, vendor_create, vendor_update
+from tests.conftest import require_postgresql
 from tests.factories import CategoryFactory, IntentFactory, NoticeFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
@@ -405,3 +407,38 @@ def test_the_catch_up_reaches_intents_it_fits_behind_many_it_cannot_serve(
         fits.pk,
         hidden_budget.pk,
     }
+
+
+def test_counting_capacity_updates_vendor_rows_in_place(tree: dict[str, Category]) -> None:
+    # Each notice counts towards its vendor's capacity. On full pages the new row
+    # version goes elsewhere and every index of the vendors (three GIN) gets an
+    # entry; the room kept on each page (marketplace migration 0011) lets
+    # PostgreSQL write it beside the old one (a HOT update), indexes untouched.
+    require_postgresql()
+    plumbing_in_germany = f"{tree['plumbing'].pk}:DE"
+    # As on a real table, the vendors matched are a few of each page's.
+    Vendor.objects.bulk_create(
+        VendorFactory.build(
+            coverage=["DE"], match_keys=[plumbing_in_germany if number % 8 == 0 else "other"]
+        )
+        for number in range(8 * 40)
+    )
+    Vendor.categories.through.objects.bulk_create(
+        Vendor.categories.through(vendor=vendor, category=tree["plumbing"])
+        for vendor in Vendor.objects.filter(match_keys__contains=[plumbing_in_germany])
+    )
+
+    def hot_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('marketplace_vendor'::regclass)"
+            )
+            return cursor.fetchone()[0]
+
+    before = hot_updates()
+    made = intent_match(
+        intent_id=IntentFactory(category=tree["plumbing"], country="DE", max_vendors=200).pk
+    )
+
+    assert len(made) == 40
+    assert hot_updates() - before == 40
