@@ -32,6 +32,7 @@ class Options:
     intents: int
     matching_intents: int
     fanout_intents: int
+    fanout_processes: int
     seconds: float
     rounds: int
     workers: int
@@ -123,7 +124,9 @@ def run(options: Options, say: Say) -> list[Row]:
             say=say,
         )
     say(f"Fan-out on {options.fanout_intents} intents, and the INSERT … SELECT baseline:")
-    fanout_row = fanout.measure(options.fanout_intents, options.redis_url, say)
+    fanout_rows = fanout.measure(
+        options.fanout_intents, options.redis_url, say, processes=options.fanout_processes
+    )
     say("Load average at the end: {:.2f} / {:.2f} (1 / 5 min)".format(*os.getloadavg()[:2]))
     # In the order of DESIGN §9.
-    return [*matching_rows, fanout_row, get_row, list_queries, post_row, *buyer_rows]
+    return [*matching_rows, *fanout_rows, get_row, list_queries, post_row, *buyer_rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from importlib import import_module
 from io import StringIO
 
@@ -31,7 +32,8 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 BARS = (
     "matching, median of",
     "matching returns the SQL query's vendor set",
-    "notice fan-out",
+    "notice fan-out, tasks on Redis",
+    "notice fan-out scaled to this machine",
     "GET intents page of 50, p95",
     "GET /api/v1/intents/ queries",
     "POST offers throughput",
@@ -160,3 +162,19 @@ def test_fanout_refuses_to_measure_on_too_few_fresh_intents() -> None:
 
     with pytest.raises(CommandError, match=r"needs 200 open intents .* and 3 are left"):
         fanout.measure(50, REDIS_URL, say=lambda line: None)
+
+
+def test_bench_refuses_zero_fanout_processes() -> None:
+    with pytest.raises(CommandError, match="--fanout-processes must be 1 or more"):
+        call_command("bench", "--quick", "--fanout-processes", "0", stdout=StringIO())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_fanout_process_fails_the_bench_with_its_traceback() -> None:
+    require_postgresql()
+    require_redis()
+    missing = uuid.uuid4()  # a process's intent is gone: intent_match raises
+
+    with pytest.raises(CommandError, match=r"(?s)A fan-out process failed.*DoesNotExist"):
+        fanout._fan_out_in_processes([missing, uuid.uuid4()], 2, REDIS_URL)

@@ -48,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn workers"
         )
+        parser.add_argument(
+            "--fanout-processes",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes matching side by side, as a Celery worker's (one per core)",
+        )
         parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
         parser.add_argument(
             "--rounds", type=int, help="rounds of the HTTP loads, medians judged (default 3)"
@@ -56,6 +62,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["rounds"] is not None and options["rounds"] < 1:
             raise CommandError("--rounds must be 1 or more.")
+        if options["fanout_processes"] < 1:
+            raise CommandError("--fanout-processes must be 1 or more.")
         quick = options["quick"]
         size = QUICK if quick else FULL
         bench_options = Options(
@@ -63,6 +71,7 @@ class Command(BaseCommand):
             intents=options["intents"] or size,
             matching_intents=10 if quick else 50,
             fanout_intents=5 if quick else 50,
+            fanout_processes=options["fanout_processes"],
             seconds=options["duration"] or (2 if quick else 10),
             rounds=options["rounds"] or (1 if quick else 3),
             workers=options["workers"],
