@@ -146,8 +146,12 @@ def events_dispatch(*, limit: int = DISPATCH_BATCH) -> int:
         Event.objects.bulk_update(pending, ["position"], batch_size=1000)
 
         endpoints: dict[Any, list[WebhookEndpoint]] = defaultdict(list)
+        # A suspended vendor's events stay in its feed (its keys are refused meanwhile);
+        # its endpoints hear nothing.
         for endpoint in WebhookEndpoint.objects.filter(
-            vendor_id__in={event.vendor_id for event in pending}, is_active=True
+            vendor_id__in={event.vendor_id for event in pending},
+            is_active=True,
+            vendor__is_suspended=False,
         ):
             endpoints[endpoint.vendor_id].append(endpoint)
         now = timezone.now()

@@ -197,10 +197,15 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     """One attempt of one delivery, if it is due and nobody else is on it."""
     if not _claim(delivery_id):
         return None
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint__vendor").get(
+        pk=delivery_id
+    )
     endpoint = delivery.endpoint
     if not endpoint.is_active:
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error="endpoint disabled")
+        return delivery
+    if endpoint.vendor.is_suspended:  # suspended after the delivery was made
+        _finish(delivery, status=WebhookDelivery.Status.FAILED, error="vendor suspended")
         return delivery
     body = json.dumps(event_body(delivery.event), separators=(",", ":"))
     status_code: int | None = None

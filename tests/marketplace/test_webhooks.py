@@ -12,8 +12,9 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from marketplace.errors import DomainError
-from marketplace.events import emit, events_dispatch
+from marketplace.events import emit, events_dispatch, events_of_vendor_after
 from marketplace.models import Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.services import vendor_set_suspended
 from marketplace.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -104,6 +105,30 @@ def test_gone_disables_the_endpoint(vendor: Vendor, receiver: Receiver) -> None:
     emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="k2")
     events_dispatch()
     assert not WebhookDelivery.objects.filter(event__dedupe_key="k2").exists()
+
+
+def test_a_suspended_vendor_gets_no_webhooks_and_its_feed_keeps_the_events(
+    vendor: Vendor, receiver: Receiver
+) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="before")
+    events_dispatch()  # a delivery made before the suspension, not yet sent
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="during")
+    events_dispatch()
+
+    pending = WebhookDelivery.objects.get(event__dedupe_key="before")
+    webhook_deliver(delivery_id=pending.pk)
+
+    pending.refresh_from_db()
+    assert (pending.status, pending.last_error) == (
+        WebhookDelivery.Status.FAILED,
+        "vendor suspended",
+    )
+    assert not WebhookDelivery.objects.filter(event__dedupe_key="during").exists()
+    assert receiver.received == []
+    feed = events_of_vendor_after(vendor=vendor, after=0, limit=10)
+    assert [event.dedupe_key for event in feed] == ["before", "during"]
 
 
 def test_unreachable_receiver_is_logged_and_retried(vendor: Vendor) -> None:
