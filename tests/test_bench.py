@@ -8,8 +8,12 @@ returns the same vendors as matching itself.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import shutil
+import signal
+import time
 import uuid
 from importlib import import_module
 from io import StringIO
@@ -33,7 +37,7 @@ BARS = (
     "matching, median of",
     "matching returns the SQL query's vendor set",
     "notice fan-out, tasks on Redis",
-    "notice fan-out scaled to this machine",
+    "notice fan-out as a share of INSERT … SELECT",
     "GET intents page of 50, p95",
     "GET /api/v1/intents/ queries",
     "POST offers throughput",
@@ -160,8 +164,9 @@ def test_fanout_refuses_to_measure_on_too_few_fresh_intents() -> None:
     # Its baseline would quietly insert fewer rows than the table says.
     IntentFactory.create_batch(3)
 
-    with pytest.raises(CommandError, match=r"needs 200 open intents .* and 3 are left"):
-        fanout.measure(50, REDIS_URL, say=lambda line: None)
+    # 50 measured, 5 to warm up each of 2 processes, 3 × 50 for the baseline.
+    with pytest.raises(CommandError, match=r"needs 210 open intents .* and 3 are left"):
+        fanout.measure(50, REDIS_URL, say=lambda line: None, processes=2)
 
 
 def test_bench_refuses_zero_fanout_processes() -> None:
@@ -177,4 +182,40 @@ def test_a_failing_fanout_process_fails_the_bench_with_its_traceback() -> None:
     missing = uuid.uuid4()  # a process's intent is gone: intent_match raises
 
     with pytest.raises(CommandError, match=r"(?s)A fan-out process failed.*DoesNotExist"):
-        fanout._fan_out_in_processes([missing, uuid.uuid4()], 2, REDIS_URL)
+        fanout._fan_out_in_processes([missing, uuid.uuid4()], [], 2, REDIS_URL)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("when", ["warming up, before the others start", "while timed"])
+def test_a_fanout_process_that_dies_fails_the_bench_at_once(
+    when: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_postgresql()
+    require_redis()
+    doomed = uuid.uuid4()
+
+    def die_on_the_doomed_intent(*, intent_id: object) -> list[object]:
+        if intent_id == doomed:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+        return []
+
+    monkeypatch.setattr(fanout, "intent_match", die_on_the_doomed_intent)  # forked: inherited
+    others = [uuid.uuid4() for _ in range(3)]
+    measured, warm_ups = ([others[0], others[1]], [doomed, others[2]])
+    if when == "while timed":
+        measured, warm_ups = [doomed, others[0]], [others[1], others[2]]
+    started = time.monotonic()
+
+    with pytest.raises(CommandError, match=r"Fan-out process 0 \(pid \d+\) exited with code -9"):
+        fanout._fan_out_in_processes(measured, warm_ups, 2, REDIS_URL)
+
+    assert time.monotonic() - started < 30  # not the ten minutes of the run's timeout
+    assert multiprocessing.active_children() == []  # none left behind
+
+
+@pytest.mark.django_db
+def test_the_fanout_refuses_to_run_inside_a_transaction() -> None:
+    # Its processes could not see this transaction's rows, and would close its connection.
+    with pytest.raises(CommandError, match="cannot run inside a transaction"):
+        fanout._fan_out_in_processes([uuid.uuid4()], [], 1, REDIS_URL)

@@ -415,6 +415,9 @@ def test_counting_capacity_updates_vendor_rows_in_place(tree: dict[str, Category
     # entry; the room kept on each page (marketplace migration 0011) lets
     # PostgreSQL write it beside the old one (a HOT update), indexes untouched.
     require_postgresql()
+    with connection.cursor() as cursor:  # a clear message if the migration did not run
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'marketplace_vendor'")
+        assert cursor.fetchone()[0] == ["fillfactor=80"]
     plumbing_in_germany = f"{tree['plumbing'].pk}:DE"
     # As on a real table, the vendors matched are a few of each page's.
     Vendor.objects.bulk_create(

@@ -52,7 +52,8 @@ class Command(BaseCommand):
             "--fanout-processes",
             type=int,
             default=os.cpu_count() or 1,
-            help="processes matching side by side, as a Celery worker's (one per core)",
+            help="processes running the fan-out side by side (default: one per core,"
+            " a Celery worker's default concurrency)",
         )
         parser.add_argument("--duration", type=float, help="seconds per wrk run (default 10)")
         parser.add_argument(
