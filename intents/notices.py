@@ -30,11 +30,12 @@ from intents.matching import (
 )
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
+from intents.selectors import intent_ids_mentioning_any
 from marketplace.codes import WORLDWIDE
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
-from marketplace.models import Membership, User, Vendor
+from marketplace.models import Membership, SkillProfile, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
 from marketplace.selectors import category_tree
 
@@ -384,7 +385,7 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
     tree = category_tree()
     for category in vendor.categories.all():
         category_ids |= related_category_ids(category.pk, tree)
-    intent_ids = list(
+    candidates = (
         Intent.objects.filter(
             # Public ones it may serve, and those whose buyer invited it by name.
             Q(visibility=Intent.Visibility.PUBLIC, category_id__in=category_ids)
@@ -400,12 +401,25 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
             offers_close_at__gt=timezone.now(),
         )
         .exclude(notices__vendor=vendor)
+        # Buyers who blocked the vendor never hear from it.
+        .exclude(buyer__in=VendorBlock.objects.filter(vendor=vendor).values("buyer_id"))
         # Room left under the cap: a full intent takes no one more.
         .alias(noticed=Count("notices"))
         .filter(noticed__lt=F("max_vendors"))
         .order_by("offers_close_at", "pk")
-        .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
     )
+    if vendor.keyword_lexemes:
+        # The keyword rule binds public intents only: the buyer's invitations first.
+        invited = candidates.filter(visibility=Intent.Visibility.INVITED)
+        intent_ids = list(invited.values_list("pk", flat=True)[:CATCH_UP_LIMIT])
+        if len(intent_ids) < CATCH_UP_LIMIT:
+            intent_ids += intent_ids_mentioning_any(
+                candidates.filter(visibility=Intent.Visibility.PUBLIC),
+                vendor.keyword_lexemes,
+                limit=CATCH_UP_LIMIT - len(intent_ids),
+            )
+    else:
+        intent_ids = list(candidates.values_list("pk", flat=True)[:CATCH_UP_LIMIT])
     return _match_each(intent_ids, lambda notice: notice.vendor_id == vendor.pk)
 
 
@@ -413,7 +427,9 @@ def _public_rules_for(vendor: Vendor) -> Q:
     """The place and deal-size rules, from the vendor's side: the limit of the catch-up
     is spent on intents it may serve, not on the first hundred of its categories.
 
-    Matching still checks every rule (keywords too) on each intent it picks.
+    With the keyword and block rules (in vendor_catch_up), every rule that depends on
+    the vendor and the intent alone; matching still checks them all (and the cap,
+    and today's capacity) on each intent it picks.
     """
     rules = Q()
     if WORLDWIDE not in vendor.coverage:
@@ -438,7 +454,10 @@ def member_catch_up(*, user_id: Any) -> int:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return 0
-    intent_ids = list(
+    skills = SkillProfile.objects.filter(user=user).values_list("skill_lexemes", flat=True).first()
+    if not skills:  # matching notices members for their skills only
+        return 0
+    candidates = (
         Intent.objects.filter(
             organization__memberships__user=user,
             status=Intent.Status.OPEN,
@@ -447,9 +466,9 @@ def member_catch_up(*, user_id: Any) -> int:
         )
         .exclude(buyer=user)
         .exclude(notices__member=user)
-        .order_by("offers_close_at")
-        .values_list("pk", flat=True)[:CATCH_UP_LIMIT]
+        .order_by("offers_close_at", "pk")
     )
+    intent_ids = intent_ids_mentioning_any(candidates, skills, limit=CATCH_UP_LIMIT)
     return _match_each(intent_ids, lambda notice: notice.member_id == user.pk)
 
 

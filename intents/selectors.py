@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import Case, Count, DecimalField, F, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, DecimalField, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
 from intents.models import Intent, Notice
 from marketplace.models import Membership, Organization, User, Vendor
+from marketplace.search import lexemes
 
 VENDOR_VISIBLE_STATUSES = (
     Intent.Status.OPEN,
@@ -116,6 +119,35 @@ def intents_matching_text(queryset: QuerySet[Intent], text: str) -> QuerySet[Int
     for word in text.split()[:10]:
         queryset = queryset.filter(Q(title__icontains=word) | Q(description__icontains=word))
     return queryset
+
+
+def intent_ids_mentioning_any(
+    queryset: QuerySet[Intent], words: list[str], *, limit: int
+) -> list[Any]:
+    """The first ``limit`` intents (in the queryset's order) whose title or description has
+    one of these lexemes: matching's keyword rule (``intents.matching``), for choosing
+    which intents to match a vendor or member against.
+
+    PostgreSQL asks its full-text index; SQLite reads the texts.
+    """
+    if connection.vendor == "postgresql":
+        # The lexemes as they are (a tsquery cast parses no words): quotes and
+        # backslashes doubled, as PostgreSQL reads a quoted lexeme.
+        query = " | ".join(
+            "'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words
+        )
+        mentioning = RawSQL(
+            f"{INTENT_DOCUMENT_SQL} @@ %s::tsquery", [query], output_field=BooleanField()
+        )
+        return list(queryset.filter(mentioning).values_list("pk", flat=True)[:limit])
+    wanted = set(words)
+    found = []
+    for pk, title, description in queryset.values_list("pk", "title", "description").iterator():
+        if wanted & set(lexemes(f"{title}\n{description}")):
+            found.append(pk)
+            if len(found) == limit:
+                break
+    return found
 
 
 def organizations_of_member(user: User) -> QuerySet[Organization]:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from intents.models import Intent, Notice
-from intents.notices import intent_match, member_catch_up, notice_send_email
+from intents.notices import CATCH_UP_LIMIT, intent_match, member_catch_up, notice_send_email
 from intents.services import intent_create, intent_create_internal
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership
@@ -309,6 +309,31 @@ def test_catch_up_keeps_the_cap(finance: Category) -> None:
     assert member_catch_up(user_id=late.pk) == 0  # the one place is taken
     assert list(Notice.objects.filter(intent=intent).values_list("member_id", flat=True)) == [
         first.pk
+    ]
+
+
+def test_the_catch_up_reaches_rfps_with_a_members_skills_behind_many_without(
+    finance: Category,
+) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+    soon = timezone.now() + timedelta(days=1)
+    for _ in range(CATCH_UP_LIMIT):
+        internal_intent(
+            organization,
+            poster,
+            category=finance,
+            offers_close_at=soon,
+            description="Negotiate the office lease.",
+        )
+    fitting = internal_intent(
+        organization, poster, category=finance, offers_close_at=soon + timedelta(days=4)
+    )  # mentions python
+    member = org_member(organization, skills=["python"])
+
+    assert member_catch_up(user_id=member.pk) == 1
+    assert list(Notice.objects.filter(member=member).values_list("intent_id", flat=True)) == [
+        fitting.pk
     ]
 
 

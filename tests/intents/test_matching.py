@@ -14,6 +14,7 @@ from django.utils import timezone
 from intents.matching import match_candidates
 from intents.models import Intent, Notice
 from intents.notices import CATCH_UP_LIMIT, intent_match, vendor_catch_up
+from intents.selectors import intent_ids_mentioning_any
 from intents.services import intent_update
 from marketplace.events import events_dispatch
 from marketplace.models import Category, Event, Vendor
@@ -407,6 +408,73 @@ def test_the_catch_up_reaches_intents_it_fits_behind_many_it_cannot_serve(
         fits.pk,
         hidden_budget.pk,
     }
+
+
+def test_the_catch_up_reaches_intents_with_its_keywords_behind_many_without(
+    tree: dict[str, Category],
+) -> None:
+    """Its limit is spent on intents that mention one of the vendor's keywords, and on
+    the buyers' invitations (which the keyword rule does not bind)."""
+    soon = timezone.now() + timedelta(days=1)
+    for _ in range(CATCH_UP_LIMIT):
+        IntentFactory(category=tree["plumbing"], country="DE", offers_close_at=soon)
+    later = timezone.now() + timedelta(days=5)
+    mentions = IntentFactory(
+        category=tree["plumbing"],
+        country="DE",
+        offers_close_at=later,
+        description="Two boilers to replace before winter.",
+    )
+    vendor = vendor_create(
+        name="Boiler Co", email="b@boiler.test", categories=[tree["plumbing"]], regions=["DE"]
+    ).vendor
+    vendor_update(vendor=vendor, keywords=["boiler"])
+    invited = IntentFactory(
+        category=tree["catering"],
+        visibility=Intent.Visibility.INVITED,
+        offers_close_at=later + timedelta(days=1),
+    )
+    invited.invited_vendors.add(vendor)
+
+    assert vendor_catch_up(vendor_id=vendor.pk) == 2
+
+    assert set(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == {
+        mentions.pk,
+        invited.pk,
+    }
+
+
+def test_the_catch_up_skips_buyers_who_blocked_the_vendor(tree: dict[str, Category]) -> None:
+    soon = timezone.now() + timedelta(days=1)
+    vendor = make_vendor([tree["plumbing"]])
+    blocker = IntentFactory(category=tree["plumbing"], offers_close_at=soon).buyer
+    vendor_block(buyer=blocker, vendor=vendor)
+    for _ in range(CATCH_UP_LIMIT):
+        IntentFactory(category=tree["plumbing"], buyer=blocker, offers_close_at=soon)
+    welcome = IntentFactory(
+        category=tree["plumbing"], offers_close_at=timezone.now() + timedelta(days=5)
+    )
+
+    assert vendor_catch_up(vendor_id=vendor.pk) == 1
+
+    assert list(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == [
+        welcome.pk
+    ]
+
+
+@pytest.mark.parametrize(
+    "words", [["boiler"], ["it's", "back\\slash", "a | b", "boiler"], ["(", "!", "'"]]
+)
+def test_intents_mentioning_any_takes_lexemes_as_they_are(
+    tree: dict[str, Category], words: list[str]
+) -> None:
+    # Quotes, backslashes and query operators are lexeme text, never query syntax.
+    intent = IntentFactory(category=tree["plumbing"], description="Our boilers are old.")
+    IntentFactory(category=tree["plumbing"], description="Taps only.")
+
+    found = intent_ids_mentioning_any(Intent.objects.order_by("pk"), words, limit=10)
+
+    assert found == ([intent.pk] if "boiler" in words else [])
 
 
 def test_counting_capacity_updates_vendor_rows_in_place(tree: dict[str, Category]) -> None:
