@@ -78,11 +78,13 @@ def _is_private(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def check_webhook_target(url: str) -> None:
+def check_webhook_target(url: str) -> str | None:
     """Refuse URLs that are not http(s), or that resolve to a private address.
 
     Checked when an endpoint is saved and again before every attempt, since
-    a name can be pointed elsewhere in between.
+    a name can be pointed elsewhere in between. Returns the address checked, for
+    the attempt to connect to (the name could point elsewhere again by the time
+    it connects); None where private targets are allowed.
     """
     parts = urlsplit(url)
     allowed_schemes = ("https",) if settings.WEBHOOKS_REQUIRE_HTTPS else ("https", "http")
@@ -105,7 +107,7 @@ def check_webhook_target(url: str) -> None:
             errors={"url": ["The port must be a number from 0 to 65535."]},
         ) from None
     if settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
-        return
+        return None
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
@@ -117,6 +119,7 @@ def check_webhook_target(url: str) -> None:
             "Webhook URLs may not point to private, loopback or link-local addresses.",
             errors={"url": ["This address is private, loopback or link-local."]},
         )
+    return infos[0][4][0]
 
 
 def _clean_event_types(event_types: list[str]) -> list[str]:
@@ -212,9 +215,9 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     error = ""
     started = time.monotonic()
     try:
-        check_webhook_target(endpoint.url)
+        address = check_webhook_target(endpoint.url)
         status_code = asyncio.run(
-            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body))
+            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body), address)
         )
     except DomainError as refused:
         error = f"refused: {refused.message}"
@@ -234,14 +237,27 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     return delivery
 
 
-async def _post(url: str, body: str, headers: dict[str, str]) -> int:
+async def _post(url: str, body: str, headers: dict[str, str], address: str | None) -> int:
     """POST and read the answer within ``TIMEOUT_SECONDS`` in all: a receiver trickling its
-    answer a byte at a time is cut off (httpx's own timeouts are per read)."""
+    answer a byte at a time is cut off (httpx's own timeouts are per read).
+
+    With an ``address``, to that one: the name's own ``Host`` header and, over TLS,
+    its server name and certificate check, but no second lookup of the name.
+    """
+    target = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if address is not None:
+        headers = headers | {"host": target.netloc.decode("ascii")}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.raw_host.decode("ascii")
+        target = target.copy_with(host=address)
     async with (
         asyncio.timeout(TIMEOUT_SECONDS),
         httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
     ):
-        response = await client.post(url, content=body.encode(), headers=headers)
+        response = await client.post(
+            target, content=body.encode(), headers=headers, extensions=extensions
+        )
         return response.status_code
 
 

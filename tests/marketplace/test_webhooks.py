@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import socket
+import ssl
+import subprocess
 import threading
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+import marketplace.webhooks as webhooks
 from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch, events_of_vendor_after
 from marketplace.models import Vendor, WebhookDelivery, WebhookEndpoint
@@ -231,6 +236,87 @@ def test_private_target_refused_at_delivery_time_too(
     delivery = deliver_event(vendor)
     assert receiver.received == []
     assert delivery.last_error.startswith("refused:")
+
+
+def test_a_name_pointed_elsewhere_after_the_check_is_still_sent_where_checked(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name resolves to an outside address when checked, then to an
+    inside one. The attempt connects to the address it checked, never looking again."""
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    with webhook_receiver() as outside:
+        port = int(outside.url.rsplit(":", 1)[1])
+        with webhook_receiver(host="127.0.0.2", port=port) as inside:
+            lookups: list[str] = []
+            real_getaddrinfo = socket.getaddrinfo
+
+            def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+                if host not in ("hooks.vendor.test", b"hooks.vendor.test"):  # anyio: bytes
+                    return real_getaddrinfo(host, *args, **kwargs)
+                # Outside for the checks (saving, then the attempt), inside after.
+                lookups.append(host)
+                address = "127.0.0.1" if len(lookups) <= 2 else "127.0.0.2"
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+            monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+            # In this test 127.0.0.1 stands for a public address, 127.0.0.2 for a private one.
+            monkeypatch.setattr(webhooks, "_is_private", lambda address: address != "127.0.0.1")
+            webhook_endpoint_create(vendor=vendor, url=f"http://hooks.vendor.test:{port}/hook")
+
+            delivery = deliver_event(vendor)
+
+            assert inside.received == []
+            assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+            [received] = outside.received
+            assert received.headers["host"] == f"hooks.vendor.test:{port}"
+            assert received.path == "/hook"
+            assert len(lookups) == 2
+
+
+def test_over_tls_the_pinned_address_still_checks_the_names_certificate(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Connected by address, the attempt still names the host to the server (SNI) and
+    accepts only a certificate for that name."""
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(certificate), "-subj", "/CN=hooks.vendor.test",
+         "-addext", "subjectAltName=DNS:hooks.vendor.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certificate, key)
+    # The sender trusts this test's certificate authority (its own, self-signed).
+    trusting = ssl.create_default_context(cafile=str(certificate))
+    monkeypatch.setattr(
+        webhooks.httpx, "AsyncClient", functools.partial(httpx.AsyncClient, verify=trusting)
+    )
+    real_getaddrinfo = socket.getaddrinfo
+
+    def vendor_names(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("hooks.vendor.test", b"hooks.vendor.test", "x.vendor.test", b"x.vendor.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", vendor_names)
+    monkeypatch.setattr(webhooks, "_is_private", lambda address: address != "127.0.0.1")
+    with webhook_receiver(tls=server_context) as receiver:
+        port = int(receiver.url.rsplit(":", 1)[1])
+        webhook_endpoint_create(vendor=vendor, url=f"https://hooks.vendor.test:{port}/hook")
+
+        delivered = deliver_event(vendor, key="named")
+
+        assert delivered.status == WebhookDelivery.Status.SUCCEEDED
+        assert receiver.received[0].headers["host"] == f"hooks.vendor.test:{port}"
+        WebhookEndpoint.objects.all().delete()
+        webhook_endpoint_create(vendor=vendor, url=f"https://x.vendor.test:{port}/hook")
+
+        refused = deliver_event(vendor, key="another name")
+
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.last_error
+        assert len(receiver.received) == 1
 
 
 def test_https_required_when_configured(settings: Any) -> None:
