@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # Matching asked for but not done: the broker was down or a worker died.
     "sweep-unmatched-intents": {"task": "intents.sweep_unmatched_intents", "schedule": 30.0},
+    # A vendor's or person's catch-up (matching against what is already open), likewise.
+    "sweep-catch-ups": {"task": "intents.sweep_catch_ups", "schedule": 60.0},
     # Events committed while the broker was down still get positions and deliveries.
     "dispatch-events": {"task": "marketplace.dispatch_events", "schedule": 15.0},
     # Webhook retries whose time has come (backoff with jitter, about three days).

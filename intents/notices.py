@@ -208,6 +208,26 @@ RETURNING v.id
 """
 
 
+# A catch-up asked for this long ago and still not done was lost (broker down, worker
+# killed): the beat's sweep asks again. Most take a second or two.
+CATCH_UP_GRACE = timedelta(minutes=2)
+
+
+def catch_ups_awaiting(*, limit: int = 500) -> tuple[list[str], list[int]]:
+    """Vendors and people whose catch-up was asked for and has not run (the outbox sweep)."""
+    cutoff = timezone.now() - CATCH_UP_GRACE
+    vendors = Vendor.objects.filter(catch_up_requested_at__lte=cutoff).order_by(
+        "catch_up_requested_at"
+    )
+    people = SkillProfile.objects.filter(catch_up_requested_at__lte=cutoff).order_by(
+        "catch_up_requested_at"
+    )
+    return (
+        [str(pk) for pk in vendors.values_list("pk", flat=True)[:limit]],
+        list(people.values_list("user_id", flat=True)[:limit]),
+    )
+
+
 def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:
     """Open intents whose matching was asked for but has not happened (the outbox sweep)."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
@@ -376,11 +396,21 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
 
     Runs the ordinary matching on each open intent the vendor could serve, so
     every rule, the cap and the ranking apply as if it had been there at
-    publication. Returns how many notices this vendor got.
+    publication. Returns how many notices this vendor got. The request recorded
+    with it (``catch_up_requested_at``) is then done, unless another came meanwhile.
     """
     vendor = Vendor.objects.filter(pk=vendor_id).prefetch_related("categories").first()
-    if vendor is None or vendor.is_paused or vendor.is_suspended:
+    if vendor is None:
         return 0
+    made = 0 if vendor.is_paused or vendor.is_suspended else _vendor_catch_up(vendor)
+    if vendor.catch_up_requested_at is not None:
+        Vendor.objects.filter(
+            pk=vendor.pk, catch_up_requested_at=vendor.catch_up_requested_at
+        ).update(catch_up_requested_at=None)
+    return made
+
+
+def _vendor_catch_up(vendor: Vendor) -> int:
     category_ids: set[int] = set()
     tree = category_tree()
     for category in vendor.categories.all():
@@ -449,14 +479,22 @@ def member_catch_up(*, user_id: Any) -> int:
 
     As :func:`vendor_catch_up`: the ordinary matching runs on each open internal
     intent of their organizations they were not noticed about (nor posted), so
-    every rule, the cap and the ranking apply. Returns how many notices they got.
+    every rule, the cap and the ranking apply. Returns how many notices they got,
+    and marks the request recorded on their skill profile done (as vendor_catch_up).
     """
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
+    profile = SkillProfile.objects.filter(user_id=user_id).select_related("user").first()
+    if profile is None:  # matching notices members for their skills only
         return 0
-    skills = SkillProfile.objects.filter(user=user).values_list("skill_lexemes", flat=True).first()
-    if not skills:  # matching notices members for their skills only
-        return 0
+    made = _member_catch_up(profile) if profile.user.is_active and profile.skill_lexemes else 0
+    if profile.catch_up_requested_at is not None:
+        SkillProfile.objects.filter(
+            pk=profile.pk, catch_up_requested_at=profile.catch_up_requested_at
+        ).update(catch_up_requested_at=None)
+    return made
+
+
+def _member_catch_up(profile: SkillProfile) -> int:
+    user, skills = profile.user, profile.skill_lexemes
     candidates = (
         Intent.objects.filter(
             organization__memberships__user=user,

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from intents.notices import (
     EMAIL_BATCH,
+    catch_ups_awaiting,
     intent_match,
     intents_awaiting_matching,
     member_catch_up,
@@ -46,6 +47,17 @@ def sweep_unmatched_intents(older_than_seconds: int = 30) -> int:
     for intent_id in intent_ids:
         enqueue("intents.match_intent", intent_id)
     return len(intent_ids)
+
+
+@shared_task(name="intents.sweep_catch_ups")
+def sweep_catch_ups() -> int:
+    """Re-enqueue the catch-ups of vendors and people that were asked for but never ran."""
+    vendor_ids, user_ids = catch_ups_awaiting()
+    for vendor_id in vendor_ids:
+        enqueue("intents.match_vendor", vendor_id)
+    for user_id in user_ids:
+        enqueue("intents.match_member", user_id)
+    return len(vendor_ids) + len(user_ids)
 
 
 @shared_task(name="intents.match_vendor")

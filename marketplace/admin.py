@@ -27,12 +27,12 @@ from marketplace.models import (
     WebhookEndpoint,
 )
 from marketplace.organizations import memberships_removed, organization_left_without_owner
-from marketplace.queue import enqueue_on_commit
 from marketplace.services import (
     PROFILE_FIELDS,
     api_key_revoke,
     vendor_profile_errors,
     vendor_refresh_matching_fields,
+    vendor_request_catch_up,
     vendor_set_suspended,
     vendor_set_verified,
 )
@@ -148,7 +148,7 @@ class VendorAdmin(admin.ModelAdmin):
             vendor_set_suspended(vendor=form.instance, is_suspended=form.instance.is_suspended)
         elif set(form.changed_data) & {*PROFILE_FIELDS, "categories"}:
             # As when the vendor changes its profile itself: open intents that now fit it.
-            enqueue_on_commit("intents.match_vendor", str(form.instance.pk))
+            vendor_request_catch_up(vendor_id=form.instance.pk)
 
     @admin.action(description="Verify the selected vendors")
     def verify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:

@@ -85,11 +85,21 @@ class Vendor(models.Model):
         max_digits=3, decimal_places=2, null=True, blank=True, editable=False
     )
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Matching against the intents already open was asked for (a new or changed profile,
+    # un-paused, reinstated) and has not run yet: the beat's sweep asks again.
+    catch_up_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            models.Index(
+                fields=["catch_up_requested_at"],
+                condition=Q(catch_up_requested_at__isnull=False),
+                name="vendor_catch_up_requested",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(deal_size_min__gte=0) | Q(deal_size_min__isnull=True),
@@ -427,7 +437,19 @@ class SkillProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="skill_profile")
     skills = models.JSONField(default=list, blank=True)
     skill_lexemes = models.JSONField(default=list, blank=True, editable=False)
+    # Matching against the open RFPs of their organizations was asked for (new skills,
+    # joined an organization) and has not run yet: the beat's sweep asks again.
+    catch_up_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["catch_up_requested_at"],
+                condition=Q(catch_up_requested_at__isnull=False),
+                name="skills_catch_up_requested",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {', '.join(self.skills)}"

@@ -217,7 +217,7 @@ def _answer_invitation(*, invitation: Invitation, user: User, status: str) -> In
                 defaults={"role": invitation.role},
             )
             # The organization's open RFPs that fit their skills are noticed after commit.
-            enqueue_on_commit("intents.match_member", user.pk)
+            member_request_catch_up(user_id=user.pk)
     invitation.refresh_from_db()
     return invitation
 
@@ -352,10 +352,20 @@ def skill_profile_update(*, user: User, skills: list[str]) -> SkillProfile:
     profile = skill_profile_of(user)
     profile.skills = cleaned
     profile.skill_lexemes = lexemes("\n".join(cleaned))
-    profile.save()
-    # Open RFPs of their organizations that now fit are noticed after commit.
-    enqueue_on_commit("intents.match_member", user.pk)
+    with transaction.atomic():
+        profile.save()
+        # Open RFPs of their organizations that now fit are noticed after commit.
+        member_request_catch_up(user_id=user.pk)
     return profile
+
+
+def member_request_catch_up(*, user_id: Any) -> None:
+    """Match the person against their organizations' open RFPs, once the caller's
+    transaction commits; recorded on their skill profile first, so the beat's sweep
+    asks again should the task be lost. Without skills nothing can match them."""
+    requested = SkillProfile.objects.filter(user_id=user_id).exclude(skills=[])
+    if requested.update(catch_up_requested_at=timezone.now()):
+        enqueue_on_commit("intents.match_member", user_id)
 
 
 def _validate_experience(fields: dict[str, Any]) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -219,8 +220,16 @@ def vendor_update(
         if categories is not None:
             vendor.categories.set(categories)
         # Intents already open that now fit this vendor are noticed after commit.
-        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
+        vendor_request_catch_up(vendor_id=vendor.pk)
     return vendor
+
+
+def vendor_request_catch_up(*, vendor_id: Any) -> None:
+    """Match the vendor against the intents already open, once the caller's transaction
+    commits. Recorded on its row in that transaction, so the beat's sweep asks again
+    should the broker be down or the task be lost."""
+    Vendor.objects.filter(pk=vendor_id).update(catch_up_requested_at=timezone.now())
+    enqueue_on_commit("intents.match_vendor", str(vendor_id))
 
 
 @dataclass(frozen=True)
@@ -269,7 +278,7 @@ def vendor_create(
         staff_user = User.objects.create_user(
             username=email, email=email, vendor=vendor, password=secrets.token_urlsafe(32)
         )
-        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
+        vendor_request_catch_up(vendor_id=vendor.pk)
         issued_key = api_key_create(vendor=vendor, name="first key")
     return CreatedVendor(vendor=vendor, staff_user=staff_user, issued_key=issued_key)
 
@@ -286,7 +295,7 @@ def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
     with transaction.atomic():
         Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)
         if not is_suspended:
-            enqueue_on_commit("intents.match_vendor", str(vendor.pk))
+            vendor_request_catch_up(vendor_id=vendor.pk)
 
 
 def vendor_block(*, buyer: User, vendor: Vendor) -> None:

@@ -10,11 +10,15 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+import intents.notices as notices
 from intents.models import Intent, Notice
-from intents.notices import intent_match
+from intents.notices import CATCH_UP_GRACE, intent_match, vendor_catch_up
 from intents.services import intent_create
-from intents.tasks import sweep_unmatched_intents, sweep_unsent_notices
-from marketplace.models import Category, Vendor
+from intents.tasks import sweep_catch_ups, sweep_unmatched_intents, sweep_unsent_notices
+from marketplace.models import Category, SkillProfile, Vendor
+from marketplace.organizations import skill_profile_update
+from marketplace.services import vendor_set_suspended, vendor_update
+from tests.factories import CategoryFactory, OrganizationFactory, internal_intent, org_member
 from tests.real_parts import celery_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,3 +107,84 @@ def test_a_failed_notice_email_is_tried_three_times_in_all(
     stored = Notice.objects.get(pk=notice.pk)
     assert swept == [1, 1, 0]
     assert (stored.state, stored.attempts) == (Notice.State.FAILED, 3)
+
+
+def _age_requests(model: Any) -> None:
+    """The requests were made longer ago than the sweep's grace."""
+    model.objects.exclude(catch_up_requested_at=None).update(
+        catch_up_requested_at=timezone.now() - CATCH_UP_GRACE - timedelta(seconds=1)
+    )
+
+
+def test_a_vendor_catch_up_lost_with_the_broker_is_asked_for_again_by_the_sweep(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    vendor_update(vendor=vendor, is_paused=True)
+    intent = publish(buyer, category)  # while paused: not matched to this vendor
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        vendor_update(vendor=Vendor.objects.get(pk=vendor.pk), is_paused=False)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at is not None
+    assert not Notice.objects.filter(vendor=vendor).exists()
+
+    assert sweep_catch_ups() == 0  # within the grace: the task may still come
+    _age_requests(Vendor)
+    assert sweep_catch_ups() == 1
+
+    assert list(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == [
+        intent.pk
+    ]
+    assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at is None
+    assert sweep_catch_ups() == 0
+
+
+def test_a_member_catch_up_lost_with_the_broker_is_asked_for_again_by_the_sweep(
+    settings: Any,
+) -> None:
+    organization = OrganizationFactory()
+    intent = internal_intent(organization, org_member(organization), category=CategoryFactory())
+    member = org_member(organization)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        skill_profile_update(user=member, skills=["python"])
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert not Notice.objects.filter(member=member).exists()
+
+    _age_requests(SkillProfile)
+    assert sweep_catch_ups() == 1
+
+    assert Notice.objects.get(member=member).intent_id == intent.pk
+    assert SkillProfile.objects.get(user=member).catch_up_requested_at is None
+    assert sweep_catch_ups() == 0
+
+
+def test_a_request_made_while_a_catch_up_runs_stays_for_the_next(
+    vendor: Vendor, monkeypatch: Any
+) -> None:
+    first = timezone.now() - timedelta(minutes=1)
+    Vendor.objects.filter(pk=vendor.pk).update(catch_up_requested_at=first)
+    real = notices._vendor_catch_up
+
+    def profile_changed_meanwhile(running: Vendor) -> int:
+        Vendor.objects.filter(pk=running.pk).update(catch_up_requested_at=timezone.now())
+        return real(running)
+
+    monkeypatch.setattr(notices, "_vendor_catch_up", profile_changed_meanwhile)
+
+    vendor_catch_up(vendor_id=vendor.pk)
+
+    assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at > first
+
+
+def test_a_suspended_vendors_request_is_done_without_matching(
+    buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    # Not left for the sweep to ask again every minute; reinstating asks anew.
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+    Vendor.objects.filter(pk=vendor.pk).update(catch_up_requested_at=timezone.now())
+    publish(buyer, category)
+
+    assert vendor_catch_up(vendor_id=vendor.pk) == 0
+
+    assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at is None
