@@ -403,11 +403,16 @@ def vendor_catch_up(*, vendor_id: Any) -> int:
     if vendor is None:
         return 0
     made = 0 if vendor.is_paused or vendor.is_suspended else _vendor_catch_up(vendor)
-    if vendor.catch_up_requested_at is not None:
-        Vendor.objects.filter(
-            pk=vendor.pk, catch_up_requested_at=vendor.catch_up_requested_at
-        ).update(catch_up_requested_at=None)
+    _catch_up_done(vendor)
     return made
+
+
+def _catch_up_done(row: Vendor | SkillProfile) -> None:
+    """The request the catch-up read is done; one made meanwhile stays for its own run."""
+    if row.catch_up_requested_at is not None:
+        type(row).objects.filter(pk=row.pk, catch_up_requested_at=row.catch_up_requested_at).update(
+            catch_up_requested_at=None
+        )
 
 
 def _vendor_catch_up(vendor: Vendor) -> int:
@@ -486,10 +491,7 @@ def member_catch_up(*, user_id: Any) -> int:
     if profile is None:  # matching notices members for their skills only
         return 0
     made = _member_catch_up(profile) if profile.user.is_active and profile.skill_lexemes else 0
-    if profile.catch_up_requested_at is not None:
-        SkillProfile.objects.filter(
-            pk=profile.pk, catch_up_requested_at=profile.catch_up_requested_at
-        ).update(catch_up_requested_at=None)
+    _catch_up_done(profile)
     return made
 
 
