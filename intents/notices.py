@@ -214,18 +214,31 @@ CATCH_UP_GRACE = timedelta(minutes=2)
 
 
 def catch_ups_awaiting(*, limit: int = 500) -> tuple[list[str], list[int]]:
-    """Vendors and people whose catch-up was asked for and has not run (the outbox sweep)."""
-    cutoff = timezone.now() - CATCH_UP_GRACE
-    vendors = Vendor.objects.filter(catch_up_requested_at__lte=cutoff).order_by(
-        "catch_up_requested_at"
+    """Vendors and people whose catch-up was asked for and has not run (the outbox sweep).
+
+    Each is marked asked again now: the next sweeps leave it alone for the grace
+    (a queue running late gets one copy, not one a minute), and it goes behind
+    those waiting longer (one that keeps failing does not hold up the others).
+    """
+    now = timezone.now()
+    cutoff = now - CATCH_UP_GRACE
+    vendor_ids = list(
+        Vendor.objects.filter(catch_up_requested_at__lte=cutoff)
+        .order_by("catch_up_requested_at")
+        .values_list("pk", flat=True)[:limit]
     )
-    people = SkillProfile.objects.filter(catch_up_requested_at__lte=cutoff).order_by(
-        "catch_up_requested_at"
+    Vendor.objects.filter(pk__in=vendor_ids, catch_up_requested_at__lte=cutoff).update(
+        catch_up_requested_at=now
     )
-    return (
-        [str(pk) for pk in vendors.values_list("pk", flat=True)[:limit]],
-        list(people.values_list("user_id", flat=True)[:limit]),
+    user_ids = list(
+        SkillProfile.objects.filter(catch_up_requested_at__lte=cutoff)
+        .order_by("catch_up_requested_at")
+        .values_list("user_id", flat=True)[:limit]
     )
+    SkillProfile.objects.filter(user_id__in=user_ids, catch_up_requested_at__lte=cutoff).update(
+        catch_up_requested_at=now
+    )
+    return [str(pk) for pk in vendor_ids], user_ids
 
 
 def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:
@@ -391,16 +404,18 @@ def emit_to_noticed_vendors(
 CATCH_UP_LIMIT = 100
 
 
-def vendor_catch_up(*, vendor_id: Any) -> int:
+def vendor_catch_up(*, vendor_id: Any, requested_only: bool = False) -> int:
     """A new or changed vendor profile: match it against intents already open.
 
     Runs the ordinary matching on each open intent the vendor could serve, so
     every rule, the cap and the ranking apply as if it had been there at
     publication. Returns how many notices this vendor got. The request recorded
     with it (``catch_up_requested_at``) is then done, unless another came meanwhile.
+    ``requested_only`` (the task): nothing to do when no request waits, say the
+    sweep's copy of one another run already did.
     """
     vendor = Vendor.objects.filter(pk=vendor_id).prefetch_related("categories").first()
-    if vendor is None:
+    if vendor is None or (requested_only and vendor.catch_up_requested_at is None):
         return 0
     made = 0 if vendor.is_paused or vendor.is_suspended else _vendor_catch_up(vendor)
     _catch_up_done(vendor)
@@ -479,7 +494,7 @@ def _public_rules_for(vendor: Vendor) -> Q:
     return rules
 
 
-def member_catch_up(*, user_id: Any) -> int:
+def member_catch_up(*, user_id: Any, requested_only: bool = False) -> int:
     """A person joined an organization or changed their skills: match them against its open RFPs.
 
     As :func:`vendor_catch_up`: the ordinary matching runs on each open internal
@@ -489,6 +504,8 @@ def member_catch_up(*, user_id: Any) -> int:
     """
     profile = SkillProfile.objects.filter(user_id=user_id).select_related("user").first()
     if profile is None:  # matching notices members for their skills only
+        return 0
+    if requested_only and profile.catch_up_requested_at is None:
         return 0
     made = _member_catch_up(profile) if profile.user.is_active and profile.skill_lexemes else 0
     _catch_up_done(profile)

@@ -130,6 +130,9 @@ def intent_ids_mentioning_any(
 
     PostgreSQL asks its full-text index; SQLite reads the texts.
     """
+    words = [word for word in words if word]
+    if not words:
+        return []
     if connection.vendor == "postgresql":
         # The lexemes as they are (a tsquery cast parses no words): quotes and
         # backslashes doubled, as PostgreSQL reads a quoted lexeme.

@@ -63,10 +63,10 @@ def sweep_catch_ups() -> int:
 @shared_task(name="intents.match_vendor")
 def match_vendor(vendor_id: str) -> int:
     """A vendor joined or changed its profile: tell it about fitting intents already open."""
-    return vendor_catch_up(vendor_id=vendor_id)
+    return vendor_catch_up(vendor_id=vendor_id, requested_only=True)
 
 
 @shared_task(name="intents.match_member")
 def match_member(user_id: int) -> int:
     """A person joined an organization or changed their skills: tell them of fitting open RFPs."""
-    return member_catch_up(user_id=user_id)
+    return member_catch_up(user_id=user_id, requested_only=True)

@@ -353,7 +353,7 @@ def skill_profile_update(*, user: User, skills: list[str]) -> SkillProfile:
     profile.skills = cleaned
     profile.skill_lexemes = lexemes("\n".join(cleaned))
     with transaction.atomic():
-        profile.save()
+        profile.save(update_fields=["skills", "skill_lexemes", "updated_at"])
         # Open RFPs of their organizations that now fit are noticed after commit.
         member_request_catch_up(user_id=user.pk)
     return profile

@@ -214,13 +214,17 @@ def vendor_update(
             else list(vendor.categories.values_list("pk", flat=True))
         )
         vendor.match_keys = vendor_match_keys(category_ids, vendor.coverage)
+        # Intents already open that now fit this vendor are noticed after commit
+        # (the request recorded with the profile: see vendor_request_catch_up).
+        vendor.catch_up_requested_at = timezone.now()
         # The profile's columns alone: a suspension, the capacity counters or the
         # reputation written meanwhile (by others, on a fresher row) are kept.
-        vendor.save(update_fields=[*PROFILE_FIELDS, *DERIVED_FIELDS, "updated_at"])
+        vendor.save(
+            update_fields=[*PROFILE_FIELDS, *DERIVED_FIELDS, "catch_up_requested_at", "updated_at"]
+        )
         if categories is not None:
             vendor.categories.set(categories)
-        # Intents already open that now fit this vendor are noticed after commit.
-        vendor_request_catch_up(vendor_id=vendor.pk)
+        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
     return vendor
 
 
@@ -270,7 +274,14 @@ def vendor_create(
     if errors:
         raise DomainError("The vendor is not valid.", errors=errors)
     with transaction.atomic():
-        vendor = Vendor(name=name, slug=slug, contact_email=email, regions=regions)
+        # Matched against the intents already open after commit (vendor_request_catch_up).
+        vendor = Vendor(
+            name=name,
+            slug=slug,
+            contact_email=email,
+            regions=regions,
+            catch_up_requested_at=timezone.now(),
+        )
         _derive_matching_fields(vendor)
         vendor.match_keys = vendor_match_keys([c.pk for c in categories], vendor.coverage)
         vendor.save()
@@ -278,7 +289,7 @@ def vendor_create(
         staff_user = User.objects.create_user(
             username=email, email=email, vendor=vendor, password=secrets.token_urlsafe(32)
         )
-        vendor_request_catch_up(vendor_id=vendor.pk)
+        enqueue_on_commit("intents.match_vendor", str(vendor.pk))
         issued_key = api_key_create(vendor=vendor, name="first key")
     return CreatedVendor(vendor=vendor, staff_user=staff_user, issued_key=issued_key)
 

@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 import uuid
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,13 +79,13 @@ def _is_private(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def check_webhook_target(url: str) -> str | None:
+def check_webhook_target(url: str) -> list[str]:
     """Refuse URLs that are not http(s), or that resolve to a private address.
 
     Checked when an endpoint is saved and again before every attempt, since
-    a name can be pointed elsewhere in between. Returns the address checked, for
-    the attempt to connect to (the name could point elsewhere again by the time
-    it connects); None where private targets are allowed.
+    a name can be pointed elsewhere in between. Returns the addresses checked, in
+    the resolver's order, for the attempt to connect to (the name could point
+    elsewhere again by the time it connects); none where private targets are allowed.
     """
     parts = urlsplit(url)
     allowed_schemes = ("https",) if settings.WEBHOOKS_REQUIRE_HTTPS else ("https", "http")
@@ -107,9 +108,11 @@ def check_webhook_target(url: str) -> str | None:
             errors={"url": ["The port must be a number from 0 to 65535."]},
         ) from None
     if settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:
-        return None
+        return []
+    # The name as httpx sends it (IDNA 2008: "faß.de" is xn--fa-hia.de, not fass.de).
+    host = httpx.URL(url).raw_host.decode("ascii")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
         raise DomainError(
             "The URL's host does not resolve.", errors={"url": ["The host does not resolve."]}
@@ -119,7 +122,7 @@ def check_webhook_target(url: str) -> str | None:
             "Webhook URLs may not point to private, loopback or link-local addresses.",
             errors={"url": ["This address is private, loopback or link-local."]},
         )
-    return infos[0][4][0]
+    return list(dict.fromkeys(info[4][0] for info in infos))
 
 
 def _clean_event_types(event_types: list[str]) -> list[str]:
@@ -215,9 +218,9 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     error = ""
     started = time.monotonic()
     try:
-        address = check_webhook_target(endpoint.url)
+        addresses = check_webhook_target(endpoint.url)
         status_code = asyncio.run(
-            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body), address)
+            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body), addresses)
         )
     except DomainError as refused:
         error = f"refused: {refused.message}"
@@ -237,28 +240,44 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     return delivery
 
 
-async def _post(url: str, body: str, headers: dict[str, str], address: str | None) -> int:
+async def _post(url: str, body: str, headers: dict[str, str], addresses: list[str]) -> int:
     """POST and read the answer within ``TIMEOUT_SECONDS`` in all: a receiver trickling its
     answer a byte at a time is cut off (httpx's own timeouts are per read).
 
-    With an ``address``, to that one: the name's own ``Host`` header and, over TLS,
-    its server name and certificate check, but no second lookup of the name.
+    To the ``addresses`` checked, each in turn while one cannot be reached: with
+    the name's own ``Host`` header and, over TLS, its server name and certificate
+    check, but no second lookup of the name. Through ``WEBHOOKS_PROXY`` when set
+    (the proxy then looks the name up); never through a proxy the environment names.
     """
-    target = httpx.URL(url)
-    extensions: dict[str, Any] = {}
-    if address is not None:
-        headers = headers | {"host": target.netloc.decode("ascii")}
-        if target.scheme == "https":
-            extensions["sni_hostname"] = target.raw_host.decode("ascii")
-        target = target.copy_with(host=address)
+    proxy = settings.WEBHOOKS_PROXY or None
+    content = body.encode()
     async with (
         asyncio.timeout(TIMEOUT_SECONDS),
-        httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
+        httpx.AsyncClient(
+            timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False, proxy=proxy
+        ) as client,
     ):
-        response = await client.post(
-            target, content=body.encode(), headers=headers, extensions=extensions
+        if proxy is not None or not addresses:
+            return (await client.post(url, content=content, headers=headers)).status_code
+        target = httpx.URL(url)
+        pinned_headers = headers | {"host": target.netloc.decode("ascii")}
+        extensions = (
+            {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
         )
-        return response.status_code
+
+        async def to(address: str) -> int:
+            response = await client.post(
+                target.copy_with(host=address),
+                content=content,
+                headers=pinned_headers,
+                extensions=extensions,
+            )
+            return response.status_code
+
+        for address in addresses[:-1]:
+            with suppress(httpx.ConnectError):  # unreachable: the next one
+                return await to(address)
+        return await to(addresses[-1])
 
 
 def _record(

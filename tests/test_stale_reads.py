@@ -131,7 +131,7 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
     events_dispatch()
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
 
-    def slow_failure(url: str, body: str, headers: dict[str, str], address: str | None) -> int:
+    def slow_failure(url: str, body: str, headers: dict[str, str], addresses: list[str]) -> int:
         # This attempt outlived its claim; another worker delivered meanwhile.
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.SUCCEEDED,

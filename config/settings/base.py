@@ -298,6 +298,9 @@ LOGGING = {
 }
 # Webhook URLs must be https in production; plain http is fine locally.
 WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=not EMBEDDED)
+# An egress proxy for webhooks (http://host:port), when workers may not connect out
+# themselves; it then resolves the receivers' names. HTTP(S)_PROXY is not used.
+WEBHOOKS_PROXY = env("WEBHOOKS_PROXY", default="")
 # How long a worker holds a webhook delivery it is sending; a crashed worker's
 # deliveries are retried once this runs out. Longer than the 10 s timeout.
 WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=60)

@@ -463,7 +463,14 @@ def test_the_catch_up_skips_buyers_who_blocked_the_vendor(tree: dict[str, Catego
 
 
 @pytest.mark.parametrize(
-    "words", [["boiler"], ["it's", "back\\slash", "a | b", "boiler"], ["(", "!", "'"]]
+    "words",
+    [
+        ["boiler"],
+        ["it's", "back\\slash", "a | b", "boiler"],
+        ["(", "!", "'"],
+        ["tap | x"],  # one lexeme; as query text it would find the intent about taps
+        ["", "boiler"],
+    ],
 )
 def test_intents_mentioning_any_takes_lexemes_as_they_are(
     tree: dict[str, Category], words: list[str]

@@ -14,7 +14,12 @@ import intents.notices as notices
 from intents.models import Intent, Notice
 from intents.notices import CATCH_UP_GRACE, intent_match, vendor_catch_up
 from intents.services import intent_create
-from intents.tasks import sweep_catch_ups, sweep_unmatched_intents, sweep_unsent_notices
+from intents.tasks import (
+    match_vendor,
+    sweep_catch_ups,
+    sweep_unmatched_intents,
+    sweep_unsent_notices,
+)
 from marketplace.models import Category, SkillProfile, Vendor
 from marketplace.organizations import skill_profile_update
 from marketplace.services import vendor_set_suspended, vendor_update
@@ -188,3 +193,33 @@ def test_a_suspended_vendors_request_is_done_without_matching(
     assert vendor_catch_up(vendor_id=vendor.pk) == 0
 
     assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at is None
+
+
+def test_the_sweep_asks_again_once_per_grace_not_every_minute(
+    settings: Any, vendor: Vendor
+) -> None:
+    # A queue running late (or a broker still down) gets one more copy per grace.
+    Vendor.objects.filter(pk=vendor.pk).update(catch_up_requested_at=timezone.now())
+    _age_requests(Vendor)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        asked = [sweep_catch_ups(), sweep_catch_ups()]
+        _age_requests(Vendor)
+        asked.append(sweep_catch_ups())
+
+    assert asked == [1, 0, 1]
+
+
+def test_the_task_does_nothing_once_the_request_is_done(
+    buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    # The sweep's copy of a catch-up that another run already did.
+    intent = publish(buyer, category)
+    Notice.objects.filter(intent=intent).delete()
+    Vendor.objects.filter(pk=vendor.pk).update(catch_up_requested_at=None)
+
+    assert match_vendor(str(vendor.pk)) == 0
+    assert not Notice.objects.filter(vendor=vendor).exists()
+
+    Vendor.objects.filter(pk=vendor.pk).update(catch_up_requested_at=timezone.now())
+    assert match_vendor(str(vendor.pk)) == 1

@@ -319,6 +319,81 @@ def test_over_tls_the_pinned_address_still_checks_the_names_certificate(
         assert len(receiver.received) == 1
 
 
+def _resolving(
+    monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]], looked_up: list[str] | None = None
+) -> None:
+    """``names`` resolve to these addresses, which count as public; the rest as usual."""
+    real_getaddrinfo = socket.getaddrinfo
+    public = {address for addresses in names.values() for address in addresses}
+
+    def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host  # anyio passes bytes
+        if looked_up is not None:
+            looked_up.append(name)
+        if name not in names:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in names[name]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(webhooks, "_is_private", lambda address: address not in public)
+
+
+def test_each_checked_address_is_tried_while_one_cannot_be_reached(
+    settings: Any, vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    port = receiver.url.rsplit(":", 1)[1]
+    # Nothing listens on 127.0.0.3: the first address is down, the second answers.
+    _resolving(monkeypatch, {"hooks.vendor.test": ["127.0.0.3", "127.0.0.1"]})
+    webhook_endpoint_create(vendor=vendor, url=f"http://hooks.vendor.test:{port}/hook")
+
+    delivery = deliver_event(vendor)
+
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    assert receiver.received[0].headers["host"] == f"hooks.vendor.test:{port}"
+
+
+def test_the_name_checked_is_the_name_sent(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python's resolver spells "faß" as "fass" (IDNA 2003), httpx as "xn--fa-hia" (2008):
+    # checking the one and sending to the other would let a name dodge the check.
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    looked_up: list[str] = []
+    _resolving(monkeypatch, {"xn--fa-hia.de": ["93.184.215.14"]}, looked_up)
+
+    webhook_endpoint_create(vendor=vendor, url="https://faß.de/hook")
+
+    assert looked_up == ["xn--fa-hia.de"]
+
+
+def test_proxies_named_by_the_environment_are_not_used(
+    vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They would resolve the name again, past the address check.
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    webhook_endpoint_create(vendor=vendor, url=receiver.url + "/hook")
+
+    assert deliver_event(vendor).status == WebhookDelivery.Status.SUCCEEDED
+
+
+def test_an_egress_proxy_gets_the_request_for_the_name(
+    settings: Any, vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    settings.WEBHOOKS_PROXY = receiver.url  # the receiver plays the proxy: it logs the target
+    _resolving(monkeypatch, {"hooks.vendor.test": ["93.184.215.14"]})
+    webhook_endpoint_create(vendor=vendor, url="http://hooks.vendor.test/hook")
+
+    delivery = deliver_event(vendor)
+
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED
+    assert receiver.received[0].path == "http://hooks.vendor.test/hook"
+
+
 def test_https_required_when_configured(settings: Any) -> None:
     settings.WEBHOOKS_REQUIRE_HTTPS = True
     with pytest.raises(DomainError):
