@@ -56,8 +56,10 @@ class Offer(models.Model):
     estimate = models.CharField(max_length=100, blank=True)
     # Proposals only: the share of the reward the poster gave it on award.
     reward_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    # Proposals only: when the authors were e-mailed the decision (claimed once).
+    # Proposals only: when the authors were e-mailed the decision. A worker sending it
+    # holds it until ``authors_notice_claimed_until``; one that died lets go by itself.
     authors_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    authors_notice_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     line_items = models.JSONField(default=list, blank=True)
     criteria_answers = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)

@@ -31,8 +31,14 @@ DECISION_PERIOD = timedelta(days=14)
 # --- Telling the authors, reminding the poster ---------------------------------------
 
 
+# A worker's hold on a proposal while it sends the decision: past it, a worker that
+# died (killed mid-send) lets the sweep send again.
+DISPOSITION_CLAIM = timedelta(minutes=10)
+
+
 def proposal_send_disposition(*, proposal_id: Any) -> bool:
-    """E-mail the proposal's authors its disposition, once (claimed by a guarded update)."""
+    """E-mail the proposal's authors its disposition: at least once, and of two workers
+    holding it at once only one sends (claimed by a guarded update, for a while)."""
     proposal = (
         Offer.objects.select_related("intent", "intent__organization", "member")
         .filter(pk=proposal_id, member__isnull=False)
@@ -42,19 +48,24 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
     if proposal is None:
         return False
     now = timezone.now()
-    claimed = Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True).update(
-        authors_notified_at=now
+    held_until = now + DISPOSITION_CLAIM
+    claimed = (
+        Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True)
+        .filter(
+            Q(authors_notice_claimed_until__isnull=True) | Q(authors_notice_claimed_until__lt=now)
+        )
+        .update(authors_notice_claimed_until=held_until)
     )
     if not claimed:
         return False
+    mine = Offer.objects.filter(pk=proposal.pk, authors_notice_claimed_until=held_until)
     try:
         _send_disposition(proposal)
-    except Exception:
+    except BaseException:
         # The claim is given back: the sweep (proposals_awaiting_announcement) tries again.
-        Offer.objects.filter(pk=proposal.pk, authors_notified_at=now).update(
-            authors_notified_at=None
-        )
+        mine.update(authors_notice_claimed_until=None)
         raise
+    mine.update(authors_notified_at=timezone.now(), authors_notice_claimed_until=None)
     return True
 
 
@@ -68,6 +79,7 @@ def proposals_awaiting_announcement(*, now: Any = None) -> QuerySet[Offer]:
     """Accepted or declined proposals whose authors were not told yet (the outbox sweep)."""
     now = now or timezone.now()
     return Offer.objects.filter(
+        Q(authors_notice_claimed_until__isnull=True) | Q(authors_notice_claimed_until__lt=now),
         member__isnull=False,
         status__in=(Offer.Status.ACCEPTED, Offer.Status.DECLINED),
         authors_notified_at__isnull=True,

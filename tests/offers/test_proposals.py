@@ -21,8 +21,10 @@ from marketplace.privacy import account_delete, export_user_data
 from offers import proposal_dispositions
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposal_dispositions import (
+    DISPOSITION_CLAIM,
     REASON_NO_DECISION,
     intent_remind_poster,
+    proposal_send_disposition,
     proposals_decline_undecided,
 )
 from offers.proposals import (
@@ -577,6 +579,32 @@ def test_a_decision_whose_email_failed_or_never_left_is_sent_by_the_sweep(
         [market["alice"].email, market["bob"].email]
     )
     assert sweep_unannounced_proposals() == 0  # each once; a withdrawal is no decision
+
+
+def test_a_decision_whose_sender_died_mid_send_is_sent_once_its_hold_lapses(
+    market: dict[str, Any],
+) -> None:
+    intent = market["intent"]
+    chosen = proposal(intent, market["alice"])
+    proposals_award(intent=intent, poster=market["poster"], shares={str(chosen.pk): "100"})
+    Offer.objects.filter(pk=chosen.pk).update(decided_at=timezone.now() - timedelta(minutes=6))
+    # A worker claimed the e-mail and was killed before sending it.
+    held = timezone.now() + DISPOSITION_CLAIM
+    Offer.objects.filter(pk=chosen.pk).update(authors_notice_claimed_until=held)
+    mail.outbox.clear()
+
+    assert sweep_unannounced_proposals() == 0  # still held: that worker may yet send
+    assert proposal_send_disposition(proposal_id=chosen.pk) is False  # nor may another
+    Offer.objects.filter(pk=chosen.pk).update(
+        authors_notice_claimed_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert sweep_unannounced_proposals() == 1
+
+    assert [message.to for message in mail.outbox] == [[market["alice"].email]]
+    stored = Offer.objects.get(pk=chosen.pk)
+    assert stored.authors_notified_at is not None
+    assert stored.authors_notice_claimed_until is None
+    assert sweep_unannounced_proposals() == 0
 
 
 # --- The member's data, membership changes, races --------------------------------------
