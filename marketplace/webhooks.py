@@ -37,6 +37,9 @@ from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, W
 logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10
+# An address that does not answer at all (a dead host among several, no IPv6 route)
+# is given up after this, leaving the rest of the attempt's time to the next one.
+CONNECT_TIMEOUT_SECONDS = 3
 # After the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h
 # — about three days in all — each with ±20 % jitter so retries spread out.
 RETRY_DELAYS = [
@@ -117,7 +120,7 @@ def check_webhook_target(url: str) -> list[str]:
         raise DomainError(
             "The URL's host does not resolve.", errors={"url": ["The host does not resolve."]}
         ) from error
-    if any(_is_private(info[4][0]) for info in infos):
+    if not infos or any(_is_private(info[4][0]) for info in infos):
         raise DomainError(
             "Webhook URLs may not point to private, loopback or link-local addresses.",
             errors={"url": ["This address is private, loopback or link-local."]},
@@ -254,7 +257,11 @@ async def _post(url: str, body: str, headers: dict[str, str], addresses: list[st
     async with (
         asyncio.timeout(TIMEOUT_SECONDS),
         httpx.AsyncClient(
-            timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False, proxy=proxy
+            timeout=httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment …
+            verify=httpx.create_ssl_context(),  # … but its SSL_CERT_FILE / SSL_CERT_DIR
+            proxy=proxy,
         ) as client,
     ):
         if proxy is not None or not addresses:
@@ -275,7 +282,7 @@ async def _post(url: str, body: str, headers: dict[str, str], addresses: list[st
             return response.status_code
 
         for address in addresses[:-1]:
-            with suppress(httpx.ConnectError):  # unreachable: the next one
+            with suppress(httpx.ConnectError, httpx.ConnectTimeout):  # the next one
                 return await to(address)
         return await to(addresses[-1])
 

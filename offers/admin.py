@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -35,6 +39,11 @@ class OfferAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # a decided offer is a record of both sides; a live one is withdrawn
+
+    def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
+        # The message alone: what a service wrote meanwhile (a decision, a revision,
+        # a worker's hold on the authors' e-mail) is kept.
+        obj.save(update_fields=["message", "updated_at"])
 
 
 @admin.register(ProposalCoauthor)

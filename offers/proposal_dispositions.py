@@ -65,7 +65,10 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
         # The claim is given back: the sweep (proposals_awaiting_announcement) tries again.
         mine.update(authors_notice_claimed_until=None)
         raise
-    mine.update(authors_notified_at=timezone.now(), authors_notice_claimed_until=None)
+    # Sent: marked so even if this send outlived its hold and another worker took it.
+    Offer.objects.filter(pk=proposal.pk, authors_notified_at__isnull=True).update(
+        authors_notified_at=timezone.now(), authors_notice_claimed_until=None
+    )
     return True
 
 

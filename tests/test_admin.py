@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -17,6 +18,8 @@ from marketplace.events import emit, events_dispatch
 from marketplace.models import Membership, Vendor, WebhookDelivery
 from marketplace.services import api_key_create
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
+from offers.admin import OfferAdmin
+from offers.models import Offer
 from tests.factories import (
     OfferFactory,
     OrganizationFactory,
@@ -146,9 +149,20 @@ def test_saving_an_intent_in_the_admin_writes_only_what_changed() -> None:
     assert saved.buyer_activity_at == news  # the buyer still has news
 
 
-def test_an_offer_is_edited_in_the_admin_only_in_its_message(admin_client: Client) -> None:
+def test_an_offer_is_edited_in_the_admin_only_in_its_message(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     offer = OfferFactory(message="Call me, idiot")
     page = admin_client.get(f"/admin/offers/offer/{offer.pk}/change/").content.decode()
+    real_get_object = OfferAdmin.get_object
+
+    def revised_meanwhile(self: OfferAdmin, *args: object, **kwargs: object) -> Offer | None:
+        loaded = real_get_object(self, *args, **kwargs)
+        # The vendor revises its offer after the admin read the row, before it saves.
+        Offer.objects.filter(pk=offer.pk).update(revision_count=1, delivery_date=date(2031, 1, 2))
+        return loaded
+
+    monkeypatch.setattr(OfferAdmin, "get_object", revised_meanwhile)
 
     admin_client.post(
         f"/admin/offers/offer/{offer.pk}/change/",
@@ -161,6 +175,7 @@ def test_an_offer_is_edited_in_the_admin_only_in_its_message(admin_client: Clien
         Decimal("250.00"),
         "EUR",
     )
+    assert (offer.revision_count, offer.delivery_date) == (1, date(2031, 1, 2))  # kept
     assert 'name="message"' in page and 'name="price"' not in page
     assert admin_client.get("/admin/offers/offer/add/").status_code == 403
     assert (

@@ -187,6 +187,9 @@ if not EMBEDDED:
     vars().update(env.email("EMAIL_URL", default="smtp://localhost:25"))
     # The URL's scheme sets a backend too; an EMAIL_BACKEND given outright wins.
     EMAIL_BACKEND = env("EMAIL_BACKEND", default=EMAIL_BACKEND)
+# A mail server that does not answer is given up: a sender's hold on what it sends
+# (a notice, a proposal's decision) outlasts this.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # --- REST API -------------------------------------------------------------
 REST_FRAMEWORK = {

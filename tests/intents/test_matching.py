@@ -16,6 +16,7 @@ from intents.models import Intent, Notice
 from intents.notices import CATCH_UP_LIMIT, intent_match, vendor_catch_up
 from intents.selectors import intent_ids_mentioning_any
 from intents.services import intent_update
+from intents.tasks import match_vendor
 from marketplace.events import events_dispatch
 from marketplace.models import Category, Event, Vendor
 from marketplace.services import vendor_block, vendor_create, vendor_update
@@ -358,8 +359,10 @@ def test_a_new_vendor_hears_of_intents_already_open(tree: dict[str, Category]) -
     vendor = vendor_create(
         name="Late Joiner", email="late@joiner.test", categories=[tree["plumbing"]], regions=["DE"]
     ).vendor
-    assert vendor_catch_up(vendor_id=vendor.pk) == 1
-    assert vendor_catch_up(vendor_id=vendor.pk) == 0  # twice: nothing new
+    assert Vendor.objects.get(pk=vendor.pk).catch_up_requested_at is not None  # asked with it
+    assert match_vendor(str(vendor.pk)) == 1  # the task sent after commit
+    assert match_vendor(str(vendor.pk)) == 0  # its request done: a copy does nothing
+    assert vendor_catch_up(vendor_id=vendor.pk) == 0  # and matching again: nothing new
 
     assert set(Notice.objects.filter(vendor=vendor).values_list("intent_id", flat=True)) == {
         open_before.pk

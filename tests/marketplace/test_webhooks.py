@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 import subprocess
@@ -10,7 +9,6 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -288,11 +286,9 @@ def test_over_tls_the_pinned_address_still_checks_the_names_certificate(
     )  # fmt: skip
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(certificate, key)
-    # The sender trusts this test's certificate authority (its own, self-signed).
-    trusting = ssl.create_default_context(cafile=str(certificate))
-    monkeypatch.setattr(
-        webhooks.httpx, "AsyncClient", functools.partial(httpx.AsyncClient, verify=trusting)
-    )
+    # The sender trusts this test's certificate authority (its own, self-signed) as a
+    # deployment trusts an internal one: through SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
     real_getaddrinfo = socket.getaddrinfo
 
     def vendor_names(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
@@ -351,6 +347,35 @@ def test_each_checked_address_is_tried_while_one_cannot_be_reached(
 
     assert delivery.status == WebhookDelivery.Status.SUCCEEDED
     assert receiver.received[0].headers["host"] == f"hooks.vendor.test:{port}"
+
+
+def test_an_address_that_never_answers_leaves_time_for_the_next(
+    settings: Any, vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    port = int(receiver.url.rsplit(":", 1)[1])
+    # 127.0.0.3 listens but never accepts, its queue full: a connection there hangs,
+    # as to a host that drops packets.
+    silent = socket.socket()
+    silent.bind(("127.0.0.3", port))
+    silent.listen(0)
+    waiting = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.3", port))
+        waiting.append(filler)
+    try:
+        _resolving(monkeypatch, {"hooks.vendor.test": ["127.0.0.3", "127.0.0.1"]})
+        webhook_endpoint_create(vendor=vendor, url=f"http://hooks.vendor.test:{port}/hook")
+
+        delivery = deliver_event(vendor)
+    finally:
+        for open_socket in (silent, *waiting):
+            open_socket.close()
+
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
+    assert len(receiver.received) == 1
 
 
 def test_the_name_checked_is_the_name_sent(

@@ -25,6 +25,7 @@ from offers.proposal_dispositions import (
     REASON_NO_DECISION,
     intent_remind_poster,
     proposal_send_disposition,
+    proposals_awaiting_announcement,
     proposals_decline_undecided,
 )
 from offers.proposals import (
@@ -569,7 +570,8 @@ def test_a_decision_whose_email_failed_or_never_left_is_sent_by_the_sweep(
     with monkeypatch.context() as patched:
         patched.setattr("offers.proposal_dispositions.send_mail", refuse)
         assert send_proposal_dispositions([str(failed.pk)]) == 0  # logged, claim given back
-    assert Offer.objects.get(pk=failed.pk).authors_notified_at is None
+    # Not sent, and its hold given back.
+    assert Offer.objects.get(pk=failed.pk).authors_notice_claimed_until is None
     assert sweep_unannounced_proposals() == 0  # within the grace: the first send may come
     Offer.objects.update(decided_at=timezone.now() - timedelta(minutes=6))
 
@@ -593,7 +595,7 @@ def test_a_decision_whose_sender_died_mid_send_is_sent_once_its_hold_lapses(
     Offer.objects.filter(pk=chosen.pk).update(authors_notice_claimed_until=held)
     mail.outbox.clear()
 
-    assert sweep_unannounced_proposals() == 0  # still held: that worker may yet send
+    assert not proposals_awaiting_announcement().exists()  # still held: it may yet send
     assert proposal_send_disposition(proposal_id=chosen.pk) is False  # nor may another
     Offer.objects.filter(pk=chosen.pk).update(
         authors_notice_claimed_until=timezone.now() - timedelta(seconds=1)
@@ -605,6 +607,28 @@ def test_a_decision_whose_sender_died_mid_send_is_sent_once_its_hold_lapses(
     assert stored.authors_notified_at is not None
     assert stored.authors_notice_claimed_until is None
     assert sweep_unannounced_proposals() == 0
+
+
+def test_a_send_that_outlived_its_hold_still_marks_the_decision_told(
+    market: dict[str, Any], monkeypatch: Any
+) -> None:
+    intent = market["intent"]
+    chosen = proposal(intent, market["alice"])
+    proposals_award(intent=intent, poster=market["poster"], shares={str(chosen.pk): "100"})
+    real_send = proposal_dispositions._send_disposition
+
+    def slow_send(sending: Offer) -> None:
+        real_send(sending)
+        # Meanwhile its hold ran out and another worker took the proposal.
+        Offer.objects.filter(pk=sending.pk).update(
+            authors_notice_claimed_until=timezone.now() + DISPOSITION_CLAIM
+        )
+
+    monkeypatch.setattr(proposal_dispositions, "_send_disposition", slow_send)
+
+    assert proposal_send_disposition(proposal_id=chosen.pk) is True
+
+    assert Offer.objects.get(pk=chosen.pk).authors_notified_at is not None
 
 
 # --- The member's data, membership changes, races --------------------------------------
