@@ -221,24 +221,19 @@ def catch_ups_awaiting(*, limit: int = 500) -> tuple[list[str], list[int]]:
     those waiting longer (one that keeps failing does not hold up the others).
     """
     now = timezone.now()
-    cutoff = now - CATCH_UP_GRACE
-    vendor_ids = list(
-        Vendor.objects.filter(catch_up_requested_at__lte=cutoff)
-        .order_by("catch_up_requested_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    Vendor.objects.filter(pk__in=vendor_ids, catch_up_requested_at__lte=cutoff).update(
-        catch_up_requested_at=now
-    )
-    user_ids = list(
-        SkillProfile.objects.filter(catch_up_requested_at__lte=cutoff)
-        .order_by("catch_up_requested_at")
-        .values_list("user_id", flat=True)[:limit]
-    )
-    SkillProfile.objects.filter(user_id__in=user_ids, catch_up_requested_at__lte=cutoff).update(
-        catch_up_requested_at=now
-    )
+    vendor_ids = _ask_again(Vendor, "pk", now, limit)
+    user_ids = _ask_again(SkillProfile, "user_id", now, limit)
     return [str(pk) for pk in vendor_ids], user_ids
+
+
+def _ask_again(
+    model: type[Vendor] | type[SkillProfile], key: str, now: Any, limit: int
+) -> list[Any]:
+    """The ``key`` of each row waiting longer than the grace, oldest first, marked asked now."""
+    waiting = model.objects.filter(catch_up_requested_at__lte=now - CATCH_UP_GRACE)
+    keys = list(waiting.order_by("catch_up_requested_at").values_list(key, flat=True)[:limit])
+    waiting.filter(**{f"{key}__in": keys}).update(catch_up_requested_at=now)
+    return keys
 
 
 def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:
