@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
 from marketplace.models import Category, Membership, User
+from marketplace.signups import account_mail_allowed, username_taken
 
 
 class SignUpForm(UserCreationForm):
@@ -18,11 +21,26 @@ class SignUpForm(UserCreationForm):
         model = User
         fields = ("username", "email")
 
+    def clean_username(self) -> str:
+        # Checked in clean(), with the address: an unconfirmed sign-up of the same
+        # address does not hold its username.
+        return self.cleaned_data["username"]
+
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail exists; log in instead.")
-        return email
+        # Whether the address has an account is not told here (marketplace.signups).
+        return self.cleaned_data["email"].strip()
+
+    def validate_unique(self) -> None:
+        # The model's own check would say "this e-mail address exists"; the username's
+        # is in clean().
+        return
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        username = cleaned.get("username")
+        if username and username_taken(username=username, email=cleaned.get("email")):
+            self.add_error("username", self.instance.unique_error_message(User, ["username"]))
+        return cleaned
 
 
 def add_domain_error(form: forms.Form, error: DomainError) -> None:
@@ -132,3 +150,28 @@ class ExperienceForm(forms.Form):
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class LimitedPasswordResetForm(PasswordResetForm):
+    """Django's password reset, sending at most a few e-mails an hour to one address
+    (counted with the sign-up's): the form cannot flood an inbox. The page says the
+    same either way."""
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        if account_mail_allowed(to_email):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name=html_email_template_name,
+            )

@@ -15,10 +15,14 @@ class User(AbstractUser):
     """A person: a buyer, a vendor's staff member, or both.
 
     ``vendor`` is set for a vendor's staff; such a user manages the vendor's
-    profile and API keys on the web.
+    profile and API keys on the web. ``confirmation_pending``: signed up on the
+    web and not yet confirmed by the link e-mailed to the address; such an
+    account cannot log in, holds its address for no one, and is deleted when
+    its link expires (:mod:`marketplace.signups`).
     """
 
     email = models.EmailField("e-mail address", unique=True)
+    confirmation_pending = models.BooleanField("waiting for e-mail confirmation", default=False)
     vendor = models.ForeignKey(
         "marketplace.Vendor",
         null=True,

@@ -1,4 +1,4 @@
-"""Celery tasks for events and webhooks. Thin: take ids, call a service."""
+"""Celery tasks for events, webhooks and sign-ups. Thin: take ids, call a service."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from celery import shared_task
 from marketplace.events import DISPATCH_BATCH, events_dispatch
 from marketplace.idempotency import idempotency_keys_delete_expired
 from marketplace.queue import enqueue
+from marketplace.signups import signup_send_mail, signups_delete_unconfirmed
 from marketplace.webhooks import webhook_deliver, webhook_deliveries_due
 
 
@@ -43,3 +44,15 @@ def retry_due_webhooks() -> int:
 def delete_expired_idempotency_keys() -> int:
     """Forget the API's idempotency keys once they are older than 24 hours."""
     return idempotency_keys_delete_expired()
+
+
+@shared_task(name="marketplace.send_signup_mail")
+def send_signup_mail(kind: str, user_id: Any) -> None:
+    """A sign-up's e-mail: the confirmation link, or the note that the address has an account."""
+    signup_send_mail(kind=kind, user_id=user_id)
+
+
+@shared_task(name="marketplace.delete_unconfirmed_signups")
+def delete_unconfirmed_signups() -> int:
+    """Delete the accounts whose confirmation link expired unused."""
+    return signups_delete_unconfirmed()

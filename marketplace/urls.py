@@ -5,6 +5,12 @@ from marketplace import organization_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", views.signup, name="signup"),
+    path("signup/sent/", views.signup_sent, name="signup-sent"),
+    path(
+        "signup/confirm/<str:uidb64>/<str:token>/",
+        views.signup_confirm_view,
+        name="signup-confirm",
+    ),
     path("me/", views.my_data, name="my-data"),
     path("me/blocks/<uuid:vendor_id>/remove/", views.unblock_vendor, name="unblock-vendor"),
     path("me/delete/", views.account_delete_view, name="account-delete"),

@@ -24,6 +24,12 @@ from marketplace.selectors import (
     webhook_endpoints_of_vendor,
 )
 from marketplace.services import api_key_create, api_key_revoke, vendor_unblock, vendor_update
+from marketplace.signups import (
+    link_days,
+    signup_confirm,
+    signup_pending_user,
+    signup_request,
+)
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -41,11 +47,38 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("intents:mine")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        try:
+            signup_request(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            return redirect("signup-sent")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_sent.html", {"days": link_days()})
+
+
+def signup_confirm_view(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """GET shows the account to confirm; POST confirms it and logs in (a mail scanner
+    following the link confirms nothing)."""
+    user = signup_pending_user(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
+    if request.method == "POST":
+        try:
+            user = signup_confirm(user=user)
+        except DomainError:
+            return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome! Post your first intent.")
         return redirect("intents:new")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, "registration/signup_confirm.html", {"valid": True, "account": user})
 
 
 def _staff_vendor(request: HttpRequest) -> Vendor:

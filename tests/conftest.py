@@ -9,12 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 from django.core import mail
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from marketplace.models import Category, Vendor
 from marketplace.services import api_key_create
+from marketplace.signups import MAIL_COUNTER_PREFIX
 from tests import receiver
 from tests.factories import (
     BUYER_EMAIL_DOMAIN,
@@ -91,6 +95,18 @@ def buyer_identity_never_reaches_vendors(monkeypatch: pytest.MonkeyPatch) -> Any
     for message in mail.outbox:
         if message.subject.startswith("New intent for you"):
             assert_no_buyer_identity("notice e-mail", f"{message.subject}\n{message.body}")
+
+
+@pytest.fixture(autouse=True)
+def signup_mail_counts_start_at_zero() -> None:
+    """Each test's sign-ups count their e-mails afresh (the counters outlive a run in Redis)."""
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        stale = list(client.scan_iter(f"{MAIL_COUNTER_PREFIX}*"))
+        if stale:
+            client.delete(*stale)
+    else:
+        cache.clear()  # the local memory of this process only
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

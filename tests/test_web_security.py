@@ -211,4 +211,4 @@ def test_signup_takes_a_good_password(client: Client) -> None:
         },
     )
     assert response.status_code == 302
-    assert User.objects.filter(username="newcomer").exists()
+    assert User.objects.filter(username="newcomer", confirmation_pending=True).exists()

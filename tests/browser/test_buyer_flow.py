@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from intents.models import Intent
@@ -53,6 +54,14 @@ def test_sign_up_post_intent_and_accept_an_api_offer(page: Any, live_server: Any
     page.get_by_label("Password", exact=True).fill("a-long-passphrase-1")
     page.get_by_label("Password confirmation").fill("a-long-passphrase-1")
     page.get_by_role("button", name="Create account").click()
+
+    # Confirm the address with the link e-mailed to it.
+    page.wait_for_url("**/signup/sent/")
+    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
+    (message,) = [m for m in mail.outbox if m.to == ["grace@example.test"]]
+    link = re.search(r"https://intentcast\.test(/signup/confirm/\S+)", message.body)[1]
+    page.goto(live_server.url + link)
+    page.get_by_role("button", name="Confirm my account").click()
 
     # Post an intent; first with a mistake, which is shown next to the field.
     page.wait_for_url("**/intents/new/")

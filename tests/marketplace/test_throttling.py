@@ -13,7 +13,7 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
-from marketplace.api import throttling
+from marketplace import counters
 from marketplace.api.throttling import ApiKeyRateThrottle
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
@@ -167,7 +167,7 @@ def test_when_redis_is_down_requests_pass_uncounted_and_an_error_is_logged_once(
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(vendor=vendor).raw_key}")
 
-    with caplog.at_level("ERROR", logger="marketplace.api.throttling"):
+    with caplog.at_level("ERROR", logger="marketplace.counters"):
         answers = [client.get("/api/v1/intents/").status_code for _ in range(3)]
 
     assert answers == [200, 200, 200]
@@ -212,7 +212,7 @@ def test_a_hung_redis_is_not_asked_again_for_a_while(
     try:
         answers = [client.get("/api/v1/intents/").status_code for _ in range(5)]
         asked_while_paused = server.connections
-        throttling._redis_paused_until.clear()  # the pause is over
+        counters._redis_paused_until.clear()  # the pause is over
         answers.append(client.get("/api/v1/intents/").status_code)
     finally:
         server.close()

@@ -57,18 +57,29 @@ def intent_form(category: Category, **overrides: Any) -> dict[str, Any]:
     } | overrides
 
 
-def test_sign_up_log_out_log_in(client: Client) -> None:
-    response = client.post(
-        "/signup/",
-        {
-            "username": "ada",
-            "email": "ada@example.test",
-            "password1": "a-long-passphrase-1",
-            "password2": "a-long-passphrase-1",
-        },
-    )
+def test_sign_up_confirm_log_out_log_in(
+    client: Client, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/signup/",
+            {
+                "username": "ada",
+                "email": "ada@example.test",
+                "password1": "a-long-passphrase-1",
+                "password2": "a-long-passphrase-1",
+            },
+        )
     assert response.status_code == 302
+    assert response["Location"] == "/signup/sent/"
     assert User.objects.filter(username="ada", email="ada@example.test").exists()
+    assert client.get("/intents/").status_code == 302  # not logged in before confirming
+
+    (message,) = mailoutbox
+    link = re.search(r"https://intentcast\.test(/signup/confirm/\S+)", message.body)[1]
+    response = client.post(link)
+    assert response.status_code == 302
+    assert response["Location"] == "/intents/new/"
     assert client.get("/intents/").status_code == 200
 
     client.post("/accounts/logout/")
@@ -81,15 +92,20 @@ def test_sign_up_log_out_log_in(client: Client) -> None:
     assert client.get("/intents/").status_code == 200
 
 
-def test_sign_up_refuses_weak_password_and_taken_email(client: Client, buyer: User) -> None:
+def test_sign_up_refuses_weak_password_and_taken_username(client: Client, buyer: User) -> None:
     response = client.post(
         "/signup/",
-        {"username": "bob", "email": buyer.email, "password1": "123", "password2": "123"},
+        {
+            "username": buyer.username,
+            "email": "new@example.test",
+            "password1": "123",
+            "password2": "123",
+        },
     )
     assert response.status_code == 200
-    assert "An account with this e-mail exists" in response.content.decode()
+    assert "A user with that username already exists." in response.content.decode()
     assert "too short" in response.content.decode()
-    assert not User.objects.filter(username="bob").exists()
+    assert not User.objects.filter(email="new@example.test").exists()
 
 
 def test_post_intent_shows_it_in_my_intents(
