@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from marketplace.codes import WORLDWIDE, currency_codes, validate_region
-from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
@@ -44,8 +44,19 @@ class IssuedApiKey:
     raw_key: str
 
 
+SUSPENDED = (
+    "This vendor is suspended by Intentcast's operators: its API keys are refused "
+    "and its webhooks get nothing until it is reinstated."
+)
+
+
 def api_key_create(*, vendor: Vendor, name: str = "") -> IssuedApiKey:
-    """Make a new key; the caller shows ``raw_key`` once and never again."""
+    """Make a new key; the caller shows ``raw_key`` once and never again.
+
+    Not for a suspended vendor: the key would be refused anyway.
+    """
+    if vendor.is_suspended:
+        raise DomainError(SUSPENDED, kind=FORBIDDEN)
     prefix = secrets.token_hex(API_KEY_PREFIX_BYTES)
     raw_key = f"ic_{prefix}_{secrets.token_urlsafe(API_KEY_SECRET_BYTES)}"
     api_key = ApiKey.objects.create(

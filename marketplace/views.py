@@ -125,8 +125,12 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
-        form = ApiKeyForm()
+        try:
+            new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            form = ApiKeyForm()
     return render(
         request,
         "marketplace/api_keys.html",
@@ -181,12 +185,16 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "test":
-            delivery = webhook_send_test(endpoint=endpoint)
-            messages.info(
-                request,
-                f"Test sent: {delivery.last_status_code or delivery.last_error} "
-                f"({delivery.last_latency_ms} ms).",
-            )
+            try:
+                delivery = webhook_send_test(endpoint=endpoint)
+            except DomainError as error:
+                messages.error(request, error.text)
+            else:
+                messages.info(
+                    request,
+                    f"Test sent: {delivery.last_status_code or delivery.last_error} "
+                    f"({delivery.last_latency_ms} ms).",
+                )
         elif action in ("enable", "disable"):
             webhook_endpoint_update(endpoint=endpoint, is_active=action == "enable")
             messages.success(request, f"Endpoint {action}d.")

@@ -30,9 +30,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.errors import CONFLICT, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body
 from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from marketplace.services import SUSPENDED
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +374,12 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """Send a ``webhook.test`` event to one endpoint now and return its delivery."""
+    """Send a ``webhook.test`` event to one endpoint now and return its delivery.
+
+    Not for a suspended vendor's endpoint: its webhooks get nothing.
+    """
+    if Vendor.objects.filter(pk=endpoint.vendor_id, is_suspended=True).exists():
+        raise DomainError(SUSPENDED, kind=FORBIDDEN)
     with transaction.atomic():
         event = Event.objects.create(
             vendor_id=endpoint.vendor_id,

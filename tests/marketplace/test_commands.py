@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from intents.models import Intent
 from marketplace.models import Category, User, Vendor
+from marketplace.services import vendor_set_suspended
 from offers.models import Offer
 from tests.factories import CategoryFactory
 
@@ -66,6 +67,15 @@ def test_create_api_key(vendor: Vendor) -> None:
 def test_create_api_key_unknown_vendor(db: None) -> None:
     with pytest.raises(CommandError):
         call_command("create_api_key", "nobody")
+
+
+def test_create_api_key_refuses_a_suspended_vendor(vendor: Vendor) -> None:
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+
+    with pytest.raises(CommandError, match="suspended"):
+        call_command("create_api_key", vendor.slug, stdout=StringIO(), stderr=StringIO())
+
+    assert not vendor.api_keys.exists()
 
 
 def test_seed_demo_is_idempotent_and_prints_working_keys(db: None) -> None:

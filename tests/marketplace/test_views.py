@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from html import escape
 
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
 from marketplace.models import ApiKey, Category, Vendor, WebhookEndpoint
+from marketplace.services import SUSPENDED, vendor_set_suspended
 from tests.factories import PASSWORD, CategoryFactory, UserFactory, VendorFactory
 from tests.receiver import webhook_receiver
 
@@ -147,3 +149,36 @@ def test_a_person_changes_their_password_on_the_sites_own_pages(client: Client) 
     assert "Password changed" in done.content.decode()
     person.refresh_from_db()
     assert person.check_password("a-new-Long-passphrase-7")
+
+
+def test_a_suspended_vendors_staff_are_told_and_get_no_new_key_nor_test_delivery(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = WebhookEndpoint.objects.create(
+            vendor=vendor, url=receiver.url, secret="whsec_" + "A" * 32
+        )
+        vendor_set_suspended(vendor=vendor, is_suspended=True)
+        keys_before = ApiKey.objects.filter(vendor=vendor).count()
+
+        for path in ("/vendor/", "/vendor/keys/", "/vendor/webhooks/"):
+            page = staff_client.get(path).content.decode()
+            assert "This vendor is suspended" in page, path
+        refused = staff_client.post("/vendor/keys/", {"name": "another"})
+        tested = staff_client.post(
+            f"/vendor/webhooks/{endpoint.pk}/", {"action": "test"}, follow=True
+        )
+
+        assert refused.status_code == 200
+        assert escape(SUSPENDED) in refused.content.decode()  # the form's error
+        assert "ic_" not in refused.content.decode()
+        assert ApiKey.objects.filter(vendor=vendor).count() == keys_before
+        assert escape(SUSPENDED) in tested.content.decode()  # the flash message
+        assert receiver.received == []
+        assert not endpoint.deliveries.exists()
+
+
+def test_staff_of_a_vendor_in_good_standing_see_no_suspension_notice(
+    staff_client: Client,
+) -> None:
+    assert "suspended" not in staff_client.get("/vendor/keys/").content.decode()

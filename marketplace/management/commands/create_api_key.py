@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from marketplace.errors import DomainError
 from marketplace.models import Vendor
 from marketplace.services import api_key_create
 
@@ -22,6 +23,9 @@ class Command(BaseCommand):
             vendor = Vendor.objects.get(slug=options["vendor_slug"])
         except Vendor.DoesNotExist:
             raise CommandError(f"No vendor with slug “{options['vendor_slug']}”.") from None
-        issued = api_key_create(vendor=vendor, name=options["name"])
+        try:
+            issued = api_key_create(vendor=vendor, name=options["name"])
+        except DomainError as error:
+            raise CommandError(error.text) from None
         self.stderr.write(f"New API key for {vendor.name}, shown once:")
         self.stdout.write(issued.raw_key)
