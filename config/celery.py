@@ -18,11 +18,6 @@ app.conf.beat_schedule = {
     "sweep-catch-ups": {"task": "intents.sweep_catch_ups", "schedule": 60.0},
     # Events committed while the broker was down still get positions and deliveries.
     "dispatch-events": {"task": "marketplace.dispatch_events", "schedule": 15.0},
-    # Sign-ups whose confirmation link expired unused.
-    "delete-unconfirmed-signups": {
-        "task": "marketplace.delete_unconfirmed_signups",
-        "schedule": 60 * 60.0,
-    },
     # Webhook retries whose time has come (backoff with jitter, about three days).
     "retry-due-webhooks": {"task": "marketplace.retry_due_webhooks", "schedule": 30.0},
     # Deadlines: close intents with offers, expire those without.

@@ -42,18 +42,9 @@ from marketplace.webhooks import webhook_redeliver
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "email", "vendor", "is_staff", "is_active", "date_joined")
-    list_filter = (
-        "is_staff",
-        "is_active",
-        "confirmation_pending",
-        ("vendor", admin.EmptyFieldListFilter),
-    )
+    list_filter = ("is_staff", "is_active", ("vendor", admin.EmptyFieldListFilter))
     list_select_related = ("vendor",)
-    fieldsets = (
-        *BaseUserAdmin.fieldsets,
-        ("Vendor", {"fields": ("vendor",)}),
-        ("Sign-up", {"fields": ("confirmation_pending",)}),
-    )
+    fieldsets = (*BaseUserAdmin.fieldsets, ("Vendor", {"fields": ("vendor",)}))
     # The e-mail is unique (and how people log in): asked for when adding, too.
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),

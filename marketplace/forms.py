@@ -5,42 +5,34 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
+from marketplace.accounts import password_reset_request
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
 from marketplace.models import Category, Membership, User
-from marketplace.signups import account_mail_allowed, username_taken
 
 
-class SignUpForm(UserCreationForm):
+class SignUpForm(forms.Form):
+    """Signing up, first step: the address alone (:mod:`marketplace.accounts`)."""
+
     email = forms.EmailField(
         label="E-mail", help_text="Never shown to vendors unless you choose to."
     )
 
+
+class SignUpFinishForm(UserCreationForm):
+    """Signing up, through the e-mailed link: username and password, for ``instance.email``."""
+
     class Meta(UserCreationForm.Meta):
         model = User
-        fields = ("username", "email")
+        fields = ("username",)
 
-    def clean_username(self) -> str:
-        # Checked in clean(), with the address: an unconfirmed sign-up of the same
-        # address does not hold its username.
-        return self.cleaned_data["username"]
 
-    def clean_email(self) -> str:
-        # Whether the address has an account is not told here (marketplace.signups).
-        return self.cleaned_data["email"].strip()
+class PasswordResetRequestForm(PasswordResetForm):
+    """Django's password reset form, its e-mail sent by a task (:mod:`marketplace.accounts`)."""
 
-    def validate_unique(self) -> None:
-        # The model's own check would say "this e-mail address exists"; the username's
-        # is in clean().
-        return
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        username = cleaned.get("username")
-        if username and username_taken(username=username, email=cleaned.get("email")):
-            self.add_error("username", self.instance.unique_error_message(User, ["username"]))
-        return cleaned
+    def save(self, **kwargs: Any) -> None:  # type: ignore[override]
+        password_reset_request(email=self.cleaned_data["email"])
 
 
 def add_domain_error(form: forms.Form, error: DomainError) -> None:
@@ -150,28 +142,3 @@ class ExperienceForm(forms.Form):
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-
-
-class LimitedPasswordResetForm(PasswordResetForm):
-    """Django's password reset, sending at most a few e-mails an hour to one address
-    (counted with the sign-up's): the form cannot flood an inbox. The page says the
-    same either way."""
-
-    def send_mail(
-        self,
-        subject_template_name: str,
-        email_template_name: str,
-        context: dict[str, Any],
-        from_email: str | None,
-        to_email: str,
-        html_email_template_name: str | None = None,
-    ) -> None:
-        if account_mail_allowed(to_email):
-            super().send_mail(
-                subject_template_name,
-                email_template_name,
-                context,
-                from_email,
-                to_email,
-                html_email_template_name=html_email_template_name,
-            )

@@ -7,6 +7,7 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 CURRENCY_CODE_REGEX = r"^[A-Z]{3}$"
 
@@ -15,14 +16,11 @@ class User(AbstractUser):
     """A person: a buyer, a vendor's staff member, or both.
 
     ``vendor`` is set for a vendor's staff; such a user manages the vendor's
-    profile and API keys on the web. ``confirmation_pending``: signed up on the
-    web and not yet confirmed by the link e-mailed to the address; such an
-    account cannot log in, holds its address for no one, and is deleted when
-    its link expires (:mod:`marketplace.signups`).
+    profile and API keys on the web. The e-mail address is unique in any case
+    of its letters, as every lookup by address ignores case.
     """
 
     email = models.EmailField("e-mail address", unique=True)
-    confirmation_pending = models.BooleanField("waiting for e-mail confirmation", default=False)
     vendor = models.ForeignKey(
         "marketplace.Vendor",
         null=True,
@@ -30,6 +28,15 @@ class User(AbstractUser):
         on_delete=models.SET_NULL,
         related_name="staff",
     )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_unique_any_case",
+                violation_error_message="A user with this e-mail address already exists.",
+            ),
+        ]
 
 
 class Category(models.Model):

@@ -23,6 +23,8 @@ def enqueue(task_name: str, *args: Any) -> None:
 
     What must not be lost is already in the database (an outbox row, an
     intent marked ``needs_matching``), and a periodic sweep sends it again.
+    An account e-mail (a sign-up's link, a password reset) has no outbox:
+    the person asks again, as the page they saw tells them.
     """
     task = current_app.tasks[task_name]
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -31,7 +33,11 @@ def enqueue(task_name: str, *args: Any) -> None:
     try:
         task.apply_async(args=args)
     except Exception:  # the broker is unreachable: kombu, redis and socket errors alike
-        logger.warning("Could not enqueue %s; the sweep will retry it.", task_name, exc_info=True)
+        logger.warning(
+            "Could not enqueue %s; a sweep sends what has an outbox again.",
+            task_name,
+            exc_info=True,
+        )
 
 
 def enqueue_on_commit(task_name: str, *args: Any) -> None:

@@ -1,4 +1,4 @@
-"""Celery tasks for events, webhooks and sign-ups. Thin: take ids, call a service."""
+"""Celery tasks for events, webhooks and account e-mails. Thin: take ids, call a service."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 from celery import shared_task
 
+from marketplace.accounts import password_reset_send, signup_send_mail
 from marketplace.events import DISPATCH_BATCH, events_dispatch
 from marketplace.idempotency import idempotency_keys_delete_expired
 from marketplace.queue import enqueue
-from marketplace.signups import signup_send_mail, signups_delete_unconfirmed
 from marketplace.webhooks import webhook_deliver, webhook_deliveries_due
 
 
@@ -47,12 +47,12 @@ def delete_expired_idempotency_keys() -> int:
 
 
 @shared_task(name="marketplace.send_signup_mail")
-def send_signup_mail(kind: str, user_id: Any) -> None:
-    """A sign-up's e-mail: the confirmation link, or the note that the address has an account."""
-    signup_send_mail(kind=kind, user_id=user_id)
+def send_signup_mail(email: str) -> None:
+    """A sign-up's e-mail: the link to finish, or the note that the address has an account."""
+    signup_send_mail(email=email)
 
 
-@shared_task(name="marketplace.delete_unconfirmed_signups")
-def delete_unconfirmed_signups() -> int:
-    """Delete the accounts whose confirmation link expired unused."""
-    return signups_delete_unconfirmed()
+@shared_task(name="marketplace.send_password_reset")
+def send_password_reset(email: str) -> None:
+    """A password reset's e-mail, to each active account of the address."""
+    password_reset_send(email=email)

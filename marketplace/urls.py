@@ -6,11 +6,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", views.signup, name="signup"),
     path("signup/sent/", views.signup_sent, name="signup-sent"),
-    path(
-        "signup/confirm/<str:uidb64>/<str:token>/",
-        views.signup_confirm_view,
-        name="signup-confirm",
-    ),
+    path("signup/finish/<str:token>/", views.signup_finish, name="signup-finish"),
     path("me/", views.my_data, name="my-data"),
     path("me/blocks/<uuid:vendor_id>/remove/", views.unblock_vendor, name="unblock-vendor"),
     path("me/delete/", views.account_delete_view, name="account-delete"),

@@ -3,20 +3,29 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import PasswordResetView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from marketplace.accounts import (
+    LINK_MAX_AGE,
+    signup_complete,
+    signup_link_email,
+    signup_request,
+)
 from marketplace.errors import DomainError
 from marketplace.forms import (
     ApiKeyForm,
+    PasswordResetRequestForm,
+    SignUpFinishForm,
     SignUpForm,
     VendorProfileForm,
     WebhookEndpointForm,
     add_domain_error,
 )
-from marketplace.models import Vendor, VendorBlock
+from marketplace.models import User, Vendor, VendorBlock
 from marketplace.privacy import account_delete
 from marketplace.selectors import (
     api_keys_of_vendor,
@@ -24,12 +33,6 @@ from marketplace.selectors import (
     webhook_endpoints_of_vendor,
 )
 from marketplace.services import api_key_create, api_key_revoke, vendor_unblock, vendor_update
-from marketplace.signups import (
-    link_days,
-    signup_confirm,
-    signup_pending_user,
-    signup_request,
-)
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -43,42 +46,48 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """The address first; the same answer whether it has an account or not."""
     if request.user.is_authenticated:
         return redirect("intents:mine")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        signup_request(email=form.cleaned_data["email"])
+        return redirect("signup-sent")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_sent.html", {"days": LINK_MAX_AGE.days})
+
+
+def signup_finish(request: HttpRequest, token: str) -> HttpResponse:
+    """Through the e-mailed link: choose a username and password, and the account is made."""
+    try:
+        email = signup_link_email(token=token)
+    except DomainError as error:
+        return render(
+            request, "registration/signup_finish.html", {"problem": error.message}, status=400
+        )
+    form = SignUpFinishForm(request.POST or None, instance=User(email=email))
+    if request.method == "POST" and form.is_valid():
         try:
-            signup_request(
+            user = signup_complete(
+                token=token,
                 username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
                 password=form.cleaned_data["password1"],
             )
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            return redirect("signup-sent")
-    return render(request, "registration/signup.html", {"form": form})
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Post your first intent.")
+            return redirect("intents:new")
+    return render(request, "registration/signup_finish.html", {"form": form, "email": email})
 
 
-def signup_sent(request: HttpRequest) -> HttpResponse:
-    return render(request, "registration/signup_sent.html", {"days": link_days()})
-
-
-def signup_confirm_view(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
-    """GET shows the account to confirm; POST confirms it and logs in (a mail scanner
-    following the link confirms nothing)."""
-    user = signup_pending_user(uidb64=uidb64, token=token)
-    if user is None:
-        return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
-    if request.method == "POST":
-        try:
-            user = signup_confirm(user=user)
-        except DomainError:
-            return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Post your first intent.")
-        return redirect("intents:new")
-    return render(request, "registration/signup_confirm.html", {"valid": True, "account": user})
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Django's page, with the e-mail sent by a task (:mod:`marketplace.accounts`)."""
+    return PasswordResetView.as_view(form_class=PasswordResetRequestForm)(request)
 
 
 def _staff_vendor(request: HttpRequest) -> Vendor:

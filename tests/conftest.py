@@ -5,20 +5,18 @@ import json
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
-from django.conf import settings
 from django.core import mail
-from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from marketplace import accounts
 from marketplace.models import Category, Vendor
 from marketplace.services import api_key_create
-from marketplace.signups import MAIL_COUNTER_PREFIX
 from tests import receiver
 from tests.factories import (
     BUYER_EMAIL_DOMAIN,
@@ -98,15 +96,12 @@ def buyer_identity_never_reaches_vendors(monkeypatch: pytest.MonkeyPatch) -> Any
 
 
 @pytest.fixture(autouse=True)
-def signup_mail_counts_start_at_zero() -> None:
-    """Each test's sign-ups count their e-mails afresh (the counters outlive a run in Redis)."""
-    if settings.REDIS_URL:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        stale = list(client.scan_iter(f"{MAIL_COUNTER_PREFIX}*"))
-        if stale:
-            client.delete(*stale)
-    else:
-        cache.clear()  # the local memory of this process only
+def account_mails_counted_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test counts its account e-mails from zero, in one hour's window: its own
+    counters, which no other test or run (sharing Redis) reads or clears."""
+    monkeypatch.setattr(accounts, "MAIL_COUNTER_PREFIX", f"test-account-mails:{uuid.uuid4()}:")
+    hour = accounts.this_hour()
+    monkeypatch.setattr(accounts, "this_hour", lambda: hour)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

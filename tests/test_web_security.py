@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from intents.models import Intent
+from marketplace.accounts import signup_token
 from marketplace.models import ApiKey, User, Vendor, WebhookEndpoint
 from offers.models import Offer
 from tests.factories import PASSWORD, OfferFactory, UserFactory
@@ -38,12 +39,12 @@ def buyer_offer(vendor: Vendor, open_intent: Intent) -> Offer:
 # (path, who is logged in, a form body) for the site's forms.
 FORMS = {
     "log in": ("/accounts/login/", None, {"username": "x", "password": PASSWORD}),
-    "sign up": (
-        "/signup/",
+    "sign up": ("/signup/", None, {"email": "newcomer@example.test"}),
+    "finish signing up": (
+        "/signup/finish/{signup_token}/",
         None,
         {
             "username": "newcomer",
-            "email": "newcomer@example.test",
             "password1": "a-long-passphrase-1",
             "password2": "a-long-passphrase-1",
         },
@@ -71,7 +72,8 @@ def test_every_form_refuses_a_post_without_csrf_token(
         client.force_login(UserFactory(vendor=vendor))
     before = state()
 
-    response = client.post(path.format(offer=buyer_offer.pk), body)
+    token = signup_token("newcomer@example.test")
+    response = client.post(path.format(offer=buyer_offer.pk, signup_token=token), body)
 
     assert response.status_code == 403
     assert b"CSRF" in response.content
@@ -176,6 +178,11 @@ def test_a_successful_login_resets_the_count(settings: Any) -> None:
 # --- password rules ---------------------------------------------------------------
 
 
+def finish_signup_path() -> str:
+    token = signup_token("newcomer@example.test")
+    return f"/signup/finish/{token}/"
+
+
 @pytest.mark.parametrize(
     ("password", "message"),
     [
@@ -187,13 +194,8 @@ def test_a_successful_login_resets_the_count(settings: Any) -> None:
 )
 def test_signup_refuses_weak_passwords(client: Client, password: str, message: bytes) -> None:
     response = client.post(
-        "/signup/",
-        {
-            "username": "newcomer",
-            "email": "newcomer@example.test",
-            "password1": password,
-            "password2": password,
-        },
+        finish_signup_path(),
+        {"username": "newcomer", "password1": password, "password2": password},
     )
     assert response.status_code == 200
     assert message in response.content
@@ -202,13 +204,12 @@ def test_signup_refuses_weak_passwords(client: Client, password: str, message: b
 
 def test_signup_takes_a_good_password(client: Client) -> None:
     response = client.post(
-        "/signup/",
+        finish_signup_path(),
         {
             "username": "newcomer",
-            "email": "newcomer@example.test",
             "password1": "a-long-passphrase-1",
             "password2": "a-long-passphrase-1",
         },
     )
     assert response.status_code == 302
-    assert User.objects.filter(username="newcomer", confirmation_pending=True).exists()
+    assert User.objects.filter(username="newcomer", email="newcomer@example.test").exists()

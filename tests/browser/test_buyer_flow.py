@@ -46,22 +46,20 @@ def test_sign_up_post_intent_and_accept_an_api_offer(page: Any, live_server: Any
     vendor = VendorFactory(name="Brush & Roller", categories=[category])
     vendor_key = api_key_create(vendor=vendor).raw_key
 
-    # Sign up.
+    # Sign up: the address, then the link e-mailed to it, then username and password.
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Sign up").first.click()
-    page.get_by_label("Username").fill("grace")
     page.get_by_label("E-mail").fill("grace@example.test")
-    page.get_by_label("Password", exact=True).fill("a-long-passphrase-1")
-    page.get_by_label("Password confirmation").fill("a-long-passphrase-1")
-    page.get_by_role("button", name="Create account").click()
-
-    # Confirm the address with the link e-mailed to it.
+    page.get_by_role("button", name="E-mail me the link").click()
     page.wait_for_url("**/signup/sent/")
     assert page.get_by_role("heading", name="Check your e-mail").is_visible()
     (message,) = [m for m in mail.outbox if m.to == ["grace@example.test"]]
-    link = re.search(r"https://intentcast\.test(/signup/confirm/\S+)", message.body)[1]
+    link = re.search(r"https://intentcast\.test(/signup/finish/\S+/)", message.body)[1]
     page.goto(live_server.url + link)
-    page.get_by_role("button", name="Confirm my account").click()
+    page.get_by_label("Username").fill("grace")
+    page.get_by_label("Password", exact=True).fill("a-long-passphrase-1")
+    page.get_by_label("Password confirmation").fill("a-long-passphrase-1")
+    page.get_by_role("button", name="Create account").click()
 
     # Post an intent; first with a mistake, which is shown next to the field.
     page.wait_for_url("**/intents/new/")
