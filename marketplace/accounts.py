@@ -8,13 +8,15 @@ nothing and does the same work either way (one e-mail counted and enqueued),
 so neither its answer nor its timing tells the two apart. The link (signed,
 3 days) leads to the username and password: whoever chooses the password has
 proven the address, so nobody can set up an account in someone else's name
-for them to confirm, and nothing waits to be cleaned up. Once the address has
-an account, its links are spent.
+for them to confirm, and nothing waits to be cleaned up. While the address has
+an account, its links make none. A username never holds an @ (a vendor's staff
+log in with their address: "that username exists" would tell).
 
 A password reset likewise only enqueues its e-mail (Django's form, sent by a task).
 
 Each kind of e-mail goes to one address at most ``MAILS_PER_ADDRESS_HOUR``
-times an hour: the forms cannot be used to flood an inbox.
+times an hour (a fixed window), so the forms cannot bury one address in mail.
+There is no limit per client address (none is known reliably behind a proxy).
 """
 
 from __future__ import annotations

@@ -20,12 +20,27 @@ class SignUpForm(forms.Form):
     )
 
 
+def _no_address(username: str) -> None:
+    if "@" in username:
+        raise forms.ValidationError("A username cannot hold an @.", code="address_as_username")
+
+
 class SignUpFinishForm(UserCreationForm):
-    """Signing up, through the e-mailed link: username and password, for ``instance.email``."""
+    """Signing up, through the e-mailed link: username and password, for ``instance.email``.
+
+    A username is never an address: a vendor's staff log in with theirs, and
+    "that username exists" would tell whether such an address has an account.
+    """
 
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Checked before the username's uniqueness, which is then not asked.
+        self.fields["username"].validators.append(_no_address)
+        self.fields["username"].help_text = "Letters, digits and . + - _ only; 150 at most."
 
 
 class PasswordResetRequestForm(PasswordResetForm):

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
@@ -284,6 +284,20 @@ def vendor_create(
     errors = vendor_profile_errors(regions=regions)
     if errors:
         raise DomainError("The vendor is not valid.", errors=errors)
+    try:
+        return _vendor_create(
+            name=name, email=email, categories=categories, regions=regions, slug=slug
+        )
+    except IntegrityError:  # made by another request since the checks above
+        raise DomainError(
+            f"A vendor with slug “{slug}”, or a user with e-mail or login {email}, was just made.",
+            kind=CONFLICT,
+        ) from None
+
+
+def _vendor_create(
+    *, name: str, email: str, categories: list[Category], regions: list[str], slug: str
+) -> CreatedVendor:
     with transaction.atomic():
         # Matched against the intents already open after commit (vendor_request_catch_up).
         vendor = Vendor(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core import signing
 from django.db import IntegrityError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -21,8 +22,9 @@ from marketplace.accounts import (
     signup_complete,
     signup_token,
 )
-from marketplace.errors import DomainError
+from marketplace.errors import CONFLICT, DomainError
 from marketplace.models import User
+from marketplace.services import vendor_create
 from tests.conftest import require_postgresql
 from tests.factories import PASSWORD, UserFactory
 from tests.offers.test_concurrency import race
@@ -334,3 +336,72 @@ def test_the_admin_refuses_an_address_taken_in_another_case(admin_client: Client
     assert response.status_code == 200
     assert "A user with this e-mail address already exists." in response.content.decode()
     assert not User.objects.filter(username="ada2").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_deletes_accounts_an_earlier_sign_up_left_waiting() -> None:
+    both_0014 = [
+        ("marketplace", "0014_user_confirmation_pending"),
+        ("marketplace", "0014_user_email_unique_any_case"),
+    ]
+    executor = MigrationExecutor(connection)
+    executor.migrate(both_0014)
+    try:
+        old_user = executor.loader.project_state(both_0014).apps.get_model("marketplace", "User")
+        waiting = old_user.objects.create(
+            username="waiting", email="waiting@example.test", confirmation_pending=True
+        )
+        old_user.objects.create(username="kept", email="kept@example.test")
+        # What such an account may have had: a row pointing at it (deleted with it).
+        executor.loader.project_state(both_0014).apps.get_model(
+            "marketplace", "SkillProfile"
+        ).objects.create(user_id=waiting.pk, skills=["pipes"])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert list(User.objects.values_list("username", flat=True)) == ["kept"]
+
+
+@pytest.mark.django_db
+def test_a_username_is_never_an_address_so_it_cannot_probe_one(
+    client: Client, capture: Any, mailoutbox: list[Any]
+) -> None:
+    UserFactory(username="boss@acme.example", email="boss@acme.example")  # as vendor_create
+    ask(client, capture, "ada@example.test")
+    path = link_in(mailoutbox[0])
+
+    taken = finish(client, path, username="boss@acme.example", password="a")
+    free = finish(client, path, username="nobody@acme.example", password="a")
+
+    for response in (taken, free):
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert "A username cannot hold an @." in page
+        assert USERNAME_TAKEN not in page
+    assert not User.objects.filter(email="ada@example.test").exists()
+
+
+@pytest.mark.django_db
+def test_an_address_in_any_case_shares_one_budget(capture: Any, mailoutbox: list[Any]) -> None:
+    for number in range(MAILS_PER_ADDRESS_HOUR + 1):
+        ask(Client(), capture, "ada@example.test" if number % 2 else "ADA@Example.test")
+
+    assert len(mailoutbox) == MAILS_PER_ADDRESS_HOUR
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_vendors_made_at_once_for_one_address_make_one(category: Any) -> None:
+    require_postgresql()
+
+    successes, refusals = race(
+        [f"Acme {number}" for number in range(4)],
+        lambda name: vendor_create(
+            name=name, email="ops@acme.example", categories=[category], regions=["DE"]
+        ),
+    )
+
+    assert (len(successes), len(refusals)) == (1, 3)
+    assert all(error.kind == CONFLICT for error in refusals)
+    assert User.objects.filter(email="ops@acme.example").count() == 1
