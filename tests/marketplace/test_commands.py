@@ -93,3 +93,18 @@ def test_seed_demo_is_idempotent_and_prints_working_keys(db: None) -> None:
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     assert api.get("/api/v1/intents/").json()["count"] == 1
+
+
+def test_seed_demo_leaves_a_suspended_demo_vendor_suspended_and_keyless(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    suspended = Vendor.objects.order_by("slug").first()
+    vendor_set_suspended(vendor=suspended, is_suspended=True)
+    keys_before = set(suspended.api_keys.values_list("pk", "revoked_at"))
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+
+    suspended.refresh_from_db()
+    assert suspended.is_suspended
+    assert f"{suspended.name} is suspended: no demo key" in out.getvalue()
+    assert set(suspended.api_keys.values_list("pk", "revoked_at")) == keys_before

@@ -134,6 +134,9 @@ class Command(BaseCommand):
                 Vendor.objects.filter(pk=vendor.pk).update(is_verified=True)
                 created.staff_user.set_password(DEMO_PASSWORD)
                 created.staff_user.save(update_fields=["password"])
+            if vendor.is_suspended:  # an operator's choice: left as it is, with no new key
+                self.stdout.write(f"  {vendor.name} is suspended: no demo key")
+                continue
             ApiKey.objects.filter(
                 vendor=vendor, revoked_at__isnull=True, name__in=("demo", "first key")
             ).update(revoked_at=timezone.now())
