@@ -9,8 +9,8 @@ so neither its answer nor its timing tells the two apart. The link (signed,
 3 days) leads to the username and password: whoever chooses the password has
 proven the address, so nobody can set up an account in someone else's name
 for them to confirm, and nothing waits to be cleaned up. While the address has
-an account, its links make none. A username never holds an @ (a vendor's staff
-log in with their address: "that username exists" would tell).
+an account, its links make none. A username chosen at sign-up never holds an @
+(a vendor's staff log in with their address: "that username exists" would tell).
 
 A password reset likewise only enqueues its e-mail (Django's form, sent by a task).
 
@@ -46,6 +46,7 @@ SIGNUP, PASSWORD_RESET = "signup", "password-reset"
 LINK_SPENT = "An account already uses this address: log in, or reset your password."
 LINK_BAD = "This link is not valid or has expired (links work for 3 days). Sign up again."
 USERNAME_TAKEN = "A user with that username already exists."
+USERNAME_ADDRESS = "A username cannot hold an @."
 
 
 def normalized_email(email: str) -> str:
@@ -109,6 +110,8 @@ def signup_link_email(*, token: str) -> str:
 
 def signup_complete(*, token: str, username: str, password: str) -> User:
     """Make the account the link was mailed for, with the username and password chosen."""
+    if "@" in username:
+        raise DomainError(USERNAME_ADDRESS, errors={"username": [USERNAME_ADDRESS]})
     email = signup_link_email(token=token)
     user = User(username=username, email=email)
     user.set_password(password)

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 
-from marketplace.accounts import password_reset_request
+from marketplace.accounts import USERNAME_ADDRESS, password_reset_request
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
@@ -21,8 +21,9 @@ class SignUpForm(forms.Form):
 
 
 def _no_address(username: str) -> None:
+    # signup_complete's rule, as a validator: it then comes before the uniqueness check.
     if "@" in username:
-        raise forms.ValidationError("A username cannot hold an @.", code="address_as_username")
+        raise forms.ValidationError(USERNAME_ADDRESS, code="address_as_username")
 
 
 class SignUpFinishForm(UserCreationForm):

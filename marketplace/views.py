@@ -85,9 +85,8 @@ def signup_finish(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "registration/signup_finish.html", {"form": form, "email": email})
 
 
-def password_reset(request: HttpRequest) -> HttpResponse:
-    """Django's page, with the e-mail sent by a task (:mod:`marketplace.accounts`)."""
-    return PasswordResetView.as_view(form_class=PasswordResetRequestForm)(request)
+# Django's page, with the e-mail sent by a task (marketplace.accounts).
+password_reset = PasswordResetView.as_view(form_class=PasswordResetRequestForm)
 
 
 def _staff_vendor(request: HttpRequest) -> Vendor:

@@ -1,6 +1,7 @@
 """An e-mail address belongs to one account in any case of its letters (every lookup
 by address ignores case). Fails, changing nothing, where two accounts share an
-address up to case: merge or rename one first.
+address up to case: merge or rename one first (on a database that ran b92c019,
+an account still waiting for confirmation may be such a one: delete it).
 """
 
 import django.db.models.functions.text

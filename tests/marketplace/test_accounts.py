@@ -405,3 +405,15 @@ def test_two_vendors_made_at_once_for_one_address_make_one(category: Any) -> Non
     assert (len(successes), len(refusals)) == (1, 3)
     assert all(error.kind == CONFLICT for error in refusals)
     assert User.objects.filter(email="ops@acme.example").count() == 1
+
+
+def test_the_service_refuses_an_address_as_username(db: None) -> None:
+    with pytest.raises(DomainError) as refused:
+        signup_complete(
+            token=signup_token("ada@example.test"),
+            username="boss@acme.example",
+            password=PASSPHRASE,
+        )
+
+    assert refused.value.errors == {"username": ["A username cannot hold an @."]}
+    assert not User.objects.exists()

@@ -95,7 +95,7 @@ def test_seed_demo_is_idempotent_and_prints_working_keys(db: None) -> None:
     assert api.get("/api/v1/intents/").json()["count"] == 1
 
 
-def test_seed_demo_leaves_a_suspended_demo_vendor_suspended_and_keyless(db: None) -> None:
+def test_seed_demo_leaves_a_suspended_demo_vendor_suspended_without_a_new_key(db: None) -> None:
     call_command("seed_demo", stdout=StringIO())
     suspended = Vendor.objects.order_by("slug").first()
     vendor_set_suspended(vendor=suspended, is_suspended=True)
