@@ -58,11 +58,17 @@ def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
 SORT_SHAPE = re.compile(r"-?[a-z0-9_-]{1,60}")
 
 
-def _back_to_intent(request: HttpRequest, intent_id: object) -> HttpResponse:
+def _back_to_intent(
+    request: HttpRequest, intent_id: object, *, at_offer: object = None
+) -> HttpResponse:
+    """The intent page in the order it was sorted; scrolled to ``at_offer``'s row, when
+    given (a row's own action that succeeded: no message above to read)."""
     response = redirect("offers:intent", intent_id=intent_id)
     sort = request.POST.get("sort", "")
     if SORT_SHAPE.fullmatch(sort):
         response["Location"] += "?" + urlencode({"sort": sort})
+    if at_offer is not None:
+        response["Location"] += f"#offer-{at_offer}"
     return response
 
 
@@ -187,8 +193,9 @@ def offer_move_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     try:
         offer_move(buyer=request.user, offer=offer, direction=request.POST.get("direction", ""))
     except DomainError as error:
-        messages.error(request, error.text)
-    return _back_to_intent(request, offer.intent_id)
+        messages.error(request, error.text)  # shown on top: the page opens there
+        return _back_to_intent(request, offer.intent_id)
+    return _back_to_intent(request, offer.intent_id, at_offer=offer.pk)
 
 
 @login_required
@@ -198,7 +205,7 @@ def offer_shortlist_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     offer_set_shortlisted(
         buyer=request.user, offer=offer, is_shortlisted=request.POST.get("shortlisted") == "1"
     )
-    return _back_to_intent(request, offer.intent_id)
+    return _back_to_intent(request, offer.intent_id, at_offer=offer.pk)
 
 
 @login_required

@@ -100,6 +100,10 @@ def test_sign_up_post_intent_and_accept_an_api_offer(page: Any, live_server: Any
     row = page.locator(f"#offer-{offer['id']}")
     assert "Brush & Roller" in row.inner_text()
     assert "850.00 EUR" in row.inner_text()
+    # Shortlisting comes back to the offer's own row, not the top of the page.
+    row.get_by_role("button", name=re.compile(r"^Shortlist")).click()
+    page.wait_for_url(re.compile(rf"/intents/{intent.pk}/(\?[^#]*)?#offer-{offer['id']}$"))
+    assert "shortlisted" in (row.get_attribute("class") or "")
     row.get_by_role("link", name=re.compile(r"^Accept .*offer…$")).click()
     assert "Accept Brush & Roller" in page.get_by_role("heading", level=1).inner_text()
     page.get_by_role("button", name="Yes, accept this offer").click()

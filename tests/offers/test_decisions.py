@@ -575,7 +575,24 @@ def test_a_decision_goes_back_to_the_page_in_its_order_and_nowhere_else(
     response = buyer_client.post(f"/offers/{offer.pk}/shortlist/", {"sort": sort})
 
     assert response.status_code == 302
-    assert response["Location"] == f"/intents/{open_intent.pk}/{location}"
+    assert response["Location"] == f"/intents/{open_intent.pk}/{location}#offer-{offer.pk}"
+
+
+def test_a_row_action_goes_back_to_its_row_and_a_refusal_to_the_message_on_top(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    first, second = OfferFactory(intent=open_intent), OfferFactory(intent=open_intent)
+    declined = OfferFactory(intent=open_intent, status=Offer.Status.DECLINED)
+
+    moved = buyer_client.post(f"/offers/{second.pk}/move/", {"direction": "up"})
+    refused = buyer_client.post(f"/offers/{declined.pk}/move/", {"direction": "up"}, follow=True)
+
+    assert moved["Location"] == f"/intents/{open_intent.pk}/#offer-{second.pk}"
+    assert refused.redirect_chain == [(f"/intents/{open_intent.pk}/", 302)]
+    assert "A declined offer cannot be ranked." in refused.content.decode()
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (second.buyer_rank, first.buyer_rank) == (1, 2)
 
 
 def test_an_offer_past_its_valid_until_date_cannot_be_accepted(
