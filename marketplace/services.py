@@ -76,7 +76,11 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
-    """The active key matching ``raw_key``, or None. Marks it used."""
+    """The active key matching ``raw_key``, or None. Marks it used.
+
+    A suspended vendor's key is refused with the reason (403): whoever holds a
+    valid key learns only what its vendor was told already.
+    """
     parts = raw_key.split("_")
     # Hex digits, as api_key_create makes them: other text (a NUL byte makes PostgreSQL
     # refuse the query) cannot be a key.
@@ -85,11 +89,13 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     prefix = parts[1]
     api_key = (
         ApiKey.objects.select_related("vendor")
-        .filter(prefix=prefix, revoked_at__isnull=True, vendor__is_suspended=False)
+        .filter(prefix=prefix, revoked_at__isnull=True)
         .first()
     )
     if api_key is None or not secrets.compare_digest(api_key.hashed_key, hash_api_key(raw_key)):
         return None
+    if api_key.vendor.is_suspended:
+        raise DomainError(SUSPENDED, kind=FORBIDDEN)
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > API_KEY_LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

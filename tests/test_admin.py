@@ -75,7 +75,7 @@ def test_suspend_action_stops_the_keys(admin_client: Client, vendor: Vendor) -> 
     )
 
     assert Vendor.objects.get(pk=vendor.pk).is_suspended is True
-    assert api.get("/api/v1/vendor/").status_code == 401
+    assert api.get("/api/v1/vendor/").status_code == 403
 
 
 def test_verify_action(admin_client: Client, vendor: Vendor) -> None:

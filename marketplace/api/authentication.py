@@ -7,6 +7,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from marketplace.errors import DomainError
 from marketplace.models import ApiKey
 from marketplace.services import api_key_authenticate
 
@@ -29,7 +30,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Send the API key as “Authorization: Bearer <key>”."
             )
-        api_key = api_key_authenticate(raw_key=raw_key.strip())
+        try:
+            api_key = api_key_authenticate(raw_key=raw_key.strip())
+        except DomainError as refused:  # a suspended vendor's key: 403, with the reason
+            raise exceptions.PermissionDenied(refused.message) from None
         if api_key is None:
             raise exceptions.AuthenticationFailed("This API key is not valid, or was revoked.")
         return AnonymousUser(), api_key

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from marketplace.models import ApiKey, Category, Vendor
 from marketplace.services import (
+    SUSPENDED,
     api_key_create,
     api_key_revoke,
     vendor_set_suspended,
@@ -61,14 +62,27 @@ def test_revoked_key_is_401(vendor: Vendor) -> None:
     assert_problem(client.get("/api/v1/intents/"), 401)
 
 
-def test_suspended_vendor_key_is_401(vendor: Vendor) -> None:
+def test_suspended_vendor_key_is_refused_with_the_reason(vendor: Vendor) -> None:
     issued = api_key_create(vendor=vendor)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
 
     vendor_set_suspended(vendor=vendor, is_suspended=True)
 
+    refused = assert_problem(client.get("/api/v1/vendor/"), 403)
+    assert refused["detail"] == SUSPENDED
+    assert_problem(client.patch("/api/v1/vendor/", {"is_paused": True}, format="json"), 403)
+    vendor.refresh_from_db()
+    assert not vendor.is_paused
+    assert ApiKey.objects.get(pk=issued.api_key.pk).last_used_at is None
+    # A wrong secret with the same prefix learns nothing of the suspension.
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key[:-2]}xx")
     assert_problem(client.get("/api/v1/vendor/"), 401)
+
+    vendor_set_suspended(vendor=vendor, is_suspended=False)
+
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+    assert client.get("/api/v1/vendor/").status_code == 200
 
 
 def test_key_is_stored_hashed_and_records_last_use(vendor: Vendor) -> None:
