@@ -237,13 +237,11 @@ class Intent(models.Model):
     def offers_are_sealed(self) -> bool:
         """A sealed intent hides its offers from the buyer until the deadline passes.
 
-        Until then the buyer can neither read (page, export) nor decide on them.
+        Until then the buyer can neither read (page, export) nor decide on them,
+        whatever became of the intent: withdrawn early, its offers stay sealed, as
+        the vendors were promised when they made them.
         """
-        return (
-            self.is_sealed
-            and self.status == Intent.Status.OPEN
-            and self.offers_close_at > timezone.now()
-        )
+        return self.is_sealed and self.offers_close_at > timezone.now()
 
     @property
     def is_listed_for_vendors(self) -> bool:

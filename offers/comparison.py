@@ -112,8 +112,20 @@ def score_offers(offers: list[Offer], criteria: list[Criterion]) -> list[Row]:
     return rows
 
 
+# The comparison table's own columns. A criterion sorts under its key, unless the key is
+# one of these (a custom criterion named "Status"): then under "criterion-<key>", which
+# no key can be (keys hold no "-").
+COLUMN_SORTS = ("score", "rank", "vendor", "status")
+CRITERION_SORT_PREFIX = "criterion-"
+
+
+def criterion_sort(key: str) -> str:
+    """The sort that orders the table by the criterion ``key``."""
+    return CRITERION_SORT_PREFIX + key if key in COLUMN_SORTS else key
+
+
 def sort_rows(rows: list[Row], sort: str) -> list[Row]:
-    """Sort by ``score``, ``rank``, ``vendor``, ``status`` or a criterion key; ``-`` reverses."""
+    """Sort by one of ``COLUMN_SORTS`` or a ``criterion_sort``; ``-`` reverses."""
     descending = sort.startswith("-")
     key = sort.lstrip("-") or "score"
 
@@ -127,7 +139,7 @@ def sort_rows(rows: list[Row], sort: str) -> list[Row]:
         elif key == "status":
             value = row.offer.status
         else:
-            value = row.values.get(key)
+            value = row.values.get(key.removeprefix(CRITERION_SORT_PREFIX))
         if isinstance(value, bool):
             value = int(value)
         if value is not None and not isinstance(value, int | float | Decimal | str | date):

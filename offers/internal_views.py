@@ -37,8 +37,8 @@ from offers.proposals import (
 )
 from offers.selectors import (
     organization_dashboard,
-    proposal_of_member,
     proposals_of_member,
+    proposals_of_member_on_intent,
     proposals_on_intent,
 )
 from offers.services import intent_withdraw_and_decline_offers
@@ -163,14 +163,14 @@ def _render_rfp_page(
         proposal.waiting_for = [
             row.member.get_username() for row in proposal.coauthors.all() if not row.confirmed_at
         ]
-    own = None if is_poster else proposal_of_member(intent=intent, member=request.user)
+    own, coauthored = None, []
     if not is_poster:
+        own, coauthored = proposals_of_member_on_intent(intent=intent, member=request.user)
         member_notice_mark_read(intent=intent, member=request.user)
-    my_coauthorship = (
-        next((row for row in own.coauthors.all() if row.member_id == request.user.pk), None)
-        if own is not None
-        else None
-    )
+    for proposal in coauthored:
+        proposal.my_coauthorship = next(
+            row for row in proposal.coauthors.all() if row.member_id == request.user.pk
+        )
     return render(
         request,
         "offers/rfp_page.html",
@@ -181,7 +181,7 @@ def _render_rfp_page(
             "proposals": proposals,
             "can_decide": intent.status in Intent.UNDECIDED_STATUSES,
             "own": own,
-            "my_coauthorship": my_coauthorship,
+            "coauthored": coauthored,
             "can_propose": (
                 not is_poster
                 and intent.status == Intent.Status.OPEN

@@ -330,8 +330,10 @@ def validate_shares(shares: Mapping[Any, Any]) -> dict[str, Decimal]:
             problems.append("Each accepted proposal's share must be more than 0%.")
         elif percent > 100:
             problems.append("A share cannot be more than 100%.")
+        elif _canonical_id(proposal_id) in cleaned:
+            problems.append("A proposal is named twice.")
         else:
-            cleaned[str(proposal_id)] = percent
+            cleaned[_canonical_id(proposal_id)] = percent
     if not problems and sum(cleaned.values()) != 100:
         problems.append(f"The shares add up to {sum(cleaned.values())}%, not 100%.")
     if problems:
@@ -366,24 +368,24 @@ def proposals_award_preview(
     *, intent: Intent, poster: User, shares: Mapping[Any, Any]
 ) -> tuple[list[tuple[Offer, Decimal, Decimal]], list[Offer]]:
     """What ``proposals_award`` would do, changing nothing: (proposal, percent, amount) for
-    each accepted proposal, and the proposals it would decline. For the poster only: the
-    preview names every proposer."""
+    each accepted proposal, and the proposals it would decline. Refused as the award
+    would be. For the poster only: the preview names every proposer."""
     if intent.buyer_id != poster.pk:
         raise DomainError("Only the poster can award this RFP.", kind=FORBIDDEN)
     cleaned = validate_shares(shares)
-    live = {
-        str(proposal.pk): proposal
-        for proposal in Offer.objects.filter(
-            intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED
-        ).select_related("member")
-    }
-    chosen = [(live[key], percent) for key, percent in cleaned.items() if key in live]
-    amounts = split_amount(intent.reward_amount or Decimal(0), [p for _, p in chosen])
+    proposals, _ = _proposals_to_award(intent, cleaned, lock=False)
+    amounts = split_amount(intent.reward_amount or Decimal(0), list(cleaned.values()))
     rows = [
-        (proposal, percent, amount)
-        for (proposal, percent), amount in zip(chosen, amounts, strict=True)
+        (proposals[proposal_id], percent, amount)
+        for (proposal_id, percent), amount in zip(cleaned.items(), amounts, strict=True)
     ]
-    return rows, [proposal for key, proposal in live.items() if key not in cleaned]
+    declined = (
+        Offer.objects.filter(intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED)
+        .exclude(pk__in=list(proposals))
+        .select_related("member")
+        .order_by("created_at", "pk")
+    )
+    return rows, list(declined)
 
 
 def proposals_award(
@@ -403,46 +405,11 @@ def proposals_award(
             raise DomainError("Only the poster can award this RFP.", kind=FORBIDDEN)
         if locked.organization_id is None:
             raise DomainError("Only an internal RFP is awarded with a split.", kind=INVALID)
-        proposals = {
-            str(proposal.pk): proposal
-            for proposal in Offer.objects.select_for_update(of=("self",))
-            .filter(intent=locked, member__isnull=False, pk__in=_valid_uuids(cleaned))
-            .select_related("member")
-            .order_by("created_at", "pk")
-        }
-        problems = []
-        for proposal_id in cleaned:
-            proposal = proposals.get(proposal_id)
-            if proposal is None:
-                problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
-            elif proposal.status != Offer.Status.SUBMITTED:
-                problems.append(f"A {proposal.status} proposal cannot be accepted.")
-        members = set(
-            Membership.objects.filter(organization_id=locked.organization_id).values_list(
-                "user_id", flat=True
-            )
-        )
-        for proposal in proposals.values():
-            if proposal.member_id not in members:
-                problems.append(f"{proposal.member.get_username()} is no longer a member.")
-        if problems:
-            raise DomainError("The reward split is not valid.", errors={"shares": problems})
+        proposals, members = _proposals_to_award(locked, cleaned, lock=True)
         # Co-authors who left the organization since are no longer on the proposal.
         ProposalCoauthor.objects.filter(offer_id__in=list(proposals)).exclude(
             member_id__in=members
         ).delete()
-        waiting = (
-            ProposalCoauthor.objects.filter(offer_id__in=list(proposals), confirmed_at__isnull=True)
-            .select_related("member")
-            .order_by("member__username")
-        )
-        if waiting:
-            names = ", ".join(row.member.get_username() for row in waiting)
-            raise DomainError(
-                f"Co-authors have not confirmed yet: {names}.",
-                kind=CONFLICT,
-                errors={"shares": [f"Waiting for co-authors to confirm: {names}."]},
-            )
         now = timezone.now()
         accepted = [proposals[proposal_id] for proposal_id in cleaned]
         amounts = split_amount(
@@ -482,6 +449,65 @@ def proposals_award(
         emit_dispositions(accepted)
         decline_live_offers(intent=locked, reason=REASON_OTHER_PROPOSALS)
     return entries
+
+
+def _proposals_to_award(
+    intent: Intent, cleaned: dict[str, Decimal], *, lock: bool
+) -> tuple[dict[str, Offer], set[Any]]:
+    """The proposals a split names, by id, and the organization's members.
+
+    Refused unless each is a live proposal on ``intent`` whose proposer is still a
+    member and whose co-authors still in the organization all confirmed. ``lock``
+    (the award itself): the proposals' rows stay locked until it commits.
+    """
+    named = (
+        Offer.objects.filter(intent=intent, member__isnull=False, pk__in=_valid_uuids(cleaned))
+        .select_related("member")
+        .order_by("created_at", "pk")
+    )
+    if lock:
+        named = named.select_for_update(of=("self",))
+    proposals = {str(proposal.pk): proposal for proposal in named}
+    problems = []
+    for proposal_id in cleaned:
+        proposal = proposals.get(proposal_id)
+        if proposal is None:
+            problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
+        elif proposal.status != Offer.Status.SUBMITTED:
+            problems.append(f"A {proposal.status} proposal cannot be accepted.")
+    members = set(
+        Membership.objects.filter(organization_id=intent.organization_id).values_list(
+            "user_id", flat=True
+        )
+    )
+    for proposal in proposals.values():
+        if proposal.member_id not in members:
+            problems.append(f"{proposal.member.get_username()} is no longer a member.")
+    if problems:
+        raise DomainError("The reward split is not valid.", errors={"shares": problems})
+    waiting = (
+        ProposalCoauthor.objects.filter(
+            offer_id__in=list(proposals), confirmed_at__isnull=True, member_id__in=members
+        )
+        .select_related("member")
+        .order_by("member__username")
+    )
+    if waiting:
+        names = ", ".join(row.member.get_username() for row in waiting)
+        raise DomainError(
+            f"Co-authors have not confirmed yet: {names}.",
+            kind=CONFLICT,
+            errors={"shares": [f"Waiting for co-authors to confirm: {names}."]},
+        )
+    return proposals, members
+
+
+def _canonical_id(value: Any) -> str:
+    """A proposal id as the database writes it (a UUID in any letter case reads the same)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _valid_uuids(ids: Mapping[str, Any]) -> list[str]:

@@ -55,15 +55,22 @@ def proposals_on_intent(*, intent: Intent) -> QuerySet[Offer]:
     )
 
 
-def proposal_of_member(*, intent: Intent, member: User) -> Offer | None:
-    """The member's latest proposal on the intent, or one they co-author."""
-    return (
+def proposals_of_member_on_intent(
+    *, intent: Intent, member: User
+) -> tuple[Offer | None, list[Offer]]:
+    """The member's latest own proposal on the intent, and those naming them co-author.
+
+    Apart: being named on a colleague's proposal neither hides nor replaces one's own.
+    """
+    proposals = list(
         Offer.objects.filter(Q(member=member) | Q(coauthors__member=member), intent=intent)
         .select_related("member")
         .prefetch_related("coauthors__member")
+        .distinct()
         .order_by("-created_at")
-        .first()
     )
+    own = next((proposal for proposal in proposals if proposal.member_id == member.pk), None)
+    return own, [proposal for proposal in proposals if proposal.member_id != member.pk]
 
 
 def proposals_of_member(*, member: User, organization: Organization) -> QuerySet[Offer]:

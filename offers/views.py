@@ -18,6 +18,7 @@ from intents.services import buyer_block_vendor, intent_mark_seen, intent_reveal
 from marketplace.errors import DomainError
 from offers.comparison import (
     SCORE_EXPLANATION,
+    criterion_sort,
     display_cells,
     offer_move,
     offer_set_shortlisted,
@@ -32,8 +33,6 @@ from offers.questions import question_answer, questions_for_buyer
 from offers.ratings import rating_create
 from offers.selectors import live_offer_count, offer_of_buyer, offers_on_intent_for_buyer
 from offers.services import intent_withdraw_and_decline_offers, offer_accept, offer_decline
-
-SORTS = {"score", "rank", "vendor", "status"}
 
 
 def _own_intent(request: HttpRequest, intent_id: object) -> Intent:
@@ -53,9 +52,9 @@ def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
     return offer
 
 
-# What a sort may look like (a known key or a criterion's slug, "-" for descending);
-# the intent page itself checks it is one of its keys.
-SORT_SHAPE = re.compile(r"-?[a-z0-9_-]{1,60}")
+# What a sort may look like (a column or a criterion's sort, "-" for descending);
+# the intent page itself checks it is one of its own.
+SORT_SHAPE = re.compile(r"-?[a-z0-9_-]{1,70}")
 
 
 def _back_to_intent(
@@ -80,16 +79,18 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
         # An internal RFP has its own page inside the organization.
         return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
     criteria = list(intent.criteria.all())
+    for criterion in criteria:
+        criterion.sort = criterion_sort(criterion.key)
     sealed = intent.offers_are_sealed
     offers = (
         [] if sealed else list(offers_on_intent_for_buyer(intent_id=intent.pk, buyer=request.user))
     )
     sort = request.GET.get("sort", "-score")
-    if sort.lstrip("-") not in SORTS | {criterion.key for criterion in criteria}:
+    sort_label = {"score": "score", "rank": "my rank", "vendor": "vendor", "status": "status"}
+    sort_label |= {criterion.sort: criterion.name for criterion in criteria}
+    if sort.lstrip("-") not in sort_label:
         sort = "-score"
     sort_key = sort.lstrip("-")
-    sort_label = {"score": "score", "rank": "my rank", "vendor": "vendor", "status": "status"}
-    sort_label |= {criterion.key: criterion.name for criterion in criteria}
     rows = sort_rows(score_offers(offers, criteria), sort)
     for row in rows:
         row.revised = revision_summary(row.offer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Callable
 from datetime import timedelta
@@ -365,6 +366,29 @@ def test_sealed_intent_hides_offers_until_the_deadline(
     assert "Hidden Vendor GmbH" in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
 
 
+def test_withdrawing_a_sealed_intent_early_keeps_its_offers_sealed_until_the_deadline(
+    open_intent: Intent, buyer: Any, buyer_client: Client
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=VendorFactory(name="Hidden Vendor GmbH"))
+    Intent.objects.filter(pk=open_intent.pk).update(is_sealed=True)
+
+    buyer_client.post(f"/intents/{open_intent.pk}/withdraw/")
+
+    open_intent.refresh_from_db()
+    assert open_intent.status == Intent.Status.WITHDRAWN
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    exported = buyer_client.get("/api/v1/me/export/").content.decode()
+    assert "Hidden Vendor GmbH" not in page and "250.00" not in page
+    assert "sealed" in page
+    assert "Hidden Vendor GmbH" not in exported and str(offer.pk) not in exported
+    assert buyer_client.get(f"/offers/{offer.pk}/accept/").status_code == 404
+    # The original deadline passed: what was sealed is the buyer's to read.
+    Intent.objects.filter(pk=open_intent.pk).update(
+        offers_close_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert "Hidden Vendor GmbH" in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+
+
 @pytest.mark.parametrize("action", ["accept", "decline", "shortlist", "reveal", "block"])
 def test_sealed_offers_cannot_be_read_or_decided_on_before_the_deadline(
     open_intent: Intent, buyer: Any, buyer_client: Client, action: str
@@ -514,6 +538,33 @@ def test_the_sweep_stops_at_its_time_budget_and_the_next_goes_on(
 
     monkeypatch.undo()
     assert notify_buyers() == 2
+
+
+def test_a_criterion_named_like_a_column_sorts_by_itself(
+    open_intent: Intent, buyer_client: Client
+) -> None:
+    intent_update(
+        intent=open_intent,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 5},
+            {"name": "Status", "kind": "number", "weight": 1},
+        ],
+    )
+    low = OfferFactory(intent=open_intent, vendor=VendorFactory(name="Low"))
+    high = OfferFactory(intent=open_intent, vendor=VendorFactory(name="High"))
+    Offer.objects.filter(pk=low.pk).update(criteria_answers={"status": 1})
+    Offer.objects.filter(pk=high.pk).update(criteria_answers={"status": 9})
+
+    def order(sort: str) -> list[str]:
+        page = buyer_client.get(f"/intents/{open_intent.pk}/?sort={sort}").content.decode()
+        return [name for name in re.findall(r'id="offer-([0-9a-f-]+)"', page)]
+
+    assert order("-criterion-status") == [str(high.pk), str(low.pk)]
+    assert order("criterion-status") == [str(low.pk), str(high.pk)]
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert 'href="?sort=criterion-status">Status</a>' in page
+    # "status" is still the offers' own status column.
+    assert 'href="?sort=status">Status</a>' in page
 
 
 def test_the_intent_page_survives_a_criterion_changing_kind_after_offers(

@@ -12,6 +12,7 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from intents.models import Intent
 from marketplace.errors import DomainError
@@ -38,6 +39,7 @@ from offers.proposals import (
     proposal_withdraw,
     proposals_award,
     split_amount,
+    validate_shares,
 )
 from offers.services import (
     REASON_RFP_WITHDRAWN,
@@ -325,6 +327,51 @@ def test_a_split_naming_another_intents_or_a_withdrawn_proposal_is_refused(
     assert _state(intent) == ("open", ["submitted", "withdrawn"], 0)
 
 
+def test_the_award_preview_refuses_what_the_award_would_refuse(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    live = proposal(intent, market["alice"])
+    declined = proposal(intent, market["bob"], status=Offer.Status.DECLINED)
+    elsewhere = proposal(internal_intent(market["organization"], market["poster"]), market["carol"])
+    waiting = proposal_submit(
+        member=market["carol"], intent=intent, message="Us", coauthors=[market["bob"]]
+    )
+    client.force_login(market["poster"])
+
+    for other, told in (
+        (declined, "A declined proposal cannot be accepted."),
+        (elsewhere, f"“{elsewhere.pk}” is not a proposal on this RFP."),
+        (waiting, f"Waiting for co-authors to confirm: {market['bob'].username}."),
+    ):
+        split = {f"share-{live.pk}": "50", f"share-{other.pk}": "50"}
+        preview = client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split, follow=True)
+        page = preview.content.decode()
+        assert "Yes, award and split the reward" not in page
+        assert escape(told) in page, told
+
+    assert _state(intent) == ("open", ["declined", "submitted", "submitted"], 0)
+
+
+def test_a_proposal_id_in_capitals_is_the_same_proposal(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    first, second = proposal(intent, market["alice"]), proposal(intent, market["bob"])
+    split = {f"share-{str(first.pk).upper()}": "60", f"share-{second.pk}": "40"}
+    client.force_login(market["poster"])
+
+    preview = client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split).content.decode()
+    client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split | {"confirm": "1"})
+
+    assert "Yes, award and split the reward" in preview and "Declined with" not in preview
+    assert _state(intent) == ("awarded", ["accepted", "accepted"], 2)
+    first.refresh_from_db()
+    assert first.reward_percent == Decimal("60")
+    with pytest.raises(DomainError, match="not valid"):
+        validate_shares({str(first.pk).upper(): "50", str(first.pk): "50"})
+
+
 def test_only_the_poster_awards(market: dict[str, Any]) -> None:
     made = proposal(market["intent"], market["alice"])
 
@@ -525,6 +572,35 @@ def test_the_proposal_form_and_co_author_confirmation_on_the_web(
     assert made.member_id == market["alice"].pk
     assert "Confirm I am co-author" in page.content.decode()
     assert ProposalCoauthor.objects.get().confirmed_at is not None
+
+
+def test_being_named_co_author_neither_hides_nor_replaces_ones_own_proposal(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    own = proposal_submit(member=market["bob"], intent=intent, message="Bob's own plan")
+    theirs = proposal_submit(
+        member=market["alice"], intent=intent, message="Alice's plan", coauthors=[market["bob"]]
+    )
+    client.force_login(market["bob"])
+
+    page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
+
+    assert "Your proposal" in page and "Bob&#x27;s own plan" in page
+    assert f"/orgs/{slug}/proposals/{own.pk}/withdraw/" in page
+    assert "Proposal by" in page and "(you are co-author)" in page and "Alice&#x27;s plan" in page
+    assert f"/orgs/{slug}/proposals/{theirs.pk}/coauthorship/" in page
+    assert f"/orgs/{slug}/proposals/{theirs.pk}/withdraw/" not in page
+    # Confirmed, the co-authorship still leaves Bob's own proposal his to withdraw.
+    client.post(f"/orgs/{slug}/proposals/{theirs.pk}/coauthorship/", {"answer": "confirm"})
+    client.post(f"/orgs/{slug}/proposals/{own.pk}/withdraw/")
+    own.refresh_from_db()
+    assert own.status == Offer.Status.WITHDRAWN
+    # With his own withdrawn he may propose again, co-author of a live one or not.
+    assert (
+        'action="/orgs/' + slug + f'/rfps/{intent.pk}/propose/"'
+        in client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
+    )
 
 
 def test_a_refused_proposal_comes_back_with_what_was_written_and_the_errors(
