@@ -1,8 +1,10 @@
 """The vendor REST API, ``/api/v1/``."""
 
+import uuid
+
 from csp.constants import SELF
 from csp.decorators import csp_update
-from django.urls import path
+from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
@@ -16,6 +18,22 @@ from marketplace.api.views import (
 )
 from offers.api.views import IntentQuestionsView, OfferViewSet
 
+
+class AnyCaseUUIDConverter:
+    """A UUID in either letter case, with or without dashes: as the router's detail
+    routes read one, so an id written in capitals names the same intent on every route."""
+
+    regex = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+register_converter(AnyCaseUUIDConverter, "any_case_uuid")
+
 router = SimpleRouter()
 router.register("intents", VendorIntentViewSet, basename="intent")
 router.register("offers", OfferViewSet, basename="offer")
@@ -28,7 +46,7 @@ urlpatterns = [
     path("events/", EventFeedView.as_view(), name="events"),
     path("me/export/", MyDataExportView.as_view(), name="me-export"),
     path(
-        "intents/<uuid:intent_id>/questions/",
+        "intents/<any_case_uuid:intent_id>/questions/",
         IntentQuestionsView.as_view(),
         name="intent-questions",
     ),

@@ -21,7 +21,7 @@ from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
 from marketplace.models import AuditEntry, Category, Membership, Organization, User, Vendor
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
@@ -373,7 +373,9 @@ def intent_update(
     with transaction.atomic():
         locked = Intent.objects.select_for_update().get(pk=intent.pk)
         if locked.status not in (Status.DRAFT, Status.OPEN):
-            raise DomainError(f"A {locked.status} intent cannot be edited.", kind=CONFLICT)
+            raise DomainError(
+                f"{with_article(locked.status)} intent cannot be edited.", kind=CONFLICT
+            )
         merged = {field: changes.get(field, getattr(locked, field)) for field in EDITABLE_FIELDS}
         errors = intent_validate({**merged, "organization": locked.organization})
         if locked.status == Status.OPEN and merged["currency"] != locked.currency:

@@ -16,7 +16,7 @@ from intents.forms import (
 from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
 from intents.services import intent_create, intent_publish, intent_update, intent_validate
-from marketplace.errors import DomainError
+from marketplace.errors import DomainError, with_article
 from marketplace.forms import add_domain_error
 
 
@@ -88,7 +88,7 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
     if intent.status not in (Intent.Status.DRAFT, Intent.Status.OPEN):
         # Say why rather than show a form that can only fail.
-        messages.error(request, f"A {intent.status} intent cannot be edited.")
+        messages.error(request, f"{with_article(intent.status)} intent cannot be edited.")
         return redirect("offers:intent", intent_id=intent.pk)
     form = IntentForm(request.POST or None, initial=intent_initial(intent))
     criteria_formset = CustomCriteriaFormSet(

@@ -34,3 +34,8 @@ class DomainError(Exception):
         """The refusal and its per-field reasons, as one flash message."""
         details = [message for messages in self.errors.values() for message in messages]
         return " ".join([self.message, *details])
+
+
+def with_article(word: str) -> str:
+    """``word`` after its indefinite article, for a sentence's start: "An accepted", "A declined"."""
+    return f"{'An' if word[:1] in 'aeiou' else 'A'} {word}"

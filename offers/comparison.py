@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from intents.models import Criterion, Intent
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.models import User
 from offers.models import Offer
 
@@ -173,7 +173,9 @@ def offer_move(*, buyer: User, offer: Offer, direction: str) -> None:
         offers = _ranked(offer.intent)
         index = next((i for i, o in enumerate(offers) if o.pk == offer.pk), None)
         if index is None:
-            raise DomainError(f"A {offer.status} offer cannot be ranked.", kind=CONFLICT)
+            raise DomainError(
+                f"{with_article(offer.status)} offer cannot be ranked.", kind=CONFLICT
+            )
         other = index - 1 if direction == "up" else index + 1
         if 0 <= other < len(offers):
             offers[index], offers[other] = offers[other], offers[index]

@@ -34,7 +34,7 @@ from intents.services import (
     intent_mark_awarded,
     intent_note_buyer_activity,
 )
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
 from marketplace.models import Membership, Organization, User
@@ -226,7 +226,9 @@ def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
     )
     proposal.refresh_from_db()
     if not changed:
-        raise DomainError(f"A {proposal.status} proposal cannot be withdrawn.", kind=CONFLICT)
+        raise DomainError(
+            f"{with_article(proposal.status)} proposal cannot be withdrawn.", kind=CONFLICT
+        )
     return proposal
 
 
@@ -474,7 +476,7 @@ def _proposals_to_award(
         if proposal is None:
             problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
         elif proposal.status != Offer.Status.SUBMITTED:
-            problems.append(f"A {proposal.status} proposal cannot be accepted.")
+            problems.append(f"{with_article(proposal.status)} proposal cannot be accepted.")
     members = set(
         Membership.objects.filter(organization_id=intent.organization_id).values_list(
             "user_id", flat=True

@@ -27,7 +27,7 @@ from intents.services import (
     intent_take_offer,
     intent_withdraw,
 )
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.events import NewEvent, emit_many
 from marketplace.models import AuditEntry, User, Vendor
 from marketplace.privacy import audit
@@ -181,7 +181,9 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             raise DomainError("This intent is no longer open to you.", kind=FORBIDDEN)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
         if locked.status != Offer.Status.SUBMITTED:
-            raise DomainError(f"A {locked.status} offer cannot be revised.", kind=CONFLICT)
+            raise DomainError(
+                f"{with_article(locked.status)} offer cannot be revised.", kind=CONFLICT
+            )
         merged = {field: changes.get(field, getattr(locked, field)) for field in REVISABLE_FIELDS}
         errors = _validate_terms(
             intent=intent,
@@ -227,7 +229,7 @@ def offer_withdraw(*, offer: Offer, vendor: Vendor) -> Offer:
     )
     offer.refresh_from_db()
     if not changed:
-        raise DomainError(f"A {offer.status} offer cannot be withdrawn.", kind=CONFLICT)
+        raise DomainError(f"{with_article(offer.status)} offer cannot be withdrawn.", kind=CONFLICT)
     return offer
 
 
@@ -339,7 +341,9 @@ def offer_accept(
         if not accepted:
             offer.refresh_from_db(fields=["status", "valid_until", "revision_count"])
             if offer.status != Offer.Status.SUBMITTED:
-                raise DomainError(f"A {offer.status} offer cannot be accepted.", kind=CONFLICT)
+                raise DomainError(
+                    f"{with_article(offer.status)} offer cannot be accepted.", kind=CONFLICT
+                )
             if offer.has_lapsed:
                 raise DomainError(offer.lapsed_text, kind=CONFLICT)
             raise DomainError(
@@ -386,7 +390,9 @@ def offer_set_declined(*, offer: Offer, reason: str, noun: str = "offer") -> Off
         )
         offer.refresh_from_db()
         if not changed:
-            raise DomainError(f"A {offer.status} {noun} cannot be declined.", kind=CONFLICT)
+            raise DomainError(
+                f"{with_article(offer.status)} {noun} cannot be declined.", kind=CONFLICT
+            )
         emit_dispositions([offer])
     return offer
 

@@ -361,6 +361,50 @@ def test_unknown_web_address_is_still_a_page(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("currency", "eur"),
+        ("currency", "ZZZ"),
+        ("currency", "EURO"),
+        ("country", "de"),
+        ("country", "XX"),
+        ("country", "DEU"),
+        ("category", "no-such-category"),
+    ],
+)
+def test_a_filter_value_that_can_match_nothing_is_400_not_an_empty_list(
+    api: APIClient, world: dict[str, Any], name: str, value: str
+) -> None:
+    body = assert_problem(api.get("/api/v1/intents/", {name: value}), 400)
+    assert list(body["errors"]) == [name]
+
+
+def test_good_filter_values_still_filter(api: APIClient, world: dict[str, Any]) -> None:
+    intent = world["intent"]
+    for name, value, count in (
+        ("currency", intent.currency, 1),
+        ("currency", "JPY" if intent.currency != "JPY" else "EUR", 0),
+        ("country", intent.country, 1),
+        ("country", "JP" if intent.country != "JP" else "FR", 0),
+        ("category", intent.category.slug, 1),
+    ):
+        response = api.get("/api/v1/intents/", {name: value})
+        assert response.status_code == 200, response.content
+        assert response.json()["count"] == count, (name, value)
+
+
+def test_an_intent_id_reads_the_same_in_any_letter_case_on_every_route(
+    api: APIClient, world: dict[str, Any]
+) -> None:
+    shouted = str(world["intent"].pk).upper()
+    assert api.get(f"/api/v1/intents/{shouted}/").status_code == 200
+    assert api.get(f"/api/v1/intents/{shouted}/questions/").status_code == 200
+    response = api.post(f"/api/v1/intents/{shouted}/questions/", {"text": "When?"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["intent"] == str(world["intent"].pk)
+
+
+@pytest.mark.parametrize(
     ("closes_before", "status"),
     [
         # Python takes offsets up to ±23:59, PostgreSQL only up to ±15:59 (once a 500).
@@ -503,3 +547,11 @@ def test_the_missing_slash_redirect_keeps_the_address_percent_encoded(
     response = APIClient().post(path, {}, format="json")
 
     assert (response.status_code, response["Location"]) == (308, location)
+
+
+def test_a_refusal_reads_as_english_whatever_the_status(
+    api: APIClient, world: dict[str, Any]
+) -> None:
+    Offer.objects.filter(pk=world["offer"].pk).update(status=Offer.Status.ACCEPTED)
+    body = assert_problem(api.post(f"/api/v1/offers/{world['offer'].pk}/withdraw/"), 409)
+    assert body["detail"] == "An accepted offer cannot be withdrawn."

@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 
 from intents.models import Intent
 from intents.selectors import intents_matching_text
+from marketplace.codes import validate_country, validate_currency
 from marketplace.models import Category
 from marketplace.selectors import category_ids_with_descendants
 
@@ -22,7 +23,9 @@ class IntentFilter(django_filters.FilterSet):
         method="filter_category", help_text="A category slug; includes its subcategories."
     )
     q = django_filters.CharFilter(method="filter_text", help_text="Words in title or description.")
-    currency = django_filters.CharFilter(field_name="currency")
+    currency = django_filters.CharFilter(
+        field_name="currency", validators=[validate_currency], help_text="An ISO 4217 code."
+    )
     # An intent whose buyer hid the budget never matches a budget filter: that
     # it did, for one amount and not the next, would tell the budget.
     budget_min = django_filters.NumberFilter(
@@ -31,7 +34,9 @@ class IntentFilter(django_filters.FilterSet):
     budget_max = django_filters.NumberFilter(
         method="filter_budget_max", help_text="Budget starts at most at this (shown budgets only)."
     )
-    country = django_filters.CharFilter(field_name="country")
+    country = django_filters.CharFilter(
+        field_name="country", validators=[validate_country], help_text="An ISO 3166 code."
+    )
     closes_before = django_filters.IsoDateTimeFilter(
         method="filter_closes_before", help_text="Offers close before this time (ISO 8601)."
     )
@@ -48,7 +53,11 @@ class IntentFilter(django_filters.FilterSet):
     def filter_category(
         self, queryset: QuerySet[Intent], name: str, value: str
     ) -> QuerySet[Intent]:
-        root = Category.objects.filter(slug=value).values_list("id", flat=True)
+        root = list(Category.objects.filter(slug=value).values_list("id", flat=True))
+        if not root:
+            raise ValidationError(
+                {"category": [f"No category “{value}”: GET categories/ lists them."]}
+            )
         return queryset.filter(category_id__in=category_ids_with_descendants(root))
 
     @extend_schema_field(OpenApiTypes.DATETIME)

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -86,6 +87,7 @@ class OfferViewSet(
         return Response(OfferSerializer(offer).data)
 
 
+@extend_schema(parameters=[OpenApiParameter("intent_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
 class IntentQuestionsView(generics.GenericAPIView):
     """Questions about an intent you were matched to: yours, and every answered one.
 

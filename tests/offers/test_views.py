@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from intents.models import Criterion, Intent
 from marketplace.accounts import signup_token
+from marketplace.errors import with_article
 from marketplace.models import Category, User
 from offers.models import Offer, OfferRevision, Question
 from tests.factories import (
@@ -370,7 +371,7 @@ def test_an_intent_that_can_no_longer_change_offers_no_edit_form(
     page = buyer_client.get(f"/intents/{intent.pk}/edit/", follow=True)
 
     assert page.redirect_chain[-1][0] == f"/intents/{intent.pk}/"
-    assert f"A {status} intent cannot be edited." in page.content.decode()
+    assert f"{with_article(status)} intent cannot be edited." in page.content.decode()
 
 
 def test_a_refused_criterion_row_is_announced_at_the_top_of_the_form(client: Client) -> None:
