@@ -555,3 +555,67 @@ def test_a_refusal_reads_as_english_whatever_the_status(
     Offer.objects.filter(pk=world["offer"].pk).update(status=Offer.Status.ACCEPTED)
     body = assert_problem(api.post(f"/api/v1/offers/{world['offer'].pk}/withdraw/"), 409)
     assert body["detail"] == "An accepted offer cannot be withdrawn."
+
+
+READS = [
+    lambda world: "/api/v1/intents/",
+    lambda world: f"/api/v1/intents/{world['intent'].pk}/",
+    lambda world: f"/api/v1/intents/{world['intent'].pk}/questions/",
+    lambda world: "/api/v1/offers/",
+    lambda world: f"/api/v1/offers/{world['offer'].pk}/",
+    lambda world: "/api/v1/notices/",
+    lambda world: "/api/v1/events/",
+    lambda world: "/api/v1/webhooks/",
+    lambda world: f"/api/v1/webhooks/{world['endpoint'].pk}/",
+    lambda world: f"/api/v1/webhooks/{world['endpoint'].pk}/deliveries/",
+    lambda world: "/api/v1/categories/",
+    lambda world: "/api/v1/vendor/",
+]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_a_query_parameter_the_endpoint_does_not_read_is_400(
+    api: APIClient, world: dict[str, Any], path: Callable[[dict[str, Any]], str]
+) -> None:
+    assert api.get(path(world)).status_code == 200
+    body = assert_problem(api.get(path(world), {"categroy": "plumbing"}), 400)
+    assert list(body["errors"]) == ["categroy"]
+    assert "it reads" in body["errors"]["categroy"][0]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/intents/?currency=EUR&currency=USD",
+        "/api/v1/intents/?page=1&page=2",
+        "/api/v1/offers/?status=submitted&status=withdrawn",
+        "/api/v1/events/?after=0&after=1",
+    ],
+)
+def test_a_parameter_given_twice_is_400(api: APIClient, world: dict[str, Any], query: str) -> None:
+    body = assert_problem(api.get(query), 400)
+    assert list(body["errors"].values()) == [["Give it once."]]
+
+
+def test_the_parameters_an_endpoint_reads_still_work(api: APIClient, world: dict[str, Any]) -> None:
+    for query in (
+        "/api/v1/intents/?status=open&ordering=-created_at&page=1&page_size=10&format=json",
+        "/api/v1/events/?after=0&limit=10",
+        "/api/v1/notices/?unread=true",
+        f"/api/v1/offers/?intent={world['intent'].pk}&ordering=price",
+    ):
+        assert api.get(query).status_code == 200, query
+
+
+def test_a_write_with_an_unknown_query_parameter_is_400_and_changes_nothing(
+    api: APIClient, world: dict[str, Any]
+) -> None:
+    before = state()
+    body = {"intent": str(world["intent"].pk), "price": "10.00", "currency": "EUR"}
+    refused = assert_problem(api.post("/api/v1/offers/?dry_run=1", body, format="json"), 400)
+    assert list(refused["errors"]) == ["dry_run"]
+    assert state() == before
+
+
+def test_without_a_key_an_unknown_parameter_is_still_a_401() -> None:
+    assert_problem(APIClient().get("/api/v1/intents/?categroy=x"), 401)

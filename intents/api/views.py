@@ -32,6 +32,7 @@ from intents.selectors import (
 )
 from marketplace.api.ordering import StrictOrderingFilter
 from marketplace.api.permissions import request_vendor
+from marketplace.api.query_params import KnownQueryParams
 from marketplace.api.serializers import refuse_any_body
 
 # Query parameters that leave the list as it is by default: open intents, all of them.
@@ -39,7 +40,7 @@ UNFILTERED_PARAMS = {"page", "page_size", "ordering"}
 DEFAULT_ORDERING = "offers_close_at"
 
 
-class VendorIntentViewSet(viewsets.ReadOnlyModelViewSet):
+class VendorIntentViewSet(KnownQueryParams, viewsets.ReadOnlyModelViewSet):
     """Intents this vendor may answer; anything else is a 404."""
 
     filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
@@ -121,7 +122,9 @@ class NoticeFilter(django_filters.FilterSet):
         return queryset.filter(read_at__isnull=value)
 
 
-class NoticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class NoticeViewSet(
+    KnownQueryParams, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """This vendor's inbox: one notice per intent it was matched to, with the reasons."""
 
     serializer_class = NoticeSerializer

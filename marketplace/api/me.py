@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.api.query_params import KnownQueryParams
 from marketplace.privacy import export_user_data
 
 
@@ -41,7 +42,7 @@ class PersonSessionAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
-class MyDataExportView(APIView):
+class MyDataExportView(KnownQueryParams, APIView):
     """Everything you created or received, as one schema.org JSON-LD document.
 
     For the logged-in person (their web session); an API key is not a person.

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from marketplace.api.idempotency import idempotent
 from marketplace.api.permissions import request_vendor
+from marketplace.api.query_params import KnownQueryParams
 from marketplace.api.serializers import (
     CategorySerializer,
     EventFeedSerializer,
@@ -32,7 +33,7 @@ from marketplace.webhooks import (
 )
 
 
-class VendorProfileView(generics.GenericAPIView):
+class VendorProfileView(KnownQueryParams, generics.GenericAPIView):
     """The calling vendor's own profile."""
 
     serializer_class = VendorSerializer
@@ -54,7 +55,7 @@ class VendorProfileView(generics.GenericAPIView):
         return Response(self.get_serializer(self.get_object()).data)
 
 
-class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class CategoryViewSet(KnownQueryParams, mixins.ListModelMixin, viewsets.GenericViewSet):
     """The category tree, parents before children; ``parent`` is the parent's slug."""
 
     serializer_class = CategorySerializer
@@ -62,7 +63,7 @@ class CategoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends: list[type] = []
 
 
-class EventFeedView(generics.GenericAPIView):
+class EventFeedView(KnownQueryParams, generics.GenericAPIView):
     """This vendor's events in a stable order. Poll with ``?after=<next>`` from the last answer.
 
     Positions are given in commit order, so polling from the last ``next``
@@ -72,6 +73,7 @@ class EventFeedView(generics.GenericAPIView):
     serializer_class = EventFeedSerializer
     filter_backends: list[type] = []
     pagination_class = None
+    extra_query_params = ("after", "limit")
 
     @extend_schema(
         parameters=[
@@ -107,7 +109,7 @@ def _non_negative_int(value: str, name: str) -> int:
     return int(value)
 
 
-class WebhookEndpointViewSet(viewsets.ModelViewSet):
+class WebhookEndpointViewSet(KnownQueryParams, viewsets.ModelViewSet):
     """This vendor's webhook endpoints. The signing secret is in the create response only."""
 
     serializer_class = WebhookEndpointSerializer

@@ -12,6 +12,7 @@ from intents.models import Intent
 from intents.selectors import intents_visible_to_vendor
 from marketplace.api.idempotency import idempotent
 from marketplace.api.permissions import request_vendor
+from marketplace.api.query_params import KnownQueryParams
 from marketplace.api.serializers import refuse_any_body
 from marketplace.errors import NOT_FOUND, DomainError
 from marketplace.models import ApiKey
@@ -31,6 +32,7 @@ from offers.services import offer_revise, offer_submit, offer_withdraw
 
 
 class OfferViewSet(
+    KnownQueryParams,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -88,7 +90,7 @@ class OfferViewSet(
 
 
 @extend_schema(parameters=[OpenApiParameter("intent_id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
-class IntentQuestionsView(generics.GenericAPIView):
+class IntentQuestionsView(KnownQueryParams, generics.GenericAPIView):
     """Questions about an intent you were matched to: yours, and every answered one.
 
     The buyer's answers are visible to every matched vendor; who asked is not.
