@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from intents.matching import (
@@ -35,7 +35,7 @@ from marketplace.codes import WORLDWIDE
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
-from marketplace.models import Membership, SkillProfile, User, Vendor, VendorBlock
+from marketplace.models import Event, Membership, SkillProfile, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
 from marketplace.selectors import category_tree
 
@@ -376,6 +376,38 @@ def member_notice_mark_read(*, intent: Intent, member: User) -> None:
     Notice.objects.filter(intent=intent, member=member, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+def intent_event_still_to_tell(event: Event) -> bool:
+    """An event about an intent reaches its vendor only while the vendor may read the intent.
+
+    A moderator hid it, or its buyer blocked the vendor (the notice is gone): what was
+    still to be delivered of it is dropped, as the notice e-mails are.
+    """
+    if event.type.startswith("intent."):
+        intent = event.payload.get("intent")
+        intent_id = intent.get("id") if isinstance(intent, dict) else None
+    elif event.type == "question.answered":
+        question = event.payload.get("question")
+        intent_id = question.get("intent") if isinstance(question, dict) else None
+    else:
+        return True  # an offer's fate is told whatever became of the intent
+    try:
+        intent_id = uuid.UUID(str(intent_id))
+    except ValueError:
+        return True  # names no intent: nothing here to refuse it for
+    found = (
+        Intent.objects.filter(pk=intent_id)
+        .annotate(
+            noticed=Exists(Notice.objects.filter(intent=OuterRef("pk"), vendor_id=event.vendor_id))
+        )
+        .values_list("is_hidden", "noticed")
+        .first()
+    )
+    if found is None:
+        return True
+    is_hidden, noticed = found
+    return noticed and not is_hidden
 
 
 def emit_to_noticed_vendors(

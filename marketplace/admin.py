@@ -35,6 +35,7 @@ from marketplace.services import (
     vendor_request_catch_up,
     vendor_set_suspended,
     vendor_set_verified,
+    vendor_unblock,
 )
 from marketplace.webhooks import webhook_redeliver
 
@@ -97,6 +98,9 @@ class ApiKeyInline(admin.TabularInline):
 class VendorForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for field in ("regions", "keywords"):
+            if field in cleaned and cleaned[field] is None:
+                cleaned[field] = []  # a box left empty (or null): none
         errors = vendor_profile_errors(
             **{
                 field: cleaned.get(field)
@@ -199,10 +203,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(VendorBlock)
 class VendorBlockAdmin(admin.ModelAdmin):
+    """A buyer's blocks, to read. Blocking is the buyer's own act (it also takes the
+    vendor's notices away); a block removed here is lifted as the buyer lifts it."""
+
     list_display = ("buyer", "vendor", "created_at")
     list_select_related = ("buyer", "vendor")
     search_fields = ("buyer__username", "vendor__name")
     raw_id_fields = ("buyer", "vendor")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: VendorBlock) -> None:
+        vendor_unblock(buyer=obj.buyer, vendor=obj.vendor)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VendorBlock]) -> None:
+        for block in queryset.select_related("buyer", "vendor"):
+            vendor_unblock(buyer=block.buyer, vendor=block.vendor)
 
 
 @admin.register(Event)
@@ -309,11 +329,18 @@ OWNER = Membership.Role.OWNER
 LAST_OWNER = "An organization with members keeps at least one owner; make someone else owner first."
 
 
+MOVED = "A membership is not moved to another person: remove it and add one for them."
+
+
 class MembershipInlineFormSet(forms.BaseInlineFormSet):
     """The organization's members as edited together: one of those kept stays owner."""
 
     def clean(self) -> None:
         super().clean()
+        for form in self.forms:
+            if form.instance.pk and "user" in form.changed_data:
+                # As MembershipAdmin: the person leaving would keep their proposals.
+                form.add_error("user", MOVED)
         kept = [
             form.cleaned_data
             for form in self.forms

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,22 @@ DISPATCH_BATCH = 1000
 DELIVERY_TASK_BATCH = 100
 # Any 64-bit number of our own, so the sequencer's advisory lock is ours alone.
 SEQUENCER_LOCK_ID = 7_331_001
+
+
+# A higher layer whose events can stop applying before they are delivered (an intent a
+# moderator hid, a vendor its buyer blocked) registers a check here, by name; a webhook
+# delivery not yet made of an event some check refuses is dropped, not sent.
+StillToTell = Callable[["Event"], bool]
+_still_to_tell: dict[str, StillToTell] = {}
+
+
+def register_still_to_tell(name: str, check: StillToTell) -> None:
+    _still_to_tell[name] = check
+
+
+def event_still_to_tell(event: Event) -> bool:
+    """Whether the event may still reach its vendor (every registered check agrees)."""
+    return all(check(event) for check in _still_to_tell.values())
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,15 @@ def vendor_block(*, buyer: User, vendor: Vendor) -> None:
 
 
 def vendor_unblock(*, buyer: User, vendor: Vendor) -> None:
-    VendorBlock.objects.filter(buyer=buyer, vendor=vendor).delete()
+    """The buyer lifts a block: the vendor may be noticed of their open intents again.
+
+    It is matched against the intents already open after commit (a catch-up, as
+    for a vendor unpaused or reinstated): matching skipped it on the buyer's.
+    """
+    with transaction.atomic():
+        deleted, _ = VendorBlock.objects.filter(buyer=buyer, vendor=vendor).delete()
+        if deleted:
+            vendor_request_catch_up(vendor_id=vendor.pk)
 
 
 def vendor_set_reputation(*, vendor_id: object, rating_count: int, rating_mean: Decimal) -> None:

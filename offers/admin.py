@@ -48,10 +48,19 @@ class OfferAdmin(admin.ModelAdmin):
 
 @admin.register(ProposalCoauthor)
 class ProposalCoauthorAdmin(admin.ModelAdmin):
+    """Co-authors are named by the proposer and confirm themselves (``offers.proposals``,
+    which keeps out outsiders, the poster and the proposer); operators read them."""
+
     list_display = ("offer", "member", "confirmed_at", "created_at")
     list_select_related = ("offer", "offer__intent", "member")
     search_fields = ("member__username", "offer__intent__title")
     raw_id_fields = ("offer", "member")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(RewardEntry)

@@ -36,6 +36,7 @@ from tests.factories import (
     UserFactory,
     VendorFactory,
     noticed_intent,
+    org_member,
 )
 from tests.receiver import webhook_receiver
 
@@ -234,6 +235,27 @@ def test_create_vendor_refuses_an_invalid_email(category: Category) -> None:
     assert not User.objects.filter(email="not an address").exists()
 
 
+@pytest.mark.parametrize("empty", ["", "null"])
+@pytest.mark.parametrize("field", ["regions", "keywords"])
+def test_a_regions_or_keywords_box_left_empty_in_the_vendor_admin_means_none(
+    admin_client: Client, category: Category, field: str, empty: str
+) -> None:
+    vendor = VendorFactory(categories=[category], keywords=["tiles"])
+    form = {
+        "name": vendor.name, "slug": vendor.slug, "contact_email": vendor.contact_email,
+        "categories": [category.pk], "regions": '["DE"]', "keywords": '["tiles"]',
+        "daily_capacity": "100", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+    }  # fmt: skip
+
+    response = admin_client.post(
+        f"/admin/marketplace/vendor/{vendor.pk}/change/", form | {field: empty}
+    )
+
+    assert response.status_code == 302
+    vendor.refresh_from_db()
+    assert getattr(vendor, field) == []
+
+
 # --- admin forms keep the structural invariants ---------------------------------------
 
 
@@ -300,3 +322,35 @@ def test_the_intent_admin_keeps_a_title_to_one_line(admin_client: Client) -> Non
     assert response.status_code == 200
     assert "Keep the title to one line." in response.content.decode()
     assert Intent.objects.get(pk=intent.pk).title == intent.title
+
+
+def test_the_organization_admin_does_not_move_a_membership_to_another_person(
+    admin_client: Client,
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role="owner")
+    member = org_member(organization)
+    outsider = UserFactory()
+    memberships = list(Membership.objects.filter(organization=organization).order_by("pk"))
+    form = {"name": organization.name, "slug": organization.slug}
+    form |= {"memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "2"}
+    for number, membership in enumerate(memberships):
+        moved = outsider if membership.user_id == member.pk else membership.user
+        form |= {
+            f"memberships-{number}-id": membership.pk,
+            f"memberships-{number}-organization": organization.pk,
+            f"memberships-{number}-user": moved.pk,
+            f"memberships-{number}-role": membership.role,
+        }
+
+    response = admin_client.post(f"/admin/marketplace/organization/{organization.pk}/change/", form)
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "A membership is not moved to another person" in response.content.decode()
+    assert set(
+        Membership.objects.filter(organization=organization).values_list("user_id", flat=True)
+    ) == {owner.pk, member.pk}
+
+
+def test_co_authors_are_read_not_written_in_the_admin(admin_client: Client) -> None:
+    assert admin_client.get("/admin/offers/proposalcoauthor/add/").status_code == 403

@@ -18,11 +18,20 @@ from rest_framework.test import APIClient
 
 from intents.models import IdentityReveal, Intent, Notice, Term
 from intents.notices import intent_match
-from intents.services import intent_create, intent_set_hidden, intent_update
+from intents.services import buyer_block_vendor, intent_create, intent_set_hidden, intent_update
 from marketplace.errors import DomainError
 from marketplace.events import events_dispatch
-from marketplace.models import AuditEntry, Category, Event, User, Vendor, VendorBlock
-from marketplace.webhooks import webhook_endpoint_create
+from marketplace.models import (
+    AuditEntry,
+    Category,
+    Event,
+    User,
+    Vendor,
+    VendorBlock,
+    WebhookDelivery,
+)
+from marketplace.services import vendor_block
+from marketplace.webhooks import NO_LONGER_APPLIES, webhook_deliver, webhook_endpoint_create
 from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.privacy import intent_redact_for_vendors
 from offers.questions import question_answer
@@ -395,6 +404,51 @@ def test_blocking_from_an_offer_stops_future_notices(
 
     client.post(f"/me/blocks/{offer.vendor_id}/remove/")
     assert not VendorBlock.objects.exists()
+
+
+def test_a_vendor_unblocked_is_matched_to_the_buyers_open_intents(
+    category: Category, buyer: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    vendor_block(buyer=buyer, vendor=vendor)
+    intent = IntentFactory(buyer=buyer, category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+    assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
+    client = Client()
+    client.force_login(buyer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/me/blocks/{vendor.pk}/remove/")
+
+    assert Notice.objects.filter(intent=intent, vendor=vendor).exists()
+    vendor.refresh_from_db()
+    assert vendor.catch_up_requested_at is None  # asked for, and done
+
+
+def test_the_admin_reads_blocks_and_lifts_one_as_the_buyer_would(
+    category: Category, buyer: User, admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    vendor_block(buyer=buyer, vendor=vendor)
+    intent = IntentFactory(buyer=buyer, category=category, country="DE")
+    intent_match(intent_id=intent.pk)
+    block = VendorBlock.objects.get()
+
+    assert admin_client.get("/admin/marketplace/vendorblock/add/").status_code == 403
+    assert admin_client.get(f"/admin/marketplace/vendorblock/{block.pk}/change/").status_code == 200
+    refused = admin_client.post(
+        f"/admin/marketplace/vendorblock/{block.pk}/change/",
+        {"buyer": buyer.pk, "vendor": VendorFactory().pk},
+    )
+    assert refused.status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/marketplace/vendorblock/",
+            {"action": "delete_selected", "_selected_action": [block.pk], "post": "yes"},
+        )
+
+    assert not VendorBlock.objects.exists()
+    assert Notice.objects.filter(intent=intent, vendor=vendor).exists()
 
 
 def ids_listed(api: APIClient) -> set[str]:
@@ -815,3 +869,39 @@ def test_a_redacted_intents_words_cannot_be_found_by_a_vendors_text_search(
     found = api.get("/api/v1/intents/", {"status": "awarded", "q": "Quuxstrasse"}).json()
 
     assert (found_before["count"], found["count"]) == (1, 0)
+
+
+@pytest.mark.parametrize("then", ["hidden by a moderator", "its buyer blocks the vendor"])
+def test_a_webhook_not_yet_delivered_is_dropped_once_the_vendor_may_not_read_its_intent(
+    category: Category, buyer: User, then: str
+) -> None:
+    vendor, other = VendorFactory(categories=[category]), VendorFactory(categories=[category])
+    with webhook_receiver() as receiver:
+        receiver.statuses = [500, 500, 200, 200]  # the first attempts fail: retries wait
+        for each in (vendor, other):
+            webhook_endpoint_create(vendor=each, url=receiver.url)
+        intent = publish(buyer, category)
+        intent_match(intent_id=intent.pk)
+        events_dispatch()
+        deliveries = list(WebhookDelivery.objects.order_by("endpoint__vendor_id"))
+        for delivery in deliveries:
+            webhook_deliver(delivery_id=delivery.pk)
+        assert len(receiver.received) == 2
+
+        if then == "hidden by a moderator":
+            intent_set_hidden(intent=intent, is_hidden=True)
+        else:
+            buyer_block_vendor(buyer=buyer, vendor=vendor)
+        WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+        for delivery in deliveries:
+            webhook_deliver(delivery_id=delivery.pk)
+
+        outcome = {
+            delivery.endpoint.vendor_id: (delivery.status, delivery.last_error)
+            for delivery in WebhookDelivery.objects.select_related("endpoint")
+        }
+        dropped = (WebhookDelivery.Status.FAILED, NO_LONGER_APPLIES)
+        sent = (WebhookDelivery.Status.SUCCEEDED, "")
+        assert outcome[vendor.pk] == dropped
+        assert outcome[other.pk] == (dropped if then == "hidden by a moderator" else sent)
+        assert len(receiver.received) == (2 if then == "hidden by a moderator" else 3)
