@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from intents.models import Intent, Notice
-from intents.services import intent_set_hidden, title_problem
+from intents.services import intent_moderate_words, intent_set_hidden, title_problem
 
 
 class IntentModerationForm(forms.ModelForm):
@@ -56,11 +56,11 @@ class IntentAdmin(admin.ModelAdmin):
         return False  # buyers post intents; the services give them a pseudonym and matching
 
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
-        # Only what the moderator changed: an offer arriving meanwhile (the buyer's
-        # news mark) or any service's write to the row is kept.
-        # Hiding, or showing again, is the service's: it relists, rematches and tells.
-        columns = {field.name for field in Intent._meta.concrete_fields} - {"is_hidden"}
-        obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
+        # Through the services, which write only what the moderator changed (an offer
+        # arriving meanwhile, the buyer's news mark, is kept) and tell the vendors.
+        # Hidden in the same save, what the words told is passed over for them.
+        if {"title", "description"} & set(form.changed_data):
+            intent_moderate_words(intent=obj, title=obj.title, description=obj.description)
         if "is_hidden" in form.changed_data:
             intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)
 

@@ -9,12 +9,12 @@ class IntentsConfig(AppConfig):
         # Register this app's Celery tasks in every process, not only in workers,
         # so services can enqueue them by name.
         from intents import tasks  # noqa: F401
-        from intents.notices import intent_event_still_to_tell
+        from intents.notices import intent_events_no_longer_to_tell
         from intents.privacy import erase_intents, export_intents
-        from marketplace.events import register_still_to_tell
+        from marketplace.events import register_no_longer_to_tell
         from marketplace.privacy import register
 
         # This app's part of a person's export and erasure (see marketplace.privacy).
         register(name="intents", export=export_intents, erase=erase_intents, order=1)
-        # Webhooks about an intent the vendor may no longer read are not delivered.
-        register_still_to_tell("intents", intent_event_still_to_tell)
+        # Events about an intent the vendor may no longer read are not told (webhooks, feed).
+        register_no_longer_to_tell("intents", intent_events_no_longer_to_tell)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
+from django.db.models import Case, Count, F, Q, QuerySet, When
 from django.utils import timezone
 
 from intents.matching import (
@@ -378,36 +378,42 @@ def member_notice_mark_read(*, intent: Intent, member: User) -> None:
     )
 
 
-def intent_event_still_to_tell(event: Event) -> bool:
-    """An event about an intent reaches its vendor only while the vendor may read the intent.
+def intent_events_no_longer_to_tell(events: list[Event]) -> set[int]:
+    """The events about an intent its vendor may no longer read: a moderator hid it, or
+    its buyer blocked the vendor (the notice is gone). Two queries, whatever the events.
 
-    A moderator hid it, or its buyer blocked the vendor (the notice is gone): what was
-    still to be delivered of it is dropped, as the notice e-mails are.
+    Their webhooks are dropped and the feed passes over them, as the notice e-mails are
+    not sent. An offer's fate is told whatever became of its intent.
     """
-    if event.type.startswith("intent."):
-        intent = event.payload.get("intent")
-        intent_id = intent.get("id") if isinstance(intent, dict) else None
-    elif event.type == "question.answered":
-        question = event.payload.get("question")
-        intent_id = question.get("intent") if isinstance(question, dict) else None
-    else:
-        return True  # an offer's fate is told whatever became of the intent
-    try:
-        intent_id = uuid.UUID(str(intent_id))
-    except ValueError:
-        return True  # names no intent: nothing here to refuse it for
-    found = (
-        Intent.objects.filter(pk=intent_id)
-        .annotate(
-            noticed=Exists(Notice.objects.filter(intent=OuterRef("pk"), vendor_id=event.vendor_id))
-        )
-        .values_list("is_hidden", "noticed")
-        .first()
+    about: dict[int, uuid.UUID] = {}
+    for event in events:
+        if event.type.startswith("intent."):
+            intent = event.payload.get("intent")
+            intent_id = intent.get("id") if isinstance(intent, dict) else None
+        elif event.type == "question.answered":
+            question = event.payload.get("question")
+            intent_id = question.get("intent") if isinstance(question, dict) else None
+        else:
+            continue
+        try:
+            about[event.id] = uuid.UUID(str(intent_id))
+        except ValueError:
+            continue  # names no intent: nothing here to refuse it for
+    if not about:
+        return set()
+    hidden = dict(Intent.objects.filter(pk__in=set(about.values())).values_list("pk", "is_hidden"))
+    vendor_of = {event.id: event.vendor_id for event in events}
+    noticed = set(
+        Notice.objects.filter(
+            intent_id__in=set(about.values()), vendor_id__in=set(vendor_of.values())
+        ).values_list("intent_id", "vendor_id")
     )
-    if found is None:
-        return True
-    is_hidden, noticed = found
-    return noticed and not is_hidden
+    return {
+        event_id
+        for event_id, intent_id in about.items()
+        if intent_id in hidden  # an intent deleted since: nothing here to refuse it for
+        and (hidden[intent_id] or (intent_id, vendor_of[event_id]) not in noticed)
+    }
 
 
 def emit_to_noticed_vendors(

@@ -665,6 +665,27 @@ def intent_mark_awarded(*, intent: Intent) -> Intent:
     )
 
 
+def intent_moderate_words(*, intent: Intent, title: str, description: str) -> Intent:
+    """A moderator corrects an intent's words; the vendors noticed about it hear of it.
+
+    Whatever its status, since vendors still read a closed intent. The buyer's
+    other fields and their rules are the buyer's services' own.
+    """
+    with transaction.atomic():
+        locked = Intent.objects.select_for_update().get(pk=intent.pk)
+        if (locked.title, locked.description) == (title, description):
+            return locked
+        locked.title, locked.description = title, description
+        locked.save(update_fields=["title", "description", "updated_at"])
+        emit_to_noticed_vendors(
+            intent=locked,
+            type="intent.updated",
+            payload={"intent": intent_for_vendor(locked)},
+            dedupe_key=f"intent.updated:{locked.pk}:{locked.updated_at.isoformat()}",
+        )
+    return locked
+
+
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     """A moderator hides an abusive intent from vendors (or shows it again).
 
@@ -684,13 +705,14 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         if not is_hidden and intent.status == Status.OPEN:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=True)
             enqueue_on_commit("intents.match_intent", str(intent.pk))
-            # Edits made while hidden were told to nobody: the noticed vendors hear of
-            # them now (the same key as the edit's own event: nothing twice).
+            # While hidden, nothing about it was told: not its edits, and neither the
+            # webhooks still to go nor the feed's events of it (events_no_longer_to_tell).
+            # The noticed vendors hear of it as it is now.
             emit_to_noticed_vendors(
                 intent=intent,
                 type="intent.updated",
                 payload={"intent": intent_for_vendor(intent)},
-                dedupe_key=f"intent.updated:{intent.pk}:{intent.updated_at.isoformat()}",
+                dedupe_key=f"intent.updated:{intent.pk}:shown:{timezone.now().isoformat()}",
             )
 
 

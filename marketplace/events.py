@@ -39,20 +39,24 @@ DELIVERY_TASK_BATCH = 100
 SEQUENCER_LOCK_ID = 7_331_001
 
 
-# A higher layer whose events can stop applying before they are delivered (an intent a
-# moderator hid, a vendor its buyer blocked) registers a check here, by name; a webhook
-# delivery not yet made of an event some check refuses is dropped, not sent.
-StillToTell = Callable[["Event"], bool]
-_still_to_tell: dict[str, StillToTell] = {}
+# A higher layer whose events can stop applying before the vendor reads them (an intent
+# a moderator hid, a vendor its buyer blocked) registers a check here, by name: given
+# events, the ids of those no longer to tell. Their webhook deliveries not yet made are
+# dropped, and the vendor's feed passes over them.
+NoLongerToTell = Callable[[list["Event"]], set[int]]
+_no_longer_to_tell: dict[str, NoLongerToTell] = {}
 
 
-def register_still_to_tell(name: str, check: StillToTell) -> None:
-    _still_to_tell[name] = check
+def register_no_longer_to_tell(name: str, check: NoLongerToTell) -> None:
+    _no_longer_to_tell[name] = check
 
 
-def event_still_to_tell(event: Event) -> bool:
-    """Whether the event may still reach its vendor (every registered check agrees)."""
-    return all(check(event) for check in _still_to_tell.values())
+def events_no_longer_to_tell(events: list[Event]) -> set[int]:
+    """The ids of ``events`` that some registered check says not to tell any more."""
+    refused: set[int] = set()
+    for check in _no_longer_to_tell.values():
+        refused |= check(events)
+    return refused
 
 
 @dataclass(frozen=True)
@@ -205,3 +209,15 @@ def events_of_vendor_after(*, vendor: Vendor, after: int, limit: int) -> QuerySe
         .exclude(type=TEST_EVENT_TYPE)
         .order_by("position")[:limit]
     )
+
+
+def feed_page(*, vendor: Vendor, after: int, limit: int) -> tuple[list[Event], int]:
+    """The vendor's feed after ``after``: the events still to tell, and the next cursor.
+
+    The cursor moves past the events passed over too (see events_no_longer_to_tell):
+    an intent shown again is told afresh (``intent.updated``), not replayed.
+    """
+    events = list(events_of_vendor_after(vendor=vendor, after=after, limit=limit))
+    next_cursor = events[-1].position if events else after
+    refused = events_no_longer_to_tell(events)
+    return [event for event in events if event.id not in refused], next_cursor

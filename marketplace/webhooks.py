@@ -31,13 +31,13 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
-from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body, event_still_to_tell
+from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body, events_no_longer_to_tell
 from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.services import SUSPENDED
 
 logger = logging.getLogger(__name__)
 
-# A delivery whose event stopped applying before it went (see event_still_to_tell).
+# A delivery whose event stopped applying before it went (see events_no_longer_to_tell).
 NO_LONGER_APPLIES = "no longer applies: the vendor may not read this intent any more"
 TIMEOUT_SECONDS = 10
 # An address that does not answer at all (a dead host among several, no IPv6 route)
@@ -219,7 +219,7 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     if endpoint.vendor.is_suspended:  # suspended after the delivery was made
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error="vendor suspended")
         return delivery
-    if not event_still_to_tell(delivery.event):
+    if events_no_longer_to_tell([delivery.event]):
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error=NO_LONGER_APPLIES)
         return delivery
     body = json.dumps(event_body(delivery.event), separators=(",", ":"))

@@ -41,6 +41,7 @@ from tests.factories import (
     IntentFactory,
     NoticeFactory,
     OfferFactory,
+    UserFactory,
     VendorFactory,
     noticed_intent,
 )
@@ -905,3 +906,63 @@ def test_a_webhook_not_yet_delivered_is_dropped_once_the_vendor_may_not_read_its
         assert outcome[vendor.pk] == dropped
         assert outcome[other.pk] == (dropped if then == "hidden by a moderator" else sent)
         assert len(receiver.received) == (2 if then == "hidden by a moderator" else 3)
+
+
+def feed(api: APIClient, after: int = 0) -> tuple[list[tuple[str, str]], int]:
+    body = api.get("/api/v1/events/", {"after": after}).json()
+    told = [(item["type"], item["data"]["intent"]["title"]) for item in body["results"]]
+    return told, int(body["next"])
+
+
+def test_the_feed_passes_over_a_hidden_intent_and_tells_it_afresh_once_shown_again(
+    category: Category, buyer: User, vendor_client: Callable[[Vendor], APIClient]
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    api = vendor_client(vendor)
+    intent = publish(buyer, category, title="Rude words here")
+    intent_match(intent_id=intent.pk)
+    events_dispatch()
+
+    intent_set_hidden(intent=intent, is_hidden=True)
+    hidden, cursor = feed(api)
+    intent_update(intent=intent, title="Still rude")  # told to nobody while hidden
+    intent_set_hidden(intent=intent, is_hidden=False)
+    events_dispatch()
+    shown, _ = feed(api, cursor)
+
+    assert hidden == [] and cursor > 0  # the cursor moved past what it passed over
+    assert shown == [("intent.updated", "Still rude")]
+
+
+def test_the_feed_passes_over_the_intents_of_a_buyer_who_blocked_the_vendor(
+    category: Category, buyer: User, vendor_client: Callable[[Vendor], APIClient]
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    api = vendor_client(vendor)
+    for owner, title in ((buyer, "Blocked buyer's"), (UserFactory(), "Another buyer's")):
+        intent_match(intent_id=publish(owner, category, title=title).pk)
+    events_dispatch()
+
+    buyer_block_vendor(buyer=buyer, vendor=vendor)
+
+    told, _ = feed(api)
+    assert told == [("intent.matched", "Another buyer's")]
+
+
+def test_a_moderators_correction_reaches_the_noticed_vendors(
+    category: Category, buyer: User, admin_client: Client
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    intent = publish(buyer, category, title="Cheap pills and a bathroom")
+    intent_match(intent_id=intent.pk)
+    before = Intent.objects.get(pk=intent.pk).updated_at
+
+    admin_client.post(
+        f"/admin/intents/intent/{intent.pk}/change/",
+        {"title": "A bathroom", "description": intent.description},
+    )
+
+    intent.refresh_from_db()
+    assert intent.title == "A bathroom" and intent.updated_at > before
+    told = Event.objects.filter(vendor=vendor, type="intent.updated").get()
+    assert told.payload["intent"]["title"] == "A bathroom"

@@ -21,7 +21,7 @@ from marketplace.api.serializers import (
     refuse_any_body,
 )
 from marketplace.errors import DomainError
-from marketplace.events import events_of_vendor_after
+from marketplace.events import feed_page
 from marketplace.models import Category, Vendor, WebhookEndpoint
 from marketplace.selectors import deliveries_of_endpoint, webhook_endpoints_of_vendor
 from marketplace.services import vendor_update
@@ -91,10 +91,7 @@ class EventFeedView(KnownQueryParams, generics.GenericAPIView):
         limit = _non_negative_int(request.query_params.get("limit", "100"), "limit")
         if not 1 <= limit <= 500:
             raise DomainError("limit is 1 to 500.", errors={"limit": ["Between 1 and 500."]})
-        events = list(
-            events_of_vendor_after(vendor=request_vendor(request), after=after, limit=limit)
-        )
-        next_cursor = events[-1].position if events else after
+        events, next_cursor = feed_page(vendor=request_vendor(request), after=after, limit=limit)
         return Response(
             {"results": EventSerializer(events, many=True).data, "next": str(next_cursor)}
         )
