@@ -357,6 +357,8 @@ def vendor_unblock(*, buyer: User, vendor: Vendor) -> None:
             vendor_request_catch_up(vendor_id=vendor.pk)
 
 
-def vendor_set_reputation(*, vendor_id: object, rating_count: int, rating_mean: Decimal) -> None:
+def vendor_set_reputation(
+    *, vendor_id: object, rating_count: int, rating_mean: Decimal | None
+) -> None:
     """Store the aggregate of buyers' ratings; matching ranks by it."""
     Vendor.objects.filter(pk=vendor_id).update(rating_count=rating_count, rating_mean=rating_mean)

@@ -72,14 +72,23 @@ def next_retry_delay(attempts: int) -> timedelta | None:
     return base * random.uniform(0.8, 1.2)
 
 
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def _is_private(address: str) -> bool:
     """Not a public unicast address: private, loopback, link-local, shared (100.64/10), …
 
-    An IPv6 address carrying an IPv4 one (mapped, 6to4, Teredo) is judged by that one too.
+    An IPv6 address carrying an IPv4 one (mapped, 6to4, Teredo, NAT64's well-known
+    prefix, RFC 6052) is judged by that one too.
     """
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        embedded = (
+            ip.ipv4_mapped
+            or ip.sixtofour
+            or (ip.teredo[1] if ip.teredo else None)
+            or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64_PREFIX else None)
+        )
         if embedded is not None and _is_private(str(embedded)):
             return True
     return not ip.is_global or ip.is_multicast

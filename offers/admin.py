@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from offers.models import Offer, ProposalCoauthor, RewardEntry
+from offers.models import Offer, ProposalCoauthor, Question, Rating, RewardEntry
+from offers.questions import question_moderate, question_moderation_errors
+from offers.ratings import rating_delete
 
 
 @admin.register(Offer)
@@ -84,3 +88,63 @@ class RewardEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by the award alone
+
+
+class QuestionModerationForm(forms.ModelForm):
+    """The service's own rules, as form errors."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        errors = question_moderation_errors(
+            question=self.instance,  # as stored: the form's values are put in after clean()
+            text=cleaned.get("text") or "",
+            answer=cleaned.get("answer") or "",
+        )
+        for field, messages_ in errors.items():
+            self.add_error(field, messages_)
+        return cleaned
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    """A vendor's question and the buyer's answer: a moderator corrects their words
+    (told again to the vendors if answered) or deletes an abusive question."""
+
+    list_display = ("intent", "vendor", "created_at", "answered_at")
+    list_select_related = ("intent", "vendor")
+    search_fields = ("text", "answer", "intent__title", "vendor__name")
+    date_hierarchy = "created_at"
+    form = QuestionModerationForm
+    fields = ("id", "intent", "vendor", "text", "answer", "created_at", "answered_at")
+    readonly_fields = ("id", "intent", "vendor", "created_at", "answered_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # vendors ask through the API
+
+    def save_model(self, request: HttpRequest, obj: Question, form: Any, change: bool) -> None:
+        question_moderate(question=obj, text=obj.text, answer=obj.answer)
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    """Buyers rate the vendor they chose; an operator reads ratings and removes an
+    abusive one, and the vendor's reputation follows."""
+
+    list_display = ("vendor", "stars", "offer", "created_at")
+    list_filter = ("stars",)
+    list_select_related = ("vendor", "offer")
+    search_fields = ("vendor__name", "text")
+    readonly_fields = ("offer", "vendor", "stars", "text", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: Rating) -> None:
+        rating_delete(rating=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rating]) -> None:
+        for rating in queryset:
+            rating_delete(rating=rating)

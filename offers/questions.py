@@ -83,6 +83,48 @@ def question_answer(*, buyer: User, question: Question, answer: str) -> Question
     return question
 
 
+def question_moderation_errors(
+    *, question: Question, text: str, answer: str
+) -> dict[str, list[str]]:
+    """What is wrong with a moderator's correction, per field (the admin's form asks too)."""
+    text, answer = text.strip(), answer.strip()
+    errors: dict[str, list[str]] = {}
+    if not text or len(text) > MAX_QUESTION:
+        errors["text"] = [f"1 to {MAX_QUESTION} characters."]
+    if question.answered_at is None and answer:
+        errors["answer"] = ["The buyer answers; a moderator corrects an answer given."]
+    elif question.answered_at is not None and not 1 <= len(answer) <= MAX_ANSWER:
+        errors["answer"] = [f"1 to {MAX_ANSWER} characters."]
+    return errors
+
+
+def question_moderate(*, question: Question, text: str, answer: str) -> Question:
+    """A moderator corrects a question's or its answer's words.
+
+    An answered question was told to every noticed vendor: they hear the corrected
+    words too. Lengths as the asker's and the buyer's own.
+    """
+    text, answer = text.strip(), answer.strip()
+    errors = question_moderation_errors(question=question, text=text, answer=answer)
+    if errors:
+        raise DomainError("The correction is not valid.", errors=errors)
+    with transaction.atomic():
+        changed = (
+            Question.objects.filter(pk=question.pk)
+            .exclude(text=text, answer=answer)
+            .update(text=text, answer=answer)
+        )
+        question.refresh_from_db()
+        if changed and question.answered_at is not None:
+            emit_to_noticed_vendors(
+                intent=question.intent,
+                type="question.answered",
+                payload={"question": question_payload(question)},
+                dedupe_key=f"question.answered:{question.pk}:{timezone.now().isoformat()}",
+            )
+    return question
+
+
 def questions_visible_to_vendor(*, vendor: Vendor, intent: Intent) -> QuerySet[Question]:
     """The vendor's own questions, and every answered question on the intent."""
     return Question.objects.filter(

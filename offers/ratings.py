@@ -27,27 +27,41 @@ def rating_create(*, buyer: User, offer: Offer, stars: int, text: str = "") -> R
         raise DomainError("Too long.", kind=INVALID, errors={"text": [f"At most {MAX_TEXT}."]})
     try:
         with transaction.atomic():
-            # The vendor's row first: two ratings at once count in turn, not over each other.
-            list(
-                Vendor.objects.select_for_update(no_key=True)
-                .filter(pk=offer.vendor_id)
-                .values_list("pk")
-            )
+            _lock_vendor(offer.vendor_id)
             rating = Rating.objects.create(
                 offer=offer, vendor_id=offer.vendor_id, stars=stars, text=text.strip()
             )
-            summary = Rating.objects.filter(vendor_id=offer.vendor_id).aggregate(
-                count=Count("id"), mean=Avg("stars")
-            )
-            vendor_set_reputation(
-                vendor_id=offer.vendor_id,
-                rating_count=summary["count"],
-                rating_mean=Decimal(summary["mean"]).quantize(
-                    Decimal("0.01"), rounding=ROUND_HALF_UP
-                ),
-            )
+            _refresh_reputation(offer.vendor_id)
     except IntegrityError as error:  # the one-rating-per-offer constraint
         raise DomainError(
             "You already rated this vendor for this intent.", kind=CONFLICT
         ) from error
     return rating
+
+
+def rating_delete(*, rating: Rating) -> None:
+    """An operator removes a rating (abusive, or not the buyer's own); the reputation follows."""
+    with transaction.atomic():
+        _lock_vendor(rating.vendor_id)
+        Rating.objects.filter(pk=rating.pk).delete()
+        _refresh_reputation(rating.vendor_id)
+
+
+def _lock_vendor(vendor_id: object) -> None:
+    # The vendor's row first: two ratings at once count in turn, not over each other.
+    list(Vendor.objects.select_for_update(no_key=True).filter(pk=vendor_id).values_list("pk"))
+
+
+def _refresh_reputation(vendor_id: object) -> None:
+    summary = Rating.objects.filter(vendor_id=vendor_id).aggregate(
+        count=Count("id"), mean=Avg("stars")
+    )
+    mean = summary["mean"]
+    vendor_set_reputation(
+        vendor_id=vendor_id,
+        rating_count=summary["count"],
+        # No rating left: unrated again (matching ranks the unrated last).
+        rating_mean=None
+        if mean is None
+        else Decimal(mean).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from io import StringIO
 from typing import Any
 
@@ -17,6 +18,7 @@ from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch
 from marketplace.models import (
     Category,
+    Event,
     Membership,
     SkillProfile,
     User,
@@ -27,10 +29,13 @@ from marketplace.models import (
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
 from marketplace.webhooks import webhook_deliver
-from offers.models import Offer
+from offers.models import Offer, Question, Rating
+from offers.questions import question_answer, question_ask
+from offers.ratings import rating_create
 from tests.factories import (
     CategoryFactory,
     IntentFactory,
+    NoticeFactory,
     OfferFactory,
     OrganizationFactory,
     UserFactory,
@@ -354,3 +359,86 @@ def test_the_organization_admin_does_not_move_a_membership_to_another_person(
 
 def test_co_authors_are_read_not_written_in_the_admin(admin_client: Client) -> None:
     assert admin_client.get("/admin/offers/proposalcoauthor/add/").status_code == 403
+
+
+# --- moderating questions and ratings --------------------------------------------------
+
+
+def test_a_moderator_corrects_an_answer_and_the_noticed_vendors_hear_it(
+    admin_client: Client, category: Category
+) -> None:
+    asker, other = VendorFactory(categories=[category]), VendorFactory(categories=[category])
+    intent = noticed_intent(asker, category=category)
+    NoticeFactory(intent=intent, vendor=other)
+    question = question_ask(vendor=asker, intent=intent, text="Which floor?")
+    question_answer(buyer=intent.buyer, question=question, answer="Call me at 0151 2345678")
+    change = f"/admin/offers/question/{question.pk}/change/"
+
+    response = admin_client.post(change, {"text": "Which floor?", "answer": "The second floor."})
+
+    assert response.status_code == 302
+    question.refresh_from_db()
+    assert question.answer == "The second floor."
+    told = Event.objects.filter(type="question.answered").order_by("id")
+    latest = {event.vendor_id: event.payload["question"]["answer"] for event in told}
+    assert latest == {asker.pk: "The second floor.", other.pk: "The second floor."}
+
+
+@pytest.mark.parametrize(
+    ("answered", "text", "answer", "field"),
+    [
+        (False, "Which floor?", "The buyer's words put in their mouth", "answer"),
+        (True, "", "Second.", "text"),
+        (True, "Which floor?", "", "answer"),
+    ],
+)
+def test_a_moderators_correction_that_breaks_the_rules_is_a_form_error(
+    admin_client: Client,
+    category: Category,
+    answered: bool,
+    text: str,
+    answer: str,
+    field: str,
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    intent = noticed_intent(vendor, category=category)
+    question = question_ask(vendor=vendor, intent=intent, text="Which floor?")
+    if answered:
+        question_answer(buyer=intent.buyer, question=question, answer="Second.")
+    before = Question.objects.filter(pk=question.pk).values().get()
+    events = Event.objects.count()
+
+    response = admin_client.post(
+        f"/admin/offers/question/{question.pk}/change/", {"text": text, "answer": answer}
+    )
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert Question.objects.filter(pk=question.pk).values().get() == before
+    assert Event.objects.count() == events
+
+
+def test_an_operator_removes_a_rating_and_the_reputation_follows(
+    admin_client: Client, category: Category
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    ratings = []
+    for stars in (5, 1):
+        intent = IntentFactory(category=category)
+        offer = OfferFactory(intent=intent, vendor=vendor, status=Offer.Status.ACCEPTED)
+        ratings.append(rating_create(buyer=intent.buyer, offer=offer, stars=stars))
+    vendor.refresh_from_db()
+    assert (vendor.rating_count, vendor.rating_mean) == (2, Decimal("3.00"))
+
+    assert admin_client.get("/admin/offers/rating/add/").status_code == 403
+    admin_client.post(f"/admin/offers/rating/{ratings[1].pk}/delete/", {"post": "yes"})
+    vendor.refresh_from_db()
+    assert (vendor.rating_count, vendor.rating_mean) == (1, Decimal("5.00"))
+
+    admin_client.post(
+        "/admin/offers/rating/",
+        {"action": "delete_selected", "_selected_action": [ratings[0].pk], "post": "yes"},
+    )
+    vendor.refresh_from_db()
+    assert (vendor.rating_count, vendor.rating_mean) == (0, None)
+    assert not Rating.objects.exists()

@@ -204,6 +204,8 @@ def test_redeliver_sends_again_with_the_same_id(vendor: Vendor, receiver: Receiv
         "http://[::ffff:127.0.0.1]/hook",
         "http://[2002:7f00:1::]/hook",  # 6to4 around 127.0.0.1
         "http://[2002:a01:203::]/hook",  # 6to4 around 10.1.2.3
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 around 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 around 169.254.169.254
         "http://[fc00::1]/hook",
         "http://224.0.0.1/hook",
     ],
@@ -219,7 +221,12 @@ def test_private_targets_are_refused_unless_allowed(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://93.184.215.14/hook", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook"]
+    "url",
+    [
+        "http://93.184.215.14/hook",
+        "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook",
+        "http://[64:ff9b::5db8:d70e]/hook",  # NAT64 around 93.184.215.14
+    ],
 )
 def test_public_addresses_are_allowed(settings: Any, url: str) -> None:
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
