@@ -22,7 +22,15 @@ from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
-from marketplace.models import AuditEntry, Category, Membership, Organization, User, Vendor
+from marketplace.models import (
+    AuditEntry,
+    Category,
+    Event,
+    Membership,
+    Organization,
+    User,
+    Vendor,
+)
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
 from marketplace.services import vendor_block
@@ -677,6 +685,21 @@ def intent_moderate_words(*, intent: Intent, title: str, description: str) -> In
             return locked
         locked.title, locked.description = title, description
         locked.save(update_fields=["title", "description", "updated_at"])
+        # The words the vendors were told are corrected where they are kept (their
+        # feed, webhooks still to go); each event keeps the rest as it was then.
+        told = list(
+            Event.objects.filter(
+                vendor_id__in=Notice.objects.filter(intent=locked).values("vendor_id"),
+                type__startswith="intent.",
+                payload__intent__id=str(locked.pk),
+            )
+        )
+        shown = intent_for_vendor(locked)  # the buyer's words, unless redacted
+        words = {"title": shown["title"], "description": shown["description"]}
+        for event in told:
+            if "title" in event.payload["intent"]:  # not one erased since
+                event.payload = {**event.payload, "intent": event.payload["intent"] | words}
+        Event.objects.bulk_update(told, ["payload"])
         emit_to_noticed_vendors(
             intent=locked,
             type="intent.updated",
@@ -702,18 +725,21 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         if not changed:
             return  # hidden (or shown) already: nothing to do
         notices_relist(intent=intent)
-        if not is_hidden and intent.status == Status.OPEN:
+        if is_hidden:
+            return
+        if intent.status == Status.OPEN:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=True)
             enqueue_on_commit("intents.match_intent", str(intent.pk))
-            # While hidden, nothing about it was told: not its edits, and neither the
-            # webhooks still to go nor the feed's events of it (events_no_longer_to_tell).
-            # The noticed vendors hear of it as it is now.
-            emit_to_noticed_vendors(
-                intent=intent,
-                type="intent.updated",
-                payload={"intent": intent_for_vendor(intent)},
-                dedupe_key=f"intent.updated:{intent.pk}:shown:{timezone.now().isoformat()}",
-            )
+        # While hidden, nothing about it was told: not its edits, and neither the
+        # webhooks still to go nor the feed's events of it (events_no_longer_to_tell),
+        # a closing or a withdrawal among them. The noticed vendors hear of it as it
+        # is now, whatever its status.
+        emit_to_noticed_vendors(
+            intent=intent,
+            type="intent.updated",
+            payload={"intent": intent_for_vendor(intent)},
+            dedupe_key=f"intent.updated:{intent.pk}:shown:{timezone.now().isoformat()}",
+        )
 
 
 def buyer_block_vendor(*, buyer: User, vendor: Vendor) -> None:

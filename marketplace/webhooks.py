@@ -72,14 +72,16 @@ def next_retry_delay(attempts: int) -> timedelta | None:
     return base * random.uniform(0.8, 1.2)
 
 
-NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# NAT64: the well-known prefix (RFC 6052) and the local-use one (RFC 8215), whose
+# last 32 bits are the IPv4 address reached.
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 def _is_private(address: str) -> bool:
     """Not a public unicast address: private, loopback, link-local, shared (100.64/10), …
 
-    An IPv6 address carrying an IPv4 one (mapped, 6to4, Teredo, NAT64's well-known
-    prefix, RFC 6052) is judged by that one too.
+    An IPv6 address carrying an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by
+    that one too.
     """
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
@@ -87,7 +89,11 @@ def _is_private(address: str) -> bool:
             ip.ipv4_mapped
             or ip.sixtofour
             or (ip.teredo[1] if ip.teredo else None)
-            or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64_PREFIX else None)
+            or (
+                ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+                if any(ip in prefix for prefix in NAT64_PREFIXES)
+                else None
+            )
         )
         if embedded is not None and _is_private(str(embedded)):
             return True

@@ -66,6 +66,9 @@ class ProposalCoauthorAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # a co-author not yet confirmed holds the award back, by design
+
 
 @admin.register(RewardEntry)
 class RewardEntryAdmin(admin.ModelAdmin):

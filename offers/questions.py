@@ -12,11 +12,11 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from intents.notices import emit_to_noticed_vendors
 from intents.services import intent_note_buyer_activity
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
-from marketplace.models import User, Vendor
+from marketplace.models import Event, User, Vendor
 from offers.models import Question
 
 MAX_QUESTION = 2000
@@ -105,24 +105,39 @@ def question_moderate(*, question: Question, text: str, answer: str) -> Question
     words too. Lengths as the asker's and the buyer's own.
     """
     text, answer = text.strip(), answer.strip()
-    errors = question_moderation_errors(question=question, text=text, answer=answer)
-    if errors:
-        raise DomainError("The correction is not valid.", errors=errors)
     with transaction.atomic():
-        changed = (
-            Question.objects.filter(pk=question.pk)
-            .exclude(text=text, answer=answer)
-            .update(text=text, answer=answer)
-        )
-        question.refresh_from_db()
-        if changed and question.answered_at is not None:
-            emit_to_noticed_vendors(
-                intent=question.intent,
-                type="question.answered",
-                payload={"question": question_payload(question)},
-                dedupe_key=f"question.answered:{question.pk}:{timezone.now().isoformat()}",
+        # Locked, and checked as it is now: an answer the buyer gives meanwhile is
+        # neither lost nor told empty.
+        locked = Question.objects.select_for_update().select_related("intent").get(pk=question.pk)
+        errors = question_moderation_errors(question=locked, text=text, answer=answer)
+        if errors:
+            raise DomainError("The correction is not valid.", errors=errors)
+        if (locked.text, locked.answer) == (text, answer):
+            return locked
+        locked.text, locked.answer = text, answer
+        locked.save(update_fields=["text", "answer"])
+        if locked.answered_at is not None:
+            # What the vendors were told is corrected where it is kept (their feed,
+            # webhooks still to go), and told again for those who read it already.
+            told = list(
+                Event.objects.filter(
+                    vendor_id__in=Notice.objects.filter(intent_id=locked.intent_id).values(
+                        "vendor_id"
+                    ),
+                    type="question.answered",
+                    payload__question__id=str(locked.pk),
+                )
             )
-    return question
+            for event in told:
+                event.payload = {**event.payload, "question": question_payload(locked)}
+            Event.objects.bulk_update(told, ["payload"])
+            emit_to_noticed_vendors(
+                intent=locked.intent,
+                type="question.answered",
+                payload={"question": question_payload(locked)},
+                dedupe_key=f"question.answered:{locked.pk}:{timezone.now().isoformat()}",
+            )
+    return locked
 
 
 def questions_visible_to_vendor(*, vendor: Vendor, intent: Intent) -> QuerySet[Question]:

@@ -29,7 +29,8 @@ from marketplace.models import (
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
 from marketplace.webhooks import webhook_deliver
-from offers.models import Offer, Question, Rating
+from offers.models import Offer, ProposalCoauthor, Question, Rating
+from offers.proposals import proposal_submit
 from offers.questions import question_answer, question_ask
 from offers.ratings import rating_create
 from tests.factories import (
@@ -40,6 +41,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
     VendorFactory,
+    internal_intent,
     noticed_intent,
     org_member,
 )
@@ -358,7 +360,24 @@ def test_the_organization_admin_does_not_move_a_membership_to_another_person(
 
 
 def test_co_authors_are_read_not_written_in_the_admin(admin_client: Client) -> None:
+    organization = OrganizationFactory()
+    poster, proposer, named = (org_member(organization) for _ in range(3))
+    proposal = proposal_submit(
+        member=proposer,
+        intent=internal_intent(organization, poster),
+        message="Together",
+        coauthors=[named],
+    )
+    row = ProposalCoauthor.objects.get(offer=proposal)
+    change = f"/admin/offers/proposalcoauthor/{row.pk}/change/"
+
     assert admin_client.get("/admin/offers/proposalcoauthor/add/").status_code == 403
+    assert admin_client.get(change).status_code == 200  # to read
+    assert admin_client.post(change, {"offer": proposal.pk, "member": poster.pk}).status_code == 403
+    deleted = admin_client.post(f"/admin/offers/proposalcoauthor/{row.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    row.refresh_from_db()
+    assert (row.member_id, row.confirmed_at) == (named.pk, None)
 
 
 # --- moderating questions and ratings --------------------------------------------------

@@ -18,7 +18,13 @@ from rest_framework.test import APIClient
 
 from intents.models import IdentityReveal, Intent, Notice, Term
 from intents.notices import intent_match
-from intents.services import buyer_block_vendor, intent_create, intent_set_hidden, intent_update
+from intents.services import (
+    buyer_block_vendor,
+    intent_create,
+    intent_set_hidden,
+    intent_update,
+    intent_withdraw,
+)
 from marketplace.errors import DomainError
 from marketplace.events import events_dispatch
 from marketplace.models import (
@@ -34,7 +40,7 @@ from marketplace.services import vendor_block
 from marketplace.webhooks import NO_LONGER_APPLIES, webhook_deliver, webhook_endpoint_create
 from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.privacy import intent_redact_for_vendors
-from offers.questions import question_answer
+from offers.questions import question_answer, question_ask, question_moderate
 from offers.services import offer_accept, offer_decline
 from offers.tasks import enforce_deletion_terms
 from tests.factories import (
@@ -966,3 +972,73 @@ def test_a_moderators_correction_reaches_the_noticed_vendors(
     assert intent.title == "A bathroom" and intent.updated_at > before
     told = Event.objects.filter(vendor=vendor, type="intent.updated").get()
     assert told.payload["intent"]["title"] == "A bathroom"
+
+
+def test_a_closed_intent_hidden_for_a_while_is_told_closed_once_shown_again(
+    category: Category, buyer: User, vendor_client: Callable[[Vendor], APIClient]
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    api = vendor_client(vendor)
+    intent = publish(buyer, category, title="Tiles")
+    intent_match(intent_id=intent.pk)
+    events_dispatch()
+    _, cursor = feed(api)
+
+    intent_set_hidden(intent=intent, is_hidden=True)
+    intent_withdraw(intent=intent)  # told to nobody while hidden
+    events_dispatch()
+    passed_over, cursor = feed(api, cursor)
+    intent_set_hidden(intent=intent, is_hidden=False)
+    events_dispatch()
+
+    body = api.get("/api/v1/events/", {"after": cursor}).json()
+    assert passed_over == []
+    assert [(item["type"], item["data"]["intent"]["status"]) for item in body["results"]] == [
+        ("intent.updated", "withdrawn")
+    ]
+
+
+def test_a_moderators_correction_replaces_the_words_in_what_vendors_were_told(
+    category: Category,
+    buyer: User,
+    admin_client: Client,
+    vendor_client: Callable[[Vendor], APIClient],
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    api = vendor_client(vendor)
+    intent = publish(buyer, category, title="Call 0151 2345678 for tiles")
+    intent_match(intent_id=intent.pk)
+    question = question_ask(vendor=vendor, intent=intent, text="Which floor?")
+    question_answer(buyer=buyer, question=question, answer="Call me at 0151 2345678")
+    events_dispatch()
+
+    admin_client.post(
+        f"/admin/intents/intent/{intent.pk}/change/",
+        {"title": "Tiles", "description": intent.description},
+    )
+    admin_client.post(
+        f"/admin/offers/question/{question.pk}/change/",
+        {"text": "Which floor?", "answer": "The second floor."},
+    )
+    events_dispatch()
+
+    told = json.dumps(api.get("/api/v1/events/", {"after": 0}).json())
+    assert "2345678" not in told
+    assert "The second floor." in told and '"title": "Tiles"' in told
+
+
+def test_a_moderator_cannot_blank_an_answer_the_buyer_gave_meanwhile(
+    category: Category, buyer: User
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    intent = publish(buyer, category)
+    intent_match(intent_id=intent.pk)
+    question = question_ask(vendor=vendor, intent=intent, text="Which floor?")
+    seen_unanswered = Question.objects.get(pk=question.pk)
+    question_answer(buyer=buyer, question=question, answer="The second floor.")
+
+    with pytest.raises(DomainError) as refused:
+        question_moderate(question=seen_unanswered, text="Which floor, please?", answer="")
+
+    assert "answer" in refused.value.errors
+    assert Question.objects.get(pk=question.pk).answer == "The second floor."
