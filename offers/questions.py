@@ -74,13 +74,18 @@ def question_answer(*, buyer: User, question: Question, answer: str) -> Question
         if not answered:
             raise DomainError("This question is already answered.", kind=CONFLICT)
         question.refresh_from_db()
-        emit_to_noticed_vendors(
-            intent=question.intent,
-            type="question.answered",
-            payload={"question": question_payload(question)},
-            dedupe_key=f"question.answered:{question.pk}",
-        )
+        _tell_answer(question, dedupe_key=f"question.answered:{question.pk}")
     return question
+
+
+def _tell_answer(question: Question, *, dedupe_key: str) -> None:
+    """Every vendor noticed about the question's intent hears the answer (not who asked)."""
+    emit_to_noticed_vendors(
+        intent=question.intent,
+        type="question.answered",
+        payload={"question": question_payload(question)},
+        dedupe_key=dedupe_key,
+    )
 
 
 def question_moderation_errors(
@@ -131,11 +136,8 @@ def question_moderate(*, question: Question, text: str, answer: str) -> Question
             for event in told:
                 event.payload = {**event.payload, "question": question_payload(locked)}
             Event.objects.bulk_update(told, ["payload"])
-            emit_to_noticed_vendors(
-                intent=locked.intent,
-                type="question.answered",
-                payload={"question": question_payload(locked)},
-                dedupe_key=f"question.answered:{locked.pk}:{timezone.now().isoformat()}",
+            _tell_answer(
+                locked, dedupe_key=f"question.answered:{locked.pk}:{timezone.now().isoformat()}"
             )
     return locked
 
