@@ -320,7 +320,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
                 refused += 1
         self.message_user(
             request,
-            f"{sent} delivery(ies) sent again; {refused} refused (endpoint disabled).",
+            f"{sent} delivery(ies) sent again; {refused} refused (endpoint disabled,"
+            " vendor suspended, or an attempt under way).",
             messages.SUCCESS if not refused else messages.WARNING,
         )
 

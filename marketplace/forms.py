@@ -16,7 +16,7 @@ class SignUpForm(forms.Form):
     """Signing up, first step: the address alone (:mod:`marketplace.accounts`)."""
 
     email = forms.EmailField(
-        label="E-mail", help_text="Never shown to vendors unless you choose to."
+        label="E-mail", max_length=254, help_text="Never shown to vendors unless you choose to."
     )
 
 
@@ -69,8 +69,9 @@ class VendorProfileForm(forms.Form):
 
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    website = forms.URLField(required=False, assume_scheme="https")
-    contact_email = forms.EmailField(label="Contact e-mail")
+    # The lengths of the columns (Vendor.website, Vendor.contact_email).
+    website = forms.URLField(required=False, max_length=200, assume_scheme="https")
+    contact_email = forms.EmailField(label="Contact e-mail", max_length=254)
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
     )
@@ -132,7 +133,7 @@ class OrganizationForm(forms.Form):
 
 
 class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail of the person to invite")
+    email = forms.EmailField(label="E-mail of the person to invite", max_length=254)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
 

@@ -105,6 +105,11 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     return api_key
 
 
+# Matching keeps a key per category and region, and a lexeme per keyword.
+MAX_REGIONS = 300
+MAX_KEYWORDS = 100
+
+
 def vendor_profile_errors(
     *,
     regions: list[str] | None = None,
@@ -120,6 +125,14 @@ def vendor_profile_errors(
             not isinstance(values, list) or not all(isinstance(v, str) for v in values)
         ):
             errors[field] = ["Give a list of texts."]
+    if errors:
+        return errors
+    for field, values, most in (
+        ("regions", regions, MAX_REGIONS),
+        ("keywords", keywords, MAX_KEYWORDS),
+    ):
+        if values is not None and len(values) > most:
+            errors[field] = [f"At most {most} {field}."]
     if errors:
         return errors
     for region in regions or []:
@@ -207,41 +220,49 @@ PROFILE_FIELDS = (
 def vendor_update(
     *, vendor: Vendor, categories: list[Category] | None = None, **changes: object
 ) -> Vendor:
-    """Change a vendor's own profile. Verification and suspension are not here."""
+    """Change a vendor's own profile. Verification and suspension are not here.
+
+    The changes are merged into the vendor's row as it is once locked, not as
+    the caller read it: two edits at once both keep their changes, and what
+    matching reads is derived from the categories the vendor serves by then.
+    ``vendor`` is brought up to date too.
+    """
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
-    merged = {field: changes.get(field, getattr(vendor, field)) for field in PROFILE_FIELDS}
-    errors = vendor_profile_errors(
-        regions=merged["regions"],  # type: ignore[arg-type]
-        keywords=merged["keywords"],  # type: ignore[arg-type]
-        deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
-        deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
-        deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
-    )
-    if errors:
-        raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
+        locked = Vendor.objects.select_for_update(no_key=True).get(pk=vendor.pk)
+        merged = {field: changes.get(field, getattr(locked, field)) for field in PROFILE_FIELDS}
+        errors = vendor_profile_errors(
+            regions=merged["regions"],  # type: ignore[arg-type]
+            keywords=merged["keywords"],  # type: ignore[arg-type]
+            deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
+            deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
+            deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
+        )
+        if errors:
+            raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)
         for field, value in changes.items():
-            setattr(vendor, field, value)
-        _derive_matching_fields(vendor)
+            setattr(locked, field, value)
+        _derive_matching_fields(locked)
         category_ids = (
             [category.pk for category in categories]
             if categories is not None
-            else list(vendor.categories.values_list("pk", flat=True))
+            else list(locked.categories.values_list("pk", flat=True))
         )
-        vendor.match_keys = vendor_match_keys(category_ids, vendor.coverage)
+        locked.match_keys = vendor_match_keys(category_ids, locked.coverage)
         # Intents already open that now fit this vendor are noticed after commit
         # (the request recorded with the profile: see vendor_request_catch_up).
-        vendor.catch_up_requested_at = timezone.now()
+        locked.catch_up_requested_at = timezone.now()
+        written = [*PROFILE_FIELDS, *DERIVED_FIELDS, "catch_up_requested_at", "updated_at"]
         # The profile's columns alone: a suspension, the capacity counters or the
-        # reputation written meanwhile (by others, on a fresher row) are kept.
-        vendor.save(
-            update_fields=[*PROFILE_FIELDS, *DERIVED_FIELDS, "catch_up_requested_at", "updated_at"]
-        )
+        # reputation written meanwhile are kept.
+        locked.save(update_fields=written)
         if categories is not None:
-            vendor.categories.set(categories)
+            locked.categories.set(categories)
         enqueue_on_commit("intents.match_vendor", str(vendor.pk))
+    for field in written:
+        setattr(vendor, field, getattr(locked, field))
     return vendor
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import PasswordResetView
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -25,7 +27,7 @@ from marketplace.forms import (
     WebhookEndpointForm,
     add_domain_error,
 )
-from marketplace.models import User, Vendor, VendorBlock
+from marketplace.models import User, Vendor, VendorBlock, WebhookDelivery, WebhookEndpoint
 from marketplace.privacy import account_delete
 from marketplace.selectors import (
     api_keys_of_vendor,
@@ -37,6 +39,7 @@ from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
+    webhook_redeliver,
     webhook_send_test,
 )
 
@@ -187,39 +190,86 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    """One endpoint and its delivery log; POST actions: test, enable/disable, delete."""
+    """One endpoint and its delivery log; POST actions: change, test, redeliver,
+    enable/disable, delete (confirmed: its delivery log goes with it)."""
     vendor = _staff_vendor(request)
     endpoint = get_object_or_404(webhook_endpoints_of_vendor(vendor), pk=endpoint_id)
+    current = {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
+    }
+    form = WebhookEndpointForm(initial=current)
     if request.method == "POST":
         action = request.POST.get("action")
-        if action == "test":
-            try:
-                delivery = webhook_send_test(endpoint=endpoint)
-            except DomainError as error:
-                messages.error(request, error.text)
-            else:
-                messages.info(
-                    request,
-                    f"Test sent: {delivery.last_status_code or delivery.last_error} "
-                    f"({delivery.last_latency_ms} ms).",
-                )
-        elif action in ("enable", "disable"):
-            webhook_endpoint_update(endpoint=endpoint, is_active=action == "enable")
-            messages.success(request, f"Endpoint {action}d.")
-        elif action == "delete":
-            webhook_endpoint_delete(endpoint=endpoint)
-            messages.success(request, "Endpoint deleted.")
-            return redirect("webhooks")
-        return redirect("webhook-detail", endpoint_id=endpoint.pk)
+        if action == "update":
+            form = WebhookEndpointForm(request.POST, initial=current)
+            if form.is_valid():
+                try:
+                    webhook_endpoint_update(endpoint=endpoint, **form.cleaned_data)
+                except DomainError as error:
+                    add_domain_error(form, error)
+                else:
+                    messages.success(request, "Endpoint changed.")
+                    return redirect("webhook-detail", endpoint_id=endpoint.pk)
+            endpoint.refresh_from_db()  # the page shows the endpoint as it is stored
+        else:
+            return _webhook_action(request, endpoint, action)
     return render(
         request,
         "marketplace/webhook_detail.html",
         {
             "vendor": vendor,
             "endpoint": endpoint,
+            "form": form,
             "deliveries": deliveries_of_endpoint(endpoint)[:50],
         },
     )
+
+
+def _webhook_action(
+    request: HttpRequest, endpoint: WebhookEndpoint, action: str | None
+) -> HttpResponse:
+    """A button on the endpoint's page; each ends back on the page, with what happened."""
+    try:
+        if action == "test":
+            delivery = webhook_send_test(endpoint=endpoint)
+            messages.info(request, f"Test sent: {_delivery_outcome(delivery)}.")
+        elif action == "redeliver":
+            delivery = get_object_or_404(
+                deliveries_of_endpoint(endpoint), pk=_uuid_or_404(request.POST.get("delivery"))
+            )
+            delivery = webhook_redeliver(delivery=delivery)
+            messages.info(request, f"Sent again: {_delivery_outcome(delivery)}.")
+        elif action in ("enable", "disable"):
+            webhook_endpoint_update(endpoint=endpoint, is_active=action == "enable")
+            messages.success(request, f"Endpoint {action}d.")
+        elif action == "delete":
+            if request.POST.get("confirm") != "delete":
+                messages.error(request, "Tick the box to confirm the deletion.")
+            else:
+                webhook_endpoint_delete(endpoint=endpoint)
+                messages.success(request, "Endpoint deleted.")
+                return redirect("webhooks")
+        else:
+            messages.error(request, "Nothing was done: choose one of the buttons.")
+    except DomainError as error:
+        messages.error(request, error.text)
+    return redirect("webhook-detail", endpoint_id=endpoint.pk)
+
+
+def _delivery_outcome(delivery: WebhookDelivery) -> str:
+    answer = delivery.last_status_code or delivery.last_error or "no answer"
+    if delivery.last_latency_ms is None:
+        return str(answer)
+    return f"{answer} ({delivery.last_latency_ms} ms)"
+
+
+def _uuid_or_404(value: str | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(value or "")
+    except ValueError:
+        raise Http404("No such delivery.") from None
 
 
 @login_required

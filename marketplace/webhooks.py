@@ -377,7 +377,12 @@ def webhook_deliveries_due(*, limit: int = 500) -> list[Any]:
 
 
 def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now (an operator's or vendor's request), same webhook-id."""
+    """Send a delivery again now (an operator's or vendor's request), same webhook-id.
+
+    Not for a suspended vendor's endpoint: its webhooks get nothing.
+    """
+    if Vendor.objects.filter(pk=delivery.endpoint.vendor_id, is_suspended=True).exists():
+        raise DomainError(SUSPENDED, kind=FORBIDDEN)
     if not delivery.endpoint.is_active:
         raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
     now = timezone.now()
@@ -400,6 +405,8 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """
     if Vendor.objects.filter(pk=endpoint.vendor_id, is_suspended=True).exists():
         raise DomainError(SUSPENDED, kind=FORBIDDEN)
+    if not endpoint.is_active:
+        raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
     with transaction.atomic():
         event = Event.objects.create(
             vendor_id=endpoint.vendor_id,

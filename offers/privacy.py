@@ -22,11 +22,10 @@ from offers.models import (
     RewardEntry,
     TermsAgreement,
 )
-from offers.proposal_dispositions import REASON_NO_DECISION
+from offers.proposal_dispositions import REASON_BUYER_NO_DECISION, REASON_NO_DECISION
 from offers.proposals import REASON_OTHER_PROPOSALS
 from offers.services import (
     REASON_ANOTHER_ACCEPTED,
-    REASON_INTENT_EXPIRED,
     REASON_INTENT_WITHDRAWN,
     REASON_OFFER_LAPSED,
     REASON_RFP_WITHDRAWN,
@@ -40,7 +39,7 @@ STOCK_REASONS = {
     "",
     REASON_ACCOUNT_DELETED,
     REASON_ANOTHER_ACCEPTED,
-    REASON_INTENT_EXPIRED,
+    REASON_BUYER_NO_DECISION,
     REASON_INTENT_WITHDRAWN,
     REASON_NO_DECISION,
     REASON_OFFER_LAPSED,

@@ -15,7 +15,7 @@ from django.utils import timezone
 from intents.models import Intent, Notice
 from intents.notices import emit_to_noticed_vendors
 from intents.services import intent_note_buyer_activity
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
 from marketplace.models import Event, User, Vendor
 from offers.models import Question
 
@@ -31,11 +31,19 @@ def question_ask(*, vendor: Vendor, intent: Intent, text: str) -> Question:
             "The question is not valid.",
             errors={"text": [f"Ask in 1 to {MAX_QUESTION} characters."]},
         )
-    if intent.status != Intent.Status.OPEN:
-        raise DomainError(f"This intent is {intent.status}; it takes no questions.", kind=CONFLICT)
-    if intent.offers_close_at <= timezone.now():  # as offers: closed, whether swept yet or not
-        raise DomainError("The deadline on this intent has passed.", kind=CONFLICT)
     with transaction.atomic():
+        # The intent as it is once locked, not as the caller read it: one withdrawn,
+        # awarded or hidden meanwhile, or a buyer who blocked the vendor meanwhile,
+        # gets no question that could never be answered.
+        intent = Intent.objects.select_for_update(no_key=True).get(pk=intent.pk)
+        if intent.is_hidden or not Notice.objects.filter(intent=intent, vendor=vendor).exists():
+            raise DomainError("No intent with this id is open to you.", kind=NOT_FOUND)
+        if intent.status != Intent.Status.OPEN:
+            raise DomainError(
+                f"This intent is {intent.status}; it takes no questions.", kind=CONFLICT
+            )
+        if intent.offers_close_at <= timezone.now():  # as offers: closed, swept yet or not
+            raise DomainError("The deadline on this intent has passed.", kind=CONFLICT)
         question = Question.objects.create(intent=intent, vendor=vendor, text=text)
         intent_note_buyer_activity(intent_id=intent.pk)
     return question
@@ -68,6 +76,15 @@ def question_answer(*, buyer: User, question: Question, answer: str) -> Question
             errors={"answer": [f"Answer in 1 to {MAX_ANSWER} characters."]},
         )
     with transaction.atomic():
+        # Checked again on the locked intent: an answer is not told after an award
+        # or a withdrawal that committed meanwhile.
+        status = (
+            Intent.objects.select_for_update(no_key=True)
+            .values_list("status", flat=True)
+            .get(pk=question.intent_id)
+        )
+        if status not in Intent.UNDECIDED_STATUSES:
+            raise DomainError(f"This intent is {status}; its questions are closed.", kind=CONFLICT)
         answered = Question.objects.filter(pk=question.pk, answered_at__isnull=True).update(
             answer=answer, answered_at=timezone.now()
         )

@@ -27,7 +27,7 @@ from intents.services import (
     intent_take_offer,
     intent_withdraw,
 )
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
 from marketplace.events import NewEvent, emit_many
 from marketplace.models import AuditEntry, User, Vendor
 from marketplace.privacy import audit
@@ -118,6 +118,10 @@ def offer_submit(
     try:
         with transaction.atomic():
             intent_take_offer(intent=intent)
+            # Asked again once the intent is locked: a buyer who blocked the vendor
+            # (or stopped inviting it) while the offer was on its way is not reached.
+            if not Notice.objects.filter(intent=intent, vendor=vendor).exists():
+                raise DomainError("No intent with this id is open to you.", kind=NOT_FOUND)
             # No "already has a live offer?" query first: the partial unique index
             # refuses the duplicate (IntegrityError below, 409), one round trip less.
             offer = Offer.objects.create(
@@ -411,7 +415,6 @@ def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent
     return intent
 
 
-REASON_INTENT_EXPIRED = "the intent closed without a decision"
 REASON_OFFER_LAPSED = "the offer passed its valid-until date"
 
 

@@ -14,9 +14,9 @@ from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_t
 from offers.proposal_dispositions import (
     intent_remind_poster,
     intents_awaiting_decision,
+    offers_decline_undecided,
     proposal_send_disposition,
     proposals_awaiting_announcement,
-    proposals_decline_undecided,
 )
 from offers.proposals import members_departed, proposals_member_left
 from offers.services import intents_close_due, offers_lapse_due
@@ -98,11 +98,12 @@ def sweep_departed_members() -> int:
 
 @shared_task(name="offers.remind_posters")
 def remind_posters() -> int:
-    """Posters of closed internal RFPs with undecided proposals (at most daily per RFP).
+    """Buyers and posters of closed intents with undecided offers (at most daily per intent).
 
-    Proposals still undecided 14 days after the deadline are declined, with the reason.
+    Offers and proposals still undecided 14 days after the deadline are declined, with
+    the reason.
     """
-    proposals_decline_undecided()
+    offers_decline_undecided()
     return _each_apart(
         intents_awaiting_decision().values_list("pk", flat=True)[:500],
         lambda pk: intent_remind_poster(intent_id=pk),

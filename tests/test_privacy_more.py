@@ -21,6 +21,7 @@ from offers.privacy import intents_due_for_deletion_terms
 from offers.services import offer_revise, offer_submit
 from tests.factories import (
     IntentFactory,
+    NoticeFactory,
     OfferFactory,
     OrganizationFactory,
     VendorFactory,
@@ -38,6 +39,7 @@ def test_a_sealed_intents_bidders_are_not_named_to_the_buyer_before_the_deadline
 ) -> None:
     bidder = VendorFactory(name="Quuxbidder GmbH", categories=[category])
     intent = publish(buyer, category, is_sealed=True, terms=terms_of("no-sharing"))
+    NoticeFactory(intent=intent, vendor=bidder)
     offer_submit(
         vendor=bidder, intent=intent, price=Decimal("900"), currency="EUR", accept_terms=True
     )

@@ -16,6 +16,8 @@ import offers.ratings as ratings_module
 from intents.models import Intent, Notice
 from intents.notices import intent_match
 from intents.services import buyer_block_vendor
+from marketplace.models import Vendor
+from marketplace.services import vendor_update
 from offers.models import Offer, Rating
 from offers.ratings import rating_create
 from tests.conftest import require_postgresql
@@ -132,3 +134,44 @@ def test_a_vendor_blocked_while_matching_runs_is_not_noticed(
     matcher.join(timeout=30)
 
     assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
+
+
+def _both_read_then(vendor: Vendor, *patches: dict[str, Any]) -> list[BaseException]:
+    """Each request reads the vendor's row (as the profile view and the API do), and
+    only once all have read it does each call vendor_update with its changes."""
+    all_read = threading.Barrier(len(patches))
+
+    def request(changes: dict[str, Any]) -> Callable[[], Any]:
+        def run() -> None:
+            as_read = Vendor.objects.get(pk=vendor.pk)
+            all_read.wait(timeout=5)
+            vendor_update(vendor=as_read, **changes)
+
+        return run
+
+    return in_threads(*(request(changes) for changes in patches))
+
+
+def test_two_profile_edits_at_once_both_keep_their_change() -> None:
+    require_postgresql()
+    vendor = VendorFactory(regions=["DE"], keywords=[])
+
+    errors = _both_read_then(vendor, {"regions": ["FR"]}, {"keywords": ["pumps"]})
+
+    assert errors == []
+    vendor.refresh_from_db()
+    assert (vendor.regions, vendor.keywords) == (["FR"], ["pumps"])
+
+
+def test_what_matching_reads_follows_the_categories_after_two_edits_at_once() -> None:
+    require_postgresql()
+    plumbing, heating = CategoryFactory(), CategoryFactory()
+    vendor = VendorFactory(categories=[plumbing], regions=["DE"])
+
+    errors = _both_read_then(vendor, {"categories": [heating]}, {"regions": ["FR"]})
+
+    assert errors == []
+    vendor.refresh_from_db()
+    assert list(vendor.categories.values_list("pk", flat=True)) == [heating.pk]
+    assert vendor.regions == ["FR"]
+    assert vendor.match_keys == [f"{heating.pk}:FR"]

@@ -15,13 +15,15 @@ from rest_framework.test import APIClient
 
 import marketplace.webhooks as webhooks
 from intents.models import Intent
-from intents.services import intent_set_hidden, intent_update
+from intents.services import buyer_block_vendor, intent_set_hidden, intent_update, intent_withdraw
+from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch
-from marketplace.models import Vendor, WebhookDelivery
+from marketplace.models import Event, Vendor, WebhookDelivery
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
 from offers.api import views as offer_api_views
-from offers.models import Offer, TermsAgreement
-from offers.services import offer_revise
+from offers.models import Offer, Question, TermsAgreement
+from offers.questions import question_answer, question_ask
+from offers.services import offer_accept, offer_revise
 from tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +81,103 @@ def test_offer_made_while_a_moderator_hides_the_intent_is_refused(
 
     assert response.status_code in (403, 404, 409), response.json()
     assert not Offer.objects.filter(intent=open_intent).exists()
+
+
+def test_offer_made_while_the_buyer_blocks_the_vendor_is_refused(
+    api: APIClient, open_intent: Intent, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view found the intent visible; the buyer blocks the vendor and commits: the
+    offer reaches them all the same, against DESIGN §1.2."""
+    real_submit = offer_api_views.offer_submit
+
+    def buyer_blocks_first(**kwargs: Any) -> Offer:
+        buyer_block_vendor(buyer=kwargs["intent"].buyer, vendor=vendor)
+        return real_submit(**kwargs)
+
+    monkeypatch.setattr(offer_api_views, "offer_submit", buyer_blocks_first)
+
+    response = api.post(
+        "/api/v1/offers/",
+        {"intent": str(open_intent.pk), "price": "200.00", "currency": "EUR"},
+        format="json",
+    )
+
+    assert response.status_code == 404, response.json()
+    assert response.json()["detail"] == "No intent with this id is open to you."
+    assert not Offer.objects.filter(intent=open_intent).exists()
+    assert Intent.objects.get(pk=open_intent.pk).buyer_activity_at is None
+
+
+def _asked_after(change: Any, api: APIClient, intent: Intent, monkeypatch: Any) -> Any:
+    """Ask a question on ``intent`` through the API, ``change`` committing between the
+    view's read of the intent and the service."""
+    real_ask = offer_api_views.question_ask
+
+    def change_first(**kwargs: Any) -> Question:
+        change(Intent.objects.get(pk=kwargs["intent"].pk))
+        return real_ask(**kwargs)
+
+    monkeypatch.setattr(offer_api_views, "question_ask", change_first)
+    return api.post(
+        f"/api/v1/intents/{intent.pk}/questions/", {"text": "Is copper fine?"}, format="json"
+    )
+
+
+def test_a_question_on_an_intent_withdrawn_meanwhile_is_refused(
+    api: APIClient, open_intent: Intent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The buyer could never answer it: their questions close with the intent."""
+    response = _asked_after(
+        lambda intent: intent_withdraw(intent=intent), api, open_intent, monkeypatch
+    )
+
+    assert response.status_code == 409, response.json()
+    assert response.json()["detail"] == "This intent is withdrawn; it takes no questions."
+    assert not Question.objects.exists()
+
+
+def test_a_question_from_a_vendor_blocked_meanwhile_is_refused(
+    api: APIClient, open_intent: Intent, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response = _asked_after(
+        lambda intent: buyer_block_vendor(buyer=intent.buyer, vendor=vendor),
+        api,
+        open_intent,
+        monkeypatch,
+    )
+
+    assert response.status_code == 404, response.json()
+    assert not Question.objects.exists()
+
+
+def test_a_question_on_an_intent_hidden_meanwhile_is_refused(
+    api: APIClient, open_intent: Intent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    response = _asked_after(
+        lambda intent: intent_set_hidden(intent=intent, is_hidden=True),
+        api,
+        open_intent,
+        monkeypatch,
+    )
+
+    assert response.status_code == 404, response.json()
+    assert not Question.objects.exists()
+
+
+def test_an_answer_to_a_question_read_before_the_award_is_not_told(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    question = question_ask(vendor=vendor, intent=open_intent, text="Is copper fine?")
+    read = Question.objects.select_related("intent").get(pk=question.pk)  # the buyer's page
+    offer_accept(offer=OfferFactory(intent=open_intent), buyer=open_intent.buyer)
+
+    with pytest.raises(
+        DomainError, match=re.escape("This intent is awarded; its questions are closed.")
+    ):
+        question_answer(buyer=open_intent.buyer, question=read, answer="Yes.")
+
+    assert Question.objects.get(pk=question.pk).answered_at is None
+    assert not Event.objects.filter(type="question.answered").exists()
 
 
 def test_an_offer_on_an_intent_read_before_any_change_still_goes_through(

@@ -19,6 +19,7 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from marketplace.services import MAX_KEYWORDS, MAX_REGIONS
 
 
 class StrictSerializer(serializers.Serializer):
@@ -116,8 +117,12 @@ class CategorySlugField(serializers.SlugRelatedField):
 
 class VendorSerializer(StrictModelSerializer):
     categories = CategorySlugField(many=True)
-    regions = serializers.ListField(child=serializers.CharField(max_length=10), max_length=300)
-    keywords = serializers.ListField(child=serializers.CharField(max_length=60), max_length=100)
+    regions = serializers.ListField(
+        child=serializers.CharField(max_length=10), max_length=MAX_REGIONS
+    )
+    keywords = serializers.ListField(
+        child=serializers.CharField(max_length=60), max_length=MAX_KEYWORDS
+    )
     deal_size_min = MoneyField(required=False, allow_null=True)
     deal_size_max = MoneyField(required=False, allow_null=True)
     deal_size_currency = serializers.CharField(max_length=3, allow_blank=True, required=False)

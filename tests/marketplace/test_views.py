@@ -1,4 +1,4 @@
-"""Vendors on the web: profile and API keys."""
+"""Vendors on the web: profile, API keys and webhook endpoints."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from marketplace.models import ApiKey, Category, Vendor, WebhookEndpoint
+from marketplace.events import emit, events_dispatch
+from marketplace.models import ApiKey, Category, Vendor, WebhookDelivery, WebhookEndpoint
 from marketplace.services import SUSPENDED, vendor_set_suspended
+from marketplace.webhooks import webhook_deliver, webhook_endpoint_create, webhook_endpoint_update
 from tests.factories import PASSWORD, CategoryFactory, UserFactory, VendorFactory
 from tests.receiver import webhook_receiver
 
@@ -62,6 +64,43 @@ def test_profile_refuses_bad_region_and_keeps_values(staff_client: Client, vendo
     assert vendor.regions == ["DE"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("website", "https://example.com/" + "a" * 190, "at most 200 characters"),
+        (
+            "contact_email",
+            "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com",
+            "at most 254 characters",
+        ),
+        ("keywords", ", ".join(f"word{n}" for n in range(101)), "At most 100 keywords."),
+        ("regions", ", ".join(["DE"] * 301), "At most 300 regions."),
+    ],
+)
+def test_profile_refuses_what_does_not_fit_and_changes_nothing(
+    staff_client: Client, vendor: Vendor, field: str, value: str, message: str
+) -> None:
+    """Longer than the column (a 500 on PostgreSQL before), or more than the API allows."""
+    form = {
+        "name": "Acme",
+        "contact_email": "hello@acme.test",
+        "regions": "DE",
+        "daily_capacity": "10",
+    }
+    form[field] = value
+
+    response = staff_client.post("/vendor/", form)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    fresh = Vendor.objects.get(pk=vendor.pk)
+    assert (fresh.name, fresh.website, fresh.keywords) == (
+        vendor.name,
+        vendor.website,
+        vendor.keywords,
+    )
+
+
 def test_create_key_shown_once_then_revoke(staff_client: Client, vendor: Vendor) -> None:
     response = staff_client.post("/vendor/keys/", {"name": "production"})
     raw_key = re.search(r'value="(ic_[^"]+)"', response.content.decode()).group(1)
@@ -106,8 +145,134 @@ def test_webhook_endpoint_on_the_web(staff_client: Client, vendor: Vendor) -> No
 
     staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "disable"})
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).is_active is False
-    staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "delete"})
+    unconfirmed = staff_client.post(
+        f"/vendor/webhooks/{endpoint.pk}/", {"action": "delete"}, follow=True
+    )
+    assert "Tick the box to confirm the deletion." in unconfirmed.content.decode()
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "delete", "confirm": "delete"})
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_webhook_endpoint_is_changed_on_the_web_keeping_its_secret_and_log(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.test/old")
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="before")
+    events_dispatch()
+    page = staff_client.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
+    assert 'value="https://hooks.example.test/old"' in page
+
+    staff_client.post(
+        f"/vendor/webhooks/{endpoint.pk}/",
+        {
+            "action": "update",
+            "url": "https://hooks.example.test/new",
+            "description": "staging",
+            "event_types": ["offer.accepted", "offer.declined"],
+        },
+    )
+
+    changed = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert (changed.url, changed.description, changed.event_types) == (
+        "https://hooks.example.test/new",
+        "staging",
+        ["offer.accepted", "offer.declined"],
+    )
+    assert changed.secret == endpoint.secret
+    assert changed.deliveries.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"url": "http://127.0.0.1:9000/x"}, "private, loopback or link-local"),
+        ({"url": "not a url"}, "Enter a valid URL."),
+        (
+            {"url": "https://hooks.example.test/in", "event_types": ["bogus"]},
+            "Select a valid choice.",
+        ),
+    ],
+)
+def test_a_bad_change_to_a_webhook_endpoint_is_refused_next_to_its_field(
+    staff_client: Client, vendor: Vendor, settings: object, form: dict, message: str
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.test/old")
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False  # type: ignore[attr-defined]
+
+    response = staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "update", **form})
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    unchanged = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert (unchanged.url, unchanged.event_types) == ("https://hooks.example.test/old", [])
+    # The new endpoint form shows its refusal next to the events, too.
+    if "event_types" in form:
+        added = staff_client.post("/vendor/webhooks/", form).content.decode()
+        assert message in added and WebhookEndpoint.objects.count() == 1
+
+
+def test_a_failed_delivery_is_sent_again_from_the_web_with_its_webhook_id(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    with webhook_receiver() as receiver:
+        receiver.statuses = [500, 200]
+        endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url + "/in")
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="once")
+        events_dispatch()
+        delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+        webhook_deliver(delivery_id=delivery.pk)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(  # as after its last retry
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None
+        )
+        page = staff_client.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
+        assert 'value="redeliver"' in page
+
+        response = staff_client.post(
+            f"/vendor/webhooks/{endpoint.pk}/",
+            {"action": "redeliver", "delivery": str(delivery.pk)},
+            follow=True,
+        )
+
+        assert "Sent again: 200" in response.content.decode()
+        assert [r.headers["webhook-id"] for r in receiver.received] == [delivery.message_id] * 2
+        assert (
+            WebhookDelivery.objects.get(pk=delivery.pk).status == WebhookDelivery.Status.SUCCEEDED
+        )
+
+
+def test_another_vendors_delivery_cannot_be_sent_again(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    mine = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.test/mine")
+    other = VendorFactory()
+    theirs = webhook_endpoint_create(vendor=other, url="https://hooks.example.test/theirs")
+    emit(vendor_id=other.pk, type="intent.closed", payload={}, dedupe_key="theirs")
+    events_dispatch()
+    delivery = WebhookDelivery.objects.get(endpoint=theirs)
+
+    for value in (str(delivery.pk), "not-a-uuid"):
+        response = staff_client.post(
+            f"/vendor/webhooks/{mine.pk}/", {"action": "redeliver", "delivery": value}
+        )
+        assert response.status_code == 404
+    assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 0
+
+
+def test_testing_a_disabled_endpoint_sends_nothing_and_says_why(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url + "/in")
+        webhook_endpoint_update(endpoint=endpoint, is_active=False)
+
+        response = staff_client.post(
+            f"/vendor/webhooks/{endpoint.pk}/", {"action": "test"}, follow=True
+        )
+
+        assert "The endpoint is disabled; enable it first." in response.content.decode()
+        assert receiver.received == []
+        assert not WebhookDelivery.objects.exists()
 
 
 def test_webhook_form_refuses_bad_url(staff_client: Client, settings: object) -> None:

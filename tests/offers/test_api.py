@@ -230,8 +230,9 @@ def test_submitting_reads_the_intent_once_and_takes_it_with_one_update(
     assert [sql.split()[0] for sql in on_intent] == ["SELECT", "UPDATE"]
     assert "marketplace_category" not in on_intent[0]  # the offer needs no category
     assert not any("FOR UPDATE" in sql for sql in statements)
-    # The key, the intent (its criteria and terms in its own row), its UPDATE, the offer.
-    assert len(statements) == 4, statements
+    # The key, the intent (its criteria and terms in its own row), its UPDATE, the
+    # vendor's notice asked again under that lock, the offer.
+    assert len(statements) == 5, statements
 
 
 def test_accepting_the_buyers_terms_records_them_without_reading_the_buyer(
@@ -249,8 +250,9 @@ def test_accepting_the_buyers_terms_records_them_without_reading_the_buyer(
     assert [term["code"] for term in response.json()["terms_agreement"]["terms"]] == ["no-sharing"]
     statements = [query["sql"] for query in captured if "SAVEPOINT" not in query["sql"]]
     assert not any('FROM "marketplace_user"' in sql for sql in statements), statements
-    # The key, the intent, its UPDATE, the offer, the agreement, the buyer's audit entry.
-    assert len(statements) == 6, statements
+    # The key, the intent, its UPDATE, the notice, the offer, the agreement, the buyer's
+    # audit entry.
+    assert len(statements) == 7, statements
 
 
 def test_offer_shape_is_what_the_serializers_fields_give(

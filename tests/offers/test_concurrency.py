@@ -12,7 +12,13 @@ from marketplace.errors import DomainError
 from offers.models import Offer
 from offers.services import offer_accept, offer_submit
 from tests.conftest import require_postgresql
-from tests.factories import IntentFactory, OfferFactory, VendorFactory
+from tests.factories import (
+    IntentFactory,
+    NoticeFactory,
+    OfferFactory,
+    VendorFactory,
+    noticed_intent,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,8 +72,8 @@ def test_concurrent_accepts_accept_exactly_one() -> None:
 @pytest.mark.postgres
 def test_concurrent_submissions_by_one_vendor_store_one_offer() -> None:
     require_postgresql()
-    intent = IntentFactory()
     vendor = VendorFactory()
+    intent = noticed_intent(vendor)
 
     successes, refusals = race(
         list(range(RACERS)),
@@ -83,6 +89,7 @@ def submit_versus_accept_round() -> None:
     intent = IntentFactory()
     chosen = OfferFactory(intent=intent)
     late_vendor = VendorFactory()
+    NoticeFactory(intent=intent, vendor=late_vendor)
 
     def act(which: str) -> object:
         if which == "accept":

@@ -20,7 +20,7 @@ from offers.services import (
     offer_accept,
     offers_lapse_due,
 )
-from offers.tasks import close_due_intents
+from offers.tasks import close_due_intents, remind_posters
 from tests.factories import NoticeFactory, OfferFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +126,30 @@ def test_buyer_of_a_closed_intent_is_reminded_of_undecided_offers_once_a_day(
     assert message.to == [intent.buyer.email]
     assert "1 offer(s)" in message.body
     assert f"https://intentcast.test/intents/{intent.pk}/" in message.body
+    assert "declined for you" in message.body
+
+
+def test_offers_a_buyer_leaves_undecided_14_days_after_the_deadline_are_declined(
+    vendor: Vendor,
+) -> None:
+    """No black hole (DESIGN §1.6): an offer with no valid-until date is answered too."""
+    intent = noticed_intent(vendor, status=Intent.Status.CLOSED)
+    offer = OfferFactory(intent=intent, vendor=vendor, valid_until=None)
+    Intent.objects.filter(pk=intent.pk).update(closed_at=timezone.now() - timedelta(days=13))
+
+    assert remind_posters() == 1  # reminded, not yet declined
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
+
+    Intent.objects.filter(pk=intent.pk).update(
+        closed_at=timezone.now() - timedelta(days=15),
+        decision_reminded_at=timezone.now() - timedelta(days=2),
+    )
+    assert remind_posters() == 0  # nothing left to remind of
+    remind_posters()
+
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.DECLINED
+    assert offer.decline_reason == "the buyer did not decide within 14 days of the deadline"
+    [told] = Event.objects.filter(vendor=vendor, type="offer.declined")
+    assert told.payload["offer"]["decline_reason"] == offer.decline_reason
+    assert len(mail.outbox) == 1  # the first day's reminder only
