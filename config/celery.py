@@ -28,11 +28,12 @@ app.conf.beat_schedule = {
     # offer, revision or question costs its request no trip to the broker.
     "notify-buyers": {"task": "offers.notify_buyers", "schedule": 60.0},
     # Buyers' "delete my data N days after award" terms.
-    "enforce-deletion-terms": {"task": "offers.enforce_deletion_terms", "schedule": 60 * 60.0},
+    "enforce-deletion-terms": {"task": "offers.enforce_deletion_terms", "schedule": 10 * 60.0},
     # Intents (public or internal RFPs) closed without a decision: remind the buyer (one
     # e-mail a day per intent at most; the claim on decision_reminded_at makes a second run
     # send nothing);
-    # 14 days after the deadline, still undecided proposals are declined with the reason.
+    # 14 days after the deadline, still undecided offers and proposals are declined with
+    # the reason.
     "remind-posters": {"task": "offers.remind_posters", "schedule": 60 * 60.0},
     # Decisions on proposals whose e-mail to the authors was lost (broker down, send failed).
     "sweep-unannounced-proposals": {

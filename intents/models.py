@@ -190,6 +190,15 @@ class Intent(models.Model):
                 condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="intent_currency_code"
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="intent_quantity_positive"),
+            models.CheckConstraint(  # Visibility's values
+                condition=Q(visibility__in=["public", "invited", "internal"]),
+                name="intent_visibility_known",
+            ),
+            # 1 to intents.services.MAX_VENDORS_LIMIT, as the services check.
+            models.CheckConstraint(
+                condition=Q(max_vendors__gte=1, max_vendors__lte=200),
+                name="intent_max_vendors_in_range",
+            ),
             models.CheckConstraint(
                 condition=Q(is_remote=True) | ~Q(country=""), name="intent_has_place"
             ),
@@ -434,6 +443,10 @@ class Notice(models.Model):
                 condition=Q(vendor__isnull=False, member__isnull=True)
                 | Q(vendor__isnull=True, member__isnull=False),
                 name="notice_vendor_or_member",
+            ),
+            models.CheckConstraint(  # State's values
+                condition=Q(state__in=["pending", "delivered", "failed"]),
+                name="notice_state_known",
             ),
         ]
 

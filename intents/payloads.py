@@ -113,7 +113,8 @@ VENDOR_JSON_SQL = f"""json_build_object(
     'currency', intents_intent.currency,
     'region', json_build_object(
         'country', NULLIF(intents_intent.country, ''),
-        'postal_area', intents_intent.postal_area,
+        'postal_area', CASE WHEN intents_intent.redacted_at IS NULL
+                            THEN intents_intent.postal_area ELSE '' END,
         'remote', intents_intent.is_remote
     ),
     'needed_by', intents_intent.needed_by,
@@ -151,7 +152,7 @@ def intent_row_for_vendor(row: Mapping[str, Any]) -> dict[str, Any]:
         "currency": row["currency"],
         "region": {
             "country": row["country"] or None,
-            "postal_area": row["postal_area"],
+            "postal_area": "" if redacted else row["postal_area"],
             "remote": row["is_remote"],
         },
         "needed_by": needed_by.isoformat() if needed_by else None,

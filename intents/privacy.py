@@ -107,10 +107,25 @@ def erase_intents(user: User) -> None:
         intent.contact_details = ""
         intent.postal_area = ""
         intent.unit = ""
+        intent.is_buyer_email_enabled = False  # nobody left to tell what happened since
         intent.save()
         intent.reveals.all().delete()
         criteria_anonymize(intent=intent)
     redact_intent_events([intent.pk for intent in intents])
+
+
+def neutral_criterion_keys(criteria: list[tuple[str, str]]) -> dict[str, str]:
+    """Each criterion's key (given as ``(key, kind)``, in order) → one that is not the
+    buyer's words: its kind ("price"), or ``criterion_N`` for the buyer's own questions."""
+    renamed: dict[str, str] = {}
+    custom = 0
+    for key, kind in criteria:
+        if Criterion.kind_is_custom(kind):
+            custom += 1
+            renamed[key] = f"criterion_{custom}"
+        else:
+            renamed[key] = kind
+    return renamed
 
 
 def criteria_anonymize(*, intent: Intent) -> dict[str, str]:
@@ -123,16 +138,14 @@ def criteria_anonymize(*, intent: Intent) -> dict[str, str]:
     again changes nothing.
     """
     criteria = list(intent.criteria.order_by("position", "pk"))
-    renamed: dict[str, str] = {}
+    renamed = neutral_criterion_keys([(c.key, c.kind) for c in criteria])
     custom = 0
     for criterion in criteria:
         if criterion.is_custom:
             custom += 1
-            name, key = f"Criterion {custom}", f"criterion_{custom}"
+            criterion.name = f"Criterion {custom}"
         else:
-            name, key = criterion.kind.capitalize(), criterion.kind
-        renamed[criterion.key] = key
-        criterion.name = name
+            criterion.name = criterion.kind.capitalize()
     # Two steps, so that no key is ever held by two criteria (one per intent).
     for criterion in criteria:
         criterion.key = f"erasing-{criterion.pk}"

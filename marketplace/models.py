@@ -435,7 +435,8 @@ class Invitation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.email} → {self.organization_id} ({self.status})"
+        # No address: the admin log keeps this text, even after the row is deleted.
+        return f"Invitation {self.pk} to organization {self.organization_id} ({self.status})"
 
 
 class SkillProfile(models.Model):
@@ -463,7 +464,8 @@ class SkillProfile(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}: {', '.join(self.skills)}"
+        # Not the skills: the admin log keeps this text, even after the row is deleted.
+        return f"Skill profile of user {self.user_id}"
 
 
 class ExperienceEntry(models.Model):
@@ -490,7 +492,8 @@ class ExperienceEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title
+        # Not the title: the admin log keeps this text, even after the row is deleted.
+        return f"Experience entry {self.pk} of user {self.user_id}"
 
 
 class IdempotencyKey(models.Model):

@@ -20,6 +20,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from marketplace.accounts import HOUR, this_hour
+from marketplace.counters import count_in_windows
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
@@ -37,6 +39,10 @@ from marketplace.search import lexemes
 
 Role = Membership.Role
 INVITATION_LIFETIME = timedelta(days=7)
+# Invitation e-mails an hour (fixed windows), as for the account e-mails.
+INVITATIONS_PER_ADDRESS_HOUR = 5
+INVITATIONS_PER_PERSON_HOUR = 50
+INVITATION_COUNTER_PREFIX = "invitation-mails:"
 MAX_SKILLS = 50
 MAX_SKILL_LENGTH = 60
 
@@ -144,6 +150,7 @@ def invitation_create(
             kind=CONFLICT,
             errors={"email": ["Already a member."]},
         )
+    _count_invitation_mail(actor=actor, email=email)
     raw_token = secrets.token_urlsafe(32)
     with transaction.atomic():
         Invitation.objects.filter(
@@ -172,6 +179,30 @@ def invitation_create(
             )
         )
     return IssuedInvitation(invitation=invitation, raw_token=raw_token)
+
+
+def _count_invitation_mail(*, actor: User, email: str) -> None:
+    """Refuse an invitation e-mail past the hour's share: to one address, and from one
+    person (the organization's name is theirs to choose, so mail is not to be sent
+    at will). Not counted, and let through, when Redis does not answer."""
+    hour = this_hour()
+    counts = count_in_windows(
+        [
+            (f"{INVITATION_COUNTER_PREFIX}to:{email}:{hour}", HOUR + 1),
+            (f"{INVITATION_COUNTER_PREFIX}from:{actor.pk}:{hour}", HOUR + 1),
+        ]
+    )
+    if counts is None:
+        return
+    to_address, from_person = counts
+    if to_address > INVITATIONS_PER_ADDRESS_HOUR:
+        message = "This address had its invitations for this hour; try again later."
+        raise DomainError(message, kind=CONFLICT, errors={"email": [message]})
+    if from_person > INVITATIONS_PER_PERSON_HOUR:
+        raise DomainError(
+            f"You sent {INVITATIONS_PER_PERSON_HOUR} invitations this hour; try again later.",
+            kind=CONFLICT,
+        )
 
 
 def invitation_by_token(*, raw_token: str) -> Invitation:
@@ -462,7 +493,9 @@ def erase_organizations(user: User) -> None:
     ):
         _hand_over_ownership(membership)
     Membership.objects.filter(user=user).delete()
-    Invitation.objects.filter(email__iexact=user.email).delete()
+    invitations = Invitation.objects.filter(email__iexact=user.email)
+    admin_log_forget(Invitation, invitations.values_list("pk", flat=True))
+    invitations.delete()
 
 
 def _hand_over_ownership(leaving: Membership) -> None:

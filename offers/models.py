@@ -235,6 +235,14 @@ class Question(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [models.Index(fields=["intent", "created_at"], name="question_intent_created")]
+        constraints = [
+            # Answered exactly when there is an answer: the buyer's, or "[deleted]".
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True, answer="")
+                | (Q(answered_at__isnull=False) & ~Q(answer="")),
+                name="question_answered_has_answer",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.text[:60]

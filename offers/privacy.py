@@ -182,11 +182,8 @@ def erase_offers(user: User) -> None:
     Offer.objects.filter(member=user).update(message=DELETED, approach="", estimate="")
     ProposalCoauthor.objects.filter(member=user, confirmed_at__isnull=True).delete()
     for intent in Intent.objects.filter(buyer=user, status__in=["open", "closed"]):
-        intent_withdraw_and_decline_offers(intent=intent, buyer=user)
-    # The decline reason said "withdrew"; on deletion the vendors learn why.
-    Offer.objects.filter(intent__buyer=user, decline_reason=REASON_INTENT_WITHDRAWN).update(
-        decline_reason=REASON_ACCOUNT_DELETED
-    )
+        # The vendors (in the offer and in what they are told of it) learn why.
+        intent_withdraw_and_decline_offers(intent=intent, buyer=user, reason=REASON_ACCOUNT_DELETED)
     for intent in Intent.objects.filter(buyer=user):
         _answers_follow_keys(intent, criteria_anonymize(intent=intent))
     Rating.objects.filter(offer__intent__buyer=user).update(text="")
@@ -256,7 +253,7 @@ DELETION_TERMS_BATCH = 200
 
 def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:
     """Awarded intents whose "delete my data N days after award" time has come, a batch
-    at a time (the hourly beat takes the next).
+    at a time (the task takes batch after batch).
 
     Chosen by the database, one query per number of days the buyers chose (a few): not
     every awarded intent with the term, read and compared here each hour.
@@ -284,16 +281,17 @@ def intents_due_for_deletion_terms(*, now: Any = None) -> list[Intent]:
 def intent_redact_for_vendors(*, intent: Intent) -> bool:
     """Honour "delete my data": what vendors can see of the buyer on this intent is removed.
 
-    Vendors keep the fact and the price of the deal: the intent's words are no longer
-    shown to them (``intents.payloads``: ``redacted_at``), and the buyer's answers,
-    decline reasons, contact details, postal area and identity reveals are deleted. The
-    buyer keeps their intent (its words too) and its offers.
+    Vendors keep the fact and the price of the deal: the intent's words, postal area and
+    criteria, and the buyer's contact details, are no longer shown to them
+    (``redacted_at``: ``intents.payloads``, the API's serializers), nor are the names of
+    the criteria their answers were keyed by; the buyer's answers, decline reasons and
+    identity reveals are deleted, and what the vendors were told (their feed, webhooks
+    still to go) is rewritten. The buyer keeps their intent (its words, postal area and
+    contact details too) and its offers.
     """
     with transaction.atomic():
         claimed = Intent.objects.filter(pk=intent.pk, redacted_at__isnull=True).update(
-            redacted_at=timezone.now(),
-            contact_details="",
-            postal_area="",
+            redacted_at=timezone.now()
         )
         if not claimed:
             return False

@@ -456,7 +456,7 @@ def proposals_award(
 def _proposals_to_award(
     intent: Intent, cleaned: dict[str, Decimal], *, lock: bool
 ) -> tuple[dict[str, Offer], set[Any]]:
-    """The proposals a split names, by id, and the organization's members.
+    """The proposals a split names, by id, and which of their authors are still members.
 
     Refused unless each is a live proposal on ``intent`` whose proposer is still a
     member and whose co-authors still in the organization all confirmed. ``lock``
@@ -477,11 +477,19 @@ def _proposals_to_award(
             problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
         elif proposal.status != Offer.Status.SUBMITTED:
             problems.append(f"{with_article(proposal.status)} proposal cannot be accepted.")
-    members = set(
-        Membership.objects.filter(organization_id=intent.organization_id).values_list(
-            "user_id", flat=True
+    authors = {proposal.member_id for proposal in proposals.values()} | set(
+        ProposalCoauthor.objects.filter(offer_id__in=list(proposals)).values_list(
+            "member_id", flat=True
         )
     )
+    memberships = Membership.objects.filter(
+        organization_id=intent.organization_id, user_id__in=authors
+    )
+    if lock:
+        # The authors' memberships too: a removal committed meanwhile is seen here, and
+        # one that comes after waits until the award is made.
+        memberships = memberships.select_for_update(no_key=True).order_by("pk")
+    members = set(memberships.values_list("user_id", flat=True))
     for proposal in proposals.values():
         if proposal.member_id not in members:
             problems.append(f"{proposal.member.get_username()} is no longer a member.")

@@ -401,8 +401,11 @@ def offer_set_declined(*, offer: Offer, reason: str, noun: str = "offer") -> Off
     return offer
 
 
-def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent:
-    """The buyer calls the intent off; every live offer is declined with the reason."""
+def intent_withdraw_and_decline_offers(
+    *, intent: Intent, buyer: User, reason: str | None = None
+) -> Intent:
+    """The buyer calls the intent off; every live offer is declined with the reason
+    (``reason``, or that the intent was withdrawn)."""
     if intent.buyer_id != buyer.pk:
         raise DomainError("Only the buyer can withdraw their intent.", kind=FORBIDDEN)
     with transaction.atomic():
@@ -410,7 +413,8 @@ def intent_withdraw_and_decline_offers(*, intent: Intent, buyer: User) -> Intent
         intent = intent_withdraw(intent=intent)
         decline_live_offers(
             intent=intent,
-            reason=REASON_RFP_WITHDRAWN if intent.is_internal else REASON_INTENT_WITHDRAWN,
+            reason=reason
+            or (REASON_RFP_WITHDRAWN if intent.is_internal else REASON_INTENT_WITHDRAWN),
         )
     return intent
 
@@ -445,15 +449,19 @@ def intents_close_due(*, now: Any = None, limit: int = 500) -> dict[str, int]:
     return {"closed": closed, "expired": expired}
 
 
+LAPSE_BATCH = 1000
+
+
 def offers_lapse_due(*, today: date | None = None) -> int:
-    """Submitted offers past their valid-until date lapse; their vendors are told."""
+    """Submitted offers past their valid-until date lapse, the longest past first, up to
+    ``LAPSE_BATCH``; their vendors are told. Returns how many lapsed."""
     today = today or timezone.localdate()
     now = timezone.now()
     with transaction.atomic():
         due = list(
-            Offer.objects.select_for_update(skip_locked=True).filter(
-                status=Offer.Status.SUBMITTED, valid_until__lt=today
-            )[:1000]
+            Offer.objects.select_for_update(skip_locked=True)
+            .filter(status=Offer.Status.SUBMITTED, valid_until__lt=today)
+            .order_by("valid_until", "pk")[:LAPSE_BATCH]
         )
         for offer in due:
             offer.status = Offer.Status.LAPSED

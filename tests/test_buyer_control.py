@@ -36,12 +36,15 @@ from marketplace.models import (
     VendorBlock,
     WebhookDelivery,
 )
+from marketplace.privacy import account_delete
 from marketplace.services import vendor_block
 from marketplace.webhooks import NO_LONGER_APPLIES, webhook_deliver, webhook_endpoint_create
+from offers import privacy as offers_privacy
+from offers.buyer_mail import buyers_notify_due, intents_with_news_for_buyer
 from offers.models import Offer, Question, Rating, TermsAgreement
 from offers.privacy import intent_redact_for_vendors
 from offers.questions import question_answer, question_ask, question_moderate
-from offers.services import offer_accept, offer_decline
+from offers.services import offer_accept, offer_decline, offer_submit
 from offers.tasks import enforce_deletion_terms
 from tests.factories import (
     IntentFactory,
@@ -341,7 +344,10 @@ def test_unknown_term_or_missing_days_is_refused(
 
 
 def test_delete_my_data_after_award_is_enforced_by_the_schedule(
-    vendor: Vendor, category: Category, buyer: User
+    vendor: Vendor,
+    category: Category,
+    buyer: User,
+    vendor_client: Callable[[Vendor], APIClient],
 ) -> None:
     intent = publish(
         buyer,
@@ -363,12 +369,33 @@ def test_delete_my_data_after_award_is_enforced_by_the_schedule(
     assert enforce_deletion_terms() == 0
 
     intent.refresh_from_db()
-    assert intent.contact_details == "" and intent.redacted_at is not None
+    assert intent.redacted_at is not None
+    assert intent.contact_details == "Ring 555-0100"  # the buyer's own, kept
+    won = vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").json()
+    assert won["buyer_contact"] is None  # but no longer the vendor's
     assert not IdentityReveal.objects.filter(intent=intent).exists()
     for event in Event.objects.filter(vendor=vendor):
         assert "555-0100" not in json.dumps(event.payload)
         assert "Tiles, shower" not in json.dumps(event.payload)
     assert AuditEntry.objects.filter(user=buyer, action=AuditEntry.Action.DATA_REDACTED).exists()
+
+
+def test_a_backlog_of_deletion_terms_is_worked_through_in_one_run(
+    vendor: Vendor, category: Category, buyer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(offers_privacy, "DELETION_TERMS_BATCH", 2)
+    intents = []
+    for _ in range(5):
+        intent = publish(buyer, category, terms=terms_of("delete-after-award", days=1))
+        offer_accept(offer=OfferFactory(intent=intent, vendor=vendor), buyer=buyer)
+        intents.append(intent)
+    Intent.objects.filter(pk__in=[i.pk for i in intents]).update(
+        awarded_at=timezone.now() - timedelta(days=2)
+    )
+
+    assert enforce_deletion_terms() == 5
+
+    assert not Intent.objects.filter(pk__in=[i.pk for i in intents], redacted_at=None).exists()
 
 
 # --- controls ----------------------------------------------------------------------
@@ -766,6 +793,9 @@ def test_deleting_the_account_erases_every_trace(
         Offer.Status.DECLINED,
         "the buyer deleted their account",
     )
+    # And what they were told (webhook, feed) says so too, not "withdrew".
+    [told] = Event.objects.filter(type="offer.declined", payload__offer__id=str(offer.pk))
+    assert told.payload["offer"]["decline_reason"] == "the buyer deleted their account"
     assert Offer.objects.filter(pk=won.pk, status=Offer.Status.ACCEPTED).exists()
     # The buyer's own words on a decline go; their criteria keep their answers, renamed.
     answered.refresh_from_db()
@@ -822,6 +852,20 @@ def test_an_offer_on_an_intent_a_moderator_hid_cannot_be_revised(
     assert offer.price == Decimal("250.00")
 
 
+def test_a_deleted_account_gets_no_e_mail_of_news_it_had_not_been_told(
+    category: Category, buyer: User, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category)
+    NoticeFactory(intent=intent, vendor=vendor)
+    offer_submit(vendor=vendor, intent=intent, price=Decimal("900"), currency="EUR")
+    assert list(intents_with_news_for_buyer()) == [intent]  # an offer not yet e-mailed
+
+    account_delete(user=buyer)
+    buyers_notify_due()
+
+    assert mail.outbox == []
+
+
 def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
     vendor: Vendor,
     category: Category,
@@ -834,13 +878,24 @@ def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
         category,
         terms=terms_of("delete-after-award", days=10),
         description="Flat 3B, Rosenweg 7; ask for Mrs Quibble",
+        postal_area="Q-4711",
+        contact_details="Ring Quibble at 0171-555",
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 5},
+            {"name": "Works at Rosenweg flat", "kind": "yes_no", "weight": 2},
+        ],
     )
     for noticed in (vendor, loser):
         Notice.objects.get_or_create(intent=intent, vendor=noticed)
     question = Question.objects.create(intent=intent, vendor=loser, text="Which floor?")
     question_answer(buyer=buyer, question=question, answer="Third floor, Rosenweg 7")
-    offer_decline(offer=OfferFactory(intent=intent, vendor=loser), buyer=buyer, reason="Quibble")
-    offer_accept(offer=OfferFactory(intent=intent, vendor=vendor), buyer=buyer)
+    answers = {"works_at_rosenweg_flat": True}
+    declined = OfferFactory(intent=intent, vendor=loser, criteria_answers=answers)
+    offer_decline(offer=declined, buyer=buyer, reason="Quibble")
+    offer_accept(
+        offer=OfferFactory(intent=intent, vendor=vendor, criteria_answers=answers), buyer=buyer
+    )
+    assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").json()["buyer_contact"]
     Intent.objects.filter(pk=intent.pk).update(awarded_at=timezone.now() - timedelta(days=11))
 
     assert enforce_deletion_terms() == 1
@@ -855,10 +910,21 @@ def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
             "/api/v1/events/",
         ):
             body = api.get(path).content.decode()
-            assert "Rosenweg" not in body and "Quibble" not in body, (reader.name, path)
+            for secret in ("Rosenweg", "rosenweg", "Quibble", "Q-4711"):
+                assert secret not in body, (reader.name, path, secret)
+        [offer] = api.get("/api/v1/offers/").json()["results"]
+        assert offer["criteria_answers"] == {"criterion_1": True}  # the answer, not its name
     client = Client()
     client.force_login(buyer)
-    assert "Rosenweg" in client.get(f"/intents/{intent.pk}/").content.decode()  # theirs still
+    page = client.get(f"/intents/{intent.pk}/").content.decode()
+    for theirs_still in (
+        "Rosenweg",
+        "Works at Rosenweg flat",
+        "Q-4711",
+    ):
+        assert theirs_still in page
+    intent.refresh_from_db()
+    assert (intent.postal_area, intent.contact_details) == ("Q-4711", "Ring Quibble at 0171-555")
 
 
 def test_a_redacted_intents_words_cannot_be_found_by_a_vendors_text_search(

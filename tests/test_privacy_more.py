@@ -15,7 +15,8 @@ from django.utils import timezone
 from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm, Notice, Term
 from intents.notices import intent_match
 from intents.services import intent_update
-from marketplace.models import Category, User, Vendor
+from marketplace.models import Category, ExperienceEntry, User, Vendor
+from marketplace.organizations import invitation_create, skill_profile_update
 from marketplace.privacy import account_delete, export_user_data
 from offers.privacy import intents_due_for_deletion_terms
 from offers.services import offer_revise, offer_submit
@@ -24,6 +25,7 @@ from tests.factories import (
     NoticeFactory,
     OfferFactory,
     OrganizationFactory,
+    UserFactory,
     VendorFactory,
     internal_intent,
     org_member,
@@ -178,3 +180,42 @@ def test_deletion_terms_sweep_reads_only_the_intents_that_are_due(monkeypatch: A
 
     assert intents_due_for_deletion_terms() == [due]
     assert len(loaded) == 1
+
+
+# What an operator deleted in the admin stays in its log: not the person's words.
+def test_the_admin_log_keeps_no_address_skill_or_experience_of_a_deleted_person(
+    admin_client: Client,
+) -> None:
+    person = UserFactory(email="zq-person@example.test")
+    organization = OrganizationFactory()
+    owner = org_member(organization, role="owner")
+    deleted_invitation = invitation_create(
+        actor=owner, organization=organization, email=person.email
+    ).invitation
+    entry = ExperienceEntry.objects.create(user=person, title="Quuxwright at Zorbcorp")
+    profile = skill_profile_update(user=person, skills=["Zorbwelding"])
+    for path in (
+        f"/admin/marketplace/invitation/{deleted_invitation.pk}/delete/",
+        f"/admin/marketplace/experienceentry/{entry.pk}/delete/",
+    ):
+        assert admin_client.post(path, {"post": "yes"}).status_code == 302
+    pending = invitation_create(actor=owner, organization=organization, email=person.email)
+    admin_client.post(
+        f"/admin/marketplace/invitation/{pending.invitation.pk}/change/",
+        {
+            "organization": organization.pk,
+            "email": person.email,
+            "role": "member",
+            "status": "pending",
+            "expires_at_0": "2099-01-01",
+            "expires_at_1": "00:00:00",
+        },
+    )
+    admin_client.get(f"/admin/marketplace/skillprofile/{profile.pk}/change/")
+    assert LogEntry.objects.count() >= 2
+
+    account_delete(user=person)
+
+    logged = " ".join(f"{log.object_repr} {log.change_message}" for log in LogEntry.objects.all())
+    for secret in ("zq-person", "Quuxwright", "Zorbwelding"):
+        assert secret not in logged

@@ -213,3 +213,19 @@ def test_signup_takes_a_good_password(client: Client) -> None:
     )
     assert response.status_code == 302
     assert User.objects.filter(username="newcomer", email="newcomer@example.test").exists()
+
+
+def test_a_logged_in_persons_pages_and_export_are_kept_by_no_cache(
+    client: Client, open_intent: Intent
+) -> None:
+    client.force_login(open_intent.buyer)
+
+    for path in ("/intents/", f"/intents/{open_intent.pk}/", "/me/", "/api/v1/me/export/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        cache_control = response.headers.get("Cache-Control", "")
+        assert "no-store" in cache_control and "private" in cache_control, (path, cache_control)
+
+
+def test_public_pages_are_not_marked_private(client: Client) -> None:
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")

@@ -199,8 +199,9 @@ class VendorIntentDetailSerializer(VendorIntentSerializer):
     def get_buyer_contact(
         self, intent: Intent, my_offer: dict[str, Any] | None = None
     ) -> str | None:
-        """The buyer's chosen contact details, for the vendor whose offer was accepted only."""
-        if my_offer and my_offer["status"] == "accepted":
+        """The buyer's chosen contact details, for the vendor whose offer was accepted only,
+        and only until the buyer's "delete my data" came due."""
+        if my_offer and my_offer["status"] == "accepted" and intent.redacted_at is None:
             return intent.contact_details
         return None
 

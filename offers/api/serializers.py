@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from intents.privacy import neutral_criterion_keys
 from marketplace.api.serializers import (
     CurrencyField,
     MoneyField,
@@ -84,7 +85,7 @@ class OfferSerializer(serializers.ModelSerializer):
                 }
                 for item in offer.line_items
             ],
-            "criteria_answers": offer.criteria_answers,
+            "criteria_answers": _answers_for_vendor(offer),
             "decline_reason": offer.decline_reason,
             "revision_count": offer.revision_count,
             "terms_agreement": self.get_terms_agreement(offer),
@@ -109,6 +110,19 @@ class OfferSerializer(serializers.ModelSerializer):
         if agreement is None:
             return None
         return {"terms": agreement.terms, "agreed_at": agreement.agreed_at.isoformat()}
+
+
+def _answers_for_vendor(offer: Offer) -> dict[str, Any]:
+    """The answers, keyed by the intent's criteria; once the buyer's "delete my data"
+    came due (``redacted_at``), by keys that are not the buyer's words: a criterion's key
+    is a slug of the name the buyer gave it. The buyer's own view keeps the names."""
+    intent = offer.intent
+    if intent.redacted_at is None:
+        return offer.criteria_answers
+    keys = neutral_criterion_keys(
+        [(criterion["key"], criterion["kind"]) for criterion in intent.criteria_for_vendors]
+    )
+    return {keys[key]: value for key, value in offer.criteria_answers.items() if key in keys}
 
 
 class OfferCreateSerializer(StrictSerializer):

@@ -14,6 +14,8 @@ from django.utils import timezone
 from marketplace.errors import DomainError
 from marketplace.models import ExperienceEntry, Invitation, Membership, SkillProfile
 from marketplace.organizations import (
+    INVITATIONS_PER_ADDRESS_HOUR,
+    INVITATIONS_PER_PERSON_HOUR,
     invitation_create,
     membership_remove,
     membership_set_role,
@@ -186,6 +188,50 @@ def test_a_new_invitation_revokes_the_pending_one() -> None:
     first.invitation.refresh_from_db()
     assert first.invitation.status == Invitation.Status.REVOKED
     assert Invitation.objects.filter(status="pending").count() == 1
+
+
+def test_one_address_gets_a_few_invitations_an_hour_and_the_refusal_says_so(
+    client: Client, mailoutbox: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    """An organization's name is its creator's to choose: invitations are not a way
+    to mail an address at will (DESIGN §1.2)."""
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    client.force_login(owner)
+    url = f"/orgs/{organization.slug}/members/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(INVITATIONS_PER_ADDRESS_HOUR):
+            client.post(url, {"email": "target@example.test", "role": "member"})
+        refused = client.post(url, {"email": "target@example.test", "role": "member"})
+
+    assert refused.status_code == 200
+    assert "This address had its invitations for this hour" in refused.content.decode()
+    assert len(mailoutbox) == INVITATIONS_PER_ADDRESS_HOUR
+    assert Invitation.objects.filter(email="target@example.test").count() == (
+        INVITATIONS_PER_ADDRESS_HOUR
+    )
+    # Another address is still invited.
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_create(actor=owner, organization=organization, email="other@example.test")
+    assert len(mailoutbox) == INVITATIONS_PER_ADDRESS_HOUR + 1
+
+
+def test_one_person_sends_a_bounded_number_of_invitations_an_hour(
+    mailoutbox: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    with django_capture_on_commit_callbacks(execute=True):
+        for number in range(INVITATIONS_PER_PERSON_HOUR):
+            invitation_create(
+                actor=owner, organization=organization, email=f"p{number}@example.test"
+            )
+        with pytest.raises(DomainError, match="invitations this hour"):
+            invitation_create(actor=owner, organization=organization, email="one-more@example.test")
+
+    assert len(mailoutbox) == INVITATIONS_PER_PERSON_HOUR
+    assert not Invitation.objects.filter(email="one-more@example.test").exists()
 
 
 # --- Roles --------------------------------------------------------------------------

@@ -1,17 +1,25 @@
 """Two awards at once on one internal RFP: one split wins, the ledger is written once.
 
-And the last owner cannot be demoted twice over by two admins racing. PostgreSQL only.
+And the last owner cannot be demoted twice over by two admins racing, nor is a
+proposer removed meanwhile awarded. PostgreSQL only.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.db import connection
 
 from intents.models import Intent
+from marketplace import organizations
+from marketplace.errors import DomainError
 from marketplace.models import Membership
-from marketplace.organizations import membership_set_role
+from marketplace.organizations import membership_remove, membership_set_role
 from offers.models import Offer, RewardEntry
 from offers.proposals import proposals_award
 from tests.conftest import require_postgresql
@@ -58,3 +66,69 @@ def test_two_owners_demoting_each_other_leave_one_owner() -> None:
 
     assert (len(successes), len(refusals)) == (1, 1)
     assert Membership.objects.filter(organization=organization, role="owner").count() == 1
+
+
+@pytest.mark.postgres
+def test_an_award_made_while_the_proposer_is_being_removed_pays_no_one_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The removal has deleted the membership and not committed yet; the award then
+    runs. It must wait and see the proposer gone, not award from what it read before."""
+    require_postgresql()
+    organization = OrganizationFactory()
+    owner = org_member(organization, role="owner")
+    poster = org_member(organization)
+    proposer = org_member(organization)
+    intent = internal_intent(organization, poster, reward_amount=Decimal("100.00"))
+    made = proposal(intent, proposer)
+    deleted, commit = threading.Event(), threading.Event()
+    real_removed = organizations.memberships_removed
+
+    def hold_the_removal_open(memberships: Any) -> None:
+        real_removed(memberships)
+        deleted.set()
+        commit.wait(timeout=10)
+
+    monkeypatch.setattr(organizations, "memberships_removed", hold_the_removal_open)
+    errors: list[BaseException] = []
+
+    def run(action: Callable[[], Any]) -> threading.Thread:
+        def target() -> None:
+            try:
+                action()
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    removal = run(
+        lambda: membership_remove(actor=owner, membership=Membership.objects.get(user=proposer))
+    )
+    assert deleted.wait(timeout=10)
+    award = run(lambda: proposals_award(intent=intent, poster=poster, shares={str(made.pk): "100"}))
+    # The award either finished (wrongly) or waits on a row lock: then let the removal commit.
+    deadline = time.monotonic() + 5
+    while award.is_alive() and not _someone_waits_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    commit.set()
+    removal.join(timeout=30)
+    award.join(timeout=30)
+
+    assert not Membership.objects.filter(organization=organization, user=proposer).exists()
+    assert not RewardEntry.objects.filter(member=proposer).exists()
+    [refused] = errors
+    assert isinstance(refused, DomainError)
+    assert f"{proposer.get_username()} is no longer a member." in refused.errors["shares"]
+
+
+def _someone_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0

@@ -20,7 +20,7 @@ from offers.services import (
     offer_accept,
     offers_lapse_due,
 )
-from offers.tasks import close_due_intents, remind_posters
+from offers.tasks import close_due_intents, lapse_due_offers, remind_posters
 from tests.factories import NoticeFactory, OfferFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
@@ -153,3 +153,19 @@ def test_offers_a_buyer_leaves_undecided_14_days_after_the_deadline_are_declined
     [told] = Event.objects.filter(vendor=vendor, type="offer.declined")
     assert told.payload["offer"]["decline_reason"] == offer.decline_reason
     assert len(mail.outbox) == 1  # the first day's reminder only
+
+
+def test_a_backlog_of_lapsed_offers_is_worked_through_in_one_run(
+    vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "LAPSE_BATCH", 2)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    offers = [
+        OfferFactory(intent=noticed_intent(vendor), vendor=vendor, valid_until=yesterday)
+        for _ in range(5)
+    ]
+
+    assert lapse_due_offers() == 5
+
+    assert {Offer.objects.get(pk=offer.pk).status for offer in offers} == {Offer.Status.LAPSED}
+    assert Event.objects.filter(type="offer.declined").count() == 5
