@@ -42,6 +42,19 @@ def demand_node(intent: Intent) -> dict[str, Any]:
         "validThrough": intent.offers_close_at.isoformat(),
         "dateCreated": intent.created_at.isoformat(),
         "status": intent.status,
+        # When it moved from one status to the next (none for a step it never took).
+        "ic:statusChanges": {
+            status: moment.isoformat()
+            for status, moment in (
+                ("open", intent.published_at),
+                ("closed", intent.closed_at),
+                ("awarded", intent.awarded_at),
+                ("withdrawn", intent.withdrawn_at),
+                ("expired", intent.expired_at),
+            )
+            if moment is not None
+        },
+        "ic:remote": intent.is_remote,
         "pseudonym": intent.pseudonym,
         "terms": [intent_term.as_data() for intent_term in intent.intent_terms.all()],
         # What else the buyer set: how offers are judged, who is told, what vendors see.

@@ -670,6 +670,7 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         ("Price", "price", 60, False),
         ("Insured", "yes_no", 40, True),
     ]
+    awarded = Intent.objects.get(pk=intent.pk)
     assert {
         key: demand[key] for key in demand if key.startswith("ic:") and key != "ic:criteria"
     } == {
@@ -684,6 +685,11 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         "ic:emailsEnabled": True,
         "ic:organization": None,  # a public intent: no organization, no reward
         "ic:reward": None,
+        "ic:remote": False,
+        "ic:statusChanges": {
+            "open": awarded.published_at.isoformat(),
+            "awarded": awarded.awarded_at.isoformat(),
+        },
     }
     assert demand["questions"][0]["acceptedAnswer"]["text"] == "White ones."
     assert demand["termsAgreements"][0]["@type"] == "AgreeAction"
