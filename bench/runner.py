@@ -18,7 +18,7 @@ from bench import fanout, matching, pages, web
 from bench.data import BENCH_VENDOR_SLUG, Volumes, load
 from bench.report import Row, skipped
 from intents.models import Term
-from marketplace.models import Vendor
+from marketplace.models import ApiKey, Vendor
 from marketplace.services import api_key_create
 
 BENCH_DATABASE_NAME = re.compile(r"bench|test", re.IGNORECASE)
@@ -99,6 +99,10 @@ def run(options: Options, say: Say) -> list[Row]:
         seconds = load(Volumes.of(vendors=options.vendors, intents=options.intents), say)
         say(f"Loaded in {seconds:.1f} s.")
     vendor = Vendor.objects.get(slug=BENCH_VENDOR_SLUG)
+    # A fresh key each run; the earlier runs' (--reuse) are revoked, not left to pile up.
+    ApiKey.objects.filter(vendor=vendor, name="bench", revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     key = api_key_create(vendor=vendor, name="bench").raw_key
 
     say(f"Matching {options.matching_intents} intents, and the SQL baseline:")

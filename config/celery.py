@@ -32,8 +32,8 @@ app.conf.beat_schedule = {
     # Intents (public or internal RFPs) closed without a decision: remind the buyer (one
     # e-mail a day per intent at most; the claim on decision_reminded_at makes a second run
     # send nothing);
-    # 14 days after the deadline, still undecided offers and proposals are declined with
-    # the reason.
+    # 14 days after the deadline, still undecided proposals are declined with the reason
+    # (a public intent's buyer decides in their own time: reminded weekly from then on).
     "remind-posters": {"task": "offers.remind_posters", "schedule": 60 * 60.0},
     # Decisions on proposals whose e-mail to the authors was lost (broker down, send failed).
     "sweep-unannounced-proposals": {

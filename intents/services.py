@@ -7,6 +7,7 @@ cannot both succeed.
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,16 @@ from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
+from marketplace.counters import count_in_windows
+from marketplace.errors import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    THROTTLED,
+    DomainError,
+    with_article,
+)
 from marketplace.models import (
     AuditEntry,
     Category,
@@ -571,6 +581,30 @@ def notices_relist_drifted() -> int:
     return relisted
 
 
+# Each intent published takes a place in up to MAX_VENDORS_LIMIT vendors' daily capacity:
+# one person cannot use it up at will (a free sign-up would be enough).
+PUBLISHED_PER_HOUR = 20
+OPEN_AT_ONCE = 100
+PUBLISHED_COUNTER_PREFIX = "intents-published:"
+
+
+def _refuse_publishing_at_will(buyer_id: Any) -> None:
+    if Intent.objects.filter(buyer_id=buyer_id, status=Status.OPEN).count() >= OPEN_AT_ONCE:
+        raise DomainError(
+            f"You have {OPEN_AT_ONCE} intents open: close or withdraw one first.",
+            kind=CONFLICT,
+        )
+    now = time.time()
+    hour = int(now // 3600)
+    counts = count_in_windows([(f"{PUBLISHED_COUNTER_PREFIX}{buyer_id}:{hour}", 3601)])
+    if counts is not None and counts[0] > PUBLISHED_PER_HOUR:
+        raise DomainError(
+            f"You published {PUBLISHED_PER_HOUR} intents this hour; publish this one later.",
+            kind=THROTTLED,
+            retry_after=(hour + 1) * 3600 - int(now),
+        )
+
+
 def intent_publish(*, intent: Intent) -> Intent:
     """Open a draft for offers. Its deadline must still be ahead."""
     if intent.offers_close_at <= timezone.now():
@@ -585,6 +619,7 @@ def intent_publish(*, intent: Intent) -> Intent:
             kind=INVALID,
             errors={"invited": [NOBODY_INVITED]},
         )
+    _refuse_publishing_at_will(intent.buyer_id)
     with transaction.atomic():
         intent = _transition(
             intent=intent,

@@ -314,7 +314,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         sent = refused = 0
         for delivery in queryset.select_related("endpoint"):
             try:
-                webhook_redeliver(delivery=delivery)
+                webhook_redeliver(delivery=delivery, by_vendor=False)
                 sent += 1
             except DomainError:
                 refused += 1

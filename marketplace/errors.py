@@ -12,6 +12,7 @@ CONFLICT = "conflict"  # the object's state forbids it -> 409
 FORBIDDEN = "forbidden"  # you may know it exists, not act on it -> 403
 NOT_FOUND = "not_found"  # not visible to you -> 404
 UNPROCESSABLE = "unprocessable"  # well-formed, but cannot be done as sent -> 422
+THROTTLED = "throttled"  # done too often lately; again after ``retry_after`` seconds -> 429
 
 
 class DomainError(Exception):
@@ -23,11 +24,13 @@ class DomainError(Exception):
         *,
         kind: str = INVALID,
         errors: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.errors = errors or {}
+        self.retry_after = retry_after
 
     @property
     def text(self) -> str:

@@ -59,10 +59,22 @@ def api_key_create(*, vendor: Vendor, name: str = "") -> IssuedApiKey:
         raise DomainError(SUSPENDED, kind=FORBIDDEN)
     prefix = secrets.token_hex(API_KEY_PREFIX_BYTES)
     raw_key = f"ic_{prefix}_{secrets.token_urlsafe(API_KEY_SECRET_BYTES)}"
-    api_key = ApiKey.objects.create(
-        vendor=vendor, name=name, prefix=prefix, hashed_key=hash_api_key(raw_key)
-    )
+    with transaction.atomic():
+        # The vendor's row, locked: two creations at once cannot both take the last place.
+        Vendor.objects.select_for_update(no_key=True).filter(pk=vendor.pk).first()
+        if ApiKey.objects.filter(vendor=vendor, revoked_at__isnull=True).count() >= MAX_LIVE_KEYS:
+            raise DomainError(
+                f"A vendor has at most {MAX_LIVE_KEYS} keys in use: revoke one first.",
+                kind=CONFLICT,
+            )
+        api_key = ApiKey.objects.create(
+            vendor=vendor, name=name, prefix=prefix, hashed_key=hash_api_key(raw_key)
+        )
     return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+# Keys not revoked, per vendor: one per integration and environment is plenty.
+MAX_LIVE_KEYS = 20
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

@@ -30,7 +30,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.counters import count_in_windows
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, THROTTLED, DomainError
 from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body, events_no_longer_to_tell
 from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.services import SUSPENDED
@@ -165,14 +166,35 @@ def webhook_endpoint_create(
     is_active: bool = True,
 ) -> WebhookEndpoint:
     check_webhook_target(url)
-    return WebhookEndpoint.objects.create(
-        vendor=vendor,
-        url=url,
-        description=description,
-        event_types=_clean_event_types(event_types or []),
-        is_active=is_active,
-        secret=new_secret(),
-    )
+    with transaction.atomic():
+        # The vendor's row, locked: two creations at once cannot both take the last place.
+        Vendor.objects.select_for_update(no_key=True).filter(pk=vendor.pk).first()
+        endpoints = WebhookEndpoint.objects.filter(vendor=vendor)
+        if endpoints.count() >= MAX_ENDPOINTS:
+            raise DomainError(
+                f"A vendor has at most {MAX_ENDPOINTS} webhook endpoints: delete one first.",
+                kind=CONFLICT,
+            )
+        _refuse_same_url(endpoints, url)
+        return WebhookEndpoint.objects.create(
+            vendor=vendor,
+            url=url,
+            description=description,
+            event_types=_clean_event_types(event_types or []),
+            is_active=is_active,
+            secret=new_secret(),
+        )
+
+
+# Each event goes to each of a vendor's endpoints: a few are enough for any integration,
+# and more would turn the workers into an amplifier aimed at one receiver.
+MAX_ENDPOINTS = 10
+
+
+def _refuse_same_url(endpoints: Any, url: str) -> None:
+    if endpoints.filter(url=url).exists():
+        message = "You already have an endpoint at this URL."
+        raise DomainError(message, kind=CONFLICT, errors={"url": [message]})
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
@@ -182,6 +204,10 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> Web
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     if "url" in changes:
         check_webhook_target(changes["url"])
+        _refuse_same_url(
+            WebhookEndpoint.objects.filter(vendor_id=endpoint.vendor_id).exclude(pk=endpoint.pk),
+            changes["url"],
+        )
     if "event_types" in changes:
         changes["event_types"] = _clean_event_types(changes["event_types"])
     if changes.get("is_active"):
@@ -376,15 +402,19 @@ def webhook_deliveries_due(*, limit: int = 500) -> list[Any]:
     )
 
 
-def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now (an operator's or vendor's request), same webhook-id.
+def webhook_redeliver(*, delivery: WebhookDelivery, by_vendor: bool = True) -> WebhookDelivery:
+    """Send a delivery again now (a vendor's request, or an operator's: ``by_vendor``
+    False), same webhook-id.
 
-    Not for a suspended vendor's endpoint: its webhooks get nothing.
+    Not for a suspended vendor's endpoint: its webhooks get nothing. A vendor sends
+    by hand at most ``MANUAL_SENDS_PER_MINUTE`` a minute.
     """
     if Vendor.objects.filter(pk=delivery.endpoint.vendor_id, is_suspended=True).exists():
         raise DomainError(SUSPENDED, kind=FORBIDDEN)
     if not delivery.endpoint.is_active:
         raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
+    if by_vendor:
+        _count_manual_send(delivery.endpoint.vendor_id)
     now = timezone.now()
     taken = (
         WebhookDelivery.objects.filter(pk=delivery.pk)
@@ -398,15 +428,36 @@ def webhook_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     return delivery
 
 
+# A delivery sent by hand (a test, or one sent again) holds its request for as long as
+# the receiver takes to answer (up to the 10 s timeout): a few a minute per vendor.
+MANUAL_SENDS_PER_MINUTE = 10
+MANUAL_SENDS_COUNTER_PREFIX = "webhook-manual-sends:"
+
+
+def _count_manual_send(vendor_id: Any) -> None:
+    now = time.time()
+    minute = int(now // 60)
+    counts = count_in_windows([(f"{MANUAL_SENDS_COUNTER_PREFIX}{vendor_id}:{minute}", 61)])
+    if counts is not None and counts[0] > MANUAL_SENDS_PER_MINUTE:
+        raise DomainError(
+            f"At most {MANUAL_SENDS_PER_MINUTE} deliveries sent by hand a minute;"
+            " try again in a minute.",
+            kind=THROTTLED,
+            retry_after=(minute + 1) * 60 - int(now),
+        )
+
+
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a ``webhook.test`` event to one endpoint now and return its delivery.
 
-    Not for a suspended vendor's endpoint: its webhooks get nothing.
+    Not for a suspended vendor's endpoint: its webhooks get nothing. Not for a disabled
+    one. Counted with the deliveries sent again (``MANUAL_SENDS_PER_MINUTE``).
     """
     if Vendor.objects.filter(pk=endpoint.vendor_id, is_suspended=True).exists():
         raise DomainError(SUSPENDED, kind=FORBIDDEN)
     if not endpoint.is_active:
         raise DomainError("The endpoint is disabled; enable it first.", kind=CONFLICT)
+    _count_manual_send(endpoint.vendor_id)
     with transaction.atomic():
         event = Event.objects.create(
             vendor_id=endpoint.vendor_id,

@@ -22,7 +22,7 @@ from offers.models import (
     RewardEntry,
     TermsAgreement,
 )
-from offers.proposal_dispositions import REASON_BUYER_NO_DECISION, REASON_NO_DECISION
+from offers.proposal_dispositions import REASON_NO_DECISION
 from offers.proposals import REASON_OTHER_PROPOSALS
 from offers.services import (
     REASON_ANOTHER_ACCEPTED,
@@ -39,7 +39,6 @@ STOCK_REASONS = {
     "",
     REASON_ACCOUNT_DELETED,
     REASON_ANOTHER_ACCEPTED,
-    REASON_BUYER_NO_DECISION,
     REASON_INTENT_WITHDRAWN,
     REASON_NO_DECISION,
     REASON_OFFER_LAPSED,
@@ -174,6 +173,13 @@ def erase_offers(user: User) -> None:
     dropped; decided proposals and the reward ledger stay with the
     organization, under the anonymized account.
     """
+    # Every intent this erasure touches, locked first and in id order, as an award or a
+    # decision locks its intent before its offers and memberships: they wait for each
+    # other, and never deadlock.
+    touched = Intent.objects.filter(
+        Q(buyer=user) | Q(offers__member=user) | Q(offers__coauthors__member=user)
+    ).values("pk")
+    list(Intent.objects.select_for_update().filter(pk__in=touched).order_by("pk").values("pk"))
     now = timezone.now()
     Offer.objects.filter(member=user, status=Offer.Status.SUBMITTED).update(
         status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now

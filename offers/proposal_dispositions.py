@@ -1,9 +1,10 @@
 """Telling proposal authors their disposition, and reminding posters who have not decided.
 
-No black hole: every decided proposal's authors are e-mailed once; a buyer or
-poster is reminded of undecided offers or proposals at most once a day per
-intent, and 14 days after the deadline the undecided ones are declined with
-that reason. All of
+No black hole: every decided proposal's authors are e-mailed once; a poster
+is reminded of undecided proposals at most once a day per RFP, and 14 days
+after the deadline undecided proposals are declined with that reason. A buyer
+of a public intent decides in their own time: reminded daily for 14 days after
+the deadline, then weekly. All of
 it is claimed with conditional updates, so a task that runs twice sends nothing twice.
 """
 
@@ -24,10 +25,11 @@ from offers.models import Offer
 from offers.services import decline_live_offers
 
 REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
-REASON_BUYER_NO_DECISION = "the buyer did not decide within 14 days of the deadline"
 REMINDER_INTERVAL = timedelta(days=1)
-# After this long closed without a decision, the offers and proposals are declined:
-# no black hole.
+# A buyer decides in their own time (DESIGN §1.4): past the decision period, they are
+# reminded once a week, no longer every day.
+LATER_REMINDER_INTERVAL = timedelta(days=7)
+# After this long closed without a decision, the proposals are declined: no black hole.
 DECISION_PERIOD = timedelta(days=14)
 
 
@@ -130,6 +132,10 @@ def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:
         .filter(
             Q(decision_reminded_at__isnull=True)
             | Q(decision_reminded_at__lte=now - REMINDER_INTERVAL)
+            & (
+                Q(closed_at__gt=now - DECISION_PERIOD)
+                | Q(decision_reminded_at__lte=now - LATER_REMINDER_INTERVAL)
+            )
         )
         .distinct()
     )
@@ -158,8 +164,7 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
         message = (
             f"Your intent “{intent.title}” closed with {undecided} offer(s) you have not "
             f"decided on. Accept one, or decline them with a reason — every vendor hears "
-            f"back: {absolute_url('offers:intent', intent.pk)}\n\n"
-            f"Offers still undecided 14 days after the deadline are declined for you.\n"
+            f"back: {absolute_url('offers:intent', intent.pk)}\n"
         )
     else:
         subject = f"{undecided} proposal(s) wait for your decision: {intent.title}"
@@ -186,16 +191,17 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
     return True
 
 
-def offers_decline_undecided(*, now: Any = None) -> int:
-    """Decline the offers and proposals of intents closed for longer than the decision period.
+def proposals_decline_undecided(*, now: Any = None) -> int:
+    """Decline the proposals of internal RFPs closed for longer than the decision period.
 
-    The buyer or poster was reminded daily; after :data:`DECISION_PERIOD` each
-    vendor or proposer is told, with the reason. Safe to run twice: only submitted
-    offers are declined, under the intent's row lock.
+    The poster was reminded daily; after :data:`DECISION_PERIOD` each
+    proposer is told, with the reason. Safe to run twice: only submitted
+    proposals are declined, under the intent's row lock.
     """
     now = now or timezone.now()
     declined = 0
     due = Intent.objects.filter(
+        organization__isnull=False,
         status=Intent.Status.CLOSED,
         closed_at__lte=now - DECISION_PERIOD,
         offers__status=Offer.Status.SUBMITTED,
@@ -204,6 +210,5 @@ def offers_decline_undecided(*, now: Any = None) -> int:
         with transaction.atomic():
             locked = Intent.objects.select_for_update().get(pk=intent_id)
             if locked.status == Intent.Status.CLOSED:
-                reason = REASON_NO_DECISION if locked.is_internal else REASON_BUYER_NO_DECISION
-                declined += decline_live_offers(intent=locked, reason=reason)
+                declined += decline_live_offers(intent=locked, reason=REASON_NO_DECISION)
     return declined

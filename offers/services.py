@@ -184,6 +184,7 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             # invites it, since the offer.
             raise DomainError("This intent is no longer open to you.", kind=FORBIDDEN)
         locked = Offer.objects.select_for_update().get(pk=offer.pk)
+        locked.intent = intent  # already read: whoever shows the offer need not read it again
         if locked.status != Offer.Status.SUBMITTED:
             raise DomainError(
                 f"{with_article(locked.status)} offer cannot be revised.", kind=CONFLICT
@@ -231,7 +232,8 @@ def offer_withdraw(*, offer: Offer, vendor: Vendor) -> Offer:
     changed = Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED).update(
         status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
     )
-    offer.refresh_from_db()
+    # The columns that may have changed: the intent read with the offer stays.
+    offer.refresh_from_db(fields=["status", "decided_at", "updated_at"])
     if not changed:
         raise DomainError(f"{with_article(offer.status)} offer cannot be withdrawn.", kind=CONFLICT)
     return offer

@@ -16,9 +16,9 @@ from offers.privacy import intent_redact_for_vendors, intents_due_for_deletion_t
 from offers.proposal_dispositions import (
     intent_remind_poster,
     intents_awaiting_decision,
-    offers_decline_undecided,
     proposal_send_disposition,
     proposals_awaiting_announcement,
+    proposals_decline_undecided,
 )
 from offers.proposals import members_departed, proposals_member_left
 from offers.services import intents_close_due, offers_lapse_due
@@ -118,12 +118,13 @@ def sweep_departed_members() -> int:
 
 @shared_task(name="offers.remind_posters")
 def remind_posters() -> int:
-    """Buyers and posters of closed intents with undecided offers (at most daily per intent).
+    """Buyers and posters of closed intents with undecided offers (at most daily per intent;
+    weekly for a public intent 14 days after its deadline).
 
-    Offers and proposals still undecided 14 days after the deadline are declined, with
-    the reason.
+    An internal RFP's proposals still undecided 14 days after the deadline are
+    declined, with the reason.
     """
-    offers_decline_undecided()
+    proposals_decline_undecided()
     return _each_apart(
         intents_awaiting_decision().values_list("pk", flat=True)[:500],
         lambda pk: intent_remind_poster(intent_id=pk),

@@ -14,7 +14,8 @@ from django.core import mail
 from django.db import connection
 from rest_framework.test import APIClient
 
-from marketplace import accounts, organizations
+from intents import services as intent_services
+from marketplace import accounts, organizations, webhooks
 from marketplace.models import Category, Vendor
 from marketplace.services import api_key_create
 from tests import receiver
@@ -97,11 +98,15 @@ def buyer_identity_never_reaches_vendors(monkeypatch: pytest.MonkeyPatch) -> Any
 
 @pytest.fixture(autouse=True)
 def account_mails_counted_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test counts its account and invitation e-mails from zero, in one hour's
-    window: its own counters, which no other test or run (sharing Redis) reads or clears."""
+    """Each test counts its account and invitation e-mails, its deliveries sent by hand
+    and its intents published from zero, in one hour's window (the account and
+    invitation e-mails): its own counters, which no other test or run (sharing Redis)
+    reads or clears."""
     run = uuid.uuid4()
     monkeypatch.setattr(accounts, "MAIL_COUNTER_PREFIX", f"test-account-mails:{run}:")
     monkeypatch.setattr(organizations, "INVITATION_COUNTER_PREFIX", f"test-invitations:{run}:")
+    monkeypatch.setattr(webhooks, "MANUAL_SENDS_COUNTER_PREFIX", f"test-manual-sends:{run}:")
+    monkeypatch.setattr(intent_services, "PUBLISHED_COUNTER_PREFIX", f"test-published:{run}:")
     hour = accounts.this_hour()
     monkeypatch.setattr(accounts, "this_hour", lambda: hour)
     monkeypatch.setattr(organizations, "this_hour", lambda: hour)

@@ -908,7 +908,10 @@ def test_delete_after_award_removes_the_buyers_words_from_what_vendors_read(
 
     for reader in (vendor, loser):
         api = vendor_client(reader)
+        listed = api.get("/api/v1/intents/", {"status": "awarded"}).json()["results"]
+        assert [item["id"] for item in listed] == [str(intent.pk)]  # the list's own shape too
         for path in (
+            "/api/v1/intents/?status=awarded",
             f"/api/v1/intents/{intent.pk}/",
             f"/api/v1/intents/{intent.pk}/questions/",
             "/api/v1/notices/",

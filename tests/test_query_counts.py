@@ -34,7 +34,7 @@ from marketplace.models import (
     WebhookEndpoint,
 )
 from marketplace.privacy import audit
-from marketplace.services import api_key_create
+from marketplace.services import api_key_create, api_key_revoke
 from offers.models import Offer, Question
 from tests.factories import (
     CategoryFactory,
@@ -187,7 +187,10 @@ def add_block_and_audit_entry(person: User, vendor: Vendor) -> None:
 
 
 def add_api_key(person: User, vendor: Vendor) -> None:
-    api_key_create(vendor=vendor, name=f"key {uuid.uuid4().hex[:6]}")
+    # Revoked as soon as made, as a vendor rotating its keys: at most 20 are in use.
+    api_key_revoke(
+        api_key=api_key_create(vendor=vendor, name=f"key {uuid.uuid4().hex[:6]}").api_key
+    )
 
 
 def add_webhook_of(person: User, vendor: Vendor) -> None:

@@ -12,7 +12,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from marketplace.errors import CONFLICT, FORBIDDEN, NOT_FOUND, UNPROCESSABLE, DomainError
+from marketplace.errors import (
+    CONFLICT,
+    FORBIDDEN,
+    NOT_FOUND,
+    THROTTLED,
+    UNPROCESSABLE,
+    DomainError,
+)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Relative URI references, as RFC 9457 allows.
@@ -24,6 +31,7 @@ STATUS_OF_KIND = {
     FORBIDDEN: status.HTTP_403_FORBIDDEN,
     NOT_FOUND: status.HTTP_404_NOT_FOUND,
     UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    THROTTLED: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
 TITLES = {
@@ -104,7 +112,10 @@ def _flatten(detail: Any) -> Any:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return problem_response(STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors)
+        headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+        return problem_response(
+            STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors, headers=headers
+        )
     if isinstance(exc, RequestDataTooBig):
         return problem_response(413, "The request body is too large.")
     if isinstance(exc, Http404):

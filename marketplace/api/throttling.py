@@ -1,4 +1,5 @@
-"""Rate limits per API key: a counter per key and per window, in Redis.
+"""Rate limits per vendor, whichever of its API keys it uses: a counter per vendor and
+per window, in Redis (more keys are no more requests).
 
 Every request counts against ``api_key``; writes (POST, PUT, PATCH, DELETE)
 also count against the stricter ``api_key_write``. The rates are
@@ -26,7 +27,7 @@ from marketplace.models import ApiKey
 
 
 class ApiKeyRateThrottle(BaseThrottle):
-    """Requests, and writes, per API key (a request without a valid key was refused before)."""
+    """Requests, and writes, per vendor (a request without a valid key was refused before)."""
 
     wait_seconds: float | None = None
 
@@ -43,7 +44,7 @@ class ApiKeyRateThrottle(BaseThrottle):
             if rate is not None:
                 allowed, period = SimpleRateThrottle.parse_rate(None, rate)
                 window = int(now // period)
-                key = f"throttle:{scope}:{request.auth.pk}:{window}"
+                key = f"throttle:{scope}:vendor:{request.auth.vendor_id}:{window}"
                 windows.append((scope, key, allowed, period, window))
         if not windows:
             return True

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from intents.models import Intent
+from intents.services import intent_update
 from marketplace.models import Event, WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     IntentFactory,
@@ -173,3 +174,52 @@ def test_withdrawing_an_rfp_asks_for_confirmation(page: Any, live_server: Any) -
     page.wait_for_load_state()
     rfp.refresh_from_db()
     assert rfp.status == Intent.Status.WITHDRAWN
+
+
+def test_the_intent_page_needs_no_sideways_scrolling_on_a_tablet(
+    page: Any, live_server: Any
+) -> None:
+    # given an intent with offers (their hidden "for declining …" texts in the table)
+    buyer = person("hedy")
+    intent = IntentFactory(buyer=buyer)
+    intent_update(
+        intent=intent,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 40},
+            {"name": "Delivery", "kind": "delivery", "weight": 20},
+            {"name": "Vendor rating", "kind": "rating", "weight": 10},
+            {"name": "Insured", "kind": "yes_no", "weight": 10},
+            {"name": "Warranty years", "kind": "number", "weight": 10},
+            {"name": "Method", "kind": "text", "weight": 10},
+        ],
+    )
+    for name in ("Zebra Works", "Acme Tiles With A Rather Long Company Name"):
+        OfferFactory(intent=intent, vendor=VendorFactory(name=name))
+    page.set_viewport_size({"width": 768, "height": 1024})
+    log_in(page, live_server, "hedy")
+
+    # when the buyer opens it at 768 px, where the offers are a table in a scroll box
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+
+    # then the page itself is no wider than the screen (only the table's box scrolls)
+    scroll_width, client_width = overflow(page)
+    assert scroll_width <= client_width, f"the page is {scroll_width}px wide at {client_width}px"
+
+
+def test_a_failed_submit_takes_the_focus_to_what_to_mend(page: Any, live_server: Any) -> None:
+    # given a buyer on the new-intent form
+    person("lin")
+    log_in(page, live_server, "lin")
+    page.goto(live_server.url + "/intents/new/")
+
+    # when they submit it without a title
+    page.get_by_role("button", name=re.compile("Save")).first.click()
+    page.wait_for_load_state()
+
+    # then the focus is on the summary, which links to the field to mend
+    focused = page.evaluate("() => document.activeElement.className")
+    assert "form-errors" in focused, focused
+    link = page.locator(".form-errors a[href='#id_title']")
+    assert link.count() == 1
+    link.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "id_title"

@@ -166,9 +166,8 @@ def test_keys_are_per_vendor(
 
 @pytest.mark.django_db
 def test_without_a_key_every_post_creates(api: APIClient) -> None:
-    body = {"url": "http://127.0.0.1:9/hook"}
-    assert post(api, "/api/v1/webhooks/", body, None).status_code == 201
-    assert post(api, "/api/v1/webhooks/", body, None).status_code == 201
+    for url in ("http://127.0.0.1:9/hook", "http://127.0.0.1:9/other-hook"):
+        assert post(api, "/api/v1/webhooks/", {"url": url}, None).status_code == 201
     assert WebhookEndpoint.objects.count() == 2
     assert IdempotencyKey.objects.count() == 0
 

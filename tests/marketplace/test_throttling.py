@@ -1,4 +1,7 @@
-"""Rate limits per API key: 429 with Retry-After as a problem, writes limited more strictly."""
+"""Rate limits per vendor: 429 with Retry-After as a problem, writes limited more strictly.
+
+And the bounds on what a vendor or a buyer could otherwise multiply: keys, webhook
+endpoints, deliveries sent by hand, intents published."""
 
 from __future__ import annotations
 
@@ -6,18 +9,27 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import redis
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from intents import services as intent_services
+from intents.models import Intent
+from intents.services import intent_create
 from marketplace import counters
 from marketplace.api.throttling import ApiKeyRateThrottle
-from marketplace.models import Vendor
-from marketplace.services import api_key_create
+from marketplace.errors import DomainError
+from marketplace.models import ApiKey, Category, User, Vendor, WebhookEndpoint
+from marketplace.services import MAX_LIVE_KEYS, api_key_create, api_key_revoke
+from marketplace.webhooks import MANUAL_SENDS_PER_MINUTE, MAX_ENDPOINTS, webhook_endpoint_create
+from tests.factories import VendorFactory
 from tests.real_parts import RedisServer, free_port
+from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -68,17 +80,19 @@ def test_writes_have_a_stricter_limit_and_a_throttled_write_changes_nothing(
     assert api.get("/api/v1/vendor/").status_code == 200  # reads still go through
 
 
-def test_the_limit_is_per_api_key(
+def test_the_limit_is_per_vendor_whichever_key_it_uses(
     api: APIClient,
     vendor: Vendor,
     vendor_client: Callable[[Vendor], APIClient],
     rates: Callable[[str, str], None],
 ) -> None:
+    """More keys are no more requests; another vendor keeps its own share."""
     rates("1/min", "1/min")
     assert api.get("/api/v1/vendor/").status_code == 200
     assert_throttled(api.get("/api/v1/vendor/"))
 
-    assert vendor_client(vendor).get("/api/v1/vendor/").status_code == 200
+    assert_throttled(vendor_client(vendor).get("/api/v1/vendor/"))  # a new key of the same vendor
+    assert vendor_client(VendorFactory()).get("/api/v1/vendor/").status_code == 200
 
 
 def test_no_key_is_401_not_throttled(rates: Callable[[str, str], None]) -> None:
@@ -121,7 +135,7 @@ def test_the_window_is_counted_in_redis_with_an_expiry_or_in_the_local_cache(
         answers = [ApiKeyRateThrottle().allow_request(request, None) for _ in range(3)]  # type: ignore[arg-type]
         if backend == "redis":
             client = redis.Redis.from_url(server.url)
-            (counter,) = client.keys(f"throttle:api_key:{key.pk}:*")
+            (counter,) = client.keys(f"throttle:api_key:vendor:{key.vendor_id}:*")
             assert int(client.get(counter)) == 3
             assert 0 < client.ttl(counter) <= 61  # the window and a second: never kept for ever
     finally:
@@ -220,3 +234,90 @@ def test_a_hung_redis_is_not_asked_again_for_a_while(
     assert answers == [200] * 6
     assert asked_while_paused == 1  # the first request waited for it; the next four did not
     assert server.connections == 2
+
+
+# --- Limits on what a vendor or a buyer can multiply ---------------------------------
+
+
+def test_a_vendor_has_a_bounded_number_of_keys_in_use(vendor: Vendor) -> None:
+    for number in range(MAX_LIVE_KEYS):
+        last = api_key_create(vendor=vendor, name=f"key {number}")
+
+    with pytest.raises(DomainError, match="revoke one first"):
+        api_key_create(vendor=vendor, name="one more")
+
+    assert ApiKey.objects.filter(vendor=vendor).count() == MAX_LIVE_KEYS
+    api_key_revoke(api_key=last.api_key)
+    api_key_create(vendor=vendor, name="in its place")
+
+
+def test_a_vendor_has_a_bounded_number_of_webhook_endpoints_each_at_its_own_url(
+    api: APIClient, vendor: Vendor
+) -> None:
+    first = api.post("/api/v1/webhooks/", {"url": "https://hooks.example.test/0"}, format="json")
+    assert first.status_code == 201
+    same = api.post("/api/v1/webhooks/", {"url": "https://hooks.example.test/0"}, format="json")
+    assert same.status_code == 409
+    assert same.json()["errors"] == {"url": ["You already have an endpoint at this URL."]}
+    for number in range(1, MAX_ENDPOINTS):
+        webhook_endpoint_create(vendor=vendor, url=f"https://hooks.example.test/{number}")
+
+    refused = api.post("/api/v1/webhooks/", {"url": "https://hooks.example.test/x"}, format="json")
+
+    assert refused.status_code == 409, refused.json()
+    assert WebhookEndpoint.objects.filter(vendor=vendor).count() == MAX_ENDPOINTS
+    # Nor can an endpoint be moved onto another's URL.
+    moved = api.patch(
+        f"/api/v1/webhooks/{first.json()['id']}/",
+        {"url": "https://hooks.example.test/1"},
+        format="json",
+    )
+    assert moved.status_code == 409
+    assert WebhookEndpoint.objects.get(pk=first.json()["id"]).url == "https://hooks.example.test/0"
+
+
+def test_deliveries_sent_by_hand_are_a_few_a_minute_per_vendor(
+    api: APIClient, vendor: Vendor
+) -> None:
+    """Each holds its request until the receiver answers (up to 10 s)."""
+    with webhook_receiver() as receiver:
+        endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url + "/in")
+        for _ in range(MANUAL_SENDS_PER_MINUTE):
+            assert api.post(f"/api/v1/webhooks/{endpoint.pk}/test/").status_code == 200
+
+        refused = api.post(f"/api/v1/webhooks/{endpoint.pk}/test/")
+
+        assert refused.status_code == 429
+        assert 0 < int(refused["Retry-After"]) <= 60
+        assert len(receiver.received) == MANUAL_SENDS_PER_MINUTE
+
+
+def test_one_buyer_publishes_a_bounded_number_of_intents(
+    buyer: User, category: Category, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each intent takes a place in up to 200 vendors' daily capacity."""
+    fields = {
+        "title": "Boiler service",
+        "description": "Annual service.",
+        "category": category,
+        "currency": "EUR",
+        "country": "DE",
+        "offers_close_at": timezone.now() + timedelta(days=5),
+    }
+    monkeypatch.setattr(intent_services, "OPEN_AT_ONCE", 3)
+    for _ in range(3):
+        intent_create(buyer=buyer, **fields)
+    with pytest.raises(DomainError, match="intents open"):
+        intent_create(buyer=buyer, **fields)
+    assert Intent.objects.filter(buyer=buyer).count() == 3
+
+    monkeypatch.setattr(intent_services, "OPEN_AT_ONCE", 1000)
+    for _ in range(intent_services.PUBLISHED_PER_HOUR - 3):
+        intent_create(buyer=buyer, **fields)
+    with pytest.raises(DomainError, match="this hour") as refused:
+        intent_create(buyer=buyer, **fields)
+
+    assert refused.value.kind == "throttled"
+    assert Intent.objects.filter(buyer=buyer).count() == intent_services.PUBLISHED_PER_HOUR
+    draft = intent_create(buyer=buyer, publish=False, **fields)  # a draft takes no place
+    assert draft.status == Intent.Status.DRAFT

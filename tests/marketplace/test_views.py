@@ -162,6 +162,8 @@ def test_a_webhook_endpoint_is_changed_on_the_web_keeping_its_secret_and_log(
     events_dispatch()
     page = staff_client.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
     assert 'value="https://hooks.example.test/old"' in page
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and "csrf" not in title  # the page's name, nothing else
 
     staff_client.post(
         f"/vendor/webhooks/{endpoint.pk}/",

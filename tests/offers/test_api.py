@@ -235,6 +235,29 @@ def test_submitting_reads_the_intent_once_and_takes_it_with_one_update(
     assert len(statements) == 5, statements
 
 
+@pytest.mark.parametrize("action", ["revise", "withdraw"])
+def test_revising_or_withdrawing_reads_the_intent_once(
+    api: APIClient, open_intent: Intent, vendor: Vendor, action: str
+) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    api.get("/api/v1/offers/")  # warm: marks the key used
+
+    with CaptureQueriesContext(connection) as captured:
+        if action == "revise":
+            response = api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "90.00"}, format="json")
+        else:
+            response = api.post(f"/api/v1/offers/{offer.pk}/withdraw/")
+
+    assert response.status_code == 200, response.json()
+    reads = [
+        query["sql"]
+        for query in captured
+        if query["sql"].startswith("SELECT") and 'FROM "intents_intent"' in query["sql"]
+    ]
+    # Revising locks the intent (one read); withdrawing has it with the offer (none).
+    assert len(reads) == (1 if action == "revise" else 0), reads
+
+
 def test_accepting_the_buyers_terms_records_them_without_reading_the_buyer(
     api: APIClient, open_intent: Intent
 ) -> None:

@@ -14,13 +14,16 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from intents.models import Intent
 from marketplace import organizations
 from marketplace.errors import DomainError
 from marketplace.models import Membership
 from marketplace.organizations import membership_remove, membership_set_role
-from offers.models import Offer, RewardEntry
+from marketplace.privacy import account_delete
+from offers import proposals as proposals_module
+from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposals import proposals_award
 from tests.conftest import require_postgresql
 from tests.factories import OrganizationFactory, internal_intent, org_member, proposal
@@ -132,3 +135,62 @@ def _someone_waits_on_a_lock() -> bool:
             " WHERE wait_event_type = 'Lock' AND datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+def test_an_award_and_a_co_authors_account_deletion_wait_for_each_other_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The award holds the intent, its proposal and its authors' memberships; the
+    co-author, whose own proposal the award will decline, deletes their account."""
+    require_postgresql()
+    organization = OrganizationFactory()
+    org_member(organization, role="owner")
+    poster = org_member(organization)
+    proposer = org_member(organization)
+    leaver = org_member(organization)
+    intent = internal_intent(organization, poster, reward_amount=Decimal("100.00"))
+    named = proposal(intent, proposer)
+    ProposalCoauthor.objects.create(offer=named, member=leaver, confirmed_at=timezone.now())
+    own = proposal(intent, leaver)  # not in the split: the award declines it
+    locked, go = threading.Event(), threading.Event()
+    real_mark = proposals_module.intent_mark_awarded
+
+    def pause_holding_the_locks(**kwargs: Any) -> Any:
+        locked.set()
+        go.wait(timeout=10)
+        return real_mark(**kwargs)
+
+    monkeypatch.setattr(proposals_module, "intent_mark_awarded", pause_holding_the_locks)
+    errors: list[BaseException] = []
+
+    def run(action: Callable[[], Any]) -> threading.Thread:
+        def target() -> None:
+            try:
+                action()
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    award = run(
+        lambda: proposals_award(intent=intent, poster=poster, shares={str(named.pk): "100"})
+    )
+    assert locked.wait(timeout=10)
+    deletion = run(lambda: account_delete(user=leaver))
+    deadline = time.monotonic() + 5
+    while not _someone_waits_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.set()
+    award.join(timeout=30)
+    deletion.join(timeout=30)
+
+    assert errors == []
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.AWARDED
+    assert Offer.objects.get(pk=named.pk).status == Offer.Status.ACCEPTED
+    assert Offer.objects.get(pk=own.pk).status == Offer.Status.DECLINED  # the award came first
+    assert not Membership.objects.filter(user=leaver).exists()

@@ -25,9 +25,9 @@ from offers.proposal_dispositions import (
     DISPOSITION_CLAIM,
     REASON_NO_DECISION,
     intent_remind_poster,
-    offers_decline_undecided,
     proposal_send_disposition,
     proposals_awaiting_announcement,
+    proposals_decline_undecided,
 )
 from offers.proposals import (
     REASON_OTHER_PROPOSALS,
@@ -886,12 +886,12 @@ def test_undecided_proposals_are_declined_14_days_after_the_deadline(
     Intent.objects.filter(pk=intent.pk).update(
         status=Intent.Status.CLOSED, closed_at=timezone.now() - timedelta(days=13)
     )
-    assert offers_decline_undecided() == 0
+    assert proposals_decline_undecided() == 0
 
     Intent.objects.filter(pk=intent.pk).update(closed_at=timezone.now() - timedelta(days=15))
     with django_capture_on_commit_callbacks(execute=True):
-        first = offers_decline_undecided()
-    again = offers_decline_undecided()
+        first = proposals_decline_undecided()
+    again = proposals_decline_undecided()
 
     assert (first, again) == (1, 0)
     assert Offer.objects.get().decline_reason == REASON_NO_DECISION
