@@ -94,19 +94,7 @@ def test_an_award_made_while_the_proposer_is_being_removed_pays_no_one_gone(
 
     monkeypatch.setattr(organizations, "memberships_removed", hold_the_removal_open)
     errors: list[BaseException] = []
-
-    def run(action: Callable[[], Any]) -> threading.Thread:
-        def target() -> None:
-            try:
-                action()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        return thread
+    run = _starter(errors)
 
     removal = run(
         lambda: membership_remove(actor=owner, membership=Membership.objects.get(user=proposer))
@@ -163,19 +151,7 @@ def test_an_award_and_a_co_authors_account_deletion_wait_for_each_other_not_dead
 
     monkeypatch.setattr(proposals_module, "intent_mark_awarded", pause_holding_the_locks)
     errors: list[BaseException] = []
-
-    def run(action: Callable[[], Any]) -> threading.Thread:
-        def target() -> None:
-            try:
-                action()
-            except BaseException as error:
-                errors.append(error)
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=target)
-        thread.start()
-        return thread
+    run = _starter(errors)
 
     award = run(
         lambda: proposals_award(intent=intent, poster=poster, shares={str(named.pk): "100"})
@@ -194,3 +170,23 @@ def test_an_award_and_a_co_authors_account_deletion_wait_for_each_other_not_dead
     assert Offer.objects.get(pk=named.pk).status == Offer.Status.ACCEPTED
     assert Offer.objects.get(pk=own.pk).status == Offer.Status.DECLINED  # the award came first
     assert not Membership.objects.filter(user=leaver).exists()
+
+
+def _starter(errors: list[BaseException]) -> Callable[[Callable[[], Any]], threading.Thread]:
+    """Start an action in a thread of its own (its own connection); what it raises goes
+    into ``errors``."""
+
+    def run(action: Callable[[], Any]) -> threading.Thread:
+        def target() -> None:
+            try:
+                action()
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    return run
