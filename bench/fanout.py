@@ -39,6 +39,7 @@ from config.celery import app
 from intents.models import Intent
 from intents.notices import EMAIL_BATCH, intent_match
 from intents.services import MAX_VENDORS_LIMIT
+from marketplace.queue import broker_failure_forget
 
 BAR = 20_000
 # DESIGN §9: "a plain INSERT … SELECT of notices runs at about 200,000 rows/s here".
@@ -79,6 +80,7 @@ def real_broker(url: str) -> Iterator[None]:
         pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
+        broker_failure_forget()
 
     try:
         with override_settings(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=url):

@@ -117,6 +117,9 @@ class Intent(models.Model):
     buyer_activity_at = models.DateTimeField(null=True, blank=True, editable=False)
     buyer_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     buyer_emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A worker sending the buyer's e-mail holds the intent until then: another sends
+    # nothing meanwhile, and one that died lets go by itself (the e-mail is not lost).
+    buyer_email_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     is_hidden = models.BooleanField(
         default=False, help_text="Hidden by a moderator: vendors no longer see it."

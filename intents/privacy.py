@@ -95,6 +95,19 @@ def export_intents(user: User, document: dict[str, Any]) -> None:
         .order_by("created_at")
     )
     document["seeks"] = [demand_node(intent) for intent in intents]
+    # A member's "RFPs for you": which internal RFPs they were matched to, and why.
+    document["ic:matchedRfps"] = [
+        {
+            "@type": "Demand",
+            "@id": f"urn:intentcast:intent:{notice.intent_id}",
+            "name": notice.intent.title,
+            "ic:reasons": notice.reasons,
+            "dateCreated": notice.created_at.isoformat(),
+        }
+        for notice in Notice.objects.filter(member=user)
+        .select_related("intent")
+        .order_by("created_at")
+    ]
 
 
 def redact_intent_events(intent_ids: list[Any]) -> None:

@@ -7,7 +7,6 @@ cannot both succeed.
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,13 +21,12 @@ from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import country_codes, currency_codes
-from marketplace.counters import count_in_windows
+from marketplace.counters import count_or_refuse
 from marketplace.errors import (
     CONFLICT,
     FORBIDDEN,
     INVALID,
     NOT_FOUND,
-    THROTTLED,
     DomainError,
     with_article,
 )
@@ -455,6 +453,7 @@ def intent_update(
                 vendor__in=locked.invited_vendors.all()
             ).delete()
         if locked.status == Status.OPEN:
+            _refuse_telling_at_will(locked.pk)
             # Vendors already noticed hear what changed; new matches are
             # looked for after commit (the flag is the outbox).
             locked.needs_matching = True
@@ -594,15 +593,28 @@ def _refuse_publishing_at_will(buyer_id: Any) -> None:
             f"You have {OPEN_AT_ONCE} intents open: close or withdraw one first.",
             kind=CONFLICT,
         )
-    now = time.time()
-    hour = int(now // 3600)
-    counts = count_in_windows([(f"{PUBLISHED_COUNTER_PREFIX}{buyer_id}:{hour}", 3601)])
-    if counts is not None and counts[0] > PUBLISHED_PER_HOUR:
-        raise DomainError(
-            f"You published {PUBLISHED_PER_HOUR} intents this hour; publish this one later.",
-            kind=THROTTLED,
-            retry_after=(hour + 1) * 3600 - int(now),
-        )
+    count_or_refuse(
+        f"{PUBLISHED_COUNTER_PREFIX}{buyer_id}",
+        limit=PUBLISHED_PER_HOUR,
+        seconds=3600,
+        message=f"You published {PUBLISHED_PER_HOUR} intents this hour; publish this one later.",
+    )
+
+
+# Each change to an open intent is told to every vendor noticed about it (up to
+# MAX_VENDORS_LIMIT): a few an hour at most.
+TOLD_CHANGES_PER_HOUR = 20
+TOLD_CHANGES_COUNTER_PREFIX = "intent-changes-told:"
+
+
+def _refuse_telling_at_will(intent_id: Any) -> None:
+    count_or_refuse(
+        f"{TOLD_CHANGES_COUNTER_PREFIX}{intent_id}",
+        limit=TOLD_CHANGES_PER_HOUR,
+        seconds=3600,
+        message=f"This intent was changed {TOLD_CHANGES_PER_HOUR} times this hour, and its"
+        " vendors told each time; change it again later.",
+    )
 
 
 def intent_publish(*, intent: Intent) -> Intent:

@@ -20,6 +20,8 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
+from marketplace.errors import THROTTLED, DomainError
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,6 +33,17 @@ def count_in_windows(counters: list[tuple[str, int]]) -> list[int] | None:
     if settings.REDIS_URL:
         return _count_in_redis(settings.REDIS_URL, counters)
     return [_count_in_cache(key, timeout=timeout) for key, timeout in counters]
+
+
+def count_or_refuse(key: str, *, limit: int, seconds: int, message: str) -> None:
+    """Count one in ``key``'s current window of ``seconds``; past ``limit`` in it, refuse
+    with ``message`` (THROTTLED, and when to try again). Let through uncounted when Redis
+    does not answer."""
+    now = time.time()
+    window = int(now // seconds)
+    counts = count_in_windows([(f"{key}:{window}", seconds + 1)])
+    if counts is not None and counts[0] > limit:
+        raise DomainError(message, kind=THROTTLED, retry_after=(window + 1) * seconds - int(now))
 
 
 # Once Redis failed to answer, this process lets requests through without asking

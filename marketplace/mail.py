@@ -7,9 +7,14 @@ so every e-mail about that thing would fail, again on each retry.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.core import mail
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 
 def send_mail(
@@ -22,3 +27,21 @@ def send_mail(
         recipient_list=recipient_list,
         **options,
     )
+
+
+def send_mail_after_commit(*, subject: str, message: str, recipient_list: list[str]) -> None:
+    """Send once the caller's transaction commits. A failure is logged, never raised:
+    what the request saved stands, and its answer is not an error after the commit."""
+
+    def send() -> None:
+        try:
+            send_mail(
+                subject=subject,
+                message=message,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipient_list,
+            )
+        except Exception:
+            logger.exception("An e-mail after commit was not sent: %s", " ".join(subject.split()))
+
+    transaction.on_commit(send)

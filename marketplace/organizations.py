@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,7 +23,7 @@ from marketplace.accounts import HOUR, this_hour
 from marketplace.counters import count_in_windows
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError
 from marketplace.links import absolute_url
-from marketplace.mail import send_mail
+from marketplace.mail import send_mail_after_commit
 from marketplace.models import (
     ExperienceEntry,
     Invitation,
@@ -93,8 +92,11 @@ def organization_create(*, owner: User, name: str, slug: str = "") -> Organizati
     """A new organization, with its creator as owner."""
     name = name.strip()
     slug = slugify(slug or name)[:80]
-    if not name or not slug:
+    if not name:
         raise DomainError("Give the organization a name.", errors={"name": ["Give a name."]})
+    if not slug:  # a name with no letter a–z or digit makes no address by itself
+        message = "Choose an address: letters a–z, digits and hyphens."
+        raise DomainError(message, errors={"slug": [message]})
     try:
         with transaction.atomic():
             organization = Organization.objects.create(name=name[:200], slug=slug)
@@ -165,18 +167,15 @@ def invitation_create(
             expires_at=timezone.now() + INVITATION_LIFETIME,
         )
         link = accept_url.format(token=raw_token)
-        transaction.on_commit(
-            lambda: send_mail(
-                subject=f"You are invited to {organization.name} on Intentcast",
-                message=(
-                    f"{actor.get_username()} invites you to join {organization.name} "
-                    f"as {invitation.get_role_display().lower()}.\n\n"
-                    f"Accept or decline (log in with this e-mail address first):\n  {link}\n\n"
-                    f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
-                ),
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=[email],
-            )
+        send_mail_after_commit(
+            subject=f"You are invited to {organization.name} on Intentcast",
+            message=(
+                f"{actor.get_username()} invites you to join {organization.name} "
+                f"as {invitation.get_role_display().lower()}.\n\n"
+                f"Accept or decline (log in with this e-mail address first):\n  {link}\n\n"
+                f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+            ),
+            recipient_list=[email],
         )
     return IssuedInvitation(invitation=invitation, raw_token=raw_token)
 
@@ -242,6 +241,22 @@ def _answer_invitation(*, invitation: Invitation, user: User, status: str) -> In
         if not claimed:
             raise DomainError("This invitation was already answered.", kind=CONFLICT)
         if status == Invitation.Status.ACCEPTED:
+            # Whoever sent it must still be allowed to: an admin removed or demoted since
+            # makes no member through a link sent before.
+            memberships = _lock_memberships(invitation.organization)
+            sender = next(
+                (m for m in memberships.values() if m.user_id == invitation.invited_by_id), None
+            )
+            if (
+                sender is None
+                or not sender.can_manage
+                or (invitation.role == Role.OWNER and sender.role != Role.OWNER)
+            ):
+                raise DomainError(
+                    "This invitation no longer holds: whoever sent it may no longer invite."
+                    " Ask the organization for a new one.",
+                    kind=CONFLICT,
+                )
             Membership.objects.get_or_create(
                 organization=invitation.organization,
                 user=user,
@@ -513,16 +528,12 @@ def _hand_over_ownership(leaving: Membership) -> None:
     Membership.objects.filter(pk=successor.pk).update(role=Role.OWNER)
     organization = leaving.organization
     recipient = successor.user.email
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"You are now an owner of {organization.name}",
-            message=(
-                f"The last owner of {organization.name} deleted their account, so you are "
-                "now its owner: you manage its members and roles.\n\n"
-                f"{absolute_url('organization-members', organization.slug)}\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[recipient],
-            fail_silently=True,
-        )
+    send_mail_after_commit(
+        subject=f"You are now an owner of {organization.name}",
+        message=(
+            f"The last owner of {organization.name} deleted their account, so you are "
+            "now its owner: you manage its members and roles.\n\n"
+            f"{absolute_url('organization-members', organization.slug)}\n"
+        ),
+        recipient_list=[recipient],
     )

@@ -8,6 +8,7 @@ not the other way round).
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Any
 
@@ -16,6 +17,12 @@ from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+# Once the broker failed to take a task, this process sends none for a while: a broker
+# that hangs costs one request its timeouts, not every request (the sweeps send again
+# what has an outbox).
+BROKER_PAUSE_SECONDS = 10.0
+_broker_paused_until = 0.0
 
 
 def enqueue(task_name: str, *args: Any) -> None:
@@ -26,18 +33,30 @@ def enqueue(task_name: str, *args: Any) -> None:
     An account e-mail (a sign-up's link, a password reset) has no outbox:
     the person asks again, as the page they saw tells them.
     """
+    global _broker_paused_until
     task = current_app.tasks[task_name]
     if settings.CELERY_TASK_ALWAYS_EAGER:
         task.apply(args=args).get()  # embedded default and tests: errors surface
         return
+    if time.monotonic() < _broker_paused_until:
+        logger.warning("Not enqueuing %s: the broker failed moments ago.", task_name)
+        return
     try:
         task.apply_async(args=args)
     except Exception:  # the broker is unreachable: kombu, redis and socket errors alike
+        _broker_paused_until = time.monotonic() + BROKER_PAUSE_SECONDS
         logger.warning(
             "Could not enqueue %s; a sweep sends what has an outbox again.",
             task_name,
             exc_info=True,
         )
+
+
+def broker_failure_forget() -> None:
+    """Send the next task at once, whatever failed before: the broker was changed, or
+    is known to be back."""
+    global _broker_paused_until
+    _broker_paused_until = 0.0
 
 
 def enqueue_on_commit(task_name: str, *args: Any) -> None:

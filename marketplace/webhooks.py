@@ -30,8 +30,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from marketplace.counters import count_in_windows
-from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, THROTTLED, DomainError
+from marketplace.counters import count_or_refuse
+from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.events import EVENT_TYPES, TEST_EVENT_TYPE, event_body, events_no_longer_to_tell
 from marketplace.models import Event, Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.services import SUSPENDED
@@ -435,16 +435,13 @@ MANUAL_SENDS_COUNTER_PREFIX = "webhook-manual-sends:"
 
 
 def _count_manual_send(vendor_id: Any) -> None:
-    now = time.time()
-    minute = int(now // 60)
-    counts = count_in_windows([(f"{MANUAL_SENDS_COUNTER_PREFIX}{vendor_id}:{minute}", 61)])
-    if counts is not None and counts[0] > MANUAL_SENDS_PER_MINUTE:
-        raise DomainError(
-            f"At most {MANUAL_SENDS_PER_MINUTE} deliveries sent by hand a minute;"
-            " try again in a minute.",
-            kind=THROTTLED,
-            retry_after=(minute + 1) * 60 - int(now),
-        )
+    count_or_refuse(
+        f"{MANUAL_SENDS_COUNTER_PREFIX}{vendor_id}",
+        limit=MANUAL_SENDS_PER_MINUTE,
+        seconds=60,
+        message=f"At most {MANUAL_SENDS_PER_MINUTE} deliveries sent by hand a minute;"
+        " try again in a minute.",
+    )
 
 
 def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:

@@ -20,6 +20,8 @@ from offers.models import Offer, OfferRevision, Question
 logger = logging.getLogger(__name__)
 
 MIN_INTERVAL = timedelta(hours=1)
+# How long a worker holds an intent while it sends its e-mail (a send takes seconds).
+EMAIL_CLAIM = timedelta(minutes=10)
 
 
 def intents_with_news_for_buyer() -> QuerySet[Intent]:
@@ -27,9 +29,11 @@ def intents_with_news_for_buyer() -> QuerySet[Intent]:
 
     News waiting longest first (the partial index ``intent_news_for_buyer``).
     """
+    now = timezone.now()
     return Intent.objects.filter(
         Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lt=F("buyer_activity_at")),
-        Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lte=timezone.now() - MIN_INTERVAL),
+        Q(buyer_emailed_at__isnull=True) | Q(buyer_emailed_at__lte=now - MIN_INTERVAL),
+        Q(buyer_email_claimed_until__isnull=True) | Q(buyer_email_claimed_until__lt=now),
         is_buyer_email_enabled=True,
         buyer_activity_at__isnull=False,
     ).order_by("buyer_activity_at")
@@ -66,20 +70,29 @@ def buyers_notify_due() -> int:
 def buyer_notify(*, intent_id: Any) -> bool:
     """Send the buyer one e-mail about what is new on the intent, if allowed now.
 
-    Claimed with a conditional update on ``buyer_emailed_at`` so two sweeps
-    cannot both send. If sending fails, the claim is given back (the intent
-    stays due for the next sweep) and the error is raised.
+    Claimed with a conditional update (``buyer_email_claimed_until``) so two sweeps
+    cannot both send; ``buyer_emailed_at`` moves on only once the e-mail is sent. If
+    sending fails, the claim is given back and the error is raised; if the worker dies,
+    the claim runs out: either way the intent stays due for a later sweep.
     """
-    intent = intents_with_news_for_buyer().select_related("buyer").filter(pk=intent_id).first()
+    intent = (
+        intents_with_news_for_buyer()
+        .select_related("buyer", "organization")
+        .filter(pk=intent_id)
+        .first()
+    )
     if intent is None:
         return False
     since = intent.buyer_emailed_at
     now = timezone.now()
-    claimed = Intent.objects.filter(pk=intent.pk, buyer_emailed_at=since).update(
-        buyer_emailed_at=now
+    claimed = (
+        Intent.objects.filter(pk=intent.pk, buyer_emailed_at=since)
+        .filter(Q(buyer_email_claimed_until__isnull=True) | Q(buyer_email_claimed_until__lt=now))
+        .update(buyer_email_claimed_until=now + EMAIL_CLAIM)
     )
     if not claimed:
         return False
+    done = Intent.objects.filter(pk=intent.pk)
     new_offers = Offer.objects.filter(intent=intent, **({"created_at__gt": since} if since else {}))
     revisions = OfferRevision.objects.filter(
         offer__intent=intent, **({"created_at__gt": since} if since else {})
@@ -87,32 +100,42 @@ def buyer_notify(*, intent_id: Any) -> bool:
     questions = Question.objects.filter(
         intent=intent, **({"created_at__gt": since} if since else {})
     )
+    # An internal RFP's offers are its members' proposals.
+    noun = "proposal" if intent.organization_id else "offer"
     lines = []
     for count, what in (
-        (new_offers.count(), "new offer"),
-        (revisions.count(), "revised offer"),
+        (new_offers.count(), f"new {noun}"),
+        (revisions.count(), f"revised {noun}"),
         (questions.count(), "new question"),
     ):
         if count:
             lines.append(f"  {count} {what}{'s' if count != 1 else ''}")
     if not lines:
+        done.update(buyer_emailed_at=now, buyer_email_claimed_until=None)
         return False
     try:
         _send(intent, lines)
     except Exception:
-        Intent.objects.filter(pk=intent.pk, buyer_emailed_at=now).update(buyer_emailed_at=since)
+        done.update(buyer_email_claimed_until=None)
         raise
+    done.update(buyer_emailed_at=now, buyer_email_claimed_until=None)
     return True
 
 
 def _send(intent: Intent, lines: list[str]) -> None:
+    if intent.organization is None:
+        what, link = "intent", absolute_url("offers:intent", intent.pk)
+        off = "\nYou can turn these e-mails off in the intent's settings.\n"
+    else:
+        what, link = "RFP", absolute_url("offers:rfp", intent.organization.slug, intent.pk)
+        off = "\n"
     send_mail(
-        subject=f"News on your intent: {intent.title}",
+        subject=f"News on your {what}: {intent.title}",
         message=(
             f"Hello {intent.buyer.get_username()},\n\nOn “{intent.title}”:\n"
             + "\n".join(lines)
-            + f"\n\nCompare and answer: {absolute_url('offers:intent', intent.pk)}"
-            "\nYou can turn these e-mails off in the intent's settings.\n"
+            + f"\n\nCompare and answer: {link}"
+            + off
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[intent.buyer.email],

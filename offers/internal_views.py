@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from intents.models import Intent
 from intents.notices import member_notice_mark_read
 from intents.selectors import internal_intents_visible_to_member, internal_notices_of_member
-from intents.services import intent_create_internal
+from intents.services import intent_create_internal, intent_mark_seen
 from marketplace.errors import DomainError
 from marketplace.forms import add_domain_error
 from marketplace.models import Membership, Organization, User
@@ -159,6 +159,8 @@ def _render_rfp_page(
     """The RFP's page, with ``form`` as the proposal form (bound, with its errors, after one)."""
     is_poster = intent.buyer_id == request.user.pk
     proposals = list(proposals_on_intent(intent=intent)) if is_poster else []
+    if is_poster:
+        intent_mark_seen(intent=intent)  # the poster read the proposals: no news to e-mail
     for proposal in proposals:
         proposal.waiting_for = [
             row.member.get_username() for row in proposal.coauthors.all() if not row.confirmed_at

@@ -146,10 +146,19 @@ def _export_proposals(user: User, document: dict[str, Any]) -> None:
             if proposal.reward_percent is None
             else str(proposal.reward_percent),
             "ic:declineReason": proposal.decline_reason,
+            "availabilityStarts": (
+                proposal.delivery_date.isoformat() if proposal.delivery_date else None
+            ),
+            "ic:organization": proposal.intent.organization.name
+            if proposal.intent.organization
+            else None,
+            "ic:authors": [proposal.member.get_username()]
+            + [row.member.get_username() for row in proposal.coauthors.all()],
             "dateCreated": proposal.created_at.isoformat(),
         }
         for proposal in Offer.objects.filter(Q(member=user) | Q(coauthors__member=user))
-        .select_related("intent")
+        .select_related("intent__organization", "member")
+        .prefetch_related("coauthors__member")
         .distinct()
         .order_by("created_at")
     ]
@@ -160,6 +169,7 @@ def _export_proposals(user: User, document: dict[str, Any]) -> None:
             "currency": "points" if entry.is_points else entry.currency,
             "ic:percent": str(entry.percent),
             "ic:for": entry.intent.title,
+            "ic:proposal": f"urn:intentcast:offer:{entry.offer_id}",
             "dateCreated": entry.created_at.isoformat(),
         }
         for entry in RewardEntry.objects.filter(member=user).select_related("intent")

@@ -23,7 +23,6 @@ from datetime import date
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -36,7 +35,7 @@ from intents.services import (
 )
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.links import absolute_url
-from marketplace.mail import send_mail
+from marketplace.mail import send_mail_after_commit
 from marketplace.models import Membership, Organization, User
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.services import (
@@ -161,13 +160,10 @@ def _ask_coauthors(
         f"in {organization.name}.\n\nConfirm or decline on the organization's page: "
         f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
     )
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"Confirm your co-authorship: {intent.title}",
-            message=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
-        )
+    send_mail_after_commit(
+        subject=f"Confirm your co-authorship: {intent.title}",
+        message=body,
+        recipient_list=recipients,
     )
 
 

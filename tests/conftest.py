@@ -107,6 +107,7 @@ def account_mails_counted_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(organizations, "INVITATION_COUNTER_PREFIX", f"test-invitations:{run}:")
     monkeypatch.setattr(webhooks, "MANUAL_SENDS_COUNTER_PREFIX", f"test-manual-sends:{run}:")
     monkeypatch.setattr(intent_services, "PUBLISHED_COUNTER_PREFIX", f"test-published:{run}:")
+    monkeypatch.setattr(intent_services, "TOLD_CHANGES_COUNTER_PREFIX", f"test-told:{run}:")
     hour = accounts.this_hour()
     monkeypatch.setattr(accounts, "this_hour", lambda: hour)
     monkeypatch.setattr(organizations, "this_hour", lambda: hour)

@@ -16,6 +16,7 @@ from django.db import connection
 from kombu import pools
 
 from config.celery import app
+from marketplace.queue import broker_failure_forget
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +103,7 @@ def celery_broker(url: str) -> Iterator[None]:
         pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
+        broker_failure_forget()
 
     app.conf.broker_url = url
     reset_pools()

@@ -176,11 +176,8 @@ def test_withdrawing_an_rfp_asks_for_confirmation(page: Any, live_server: Any) -
     assert rfp.status == Intent.Status.WITHDRAWN
 
 
-def test_the_intent_page_needs_no_sideways_scrolling_on_a_tablet(
-    page: Any, live_server: Any
-) -> None:
-    # given an intent with offers (their hidden "for declining …" texts in the table)
-    buyer = person("hedy")
+def judged_on_six_criteria(buyer: Any) -> Intent:
+    """An intent of ``buyer``'s whose comparison table is wider than a laptop's page."""
     intent = IntentFactory(buyer=buyer)
     intent_update(
         intent=intent,
@@ -188,11 +185,19 @@ def test_the_intent_page_needs_no_sideways_scrolling_on_a_tablet(
             {"name": "Price", "kind": "price", "weight": 40},
             {"name": "Delivery", "kind": "delivery", "weight": 20},
             {"name": "Vendor rating", "kind": "rating", "weight": 10},
-            {"name": "Insured", "kind": "yes_no", "weight": 10},
-            {"name": "Warranty years", "kind": "number", "weight": 10},
-            {"name": "Method", "kind": "text", "weight": 10},
+            {"name": "Insured against water damage", "kind": "yes_no", "weight": 10},
+            {"name": "Years of warranty on the work", "kind": "number", "weight": 10},
+            {"name": "Method and materials", "kind": "text", "weight": 10},
         ],
     )
+    return intent
+
+
+def test_the_intent_page_needs_no_sideways_scrolling_on_a_tablet(
+    page: Any, live_server: Any
+) -> None:
+    # given an intent with offers (their hidden "for declining …" texts in the table)
+    intent = judged_on_six_criteria(person("hedy"))
     for name in ("Zebra Works", "Acme Tiles With A Rather Long Company Name"):
         OfferFactory(intent=intent, vendor=VendorFactory(name=name))
     page.set_viewport_size({"width": 768, "height": 1024})
@@ -223,3 +228,63 @@ def test_a_failed_submit_takes_the_focus_to_what_to_mend(page: Any, live_server:
     assert link.count() == 1
     link.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "id_title"
+
+
+def test_each_proposal_s_controls_say_whose_proposal_they_act_on(
+    page: Any, live_server: Any
+) -> None:
+    # given a closed RFP with two colleagues' proposals
+    organization = OrganizationFactory(name="Demo Co")
+    poster = org_member(organization, username="poster")
+    poster.set_password(PASSWORD)
+    poster.save()
+    rfp = internal_intent(organization, poster)
+    for username in ("ada", "grace"):
+        proposal(rfp, org_member(organization, username=username))
+    log_in(page, live_server, "poster")
+
+    # when the poster's screen reader lists the page's controls
+    page.goto(f"{live_server.url}/orgs/{organization.slug}/rfps/{rfp.pk}/")
+
+    # then each share, reason and decline names its proposer, and the share says its rule
+    for role, action in (("textbox", "Share"), ("textbox", "Reason"), ("button", "Decline")):
+        named = page.get_by_role(role, name=re.compile(rf"{action}.*grace"))
+        assert named.count() == 1, f"no {role} named for grace's {action.lower()}"
+    share = page.get_by_role("textbox", name=re.compile("Share.*grace"))
+    assert "add up to 100" in share.evaluate(
+        "(e) => document.getElementById(e.getAttribute('aria-describedby')).textContent"
+    )
+
+
+def test_each_criterion_row_is_a_group_of_its_own(page: Any, live_server: Any) -> None:
+    # given a buyer on the new-intent form
+    person("mary")
+    log_in(page, live_server, "mary")
+
+    # when their screen reader lists the criteria editor's groups
+    page.goto(live_server.url + "/intents/new/")
+
+    # then the weights and each row of their own criteria are named groups
+    assert page.get_by_role("group", name=re.compile("Weights")).count() == 1
+    second = page.get_by_role("group", name="Your own criterion 2")
+    assert second.get_by_label("Weight").count() == 1
+
+
+def test_an_offer_s_actions_stay_in_view_when_the_table_is_wider_than_its_box(
+    page: Any, live_server: Any
+) -> None:
+    # given an intent judged on six criteria, with an offer
+    intent = judged_on_six_criteria(person("joan"))
+    OfferFactory(intent=intent, vendor=VendorFactory(name="Acme Tiles"))
+    page.set_viewport_size({"width": 1024, "height": 768})
+    log_in(page, live_server, "joan")
+
+    # when the buyer opens it on a laptop, the table scrolled to its start
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+    box = page.locator(".comparison").bounding_box()
+    accept = page.get_by_role("link", name=re.compile("Accept Acme Tiles")).bounding_box()
+
+    # then the offer's Accept… is inside the visible part of the table's box
+    scroll_width, client_width = overflow(page, ".comparison")
+    assert scroll_width > client_width, "the table fits: this test shows nothing"
+    assert box["x"] <= accept["x"] and accept["x"] + accept["width"] <= box["x"] + box["width"]

@@ -16,6 +16,7 @@ from marketplace.models import ExperienceEntry, Invitation, Membership, SkillPro
 from marketplace.organizations import (
     INVITATIONS_PER_ADDRESS_HOUR,
     INVITATIONS_PER_PERSON_HOUR,
+    invitation_accept,
     invitation_create,
     membership_remove,
     membership_set_role,
@@ -441,3 +442,53 @@ def test_a_member_becomes_owner_when_no_admin_is_left_and_co_owners_change_nothi
     assert (roles[first.pk], roles[later.pk]) == (Membership.Role.OWNER, Membership.Role.MEMBER)
     assert (roles[co_owner.pk], roles[member.pk]) == (Membership.Role.OWNER, Membership.Role.MEMBER)
     assert not Membership.objects.filter(organization=solo).exists()
+
+
+def test_an_invitation_from_someone_who_may_no_longer_invite_makes_no_member() -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    admin = org_member(organization, role=Role.ADMIN)
+    friend = UserFactory(email="friend@example.test")
+    sent = invitation_create(
+        actor=admin, organization=organization, email=friend.email, role=Role.ADMIN
+    ).invitation
+    membership_remove(actor=owner, membership=Membership.objects.get(user=admin))
+
+    with pytest.raises(DomainError, match="no longer holds"):
+        invitation_accept(invitation=sent, user=friend)
+
+    assert not Membership.objects.filter(organization=organization, user=friend).exists()
+    sent.refresh_from_db()
+    assert sent.status == Invitation.Status.PENDING  # nothing changed; it runs out in 7 days
+    # One from a manager still in place works.
+    again = invitation_create(actor=owner, organization=organization, email=friend.email)
+    invitation_accept(invitation=again.invitation, user=friend)
+    assert Membership.objects.get(organization=organization, user=friend).role == Role.MEMBER
+
+
+def test_an_owner_invitation_needs_its_sender_still_an_owner() -> None:
+    organization = OrganizationFactory()
+    first = org_member(organization, role=Role.OWNER)
+    second = org_member(organization, role=Role.OWNER)
+    invitee = UserFactory(email="next-owner@example.test")
+    sent = invitation_create(
+        actor=second, organization=organization, email=invitee.email, role=Role.OWNER
+    ).invitation
+    membership_set_role(actor=first, membership=Membership.objects.get(user=second), role="admin")
+
+    with pytest.raises(DomainError, match="no longer holds"):
+        invitation_accept(invitation=sent, user=invitee)
+    assert not Membership.objects.filter(user=invitee).exists()
+
+
+def test_a_name_with_no_latin_letter_asks_for_an_address_by_that_field(client: Client) -> None:
+    client.force_login(UserFactory())
+
+    response = client.post("/orgs/", {"name": "日本チーム", "slug": ""})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Choose an address: letters a–z, digits and hyphens." in html
+    assert "Give a name." not in html
+    created = client.post("/orgs/", {"name": "日本チーム", "slug": "nihon-team"})
+    assert created.status_code == 302

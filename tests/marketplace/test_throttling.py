@@ -20,11 +20,11 @@ from rest_framework.test import APIClient
 
 from intents import services as intent_services
 from intents.models import Intent
-from intents.services import intent_create
+from intents.services import intent_create, intent_update
 from marketplace import counters
 from marketplace.api.throttling import ApiKeyRateThrottle
 from marketplace.errors import DomainError
-from marketplace.models import ApiKey, Category, User, Vendor, WebhookEndpoint
+from marketplace.models import ApiKey, Category, Event, User, Vendor, WebhookEndpoint
 from marketplace.services import MAX_LIVE_KEYS, api_key_create, api_key_revoke
 from marketplace.webhooks import MANUAL_SENDS_PER_MINUTE, MAX_ENDPOINTS, webhook_endpoint_create
 from tests.factories import VendorFactory
@@ -321,3 +321,20 @@ def test_one_buyer_publishes_a_bounded_number_of_intents(
     assert Intent.objects.filter(buyer=buyer).count() == intent_services.PUBLISHED_PER_HOUR
     draft = intent_create(buyer=buyer, publish=False, **fields)  # a draft takes no place
     assert draft.status == Intent.Status.DRAFT
+
+
+def test_an_open_intent_is_changed_and_told_to_its_vendors_a_bounded_number_of_times(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    for number in range(intent_services.TOLD_CHANGES_PER_HOUR):
+        intent_update(intent=open_intent, title=f"Boiler service {number}")
+
+    with pytest.raises(DomainError, match="change it again later") as refused:
+        intent_update(intent=open_intent, title="One change too many")
+
+    assert refused.value.kind == "throttled"
+    assert Intent.objects.get(pk=open_intent.pk).title == (
+        f"Boiler service {intent_services.TOLD_CHANGES_PER_HOUR - 1}"
+    )
+    told = Event.objects.filter(vendor=vendor, type="intent.updated").count()
+    assert told == intent_services.TOLD_CHANGES_PER_HOUR

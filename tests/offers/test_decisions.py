@@ -20,7 +20,8 @@ from intents.models import Criterion, Intent
 from intents.services import intent_copy_details, intent_create, intent_update
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership, Vendor
-from offers.buyer_mail import buyer_notify
+from offers import buyer_mail
+from offers.buyer_mail import buyer_notify, buyers_notify_due
 from offers.models import Offer, OfferRevision, Question, Rating
 from offers.questions import question_answer, questions_for_buyer
 from offers.ratings import rating_create
@@ -830,3 +831,34 @@ def test_the_buyer_sees_unanswered_questions_first(open_intent: Intent, buyer: A
     question_answer(buyer=buyer, question=answered, answer="Yes.")
 
     assert list(questions_for_buyer(intent=open_intent)) == [waiting, answered]
+
+
+def test_a_buyer_e_mail_whose_worker_died_is_sent_by_a_later_sweep(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    """The claim runs out: a worker killed between its claim and the send loses nothing."""
+    OfferFactory(intent=open_intent, vendor=vendor)
+    Intent.objects.filter(pk=open_intent.pk).update(buyer_activity_at=timezone.now())
+    died_at = timezone.now() - timedelta(minutes=11)
+    Intent.objects.filter(pk=open_intent.pk).update(  # as a worker left it, claimed, unsent
+        buyer_email_claimed_until=died_at + buyer_mail.EMAIL_CLAIM
+    )
+
+    sent = buyers_notify_due()
+
+    assert sent == 1
+    [message] = mail.outbox
+    assert "1 new offer" in message.body
+    intent = Intent.objects.get(pk=open_intent.pk)
+    assert intent.buyer_emailed_at is not None and intent.buyer_email_claimed_until is None
+
+
+def test_a_claimed_buyer_e_mail_is_not_sent_twice(open_intent: Intent, vendor: Vendor) -> None:
+    OfferFactory(intent=open_intent, vendor=vendor)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        buyer_activity_at=timezone.now(),
+        buyer_email_claimed_until=timezone.now() + timedelta(minutes=5),  # another sends it
+    )
+
+    assert buyers_notify_due() == 0
+    assert mail.outbox == []

@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from intents.models import Intent
+from intents.models import Intent, Notice
 from marketplace.errors import DomainError
 from marketplace.models import Event, Membership
 from marketplace.organizations import membership_remove
 from marketplace.privacy import account_delete, export_user_data
 from offers import proposal_dispositions
+from offers.buyer_mail import buyers_notify_due
 from offers.models import Offer, ProposalCoauthor, RewardEntry
 from offers.proposal_dispositions import (
     DISPOSITION_CLAIM,
@@ -712,7 +714,11 @@ def test_a_send_that_outlived_its_hold_still_marks_the_decision_told(
 
 def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, Any]) -> None:
     made = proposal(market["intent"], market["alice"], message="My idea")
+    Offer.objects.filter(pk=made.pk).update(delivery_date=timezone.localdate())
     proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+    notice = Notice.objects.create(  # the "RFPs for you" entry that told her of it
+        intent=market["intent"], member=market["alice"], reasons=["skill: data analysis"]
+    )
 
     document = export_user_data(market["alice"])
     poster_document = export_user_data(market["poster"])
@@ -720,8 +726,22 @@ def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, A
     assert [(p["description"], p["status"]) for p in document["proposals"]] == [
         ("My idea", "accepted")
     ]
+    [exported] = document["proposals"]
+    assert exported["availabilityStarts"] == timezone.localdate().isoformat()
+    assert exported["ic:organization"] == "Acme"
+    assert exported["ic:authors"] == [market["alice"].username]
     assert [(r["value"], r["currency"], r["ic:percent"]) for r in document["rewards"]] == [
         ("1000.00", "EUR", "100.0000")
+    ]
+    assert document["rewards"][0]["ic:proposal"] == exported["@id"]
+    assert document["ic:matchedRfps"] == [
+        {
+            "@type": "Demand",
+            "@id": f"urn:intentcast:intent:{market['intent'].pk}",
+            "name": market["intent"].title,
+            "ic:reasons": ["skill: data analysis"],
+            "dateCreated": notice.created_at.isoformat(),
+        }
     ]
     (demand,) = poster_document["seeks"]
     assert demand["offersReceived"][0]["offeredBy"] == {
@@ -1136,3 +1156,33 @@ def test_a_reminder_whose_sending_failed_goes_on_the_next_run_and_others_still_g
     assert sorted(message.to[0] for message in mail.outbox) == sorted(
         [market["bob"].email, market["poster"].email]
     )
+
+
+def test_the_poster_hears_of_a_new_proposal_once_and_reading_the_rfp_page_is_enough(
+    market: dict[str, Any],
+) -> None:
+    intent, poster = market["intent"], market["poster"]
+    proposal_submit(member=market["alice"], intent=intent, message="I can do it")
+    mail.outbox.clear()
+
+    buyers_notify_due()  # news: told, as a proposal, with the RFP's own page
+
+    [message] = mail.outbox
+    assert message.subject == f"News on your RFP: {intent.title}"
+    assert "1 new proposal" in message.body
+    assert f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/" in message.body
+    proposal_submit(member=market["bob"], intent=intent, message="Me too")
+    client = Client()
+    client.force_login(poster)
+    page = client.get(f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/")
+    assert "Me too" in page.content.decode()
+    Intent.objects.filter(pk=intent.pk).update(  # two hours on: the hour's gap is over
+        buyer_emailed_at=F("buyer_emailed_at") - timedelta(hours=2),
+        buyer_activity_at=F("buyer_activity_at") - timedelta(hours=2),
+    )
+    mail.outbox.clear()
+
+    buyers_notify_due()
+
+    intent.refresh_from_db()
+    assert (intent.is_unread, mail.outbox) == (False, [])  # read: no e-mail about it
