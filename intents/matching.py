@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from intents.models import Intent, Notice
 from marketplace.codes import WORLDWIDE
-from marketplace.models import Membership, SkillProfile, Vendor, VendorBlock
+from marketplace.models import ExperienceEntry, Membership, SkillProfile, Vendor, VendorBlock
 from marketplace.search import lexemes, lexemes_each
 from marketplace.selectors import CategoryNode, category_ids_with_descendants, category_tree
 
@@ -297,21 +297,36 @@ def match_member_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
             selected.append((user_id, skills, sorted(matched)))
     selected.sort(key=lambda row: (-len(row[2]), row[0]))
     selected = selected[:limit]
-    # The reasons name the member's own skills that matched, not stemmed lexemes.
-    skill_words = lexemes_each([skill for _, skills, _ in selected for skill in skills])
+    # The reasons name the member's own skills and experience that matched, not stemmed
+    # lexemes: the lexemes of each, in one query.
+    titles: dict[Any, list[str]] = {}
+    for user_id, title in ExperienceEntry.objects.filter(
+        user_id__in=[user_id for user_id, _, _ in selected]
+    ).values_list("user_id", "title"):
+        titles.setdefault(user_id, []).append(title)
+    words_of = lexemes_each(
+        [skill for _, skills, _ in selected for skill in skills]
+        + [title for own in titles.values() for title in own]
+    )
+
+    def matching(texts: list[str]) -> list[str]:
+        return [text for text in texts if word_set & set(words_of.get(text, []))]
+
+    def reasons(user_id: Any, skills: list[str]) -> list[str]:
+        found = ["member of the organization"]
+        if matched_skills := matching(skills):
+            found.append("skills: " + ", ".join(matched_skills))
+        if matched_titles := matching(sorted(set(titles.get(user_id, [])))):
+            found.append("experience: " + ", ".join(matched_titles))
+        return found
+
     total = len(selected)
     return [
         Candidate(
             vendor_id=None,
             member_id=user_id,
             score=round((total - rank) / total, 4),
-            reasons=[
-                "member of the organization",
-                "skills: "
-                + ", ".join(
-                    skill for skill in skills if word_set & set(skill_words.get(skill, []))
-                ),
-            ],
+            reasons=reasons(user_id, skills),
         )
         for rank, (user_id, skills, _matched) in enumerate(selected)
     ]

@@ -26,7 +26,11 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from marketplace.organizations import memberships_removed, organization_left_without_owner
+from marketplace.organizations import (
+    memberships_removed,
+    organization_left_without_owner,
+    skill_profile_refresh,
+)
 from marketplace.services import (
     PROFILE_FIELDS,
     api_key_revoke,
@@ -460,3 +464,23 @@ class ExperienceEntryAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("title", "user__username")
     raw_id_fields = ("user",)
+
+    # An entry's title is matched against internal RFPs: what matching reads follows an
+    # operator's edit too (the person's, and a former owner's when moved to another).
+    def save_model(
+        self, request: HttpRequest, obj: ExperienceEntry, form: Any, change: bool
+    ) -> None:
+        before = form.initial.get("user") if change else None
+        super().save_model(request, obj, form, change)
+        for user_id in {obj.user_id, before} - {None}:
+            skill_profile_refresh(user=User.objects.get(pk=user_id))
+
+    def delete_model(self, request: HttpRequest, obj: ExperienceEntry) -> None:
+        super().delete_model(request, obj)
+        skill_profile_refresh(user=obj.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ExperienceEntry]) -> None:
+        users = list(User.objects.filter(pk__in=queryset.values("user_id")))
+        super().delete_queryset(request, queryset)
+        for user in users:
+            skill_profile_refresh(user=user)

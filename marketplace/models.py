@@ -442,8 +442,9 @@ class Invitation(models.Model):
 class SkillProfile(models.Model):
     """A person's skills, their own data: matched against internal intents.
 
-    ``skill_lexemes`` is derived from ``skills`` by the service, the same way
-    vendors' keywords become lexemes.
+    ``skill_lexemes`` is derived from ``skills`` and the person's experience entries'
+    titles by the service (``skill_profile_refresh``), the same way vendors' keywords
+    become lexemes.
     """
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="skill_profile")

@@ -395,21 +395,32 @@ def skill_profile_update(*, user: User, skills: list[str]) -> SkillProfile:
         problems.append(f"A skill is at most {MAX_SKILL_LENGTH} characters.")
     if problems:
         raise DomainError("The skills are not valid.", kind=INVALID, errors={"skills": problems})
-    profile = skill_profile_of(user)
-    profile.skills = cleaned
-    profile.skill_lexemes = lexemes("\n".join(cleaned))
     with transaction.atomic():
-        profile.save(update_fields=["skills", "skill_lexemes", "updated_at"])
-        # Open RFPs of their organizations that now fit are noticed after commit.
-        member_request_catch_up(user_id=user.pk)
+        profile = skill_profile_of(user)
+        profile.skills = cleaned
+        profile.save(update_fields=["skills", "updated_at"])
+        return skill_profile_refresh(user=user)
+
+
+def skill_profile_refresh(*, user: User) -> SkillProfile:
+    """Derive what matching reads from the person's skills and their experience entries'
+    titles (DESIGN §3: the profile, skills and experience, matches them to internal
+    RFPs); the open RFPs of their organizations that now fit are noticed after commit.
+    Call it after any change to either, inside the change's transaction."""
+    profile = skill_profile_of(user)
+    titles = list(ExperienceEntry.objects.filter(user=user).values_list("title", flat=True))
+    profile.skill_lexemes = lexemes("\n".join([*profile.skills, *titles]))
+    profile.save(update_fields=["skill_lexemes", "updated_at"])
+    member_request_catch_up(user_id=user.pk)
     return profile
 
 
 def member_request_catch_up(*, user_id: Any) -> None:
     """Match the person against their organizations' open RFPs, once the caller's
     transaction commits; recorded on their skill profile first, so the beat's sweep
-    asks again should the task be lost. Without skills nothing can match them."""
-    requested = SkillProfile.objects.filter(user_id=user_id).exclude(skills=[])
+    asks again should the task be lost. Without skills or experience nothing can match
+    them."""
+    requested = SkillProfile.objects.filter(user_id=user_id).exclude(skill_lexemes=[])
     if requested.update(catch_up_requested_at=timezone.now()):
         enqueue_on_commit("intents.match_member", user_id)
 
@@ -432,9 +443,12 @@ def experience_entry_create(*, user: User, **fields: Any) -> ExperienceEntry:
     errors = _validate_experience(fields)
     if errors:
         raise DomainError("The entry is not valid.", errors=errors)
-    return ExperienceEntry.objects.create(
-        user=user, **{k: v for k, v in fields.items() if k in EXPERIENCE_FIELDS}
-    )
+    with transaction.atomic():
+        entry = ExperienceEntry.objects.create(
+            user=user, **{k: v for k, v in fields.items() if k in EXPERIENCE_FIELDS}
+        )
+        skill_profile_refresh(user=user)
+    return entry
 
 
 def experience_entry_update(
@@ -449,14 +463,18 @@ def experience_entry_update(
         raise DomainError("The entry is not valid.", errors=errors)
     for field, value in merged.items():
         setattr(entry, field, value)
-    entry.save()
+    with transaction.atomic():
+        entry.save()
+        skill_profile_refresh(user=user)
     return entry
 
 
 def experience_entry_delete(*, user: User, entry: ExperienceEntry) -> None:
     if entry.user_id != user.pk:
         raise DomainError("Only you can delete your experience.", kind=FORBIDDEN)
-    entry.delete()
+    with transaction.atomic():
+        entry.delete()
+        skill_profile_refresh(user=user)
 
 
 # --- The person's export and erasure (registered in MarketplaceConfig.ready) ------------

@@ -26,6 +26,8 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from marketplace.organizations import experience_entry_create
+from marketplace.search import lexemes
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
 from marketplace.webhooks import webhook_deliver
@@ -461,3 +463,16 @@ def test_an_operator_removes_a_rating_and_the_reputation_follows(
     vendor.refresh_from_db()
     assert (vendor.rating_count, vendor.rating_mean) == (0, None)
     assert not Rating.objects.exists()
+
+
+def test_an_experience_entry_changed_or_deleted_in_the_admin_is_what_matching_reads(
+    admin_client: Client,
+) -> None:
+    person = UserFactory()
+    entry = experience_entry_create(user=person, title="Payroll lead")
+    url = f"/admin/marketplace/experienceentry/{entry.pk}/"
+
+    admin_client.post(url + "change/", {"user": person.pk, "title": "Tax adviser"})
+    assert SkillProfile.objects.get(user=person).skill_lexemes == lexemes("Tax adviser")
+    admin_client.post(url + "delete/", {"post": "yes"})
+    assert SkillProfile.objects.get(user=person).skill_lexemes == []

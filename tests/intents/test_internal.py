@@ -15,8 +15,16 @@ from intents.models import Intent, Notice
 from intents.notices import CATCH_UP_LIMIT, intent_match, member_catch_up, notice_send_email
 from intents.services import intent_create, intent_create_internal
 from marketplace.errors import DomainError
-from marketplace.models import Category, Event, Membership
-from marketplace.organizations import invitation_accept, invitation_create, skill_profile_update
+from marketplace.models import Category, Event, Membership, SkillProfile
+from marketplace.organizations import (
+    experience_entry_create,
+    experience_entry_delete,
+    experience_entry_update,
+    invitation_accept,
+    invitation_create,
+    skill_profile_update,
+)
+from marketplace.search import lexemes
 from tests.factories import (
     CategoryFactory,
     OrganizationFactory,
@@ -369,3 +377,44 @@ def test_a_waiting_notice_email_is_not_sent_once_it_no_longer_applies() -> None:
     assert not Notice.objects.filter(
         pk__in=[to_leaver.pk, on_hidden.pk], state=Notice.State.DELIVERED
     ).exists()
+
+
+def test_a_member_s_experience_matches_them_too(finance: Category) -> None:
+    """DESIGN §3: the skill profile — skills and experience entries — matches members."""
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization)
+    expert = org_member(organization)  # no skills: an experience entry alone
+    experience_entry_create(user=expert, title="Reconciliation automation")
+    rfp = internal_intent(
+        organization,
+        poster,
+        category=finance,
+        title="Reconciliation",
+        description="Automate our month-end reconciliation.",
+    )
+
+    intent_match(intent_id=rfp.pk)
+
+    notice = Notice.objects.get(intent=rfp, member=expert)
+    assert notice.reasons == ["member of the organization", "experience: Reconciliation automation"]
+
+
+def test_an_experience_entry_added_edited_or_deleted_is_what_matching_reads(
+    finance: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization)
+    member = org_member(organization, skills=["gardening"])
+    fitting = internal_intent(
+        organization, poster, category=finance, title="Payroll", description="Payroll audit."
+    )
+    assert intent_match(intent_id=fitting.pk) == []
+
+    with django_capture_on_commit_callbacks(execute=True):  # the catch-up after commit
+        entry = experience_entry_create(user=member, title="Payroll lead")
+
+    assert Notice.objects.filter(intent=fitting, member=member).exists()
+    experience_entry_update(user=member, entry=entry, title="Tax adviser")
+    assert SkillProfile.objects.get(user=member).skill_lexemes == lexemes("gardening Tax adviser")
+    experience_entry_delete(user=member, entry=entry)
+    assert SkillProfile.objects.get(user=member).skill_lexemes == lexemes("gardening")
