@@ -355,11 +355,39 @@ def split_amount(total: Decimal, weights: list[Decimal], unit: Decimal = CENT) -
     return [Decimal(value) * unit for value in floors]
 
 
-def _authors(proposal: Offer) -> list[Any]:
-    """The proposer first, then the confirmed co-authors."""
+def _authors(proposal: Offer, members: set[Any]) -> list[Any]:
+    """The proposer first, then the confirmed co-authors still in the organization."""
     return [proposal.member_id] + [
-        row.member_id for row in proposal.coauthors.all() if row.confirmed_at is not None
+        row.member_id
+        for row in proposal.coauthors.all()
+        if row.confirmed_at is not None and row.member_id in members
     ]
+
+
+PERCENT_UNIT = Decimal("0.0001")
+
+
+def _reward_ledger(
+    reward: Decimal, accepted: list[Offer], cleaned: dict[str, Decimal], members: set[Any]
+) -> list[tuple[Offer, Any, Decimal, Decimal]]:
+    """(proposal, author, amount, percent) for each author of each accepted proposal.
+
+    A proposal's share is split equally among its authors. The amounts are cut from the
+    reward in one largest-remainder pass over every author, so they add up to it to the
+    cent and no author's part is rounded twice; each author's percent, to 0.0001 %, adds
+    up to the proposal's share.
+    """
+    authors = [(proposal, _authors(proposal, members)) for proposal in accepted]
+    weights = [cleaned[str(proposal.pk)] / len(own) for proposal, own in authors for _author in own]
+    amounts = iter(split_amount(reward, weights))
+    ledger = []
+    for proposal, own in authors:
+        percents = split_amount(cleaned[str(proposal.pk)], [Decimal(1)] * len(own), PERCENT_UNIT)
+        ledger += [
+            (proposal, author, next(amounts), percent)
+            for author, percent in zip(own, percents, strict=True)
+        ]
+    return ledger
 
 
 def proposals_award_preview(
@@ -371,12 +399,14 @@ def proposals_award_preview(
     if intent.buyer_id != poster.pk:
         raise DomainError("Only the poster can award this RFP.", kind=FORBIDDEN)
     cleaned = validate_shares(shares)
-    proposals, _ = _proposals_to_award(intent, cleaned, lock=False)
-    amounts = split_amount(intent.reward_amount or Decimal(0), list(cleaned.values()))
-    rows = [
-        (proposals[proposal_id], percent, amount)
-        for (proposal_id, percent), amount in zip(cleaned.items(), amounts, strict=True)
-    ]
+    proposals, members = _proposals_to_award(intent, cleaned, lock=False)
+    accepted = [proposals[proposal_id] for proposal_id in cleaned]
+    totals: dict[Any, Decimal] = {}
+    for proposal, _author, amount, _percent in _reward_ledger(
+        intent.reward_amount or Decimal(0), accepted, cleaned, members
+    ):
+        totals[proposal.pk] = totals.get(proposal.pk, Decimal(0)) + amount
+    rows = [(proposal, cleaned[str(proposal.pk)], totals[proposal.pk]) for proposal in accepted]
     declined = (
         Offer.objects.filter(intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED)
         .exclude(pk__in=list(proposals))
@@ -410,36 +440,27 @@ def proposals_award(
         ).delete()
         now = timezone.now()
         accepted = [proposals[proposal_id] for proposal_id in cleaned]
-        amounts = split_amount(
-            locked.reward_amount or Decimal(0), [cleaned[str(p.pk)] for p in accepted]
-        )
-        entries: list[RewardEntry] = []
-        for proposal, proposal_amount in zip(accepted, amounts, strict=True):
+        for proposal in accepted:
             percent = cleaned[str(proposal.pk)]
             changed = Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).update(
                 status=Offer.Status.ACCEPTED, reward_percent=percent, decided_at=now, updated_at=now
             )
             if not changed:  # the row lock makes this unreachable; the guard stays
                 raise DomainError("A proposal changed meanwhile; try again.", kind=CONFLICT)
-            authors = _authors(proposal)
-            equal = [Decimal(1)] * len(authors)
-            author_amounts = split_amount(proposal_amount, equal)
-            # Each author's part of the whole reward, to 0.0001 %: the parts add up to the share.
-            author_percents = split_amount(percent, equal, unit=Decimal("0.0001"))
-            entries.extend(
-                RewardEntry(
-                    intent=locked,
-                    offer=proposal,
-                    member_id=author_id,
-                    percent=author_percent,
-                    amount=amount,
-                    currency=locked.currency,
-                    is_points=locked.reward_is_points,
-                )
-                for author_id, amount, author_percent in zip(
-                    authors, author_amounts, author_percents, strict=True
-                )
+        entries = [
+            RewardEntry(
+                intent=locked,
+                offer=proposal,
+                member_id=author_id,
+                percent=percent,
+                amount=amount,
+                currency=locked.currency,
+                is_points=locked.reward_is_points,
             )
+            for proposal, author_id, amount, percent in _reward_ledger(
+                locked.reward_amount or Decimal(0), accepted, cleaned, members
+            )
+        ]
         RewardEntry.objects.bulk_create(entries)
         intent_mark_awarded(intent=locked)
         for proposal in accepted:

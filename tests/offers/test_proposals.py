@@ -40,6 +40,7 @@ from offers.proposals import (
     proposal_submit,
     proposal_withdraw,
     proposals_award,
+    proposals_award_preview,
     split_amount,
     validate_shares,
 )
@@ -1186,3 +1187,35 @@ def test_the_poster_hears_of_a_new_proposal_once_and_reading_the_rfp_page_is_eno
 
     intent.refresh_from_db()
     assert (intent.is_unread, mail.outbox) == (False, [])  # read: no e-mail about it
+
+
+def test_the_ledger_cuts_the_reward_once_over_all_authors(market: dict[str, Any]) -> None:
+    """Largest remainder over every author, not per proposal and then per author: three
+    cents at 50/50, the second proposal with two authors, are a cent each (0.015, 0.0075,
+    0.0075 exactly), not 0.02 / 0.01 / 0.00."""
+    intent = market["intent"]
+    Intent.objects.filter(pk=intent.pk).update(reward_amount=Decimal("0.03"))
+    intent.refresh_from_db()
+    alone = proposal(intent, market["alice"])
+    together = proposal(intent, market["bob"])
+    ProposalCoauthor.objects.create(
+        offer=together, member=market["carol"], confirmed_at=timezone.now()
+    )
+    shares = {str(alone.pk): "50", str(together.pk): "50"}
+
+    preview, _declined = proposals_award_preview(
+        intent=intent, poster=market["poster"], shares=shares
+    )
+    entries = proposals_award(intent=intent, poster=market["poster"], shares=shares)
+
+    assert sorted((entry.member_id, entry.amount, entry.percent) for entry in entries) == sorted(
+        [
+            (market["alice"].pk, Decimal("0.01"), Decimal("50.0000")),
+            (market["bob"].pk, Decimal("0.01"), Decimal("25.0000")),
+            (market["carol"].pk, Decimal("0.01"), Decimal("25.0000")),
+        ]
+    )
+    assert [(row[0].pk, row[2]) for row in preview] == [
+        (alone.pk, Decimal("0.01")),
+        (together.pk, Decimal("0.02")),
+    ]  # the preview sums what the award writes
