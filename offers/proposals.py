@@ -482,6 +482,7 @@ def _proposals_to_award(
     named = (
         Offer.objects.filter(intent=intent, member__isnull=False, pk__in=_valid_uuids(cleaned))
         .select_related("member")
+        .prefetch_related("coauthors")  # the authors, read once for the checks and the ledger
         .order_by("created_at", "pk")
     )
     if lock:
@@ -494,11 +495,9 @@ def _proposals_to_award(
             problems.append(f"“{proposal_id}” is not a proposal on this RFP.")
         elif proposal.status != Offer.Status.SUBMITTED:
             problems.append(f"{with_article(proposal.status)} proposal cannot be accepted.")
-    authors = {proposal.member_id for proposal in proposals.values()} | set(
-        ProposalCoauthor.objects.filter(offer_id__in=list(proposals)).values_list(
-            "member_id", flat=True
-        )
-    )
+    authors = {proposal.member_id for proposal in proposals.values()} | {
+        row.member_id for proposal in proposals.values() for row in proposal.coauthors.all()
+    }
     memberships = Membership.objects.filter(
         organization_id=intent.organization_id, user_id__in=authors
     )

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -1219,3 +1220,28 @@ def test_the_ledger_cuts_the_reward_once_over_all_authors(market: dict[str, Any]
         (alone.pk, Decimal("0.01")),
         (together.pk, Decimal("0.02")),
     ]  # the preview sums what the award writes
+
+
+def test_an_award_reads_the_co_authors_once_however_many_proposals(
+    market: dict[str, Any],
+) -> None:
+    intent = market["intent"]
+    shares = {}
+    for author, coauthor in (("alice", "bob"), ("bob", "carol"), ("carol", "alice")):
+        made = proposal(intent, market[author])
+        ProposalCoauthor.objects.create(
+            offer=made, member=market[coauthor], confirmed_at=timezone.now()
+        )
+        shares[str(made.pk)] = "33.34" if not shares else "33.33"
+
+    with CaptureQueriesContext(connection) as captured:
+        entries = proposals_award(intent=intent, poster=market["poster"], shares=shares)
+
+    assert len(entries) == 6
+    reads = [
+        query["sql"]
+        for query in captured
+        if query["sql"].startswith("SELECT") and 'FROM "offers_proposalcoauthor"' in query["sql"]
+    ]
+    # The prefetch for the checks and the ledger, and the unconfirmed ones' names.
+    assert len(reads) == 2, reads
