@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
+from marketplace.codes import minor_unit
 from marketplace.models import CURRENCY_CODE_REGEX, Category, Organization, Vendor
 
 MAX_TEXT_ANSWER = 2000  # characters of a text answer to a buyer's criterion
@@ -274,7 +275,7 @@ class Intent(models.Model):
             return ""
         if self.reward_is_points:
             return f"{self.reward_amount.normalize():f} points"
-        return f"{self.reward_amount:.2f} {self.currency}"
+        return f"{self.reward_amount.quantize(minor_unit(self.currency))} {self.currency}"
 
     @property
     def is_unread(self) -> bool:

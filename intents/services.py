@@ -20,7 +20,7 @@ from intents.models import Criterion, IdentityReveal, Intent, IntentTerm, Notice
 from intents.notices import emit_to_noticed_vendors
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
-from marketplace.codes import country_codes, currency_codes
+from marketplace.codes import amount_problem, country_codes, currency_codes
 from marketplace.counters import count_or_refuse
 from marketplace.errors import (
     CONFLICT,
@@ -125,6 +125,8 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     for name, value in (("budget_min", budget_min), ("budget_max", budget_max)):
         if value is not None and value < 0:
             add(name, "A budget cannot be negative.")
+        elif problem := amount_problem(value, currency):
+            add(name, problem)
     if budget_min is not None and budget_max is not None and budget_min > budget_max:
         add("budget_max", "The maximum must be at least the minimum.")
     country = fields.get("country") or ""
@@ -153,6 +155,10 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     if is_internal:
         if reward_amount is None or reward_amount < 0:
             add("reward_amount", "Give a reward of zero or more.")
+        elif not fields.get("reward_is_points") and (
+            problem := amount_problem(reward_amount, currency)
+        ):
+            add("reward_amount", problem)
     elif reward_amount is not None or fields.get("reward_is_points"):
         add("reward_amount", "Only an internal intent has a reward.")
     return errors
@@ -894,5 +900,9 @@ def buyer_identity_for_vendor(*, intent: Intent, vendor: Vendor) -> dict[str, st
     """The buyer's name and e-mail, only for a vendor they revealed themselves to."""
     if not IdentityReveal.objects.filter(intent=intent, vendor=vendor).exists():
         return None
-    buyer = intent.buyer
+    return buyer_identity(intent.buyer)
+
+
+def buyer_identity(buyer: User) -> dict[str, str]:
+    """What a vendor the buyer revealed themselves to sees of them: name and e-mail."""
     return {"name": buyer.get_full_name() or buyer.get_username(), "email": buyer.email}

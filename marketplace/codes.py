@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 
 import pycountry
 from django.core.exceptions import ValidationError
 
 WORLDWIDE = "*"
+
+# ISO 4217 currencies whose minor unit is 0: their amounts are whole (no cents).
+WHOLE_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+     "VUV", "XAF", "XOF", "XPF"}
+)  # fmt: skip
+CENT = Decimal("0.01")
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency`` stored (1 JPY, 0.01 EUR): amounts are cut in it."""
+    return Decimal(1) if currency in WHOLE_CURRENCIES else CENT
+
+
+def amount_text(amount: Decimal, currency: str) -> str:
+    """``amount`` in ``currency``'s minor unit, thousands grouped: 1,000 (JPY), 1,200.00 (EUR)."""
+    return f"{amount.quantize(minor_unit(currency)):,f}"
+
+
+def amount_problem(amount: Decimal | None, currency: str) -> str:
+    """Why ``amount`` cannot be an amount of ``currency`` (a fraction of a yen), or ""."""
+    if amount is None or amount % minor_unit(currency) == 0:
+        return ""
+    return f"{currency} has no minor unit: give a whole amount."
 
 
 @cache

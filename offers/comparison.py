@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from intents.models import Criterion, Intent
+from marketplace.codes import amount_text
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.models import User
 from offers.models import Offer
@@ -239,7 +240,7 @@ def price_delivery_chart(rows: list[Row], *, width: int = 360, height: int = 240
             x=x_of(offer.delivery_date) if last != first else (left + right) / 2,
             y=y_of(offer.price) if high != low else (top + bottom) / 2,
             label=offer.vendor.name,
-            price=f"{offer.price:,.2f} {offer.currency}",
+            price=f"{amount_text(offer.price, offer.currency)} {offer.currency}",
             delivery=offer.delivery_date.isoformat(),
             marker=chr(ord("A") + index % 26),
         )
@@ -282,7 +283,8 @@ def revision_summary(offer: Offer) -> str:
     for changed_field, old in first_old.items():
         label = REVISION_LABELS.get(changed_field, changed_field)
         if changed_field == "price":
-            parts.append(f"{label} {Decimal(old):,.2f} → {offer.price:,.2f}")
+            was, now = (amount_text(price, offer.currency) for price in (Decimal(old), offer.price))
+            parts.append(f"{label} {was} → {now}")
         elif changed_field in ("delivery_date", "valid_until"):
             current = getattr(offer, changed_field)
             parts.append(f"{label} {old or '—'} → {current.isoformat() if current else '—'}")
@@ -294,8 +296,6 @@ def revision_summary(offer: Offer) -> str:
 def display_value(criterion: Criterion, value: Any) -> str:
     if value is None:
         return "—"
-    if criterion.kind == Kind.PRICE:
-        return f"{value:,.2f}"
     if criterion.kind == Kind.DELIVERY:
         return value.isoformat()
     if criterion.kind == Kind.RATING:
@@ -309,8 +309,10 @@ def display_cells(row: Row, criteria: list[Criterion]) -> list[tuple[str, str]]:
     """(criterion name, shown value) for each column of a row."""
     cells = []
     for criterion in criteria:
-        shown = display_value(criterion, row.values[criterion.key])
-        if criterion.kind == Kind.PRICE:
-            shown = f"{shown} {row.offer.currency}"
+        value = row.values[criterion.key]
+        if criterion.kind == Kind.PRICE and value is not None:
+            shown = f"{amount_text(value, row.offer.currency)} {row.offer.currency}"
+        else:
+            shown = display_value(criterion, value)
         cells.append((criterion.name, shown))
     return cells

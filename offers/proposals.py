@@ -33,6 +33,7 @@ from intents.services import (
     intent_mark_awarded,
     intent_note_buyer_activity,
 )
+from marketplace.codes import CENT, minor_unit
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail_after_commit
@@ -46,7 +47,6 @@ from offers.services import (
 )
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
-CENT = Decimal("0.01")
 MAX_TEXT = 5000
 
 
@@ -368,18 +368,21 @@ PERCENT_UNIT = Decimal("0.0001")
 
 
 def _reward_ledger(
-    reward: Decimal, accepted: list[Offer], cleaned: dict[str, Decimal], members: set[Any]
+    intent: Intent, accepted: list[Offer], cleaned: dict[str, Decimal], members: set[Any]
 ) -> list[tuple[Offer, Any, Decimal, Decimal]]:
     """(proposal, author, amount, percent) for each author of each accepted proposal.
 
     A proposal's share is split equally among its authors. The amounts are cut from the
-    reward in one largest-remainder pass over every author, so they add up to it to the
-    cent and no author's part is rounded twice; each author's percent, to 0.0001 %, adds
-    up to the proposal's share.
+    reward in one largest-remainder pass over every author, in the currency's minor unit
+    (a cent, a whole yen; points in hundredths), so they add up to it exactly and no
+    author's part is rounded twice; each author's percent, to 0.0001 %, adds up to the
+    proposal's share.
     """
+    reward = intent.reward_amount or Decimal(0)
+    unit = CENT if intent.reward_is_points else minor_unit(intent.currency)
     authors = [(proposal, _authors(proposal, members)) for proposal in accepted]
     weights = [cleaned[str(proposal.pk)] / len(own) for proposal, own in authors for _author in own]
-    amounts = iter(split_amount(reward, weights))
+    amounts = iter(split_amount(reward, weights, unit))
     ledger = []
     for proposal, own in authors:
         percents = split_amount(cleaned[str(proposal.pk)], [Decimal(1)] * len(own), PERCENT_UNIT)
@@ -402,9 +405,7 @@ def proposals_award_preview(
     proposals, members = _proposals_to_award(intent, cleaned, lock=False)
     accepted = [proposals[proposal_id] for proposal_id in cleaned]
     totals: dict[Any, Decimal] = {}
-    for proposal, _author, amount, _percent in _reward_ledger(
-        intent.reward_amount or Decimal(0), accepted, cleaned, members
-    ):
+    for proposal, _author, amount, _percent in _reward_ledger(intent, accepted, cleaned, members):
         totals[proposal.pk] = totals.get(proposal.pk, Decimal(0)) + amount
     rows = [(proposal, cleaned[str(proposal.pk)], totals[proposal.pk]) for proposal in accepted]
     declined = (
@@ -458,7 +459,7 @@ def proposals_award(
                 is_points=locked.reward_is_points,
             )
             for proposal, author_id, amount, percent in _reward_ledger(
-                locked.reward_amount or Decimal(0), accepted, cleaned, members
+                locked, accepted, cleaned, members
             )
         ]
         RewardEntry.objects.bulk_create(entries)

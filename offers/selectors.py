@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from intents.models import Intent
-from marketplace.models import Organization, User, Vendor
+from marketplace.models import Organization, User, Vendor, VendorBlock
 from offers.models import Offer, RewardEntry
 
 
@@ -17,9 +17,15 @@ def offers_of_vendor(vendor: Vendor) -> QuerySet[Offer]:
 
 
 def offers_on_intent_for_buyer(*, intent_id: object, buyer: User) -> QuerySet[Offer]:
-    """Every offer on the buyer's intent, with what the comparison table shows."""
+    """Every offer on the buyer's intent, with what the comparison table shows
+    (``vendor_blocked``: the buyer blocked its vendor since)."""
     return (
         Offer.objects.filter(intent_id=intent_id, intent__buyer=buyer)
+        .annotate(
+            vendor_blocked=Exists(
+                VendorBlock.objects.filter(buyer=buyer, vendor_id=OuterRef("vendor_id"))
+            )
+        )
         .select_related("vendor", "rating", "terms_agreement")
         .prefetch_related("revisions")
         .order_by("created_at")

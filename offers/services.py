@@ -27,9 +27,10 @@ from intents.services import (
     intent_take_offer,
     intent_withdraw,
 )
+from marketplace.codes import amount_problem
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
 from marketplace.events import NewEvent, emit_many
-from marketplace.models import AuditEntry, User, Vendor
+from marketplace.models import AuditEntry, User, Vendor, VendorBlock
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
 from offers.models import Offer, OfferRevision, TermsAgreement
@@ -55,6 +56,8 @@ def _validate_terms(
     today = timezone.localdate()
     if price is None or price < 0:
         errors["price"] = ["The price must be zero or more."]
+    elif problem := amount_problem(price, intent.currency):
+        errors["price"] = [problem]
     if delivery_date is not None and delivery_date < today:
         errors["delivery_date"] = ["The delivery date has passed."]
     if valid_until is not None and valid_until < today:
@@ -335,6 +338,13 @@ def offer_accept(
         if intent.buyer_id != buyer.pk:
             raise DomainError("Only the buyer can accept an offer on their intent.", kind=FORBIDDEN)
         _refuse_while_sealed(intent)
+        # A blocked vendor lost the intent (its notice): it could not read what it won.
+        # The block locks the buyer's open intents first, so it and this one are in order.
+        if VendorBlock.objects.filter(buyer_id=buyer.pk, vendor_id=offer.vendor_id).exists():
+            raise DomainError(
+                "You blocked this vendor: unblock it on “My data” to accept its offer.",
+                kind=CONFLICT,
+            )
         now = timezone.now()
         # Past its valid-until date the vendor is no longer bound, whether or not the
         # beat has lapsed it yet.

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 from intents.models import Intent
 from intents.payloads import intent_for_vendor
 from intents.selectors import intent_of_buyer
-from intents.services import buyer_block_vendor, intent_mark_seen, intent_reveal_identity
+from intents.services import (
+    buyer_block_vendor,
+    buyer_identity,
+    intent_mark_seen,
+    intent_reveal_identity,
+)
 from marketplace.errors import DomainError
 from offers.comparison import (
     SCORE_EXPLANATION,
@@ -57,14 +62,19 @@ def _own_offer(request: HttpRequest, offer_id: object) -> Offer:
 SORT_SHAPE = re.compile(r"-?[a-z0-9_-]{1,70}")
 
 
+def _sort(request: HttpRequest) -> str:
+    """The intent page's sort the request came from (posted, or in a confirmation's link)."""
+    sort = request.POST.get("sort") or request.GET.get("sort", "")
+    return sort if SORT_SHAPE.fullmatch(sort) else ""
+
+
 def _back_to_intent(
     request: HttpRequest, intent_id: object, *, at_offer: object = None
 ) -> HttpResponse:
     """The intent page in the order it was sorted; scrolled to ``at_offer``'s row, when
     given (a row's own action that succeeded: no message above to read)."""
     response = redirect("offers:intent", intent_id=intent_id)
-    sort = request.POST.get("sort", "")
-    if SORT_SHAPE.fullmatch(sort):
+    if sort := _sort(request):
         response["Location"] += "?" + urlencode({"sort": sort})
     if at_offer is not None:
         response["Location"] += f"#offer-{at_offer}"
@@ -139,52 +149,81 @@ def _revision(posted: str | None) -> int | None:
 
 @login_required
 def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
-    """GET asks for confirmation; POST accepts."""
+    """GET asks for confirmation; POST accepts. Refused, the confirmation is shown again
+    with the reason, the contact details as typed and the offer as it is now."""
     offer = _own_offer(request, offer_id)
+    contact_details = None
+    error = None
     if request.method == "POST":
+        contact_details = request.POST.get("contact_details")
         try:
             offer_accept(
                 offer=offer,
                 buyer=request.user,
-                contact_details=request.POST.get("contact_details"),
+                contact_details=contact_details,
                 seen_revision=_revision(request.POST.get("revision")),
             )
-        except DomainError as error:
-            messages.error(request, error.text)
+        except DomainError as refused:
+            error = refused
+            offer = _own_offer(request, offer_id)  # as it is now: revised, or decided
         else:
             messages.success(request, f"You accepted {offer.vendor.name}'s offer.")
-        return redirect("offers:intent", intent_id=offer.intent_id)
+            return redirect("offers:intent", intent_id=offer.intent_id)
     if (
         offer.status != Offer.Status.SUBMITTED
         or offer.intent.status not in Intent.UNDECIDED_STATUSES
     ):
         # Nothing to confirm: say why rather than offer a button that can only fail.
-        messages.error(request, f"This {offer.status} offer can no longer be accepted.")
+        messages.error(request, error.text if error else _no_longer(offer, "accepted"))
         return redirect("offers:intent", intent_id=offer.intent_id)
     if offer.has_lapsed:
         messages.error(request, offer.lapsed_text)
         return redirect("offers:intent", intent_id=offer.intent_id)
     others = live_offer_count(intent_id=offer.intent_id) - 1
     return render(
-        request, "offers/accept_confirm.html", {"offer": offer, "other_live_offers": others}
+        request,
+        "offers/accept_confirm.html",
+        {
+            "offer": offer,
+            "other_live_offers": others,
+            "contact_details": contact_details
+            if contact_details is not None
+            else offer.intent.contact_details or request.user.email,
+            "error": error,
+        },
+        status=400 if error else 200,
     )
 
 
+def _no_longer(offer: Offer, done: str) -> str:
+    return f"This {offer.status} offer can no longer be {done}."
+
+
 @login_required
-@require_POST
 def offer_decline_view(request: HttpRequest, offer_id: str) -> HttpResponse:
+    """GET asks for confirmation (and a reason); POST declines, and tells the vendor."""
     offer = _own_offer(request, offer_id)
-    form = DeclineForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The reason is at most 300 characters.")
+    form = DeclineForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            offer_decline(offer=offer, buyer=request.user, reason=form.cleaned_data["reason"])
+        except DomainError as error:
+            messages.error(request, error.text)
+        else:
+            messages.success(request, f"You declined {offer.vendor.name}'s offer.")
         return _back_to_intent(request, offer.intent_id)
-    try:
-        offer_decline(offer=offer, buyer=request.user, reason=form.cleaned_data["reason"])
-    except DomainError as error:
-        messages.error(request, error.text)
-    else:
-        messages.success(request, f"You declined {offer.vendor.name}'s offer.")
-    return _back_to_intent(request, offer.intent_id)
+    if (
+        offer.status != Offer.Status.SUBMITTED
+        or offer.intent.status not in Intent.UNDECIDED_STATUSES
+    ):
+        messages.error(request, _no_longer(offer, "declined"))
+        return _back_to_intent(request, offer.intent_id)
+    return render(
+        request,
+        "offers/decline_confirm.html",
+        {"offer": offer, "form": form, "sort": _sort(request)},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required
@@ -267,17 +306,23 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def offer_reveal_view(request: HttpRequest, offer_id: str) -> HttpResponse:
-    """Show this offer's vendor who the buyer is (name and e-mail); logged on "My data"."""
+    """GET asks for confirmation; POST shows this offer's vendor who the buyer is (name
+    and e-mail), for good. Logged on "My data"."""
     offer = _own_offer(request, offer_id)
-    try:
-        intent_reveal_identity(buyer=request.user, intent=offer.intent, vendor=offer.vendor)
-    except DomainError as error:
-        messages.error(request, error.text)
-    else:
-        messages.success(request, f"{offer.vendor.name} can now see your name and e-mail.")
-    return _back_to_intent(request, offer.intent_id)
+    if request.method == "POST":
+        try:
+            intent_reveal_identity(buyer=request.user, intent=offer.intent, vendor=offer.vendor)
+        except DomainError as error:
+            messages.error(request, error.text)
+        else:
+            messages.success(request, f"{offer.vendor.name} can now see your name and e-mail.")
+        return _back_to_intent(request, offer.intent_id)
+    return render(
+        request,
+        "offers/reveal_confirm.html",
+        {"offer": offer, "identity": buyer_identity(request.user), "sort": _sort(request)},
+    )
 
 
 @login_required

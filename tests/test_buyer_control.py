@@ -176,6 +176,14 @@ def test_reveal_shows_identity_to_that_vendor_only_and_is_logged(
     client.force_login(open_intent.buyer)
     assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"] is None
 
+    asked = client.get(f"/offers/{offer.pk}/reveal/?sort=-score").content.decode()
+
+    # Asked first: what the vendor will see, and that it is for good; nothing shown yet.
+    assert open_intent.buyer.email in asked and "cannot be taken back" in asked
+    assert 'name="sort" value="-score"' in asked
+    assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"] is None
+    assert not AuditEntry.objects.filter(user=open_intent.buyer).exists()
+
     client.post(f"/offers/{offer.pk}/reveal/")
 
     assert api.get(f"/api/v1/intents/{open_intent.pk}/").json()["buyer_identity"] == {
@@ -517,6 +525,35 @@ def test_a_blocked_vendor_can_no_longer_answer_the_buyers_open_intents(
     assert (offer.status, offer.price) == (Offer.Status.SUBMITTED, Decimal("250.00"))
     assert Offer.objects.filter(vendor=vendor).count() == 1
     assert not Question.objects.exists()
+
+
+def test_a_blocked_vendor_s_offer_is_not_accepted_until_unblocked_and_may_be_declined(
+    vendor: Vendor, buyer: User, category: Category
+) -> None:
+    """Accepted, the vendor would win an intent it can no longer read (its notice went)."""
+    intent = noticed_intent(vendor, buyer=buyer, category=category)
+    blocked = OfferFactory(intent=intent, vendor=vendor)
+    other = OfferFactory(intent=intent)
+    client = Client()
+    client.force_login(buyer)
+    client.post(f"/offers/{blocked.pk}/block/")
+
+    page = client.get(f"/intents/{intent.pk}/").content.decode()
+    row = page[page.index(f'id="offer-{blocked.pk}"') : page.index(f'id="offer-{other.pk}"')]
+    with pytest.raises(DomainError) as refused:
+        offer_accept(offer=blocked, buyer=buyer)
+    shown = client.post(
+        f"/offers/{blocked.pk}/accept/", {"contact_details": "call me"}, follow=True
+    ).content.decode()
+    client.post(f"/offers/{blocked.pk}/decline/", {"reason": "no thanks"})
+
+    assert f"You blocked {vendor.name}" in row and "Unblock it on My data" in row
+    assert f"/offers/{blocked.pk}/accept/" not in row and f"/offers/{blocked.pk}/block/" not in row
+    assert f"/offers/{blocked.pk}/decline/" in row
+    assert refused.value.kind == "conflict"
+    assert "You blocked this vendor" in shown
+    assert Intent.objects.get(pk=intent.pk).status == Intent.Status.OPEN
+    assert Offer.objects.get(pk=blocked.pk).status == Offer.Status.DECLINED
 
 
 def test_a_vendor_no_longer_invited_no_longer_sees_the_intent(

@@ -207,14 +207,18 @@ def test_an_offer_revised_after_the_confirmation_is_not_accepted(
     offer_revise(offer=offer, vendor=vendor, price=Decimal("2500.00"))  # meanwhile
     refused = buyer.post(
         f"/offers/{offer.pk}/accept/",
-        {"contact_details": "call me", "revision": revision},
-        follow=True,
+        {"contact_details": "Call me on 030 1234 after six", "revision": revision},
     )
-    again = buyer.get(f"/offers/{offer.pk}/accept/").content.decode()
+    # The confirmation again: the offer as it is now, the contact details as typed.
+    again = refused.content.decode()
+    assert refused.status_code == 400
+    assert "revised this offer since you read it" in again
+    assert "<dd>2500.00 EUR</dd>" in again
+    assert ">Call me on 030 1234 after six</textarea>" in again
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
     revision = re.search(r'name="revision" value="(\d+)"', again).group(1)
     buyer.post(f"/offers/{offer.pk}/accept/", {"contact_details": "call me", "revision": revision})
 
-    assert "revised this offer since you read it" in refused.content.decode()
     offer.refresh_from_db()
     assert (offer.status, offer.price) == (Offer.Status.ACCEPTED, Decimal("2500.00"))
 
@@ -262,5 +266,5 @@ def test_an_odd_revision_in_the_accept_form_accepts_nothing(
         f"/offers/{offer.pk}/accept/", {"contact_details": "call me", "revision": revision}
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 400  # the confirmation again, with the reason
     assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED

@@ -74,7 +74,7 @@ def test_webhook_pages_need_no_sideways_scrolling_on_a_phone(page: Any, live_ser
 
 
 def test_offer_cards_fit_a_phone(page: Any, live_server: Any) -> None:
-    # given an intent with one live offer (so the decline form is shown)
+    # given an intent with one live offer (so its actions are shown)
     buyer = person("ada")
     intent = IntentFactory(buyer=buyer)
     OfferFactory(intent=intent, vendor=VendorFactory(name="Acme Tiles"))
@@ -84,8 +84,8 @@ def test_offer_cards_fit_a_phone(page: Any, live_server: Any) -> None:
     # when the buyer opens the intent on a phone
     page.goto(f"{live_server.url}/intents/{intent.pk}/")
 
-    # then the offer card is not wider than its box (no sideways scrolling to reach the
-    # decline reason's right edge)
+    # then the offer card is not wider than its box (no sideways scrolling to reach its
+    # actions' right edge)
     scroll_width, client_width = overflow(page, ".comparison")
     assert scroll_width <= client_width, (
         f"the offer cards are {scroll_width}px wide in a {client_width}px box"
@@ -136,14 +136,14 @@ def test_each_offer_s_actions_say_which_vendor_they_act_on(page: Any, live_serve
     # when the buyer's screen reader lists the page's controls
     page.goto(f"{live_server.url}/intents/{intent.pk}/")
 
-    # then each accept, shortlist, decline and block control names its vendor
+    # then each accept, shortlist, reveal, decline and block control names its vendor
     # (as the ↑/↓ buttons already do: "Move Acme Tiles up")
     for role, action in (
         ("link", "Accept"),
         ("button", "Shortlist"),
-        ("button", "Decline"),
+        ("link", "Reveal"),
+        ("link", "Decline"),
         ("button", "Block"),
-        ("textbox", "Reason"),
     ):
         named = page.get_by_role(
             role, name=re.compile(rf"{action}.*Acme Tiles|Acme Tiles.*{action}")

@@ -149,6 +149,23 @@ def test_a_reward_is_required_and_not_negative(finance: Category) -> None:
     assert Intent.objects.count() == 0
 
 
+def test_a_reward_in_a_currency_without_cents_is_whole(finance: Category) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization)
+
+    with pytest.raises(DomainError) as refused:
+        _post(
+            organization, poster, finance, reward_amount=Decimal("1000.50"), reward_currency="JPY"
+        )
+
+    assert refused.value.errors["reward_amount"] == ["JPY has no minor unit: give a whole amount."]
+    assert Intent.objects.count() == 0
+    intent = _post(
+        organization, poster, finance, reward_amount=Decimal(1000), reward_currency="JPY"
+    )
+    assert intent.reward_text == "1000 JPY"
+
+
 def test_a_public_intent_cannot_be_internal_or_carry_a_reward(finance: Category) -> None:
     buyer = UserFactory()
     base = {

@@ -64,6 +64,7 @@ def test_create_as_draft_then_publish(buyer: Any, category: Category) -> None:
     [
         ({"budget_min": Decimal("500"), "budget_max": Decimal("100")}, "budget_max"),
         ({"budget_min": Decimal("-1")}, "budget_min"),
+        ({"currency": "JPY", "budget_max": Decimal("400.50")}, "budget_max"),
         ({"currency": "EUX"}, "currency"),
         ({"country": "XX"}, "country"),
         ({"country": "", "is_remote": False}, "country"),

@@ -329,3 +329,17 @@ def test_offer_shape_is_what_the_serializers_fields_give(
     withdrawn = api.post(f"/api/v1/offers/{created.json()['id']}/withdraw/")
     assert withdrawn.json() == generic(created.json()["id"])
     assert withdrawn.json()["decided_at"].endswith("Z")
+
+
+def test_an_offer_in_a_currency_without_cents_is_whole(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category, currency="JPY")
+
+    fraction = api.post("/api/v1/offers/", offer_body(intent, price="24000.50"), format="json")
+    whole = api.post("/api/v1/offers/", offer_body(intent, price="24000"), format="json")
+
+    assert fraction.status_code == 400, fraction.json()
+    assert fraction.json()["errors"]["price"] == ["JPY has no minor unit: give a whole amount."]
+    assert whole.status_code == 201, whole.json()
+    assert Offer.objects.get().price == Decimal("24000")

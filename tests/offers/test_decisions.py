@@ -406,8 +406,9 @@ def test_sealed_offers_cannot_be_read_or_decided_on_before_the_deadline(
             decide(offer=offer, buyer=buyer)
         assert refused.value.kind == "conflict"
 
-    # Only accept has a page (its confirmation); the others take POST alone.
-    assert (shown.status_code, posted.status_code) == (404 if action == "accept" else 405, 404)
+    # Accept, decline and reveal have a page (their confirmation); the others take POST alone.
+    confirmed = action in ("accept", "decline", "reveal")
+    assert (shown.status_code, posted.status_code) == (404 if confirmed else 405, 404)
     assert "Hidden Vendor GmbH" not in exported and str(offer.pk) not in exported
     offer.refresh_from_db()
     open_intent.refresh_from_db()
@@ -800,6 +801,7 @@ def test_contact_details_too_long_refuse_the_accept_and_change_nothing(
     )
 
     assert "At most 2000 characters" in page.content.decode()
+    assert f">{'x' * 2001}</textarea>" in page.content.decode()  # kept, to be shortened
     assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
     assert Intent.objects.get(pk=open_intent.pk).contact_details == ""
 

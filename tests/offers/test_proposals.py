@@ -1222,6 +1222,25 @@ def test_the_ledger_cuts_the_reward_once_over_all_authors(market: dict[str, Any]
     ]  # the preview sums what the award writes
 
 
+def test_a_reward_in_yen_is_cut_in_whole_yen(market: dict[str, Any]) -> None:
+    """A yen has no cents: 1000 JPY in three equal shares is 334 / 333 / 333, not 333.34 /
+    333.33 / 333.33 (a third of a yen cannot be paid)."""
+    intent = market["intent"]
+    Intent.objects.filter(pk=intent.pk).update(currency="JPY", reward_amount=Decimal(1000))
+    intent.refresh_from_db()
+    made = [proposal(intent, market[name]) for name in ("alice", "bob", "carol")]
+    shares = {str(made[0].pk): "33.34", str(made[1].pk): "33.33", str(made[2].pk): "33.33"}
+
+    preview, _declined = proposals_award_preview(
+        intent=intent, poster=market["poster"], shares=shares
+    )
+    entries = proposals_award(intent=intent, poster=market["poster"], shares=shares)
+
+    assert [entry.amount for entry in entries] == [Decimal(334), Decimal(333), Decimal(333)]
+    assert [row[2] for row in preview] == [Decimal(334), Decimal(333), Decimal(333)]
+    assert {entry.currency for entry in entries} == {"JPY"}
+
+
 def test_an_award_reads_the_co_authors_once_however_many_proposals(
     market: dict[str, Any],
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -120,6 +121,20 @@ def test_invalid_intent_shows_errors_next_to_fields_and_keeps_values(
     assert Intent.objects.count() == 0
 
 
+def test_a_budget_in_yen_with_a_fraction_is_refused_by_the_field(
+    buyer_client: Client, category: Category
+) -> None:
+    response = buyer_client.post(
+        "/intents/new/", intent_form(category, currency="JPY", budget_max="30000.50")
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="id_budget_max_error"' in html
+    assert "JPY has no minor unit: give a whole amount." in html
+    assert Intent.objects.count() == 0
+
+
 def test_an_invited_intent_needs_someone_invited_to_be_published(
     buyer_client: Client, buyer: User, category: Category
 ) -> None:
@@ -221,6 +236,28 @@ def test_an_edit_keeps_the_deadline_to_the_second_unless_it_was_changed(
     ).replace(second=0, microsecond=0)
 
 
+def test_amounts_in_yen_are_shown_whole(buyer_client: Client, buyer: User) -> None:
+    intent = IntentFactory(
+        buyer=buyer, currency="JPY", budget_min=Decimal(20000), budget_max=Decimal(30000)
+    )
+    Criterion.objects.create(intent=intent, key="price", name="Price", kind="price", weight=5)
+    offer = OfferFactory(
+        intent=intent,
+        price=Decimal(24000),
+        currency="JPY",
+        line_items=[{"description": "Labour", "quantity": "4", "unit_price": "6000.00"}],
+    )
+
+    page = buyer_client.get(f"/intents/{intent.pk}/").content.decode()
+    confirm = buyer_client.get(f"/offers/{offer.pk}/accept/").content.decode()
+
+    assert "20000 to 30000 JPY" in page
+    assert "24,000 JPY" in page  # the comparison's price column
+    assert "6000 JPY" in page and "6000 JPY" in confirm  # the line item
+    assert "<dd>24000 JPY</dd>" in confirm
+    assert "24000.00" not in page + confirm
+
+
 def test_accept_needs_confirmation_then_awards(buyer_client: Client, open_intent: Intent) -> None:
     chosen = OfferFactory(intent=open_intent)
     other = OfferFactory(intent=open_intent)
@@ -242,11 +279,34 @@ def test_accept_needs_confirmation_then_awards(buyer_client: Client, open_intent
     assert chosen.vendor.contact_email in page
 
 
-def test_decline_with_reason(buyer_client: Client, open_intent: Intent) -> None:
+def test_decline_asks_for_confirmation_then_declines_with_reason(
+    buyer_client: Client, open_intent: Intent
+) -> None:
     offer = OfferFactory(intent=open_intent)
-    buyer_client.post(f"/offers/{offer.pk}/decline/", {"reason": "Too late for me"})
+
+    asked = buyer_client.get(f"/offers/{offer.pk}/decline/")
+    too_long = buyer_client.post(f"/offers/{offer.pk}/decline/", {"reason": "x" * 301})
+    still = Offer.objects.get(pk=offer.pk).status
+    done = buyer_client.post(f"/offers/{offer.pk}/decline/", {"reason": "Too late for me"})
+
+    assert asked.status_code == 200 and "This cannot be undone." in asked.content.decode()
+    assert too_long.status_code == 400
+    assert 'id="id_reason_error"' in too_long.content.decode()
+    assert "x" * 301 in too_long.content.decode()  # what was typed is kept
+    assert still == Offer.Status.SUBMITTED
+    assert done.status_code == 302
     offer.refresh_from_db()
     assert (offer.status, offer.decline_reason) == (Offer.Status.DECLINED, "Too late for me")
+
+
+def test_an_offer_decided_already_has_nothing_to_decline(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    offer = OfferFactory(intent=open_intent, status=Offer.Status.WITHDRAWN)
+
+    page = buyer_client.get(f"/offers/{offer.pk}/decline/", follow=True).content.decode()
+
+    assert "This withdrawn offer can no longer be declined." in page
 
 
 def test_withdraw_intent_after_confirmation(buyer_client: Client, open_intent: Intent) -> None:
