@@ -134,6 +134,7 @@ def gunicorn(*, workers: int, redis_url: str, key: str, say: Say) -> Iterator[st
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
         "SECRET_KEY": "bench-only-not-a-secret",
+        "SITE_URL": "http://127.0.0.1",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",

@@ -55,6 +55,11 @@ class IntentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # buyers post intents; the services give them a pseudonym and matching
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleted, it would vanish from its buyer with no word, and its vendors would
+        # not be told: a moderator hides it; the buyer withdraws it.
+        return False
+
     def save_model(self, request: HttpRequest, obj: Intent, form: Any, change: bool) -> None:
         # Through the services, which write only what the moderator changed (an offer
         # arriving meanwhile, the buyer's news mark, is kept) and tell the vendors.
@@ -64,13 +69,13 @@ class IntentAdmin(admin.ModelAdmin):
         if "is_hidden" in form.changed_data:
             intent_set_hidden(intent=obj, is_hidden=obj.is_hidden)
 
-    @admin.action(description="Hide from vendors (abusive or spam)")
+    @admin.action(description="Hide from vendors (abusive or spam)", permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         for intent in queryset:
             intent_set_hidden(intent=intent, is_hidden=True)
         self.message_user(request, f"{queryset.count()} intent(s) hidden.", messages.WARNING)
 
-    @admin.action(description="Show to vendors again")
+    @admin.action(description="Show to vendors again", permissions=["change"])
     def unhide(self, request: HttpRequest, queryset: QuerySet[Intent]) -> None:
         for intent in queryset:
             intent_set_hidden(intent=intent, is_hidden=False)
@@ -109,3 +114,6 @@ class NoticeAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # matching makes notices
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the vendor's notice and its access to the intent: the services' to end

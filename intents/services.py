@@ -7,7 +7,7 @@ cannot both succeed.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -100,6 +100,10 @@ def title_problem(title: str) -> str:
     return ""
 
 
+# A deadline a year away is as good as none (DESIGN §1: every intent has one).
+MAX_OFFERS_WINDOW = timedelta(days=365)
+
+
 def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     """Every rule an intent's fields must keep, as per-field messages."""
     errors: dict[str, list[str]] = {}
@@ -139,9 +143,17 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
         add("offers_close_at", "Say until when you take offers.")
     elif offers_close_at <= timezone.now():
         add("offers_close_at", "The deadline for offers must be in the future.")
+    elif offers_close_at > timezone.now() + MAX_OFFERS_WINDOW:
+        add("offers_close_at", f"Take offers for at most {MAX_OFFERS_WINDOW.days} days.")
     needed_by: date | None = fields.get("needed_by")
     if needed_by is not None and needed_by < timezone.localdate():
         add("needed_by", "This date has passed.")
+    elif (
+        needed_by is not None
+        and offers_close_at is not None
+        and needed_by < timezone.localdate(offers_close_at)
+    ):
+        add("needed_by", "This is before offers close: move one of the two dates.")
     max_vendors = fields.get("max_vendors")
     if max_vendors is not None and not 1 <= max_vendors <= MAX_VENDORS_LIMIT:
         add("max_vendors", f"Between 1 and {MAX_VENDORS_LIMIT} vendors.")
@@ -380,15 +392,27 @@ def intent_create(
     return intent
 
 
+EDITED_SINCE = (
+    "This intent was changed since you opened this form (in another tab or window?), and"
+    " saving would undo that change. Your version is below, not saved: open the intent in"
+    " another tab to see what is saved, then save this form again to replace it."
+)
+
+
 def intent_update(
     *,
     intent: Intent,
     criteria: list[dict[str, Any]] | None = None,
     terms: list[dict[str, Any]] | None = None,
     invited: list[str] | None = None,
+    seen_edit_count: int | None = None,
     **changes: Any,
 ) -> Intent:
-    """Edit a draft or open intent (and, when given, replace its criteria)."""
+    """Edit a draft or open intent (and, when given, replace its criteria).
+
+    ``seen_edit_count``, when given, is the intent's ``edit_count`` the edit was made
+    on: an edit saved since (in another tab) refuses this one (409), which would undo it.
+    """
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise DomainError(f"Unknown fields: {', '.join(sorted(unknown))}.")
@@ -398,6 +422,9 @@ def intent_update(
             raise DomainError(
                 f"{with_article(locked.status)} intent cannot be edited.", kind=CONFLICT
             )
+        if seen_edit_count is not None and seen_edit_count != locked.edit_count:
+            raise DomainError(EDITED_SINCE, kind=CONFLICT)
+        locked.edit_count += 1
         merged = {field: changes.get(field, getattr(locked, field)) for field in EDITABLE_FIELDS}
         errors = intent_validate({**merged, "organization": locked.organization})
         if locked.status == Status.OPEN and merged["currency"] != locked.currency:

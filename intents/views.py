@@ -15,7 +15,13 @@ from intents.forms import (
 )
 from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
-from intents.services import intent_create, intent_publish, intent_update, intent_validate
+from intents.services import (
+    EDITED_SINCE,
+    intent_create,
+    intent_publish,
+    intent_update,
+    intent_validate,
+)
 from marketplace.errors import DomainError, with_article
 from marketplace.forms import add_domain_error
 
@@ -94,6 +100,8 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     criteria_formset = CustomCriteriaFormSet(
         request.POST or None, prefix="criteria", initial=criteria_initial(intent)
     )
+    # Kept as posted while the form is mended: the edit is still the one opened then.
+    edit_count = request.POST.get("edit_count", str(intent.edit_count))
     if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         fields = form.intent_fields()
         if fields.get("offers_close_at") == intent.offers_close_at.replace(second=0, microsecond=0):
@@ -106,12 +114,15 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
                     criteria=form.standard_criteria() + custom_criteria(criteria_formset),
                     terms=form.chosen_terms(),
                     invited=form.invited_slugs(),
+                    seen_edit_count=_edit_count(request.POST.get("edit_count")),
                     **fields,
                 )
                 if intent.status == Intent.Status.DRAFT and "publish" in request.POST:
                     intent_publish(intent=intent)
         except DomainError as error:
             add_domain_error(form, error)
+            if error.message == EDITED_SINCE:  # saved again, this version replaces that one
+                edit_count = str(_own_intent(request, intent_id).edit_count)
         else:
             messages.success(request, "Intent saved.")
             return redirect("offers:intent", intent_id=intent.pk)
@@ -119,8 +130,21 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     return render(
         request,
         "intents/form.html",
-        {"form": form, "criteria_formset": criteria_formset, "intent": intent},
+        {
+            "form": form,
+            "criteria_formset": criteria_formset,
+            "intent": intent,
+            "edit_count": edit_count,
+        },
     )
+
+
+def _edit_count(posted: str | None) -> int | None:
+    """The intent's edit count the form was opened at. Missing (a form from before it
+    carried one), nothing is checked; an odd one matches no count."""
+    if posted is None:
+        return None
+    return int(posted) if posted.isascii() and posted.isdigit() and len(posted) < 10 else -1
 
 
 @login_required

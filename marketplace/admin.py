@@ -27,6 +27,7 @@ from marketplace.models import (
     WebhookEndpoint,
 )
 from marketplace.organizations import (
+    member_request_catch_up,
     memberships_removed,
     organization_left_without_owner,
     skill_profile_refresh,
@@ -158,25 +159,25 @@ class VendorAdmin(admin.ModelAdmin):
             # As when the vendor changes its profile itself: open intents that now fit it.
             vendor_request_catch_up(vendor_id=form.instance.pk)
 
-    @admin.action(description="Verify the selected vendors")
+    @admin.action(description="Verify the selected vendors", permissions=["change"])
     def verify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
         for vendor in queryset:
             vendor_set_verified(vendor=vendor, is_verified=True)
         self.message_user(request, f"{queryset.count()} vendor(s) verified.", messages.SUCCESS)
 
-    @admin.action(description="Remove verification")
+    @admin.action(description="Remove verification", permissions=["change"])
     def unverify(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
         for vendor in queryset:
             vendor_set_verified(vendor=vendor, is_verified=False)
         self.message_user(request, f"{queryset.count()} vendor(s) unverified.", messages.SUCCESS)
 
-    @admin.action(description="Suspend (their API keys stop working)")
+    @admin.action(description="Suspend (their API keys stop working)", permissions=["change"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
         for vendor in queryset:
             vendor_set_suspended(vendor=vendor, is_suspended=True)
         self.message_user(request, f"{queryset.count()} vendor(s) suspended.", messages.WARNING)
 
-    @admin.action(description="Reinstate suspended vendors")
+    @admin.action(description="Reinstate suspended vendors", permissions=["change"])
     def reinstate(self, request: HttpRequest, queryset: QuerySet[Vendor]) -> None:
         for vendor in queryset:
             vendor_set_suspended(vendor=vendor, is_suspended=False)
@@ -196,7 +197,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
@@ -240,6 +241,9 @@ class EventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the vendor's feed: what it was told stays, in order
+
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
@@ -247,9 +251,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     list_select_related = ("vendor",)
     search_fields = ("url", "vendor__name", "description")
-    # The URL is checked, and the secret made and shown once, by the vendor's own pages
-    # and the API: here an operator reads, and turns an endpoint off or on.
-    readonly_fields = ("id", "vendor", "url", "created_at", "updated_at")
+    # The URL and events are checked, and the secret made and shown once, by the vendor's
+    # own pages and the API: here an operator reads, and turns an endpoint off or on.
+    readonly_fields = ("id", "vendor", "url", "event_types", "created_at", "updated_at")
     exclude = ("secret",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -305,6 +309,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the vendor's delivery log
+
     @admin.display(description="event", ordering="event__type")
     def event_type(self, delivery: WebhookDelivery) -> str:
         return delivery.event.type
@@ -313,7 +320,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def vendor(self, delivery: WebhookDelivery) -> Vendor:
         return delivery.endpoint.vendor
 
-    @admin.action(description="Redeliver now (same webhook-id)")
+    @admin.action(description="Redeliver now (same webhook-id)", permissions=["change"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         sent = refused = 0
         for delivery in queryset.select_related("endpoint"):
@@ -393,6 +400,8 @@ class OrganizationAdmin(admin.ModelAdmin):
         super().save_formset(request, form, formset, change)
         if isinstance(formset, MembershipInlineFormSet):
             memberships_removed(formset.deleted_objects)
+            for membership in formset.new_objects:  # matched to the open RFPs, as on joining
+                member_request_catch_up(user_id=membership.user_id)
 
 
 @admin.register(Membership)
@@ -409,6 +418,11 @@ class MembershipAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # A membership is not moved to another person or organization: make a new one.
         return ("organization", "user") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # matched to the organization's open RFPs, as on joining
+            member_request_catch_up(user_id=obj.user_id)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and organization_left_without_owner(

@@ -53,22 +53,40 @@ def country_choices() -> list[tuple[str, str]]:
     )
 
 
+# ISO 4217 codes that are no money one pays a vendor in: testing, "no currency",
+# precious metals, units of account and funds codes.
+NOT_FOR_TRADE = frozenset(
+    {"XTS", "XXX", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA",
+     "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"}
+)  # fmt: skip
+
+
 @cache
 def currency_choices() -> list[tuple[str, str]]:
+    """The currencies a buyer chooses from (every ISO 4217 code is still a valid one)."""
     return sorted(
         (currency.alpha_3, f"{currency.alpha_3} — {currency.name}")
         for currency in pycountry.currencies
+        if currency.alpha_3 not in NOT_FOR_TRADE
     )
 
 
 def validate_currency(value: str) -> None:
     if value not in currency_codes():
-        raise ValidationError(f"“{value}” is not an ISO 4217 currency code.", code="currency")
+        # The value goes in params: a message is %-formatted (django-filter does), and a
+        # "%" typed in the value broke it (a 500).
+        raise ValidationError(
+            "“%(value)s” is not an ISO 4217 currency code.",
+            code="currency",
+            params={"value": value},
+        )
 
 
 def validate_country(value: str) -> None:
     if value not in country_codes():
-        raise ValidationError(f"“{value}” is not an ISO 3166 country code.", code="country")
+        raise ValidationError(
+            "“%(value)s” is not an ISO 3166 country code.", code="country", params={"value": value}
+        )
 
 
 def validate_region(value: str) -> None:
@@ -78,7 +96,11 @@ def validate_region(value: str) -> None:
     country = value.split("-", 1)[0]
     if country not in country_codes():
         raise ValidationError(
-            f"“{value}” is not an ISO 3166 country code or “*” for worldwide.", code="region"
+            "“%(value)s” is not an ISO 3166 country code or “*” for worldwide.",
+            code="region",
+            params={"value": value},
         )
     if "-" in value and pycountry.subdivisions.get(code=value) is None:
-        raise ValidationError(f"“{value}” is not an ISO 3166-2 subdivision.", code="region")
+        raise ValidationError(
+            "“%(value)s” is not an ISO 3166-2 subdivision.", code="region", params={"value": value}
+        )

@@ -23,6 +23,22 @@ def category_tree() -> dict[int, CategoryNode]:
     }
 
 
+def categories_parents_first() -> list[Category]:
+    """Every category, each parent before its children (depth first, by name, then id),
+    its parent read with it. One query: the tree is small."""
+    categories = list(Category.objects.select_related("parent").order_by("name", "pk"))
+    children: dict[int | None, list[Category]] = {}
+    for category in categories:
+        children.setdefault(category.parent_id, []).append(category)
+    ordered: list[Category] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        category = stack.pop()
+        ordered.append(category)
+        stack.extend(reversed(children.get(category.pk, [])))
+    return ordered
+
+
 def category_ids_with_descendants(
     category_ids: Iterable[int], tree: dict[int, CategoryNode] | None = None
 ) -> set[int]:

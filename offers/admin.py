@@ -111,7 +111,9 @@ class QuestionModerationForm(forms.ModelForm):
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     """A vendor's question and the buyer's answer: a moderator corrects their words
-    (told again to the vendors if answered) or deletes an abusive question."""
+    (told again to the vendors if answered) or deletes an abusive question not yet
+    answered. An answered one was told to every matched vendor: its words are corrected
+    (which rewrites what they were told), not deleted (which would leave it told)."""
 
     list_display = ("intent", "vendor", "created_at", "answered_at")
     list_select_related = ("intent", "vendor")
@@ -123,6 +125,11 @@ class QuestionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # vendors ask through the API
+
+    def has_delete_permission(self, request: HttpRequest, obj: Question | None = None) -> bool:
+        if obj is not None and obj.answered_at is not None:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Question, form: Any, change: bool) -> None:
         question_moderate(question=obj, text=obj.text, answer=obj.answer)

@@ -7,6 +7,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -26,7 +27,7 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from marketplace.organizations import experience_entry_create
+from marketplace.organizations import experience_entry_create, skill_profile_update
 from marketplace.search import lexemes
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
@@ -476,3 +477,111 @@ def test_an_experience_entry_changed_or_deleted_in_the_admin_is_what_matching_re
     assert SkillProfile.objects.get(user=person).skill_lexemes == lexemes("Tax adviser")
     admin_client.post(url + "delete/", {"post": "yes"})
     assert SkillProfile.objects.get(user=person).skill_lexemes == []
+
+
+# --- what an operator may and may not do -----------------------------------------------
+
+
+def test_staff_who_may_only_view_run_no_action(client: Client) -> None:
+    """Django offers an action to whoever can open the list, unless it says what it needs."""
+    staff = UserFactory(is_staff=True)
+    for codename in ("view_vendor", "view_intent", "view_apikey", "view_webhookdelivery"):
+        staff.user_permissions.add(Permission.objects.get(codename=codename))
+    client.force_login(staff)
+    vendor = VendorFactory()
+    intent = IntentFactory()
+
+    listed = client.get("/admin/marketplace/vendor/").content.decode()
+    for url, action, pk in (
+        ("/admin/marketplace/vendor/", "suspend", vendor.pk),
+        ("/admin/marketplace/vendor/", "verify", vendor.pk),
+        ("/admin/intents/intent/", "hide", intent.pk),
+    ):
+        client.post(url, {"action": action, "_selected_action": [pk]})
+
+    assert 'name="action"' not in listed
+    vendor.refresh_from_db()
+    intent.refresh_from_db()
+    assert (vendor.is_suspended, vendor.is_verified, intent.is_hidden) == (False, False, False)
+
+
+def test_an_endpoint_s_events_are_the_vendor_s_to_choose_not_the_admin_s(
+    admin_client: Client,
+) -> None:
+    """One endpoint's odd events (a number) stopped the dispatch of every vendor's events."""
+    endpoint = WebhookEndpoint.objects.create(
+        vendor=VendorFactory(), url="https://hooks.example/x", event_types=["offer.accepted"]
+    )
+
+    admin_client.post(
+        f"/admin/marketplace/webhookendpoint/{endpoint.pk}/change/",
+        {"event_types": "42", "description": "checked", "is_active": "on", "disabled_reason": ""},
+    )
+
+    endpoint.refresh_from_db()
+    assert (endpoint.event_types, endpoint.description) == (["offer.accepted"], "checked")
+
+
+def test_what_vendors_were_told_is_not_deleted_in_the_admin(admin_client: Client) -> None:
+    vendor = VendorFactory()
+    intent = noticed_intent(vendor)
+    notice = Notice.objects.get(intent=intent)
+    emit(vendor_id=vendor.pk, type="intent.matched", payload={"x": 1}, dedupe_key="k")
+    event = Event.objects.get()
+    endpoint = WebhookEndpoint.objects.create(vendor=vendor, url="https://hooks.example/y")
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event)
+
+    pages = {
+        f"/admin/intents/intent/{intent.pk}/delete/": Intent,
+        f"/admin/intents/notice/{notice.pk}/delete/": Notice,
+        f"/admin/marketplace/event/{event.pk}/delete/": Event,
+        f"/admin/marketplace/webhookdelivery/{delivery.pk}/delete/": WebhookDelivery,
+    }
+    answers = {url: admin_client.post(url, {"post": "yes"}).status_code for url in pages}
+
+    assert set(answers.values()) == {403}, answers
+    assert all(model.objects.exists() for model in pages.values())
+
+
+def test_an_answered_question_is_corrected_not_deleted(admin_client: Client) -> None:
+    vendor = VendorFactory()
+    intent = noticed_intent(vendor)
+    answered = question_ask(vendor=vendor, intent=intent, text="Abusive words?")
+    question_answer(buyer=intent.buyer, question=answered, answer="No.")
+    other = VendorFactory()
+    NoticeFactory(intent=intent, vendor=other)
+    unanswered = question_ask(vendor=other, intent=intent, text="Spam?")
+
+    refused = admin_client.post(f"/admin/offers/question/{answered.pk}/delete/", {"post": "yes"})
+
+    def delete_selected(*questions: Question) -> None:
+        selected = [question.pk for question in questions]
+        admin_client.post(
+            "/admin/offers/question/",
+            {"action": "delete_selected", "_selected_action": selected, "post": "yes"},
+        )
+
+    delete_selected(answered, unanswered)  # refused whole: one of them was answered
+    both_kept = Question.objects.count()
+    delete_selected(unanswered)
+
+    assert (refused.status_code, both_kept) == (403, 2)
+    assert list(Question.objects.values_list("pk", flat=True)) == [answered.pk]
+
+
+def test_a_member_added_in_the_admin_is_matched_to_the_open_rfps(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory()
+    poster = org_member(organization, role=Membership.Role.OWNER)
+    rfp = internal_intent(organization, poster, title="Automate the weekly sales report")
+    newcomer = UserFactory()
+    skill_profile_update(user=newcomer, skills=["sales report"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/marketplace/membership/add/",
+            {"organization": str(organization.pk), "user": newcomer.pk, "role": "member"},
+        )
+
+    assert Notice.objects.filter(intent=rfp, member=newcomer).exists()

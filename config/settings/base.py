@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -29,7 +30,16 @@ ALLOWED_HOSTS = env.list(
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public address, for links in e-mails (marketplace.links); no trailing slash.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if EMBEDDED else "").rstrip("/")
+# Required outside the embedded default: without it, a password reset could not be sent.
+if EMBEDDED:
+    SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+else:
+    SITE_URL = env.str("SITE_URL").rstrip("/")  # raises ImproperlyConfigured when missing
+    if not SITE_URL.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"SITE_URL must be the site's public address, e.g. https://intentcast.example"
+            f" (it is {SITE_URL!r})."
+        )
 
 INSTALLED_APPS = [
     "django.contrib.admin",

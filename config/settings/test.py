@@ -7,6 +7,7 @@ otherwise. Celery runs eagerly unless a test starts a real worker.
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("SITE_URL", "https://intentcast.test")
 
 from .base import *  # noqa: F403
 

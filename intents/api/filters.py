@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
@@ -75,12 +75,16 @@ class IntentFilter(django_filters.FilterSet):
     def filter_budget_min(
         self, queryset: QuerySet[Intent], name: str, value: Decimal
     ) -> QuerySet[Intent]:
-        return queryset.filter(is_budget_hidden=False, budget_max__gte=value)
+        # A budget with no maximum reaches any amount above its minimum.
+        reaches = Q(budget_max__gte=value) | Q(budget_max__isnull=True, budget_min__isnull=False)
+        return queryset.filter(reaches, is_budget_hidden=False)
 
     def filter_budget_max(
         self, queryset: QuerySet[Intent], name: str, value: Decimal
     ) -> QuerySet[Intent]:
-        return queryset.filter(is_budget_hidden=False, budget_min__lte=value)
+        # A budget with no minimum starts below any amount under its maximum.
+        starts = Q(budget_min__lte=value) | Q(budget_min__isnull=True, budget_max__isnull=False)
+        return queryset.filter(starts, is_budget_hidden=False)
 
     def filter_text(self, queryset: QuerySet[Intent], name: str, value: str) -> QuerySet[Intent]:
         return intents_matching_text(queryset, value)

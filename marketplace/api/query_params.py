@@ -28,6 +28,9 @@ class KnownQueryParams:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):  # type: ignore[attr-defined]
+            return  # DRF's 405 (with Allow) says more than any parameter could
         known = self.known_query_params(request)
         errors: dict[str, list[str]] = {}
         for name in request.query_params:

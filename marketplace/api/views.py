@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -23,7 +25,11 @@ from marketplace.api.serializers import (
 from marketplace.errors import DomainError
 from marketplace.events import feed_page
 from marketplace.models import Category, Vendor, WebhookEndpoint
-from marketplace.selectors import deliveries_of_endpoint, webhook_endpoints_of_vendor
+from marketplace.selectors import (
+    categories_parents_first,
+    deliveries_of_endpoint,
+    webhook_endpoints_of_vendor,
+)
 from marketplace.services import vendor_update
 from marketplace.webhooks import (
     webhook_endpoint_create,
@@ -59,8 +65,11 @@ class CategoryViewSet(KnownQueryParams, mixins.ListModelMixin, viewsets.GenericV
     """The category tree, parents before children; ``parent`` is the parent's slug."""
 
     serializer_class = CategorySerializer
-    queryset = Category.objects.select_related("parent").order_by("parent_id", "name")
+    queryset = Category.objects.none()  # for the schema; the list is categories_parents_first()
     filter_backends: list[type] = []
+
+    def get_queryset(self) -> Any:
+        return categories_parents_first()
 
 
 class EventFeedView(KnownQueryParams, generics.GenericAPIView):

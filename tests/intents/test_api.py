@@ -261,10 +261,42 @@ def test_filters(api: APIClient, vendor: Vendor, category: Category) -> None:
     assert [item["id"] for item in ordered] == [str(dear.pk), str(cheap.pk)]
 
 
+def test_budget_filters_find_a_budget_with_one_bound(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    up_to = noticed_intent(vendor, category=category, budget_min=None, budget_max=Decimal(300))
+    from_ = noticed_intent(vendor, category=category, budget_min=Decimal(2000), budget_max=None)
+    noticed_intent(vendor, category=category, budget_min=None, budget_max=None)  # no budget
+
+    assert ids(api.get("/api/v1/intents/?budget_max=1000")) == {str(up_to.pk)}
+    assert ids(api.get("/api/v1/intents/?budget_min=1000")) == {str(from_.pk)}
+    both = api.get("/api/v1/intents/?budget_min=100&budget_max=5000")
+    assert ids(both) == {str(up_to.pk), str(from_.pk)}
+    assert ids(api.get("/api/v1/intents/?budget_min=400&budget_max=1000")) == set()
+
+
 def test_bad_filter_value_is_400(api: APIClient) -> None:
     response = api.get("/api/v1/intents/?budget_min=lots")
     assert response.status_code == 400
     assert "budget_min" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("currency=%25s", "currency", "“%s” is not an ISO 4217 currency code."),
+        ("currency=ab%25", "currency", "“ab%” is not an ISO 4217 currency code."),
+        ("country=%25d", "country", "“%d” is not an ISO 3166 country code."),
+        ("country=%25%25", "country", "“%%” is not an ISO 3166 country code."),
+    ],
+)
+def test_a_percent_sign_in_a_code_filter_is_a_400_that_quotes_it(
+    api: APIClient, query: str, field: str, message: str
+) -> None:
+    response = api.get(f"/api/v1/intents/?{query}")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][field] == [message]
 
 
 def test_list_query_count_is_constant(

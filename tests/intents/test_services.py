@@ -19,6 +19,7 @@ from intents.services import (
     intent_update,
     intent_withdraw,
 )
+from marketplace.codes import currency_choices
 from marketplace.errors import CONFLICT, INVALID, DomainError
 from marketplace.models import Category, Event
 from marketplace.services import vendor_set_suspended
@@ -65,6 +66,8 @@ def test_create_as_draft_then_publish(buyer: Any, category: Category) -> None:
         ({"budget_min": Decimal("500"), "budget_max": Decimal("100")}, "budget_max"),
         ({"budget_min": Decimal("-1")}, "budget_min"),
         ({"currency": "JPY", "budget_max": Decimal("400.50")}, "budget_max"),
+        ({"offers_close_at": timezone.now() + timedelta(days=366)}, "offers_close_at"),
+        ({"needed_by": timezone.localdate() + timedelta(days=1)}, "needed_by"),  # offers: 3 days
         ({"currency": "EUX"}, "currency"),
         ({"country": "XX"}, "country"),
         ({"country": "", "is_remote": False}, "country"),
@@ -284,3 +287,17 @@ def test_edits_made_while_hidden_reach_the_noticed_vendors_once_shown_again(vend
 
     told = Event.objects.filter(vendor=vendor, type="intent.updated")
     assert [event.payload["intent"]["title"] for event in told] == ["Whole new scope"]
+
+
+def test_the_work_may_be_needed_on_the_day_offers_close(buyer: Any, category: Category) -> None:
+    fields = valid_fields(category)
+    fields["needed_by"] = timezone.localdate(fields["offers_close_at"])
+
+    assert intent_create(buyer=buyer, **fields).needed_by == fields["needed_by"]
+
+
+def test_the_buyer_chooses_among_currencies_one_pays_in() -> None:
+    codes = {code for code, _label in currency_choices()}
+
+    assert {"EUR", "JPY", "XOF", "CHF"} <= codes
+    assert not {"XXX", "XTS", "XAU", "CHE", "USN"} & codes

@@ -160,6 +160,31 @@ def test_categories_tree(api: APIClient, category: Category) -> None:
     assert {"slug": "plumbing", "name": "Plumbing", "parent": None} in results
 
 
+def test_categories_come_parents_before_children(api: APIClient) -> None:
+    """As documented, on PostgreSQL too (where a NULL parent sorts last): a client builds
+    the tree in one pass."""
+    garden = CategoryFactory(slug="garden", name="Garden")
+    zinc = CategoryFactory(slug="zinc-roofs", name="Zinc roofs")
+    CategoryFactory(slug="aa-lawns", name="Aa lawns", parent=garden)
+    CategoryFactory(slug="hedges", name="Hedges", parent=garden)
+    CategoryFactory(slug="a-gutters", name="A gutters", parent=zinc)
+    CategoryFactory(slug="aaa-seams", name="Aaa seams", parent=zinc)
+
+    slugs = [item["slug"] for item in api.get("/api/v1/categories/").json()["results"]]
+
+    assert slugs == [
+        "garden", "aa-lawns", "hedges", "plumbing", "zinc-roofs", "a-gutters", "aaa-seams"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["delete", "put"])
+def test_a_method_an_endpoint_lacks_is_405_whatever_its_query(api: APIClient, method: str) -> None:
+    response = getattr(api, method)("/api/v1/categories/?page=1")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+
+
 def test_schema_and_docs_are_served(client: object) -> None:
     schema = APIClient().get("/api/v1/schema/?format=json")
     assert schema.status_code == 200

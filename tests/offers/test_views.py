@@ -213,6 +213,36 @@ def test_edit_intent(buyer_client: Client, open_intent: Intent, category: Catego
     assert Intent.objects.get(pk=open_intent.pk).title == "Paint three rooms"
 
 
+def test_an_edit_form_opened_before_another_edit_was_saved_does_not_undo_it(
+    buyer_client: Client, open_intent: Intent, category: Category
+) -> None:
+    def opened() -> str:
+        page = buyer_client.get(f"/intents/{open_intent.pk}/edit/").content.decode()
+        return re.search(r'name="edit_count" value="(\d+)"', page).group(1)
+
+    tab_a, tab_b = opened(), opened()
+    buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/",
+        intent_form(category, description="Three rooms now.", edit_count=tab_a),
+    )
+    refused = buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/",
+        intent_form(category, budget_max="650", edit_count=tab_b),
+    )
+    kept = Intent.objects.get(pk=open_intent.pk)
+    again = re.search(r'name="edit_count" value="(\d+)"', refused.content.decode()).group(1)
+    buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/",
+        intent_form(category, budget_max="650", edit_count=again),  # replaces it, knowingly
+    )
+
+    assert refused.status_code == 200
+    assert "was changed since you opened this form" in refused.content.decode()
+    assert 'value="650"' in refused.content.decode()  # tab B's version, not saved
+    assert (kept.description, kept.budget_max) == ("Three rooms now.", Decimal("900.00"))
+    assert Intent.objects.get(pk=open_intent.pk).budget_max == Decimal("650.00")
+
+
 def test_an_edit_keeps_the_deadline_to_the_second_unless_it_was_changed(
     buyer_client: Client, open_intent: Intent, category: Category
 ) -> None:
@@ -492,3 +522,19 @@ def test_the_comparison_says_which_column_it_is_sorted_by(
     assert sorted_headers == [(direction, header)]
     assert caption in html
     assert html.count('aria-current="true"') == 1  # the phone's "Sort by" links too
+
+
+def test_a_withdrawn_intent_counts_no_questions_to_answer_and_no_live_offers(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    Question.objects.create(intent=open_intent, vendor=VendorFactory(), text="Still open?")
+    OfferFactory(intent=open_intent)
+    open_page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    buyer_client.post(f"/intents/{open_intent.pk}/withdraw/")
+
+    page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    mine = buyer_client.get("/intents/").content.decode()
+
+    assert "(1 to answer)" in open_page
+    assert "to answer)" not in page  # it can no longer be answered
+    assert '<td data-label="Live offers">0</td>' in mine  # its offer was declined
