@@ -37,7 +37,7 @@ from marketplace.links import absolute_url
 from marketplace.mail import send_mail
 from marketplace.models import Event, Membership, SkillProfile, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
-from marketplace.selectors import category_tree
+from marketplace.selectors import category_tree, vendor_mail_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -318,14 +318,7 @@ def notice_send_email(*, notice_id: Any) -> None:
 
 
 def _vendor_notice_email(notice: Notice) -> tuple[str, str, list[str]]:
-    recipients = sorted(
-        {notice.vendor.contact_email}
-        | set(
-            User.objects.filter(vendor=notice.vendor, is_active=True).values_list(
-                "email", flat=True
-            )
-        )
-    )
+    recipients = vendor_mail_recipients(notice.vendor)
     intent = notice.intent
     body = (
         f"{intent.pseudonym} published an intent that matches {notice.vendor.name}:\n\n"

@@ -30,6 +30,8 @@ from marketplace.errors import (
     DomainError,
     with_article,
 )
+from marketplace.links import absolute_url
+from marketplace.mail import send_mail_after_commit
 from marketplace.models import (
     AuditEntry,
     Category,
@@ -650,6 +652,17 @@ def _refuse_telling_at_will(intent_id: Any) -> None:
     )
 
 
+ONLY_DRAFTS_DELETED = "Only a draft can be deleted; withdraw a published intent instead."
+
+
+def intent_delete_draft(*, intent: Intent, buyer: User) -> None:
+    """Delete one of the buyer's drafts, with its criteria and terms. A draft was never
+    shown to a vendor; a published intent is withdrawn instead (vendors were told)."""
+    deleted, _ = Intent.objects.filter(pk=intent.pk, buyer=buyer, status=Status.DRAFT).delete()
+    if not deleted:
+        raise DomainError(ONLY_DRAFTS_DELETED, kind=CONFLICT)
+
+
 def intent_publish(*, intent: Intent) -> Intent:
     """Open a draft for offers. Its deadline must still be ahead."""
     if intent.offers_close_at <= timezone.now():
@@ -789,6 +802,17 @@ def intent_moderate_words(*, intent: Intent, title: str, description: str) -> In
     return locked
 
 
+HIDDEN_MAIL = (
+    "A moderator hid your intent “{title}” from vendors: it breaks the marketplace's"
+    " rules (abuse or spam). Vendors can no longer read it or answer it.\n\n"
+    "Reply to this e-mail to learn why, or to ask for it to be shown again.\n\n{link}"
+)
+SHOWN_MAIL = (
+    "A moderator shows your intent “{title}” to vendors again: matching vendors are"
+    " told of it as it is now.\n\n{link}"
+)
+
+
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
     """A moderator hides an abusive intent from vendors (or shows it again).
 
@@ -805,6 +829,14 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         if not changed:
             return  # hidden (or shown) already: nothing to do
         notices_relist(intent=intent)
+        if intent.buyer.is_active:  # the buyer hears of it (not an erased account)
+            send_mail_after_commit(
+                subject=f"Intentcast: “{intent.title}” was {'hidden' if is_hidden else 'shown again'}",
+                message=(HIDDEN_MAIL if is_hidden else SHOWN_MAIL).format(
+                    title=intent.title, link=absolute_url("offers:intent", intent.pk)
+                ),
+                recipient_list=[intent.buyer.email],
+            )
         if is_hidden:
             return
         if intent.status == Status.OPEN:

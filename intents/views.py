@@ -17,7 +17,9 @@ from intents.models import Intent
 from intents.selectors import intent_of_buyer, intents_of_buyer
 from intents.services import (
     EDITED_SINCE,
+    ONLY_DRAFTS_DELETED,
     intent_create,
+    intent_delete_draft,
     intent_publish,
     intent_update,
     intent_validate,
@@ -158,3 +160,21 @@ def intent_publish_view(request: HttpRequest, intent_id: str) -> HttpResponse:
         else:
             messages.success(request, "Published.")
     return redirect("offers:intent", intent_id=intent.pk)
+
+
+@login_required
+def intent_delete_draft_view(request: HttpRequest, intent_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the draft."""
+    intent = _own_intent(request, intent_id)
+    if intent.status != Intent.Status.DRAFT:
+        messages.error(request, ONLY_DRAFTS_DELETED)
+        return redirect("offers:intent", intent_id=intent.pk)
+    if request.method == "POST":
+        try:
+            intent_delete_draft(intent=intent, buyer=request.user)
+        except DomainError as error:  # published meanwhile (another tab)
+            messages.error(request, error.text)
+            return redirect("offers:intent", intent_id=intent.pk)
+        messages.success(request, f"Draft “{intent.title}” deleted.")
+        return redirect("intents:mine")
+    return render(request, "intents/delete_draft_confirm.html", {"intent": intent})

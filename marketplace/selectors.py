@@ -7,7 +7,14 @@ from typing import NamedTuple
 
 from django.db.models import QuerySet
 
-from marketplace.models import ApiKey, Category, Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.models import (
+    ApiKey,
+    Category,
+    User,
+    Vendor,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class CategoryNode(NamedTuple):
@@ -90,3 +97,9 @@ def deliveries_of_endpoint(endpoint: WebhookEndpoint) -> QuerySet[WebhookDeliver
         .prefetch_related("log")
         .order_by("-created_at")
     )
+
+
+def vendor_mail_recipients(vendor: Vendor) -> list[str]:
+    """Who hears by e-mail for a vendor: its contact address and its active staff."""
+    staff = User.objects.filter(vendor=vendor, is_active=True).values_list("email", flat=True)
+    return sorted({vendor.contact_email, *staff} - {""})

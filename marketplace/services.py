@@ -20,9 +20,11 @@ from django.utils.text import slugify
 
 from marketplace.codes import WORLDWIDE, currency_codes, validate_region
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
+from marketplace.mail import send_mail_after_commit
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
+from marketplace.selectors import vendor_mail_recipients
 
 API_KEY_PREFIX_BYTES = 6
 API_KEY_SECRET_BYTES = 32
@@ -368,9 +370,30 @@ def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
     Reinstated, it is matched against the intents opened meanwhile (as on un-pausing).
     """
     with transaction.atomic():
-        Vendor.objects.filter(pk=vendor.pk).update(is_suspended=is_suspended)
+        changed = (
+            Vendor.objects.filter(pk=vendor.pk)
+            .exclude(is_suspended=is_suspended)
+            .update(is_suspended=is_suspended)
+        )
         if not is_suspended:
             vendor_request_catch_up(vendor_id=vendor.pk)
+        if changed:  # its staff learn it by e-mail, not at their next request
+            send_mail_after_commit(
+                subject=f"Intentcast: {vendor.name} is {'suspended' if is_suspended else 'reinstated'}",
+                message=SUSPENDED_MAIL if is_suspended else REINSTATED_MAIL,
+                recipient_list=vendor_mail_recipients(vendor),
+            )
+
+
+SUSPENDED_MAIL = (
+    "An Intentcast operator suspended your vendor account. Your API keys no longer work,"
+    " and you are told of no new intent meanwhile; your offers stay as they are.\n\n"
+    "Reply to this e-mail to learn why, or to ask for your account back."
+)
+REINSTATED_MAIL = (
+    "An Intentcast operator reinstated your vendor account: your API keys work again,"
+    " and you are matched to the open intents published meanwhile."
+)
 
 
 def vendor_block(*, buyer: User, vendor: Vendor) -> None:

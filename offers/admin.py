@@ -10,6 +10,19 @@ from django.http import HttpRequest
 from offers.models import Offer, ProposalCoauthor, Question, Rating, RewardEntry
 from offers.questions import question_moderate, question_moderation_errors
 from offers.ratings import rating_delete
+from offers.services import MAX_MESSAGE
+
+
+class OfferModerationForm(forms.ModelForm):
+    """A moderator's correction of an offer's message keeps the API's length rule."""
+
+    message = forms.CharField(
+        widget=forms.Textarea, max_length=MAX_MESSAGE, required=False, strip=False
+    )
+
+    class Meta:
+        model = Offer
+        fields = ["message"]
 
 
 @admin.register(Offer)
@@ -37,6 +50,7 @@ class OfferAdmin(admin.ModelAdmin):
         "decided_at", "created_at", "updated_at",
     )  # fmt: skip
     readonly_fields = tuple(field for field in fields if field != "message")
+    form = OfferModerationForm  # the admin's history keeps each correction
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # vendors make offers through the API, members on the web

@@ -39,6 +39,8 @@ REASON_ANOTHER_ACCEPTED = "another offer was accepted"
 REASON_INTENT_WITHDRAWN = "the buyer withdrew the intent"
 REASON_RFP_WITHDRAWN = "the poster withdrew the RFP"
 
+MAX_MESSAGE = 5000  # an offer's message, as the API takes it
+
 REVISABLE_FIELDS = (
     "price",
     "delivery_date",

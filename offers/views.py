@@ -299,6 +299,9 @@ def intent_withdraw_view(request: HttpRequest, intent_id: str) -> HttpResponse:
         else:
             messages.success(request, "Intent withdrawn; every vendor with an offer is told.")
         return redirect("offers:intent", intent_id=intent.pk)
+    if intent.status == Intent.Status.DRAFT:
+        messages.error(request, "A draft is not withdrawn: nobody saw it. Delete it instead.")
+        return redirect("offers:intent", intent_id=intent.pk)
     if intent.status not in Intent.UNDECIDED_STATUSES:
         messages.error(request, f"This intent is {intent.status}; it cannot be withdrawn.")
         return redirect("offers:intent", intent_id=intent.pk)

@@ -585,3 +585,68 @@ def test_a_member_added_in_the_admin_is_matched_to_the_open_rfps(
         )
 
     assert Notice.objects.filter(intent=rfp, member=newcomer).exists()
+
+
+def test_a_buyer_hears_that_a_moderator_hid_their_intent_and_showed_it_again(
+    admin_client: Client, django_capture_on_commit_callbacks: Any, mailoutbox: list[Any]
+) -> None:
+    intent = IntentFactory(title="Cheap watches")
+    buyer = Client()
+    buyer.force_login(intent.buyer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/intents/intent/", {"action": "hide", "_selected_action": [intent.pk]}
+        )
+        admin_client.post(
+            "/admin/intents/intent/", {"action": "hide", "_selected_action": [intent.pk]}
+        )  # hidden already: not told twice
+    page = buyer.get(f"/intents/{intent.pk}/").content.decode()
+    mine = buyer.get("/intents/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/intents/intent/", {"action": "unhide", "_selected_action": [intent.pk]}
+        )
+
+    assert [(m.to, m.subject) for m in mailoutbox] == [
+        ([intent.buyer.email], "Intentcast: “Cheap watches” was hidden"),
+        ([intent.buyer.email], "Intentcast: “Cheap watches” was shown again"),
+    ]
+    assert f"/intents/{intent.pk}/" in mailoutbox[0].body
+    assert "A moderator hid this intent" in page
+    assert "hidden by a moderator" in mine
+    assert "A moderator hid this intent" not in buyer.get(f"/intents/{intent.pk}/").content.decode()
+
+
+def test_a_vendor_s_staff_hear_that_it_was_suspended_and_reinstated(
+    admin_client: Client, django_capture_on_commit_callbacks: Any, mailoutbox: list[Any]
+) -> None:
+    vendor = VendorFactory(name="Acme", contact_email="ops@acme.example")
+    UserFactory(vendor=vendor, email="ann@acme.example")
+    UserFactory(vendor=vendor, email="gone@acme.example", is_active=False)
+
+    for action in ("suspend", "suspend", "reinstate"):
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(
+                "/admin/marketplace/vendor/", {"action": action, "_selected_action": [vendor.pk]}
+            )
+
+    assert [(m.to, m.subject) for m in mailoutbox] == [
+        (["ann@acme.example", "ops@acme.example"], "Intentcast: Acme is suspended"),
+        (["ann@acme.example", "ops@acme.example"], "Intentcast: Acme is reinstated"),
+    ]
+
+
+def test_a_moderator_s_correction_of_an_offer_s_message_keeps_the_api_s_length(
+    admin_client: Client,
+) -> None:
+    offer = OfferFactory(message="Buy now!!! http://spam.example")
+    url = f"/admin/offers/offer/{offer.pk}/change/"
+
+    refused = admin_client.post(url, {"message": "x" * 5001})
+    kept = Offer.objects.get(pk=offer.pk).message
+    admin_client.post(url, {"message": "(removed by a moderator)"})
+
+    assert refused.status_code == 200 and "at most 5000 characters" in refused.content.decode()
+    assert kept == "Buy now!!! http://spam.example"
+    assert Offer.objects.get(pk=offer.pk).message == "(removed by a moderator)"

@@ -252,6 +252,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The problem responses (400, 401, 404, 409, 413, 415, 422, 429 …) of every operation.
         "marketplace.api.schema.add_problem_responses",
+        "marketplace.api.schema.mark_request_bodies_strict",
     ],
     "ENUM_NAME_OVERRIDES": {
         "IntentStatusEnum": "intents.models.Intent.Status",

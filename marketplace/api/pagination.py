@@ -61,6 +61,21 @@ class Pagination(PageNumberPagination):
         body = f'{head[:-1]},"results":[{",".join(rows)}]}}'
         return HttpResponse(body.encode(), content_type="application/json")
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """DRF's, with the bounds the server keeps: a page from 1 (or "last"), a size from 1."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"] = {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 1},
+                        {"type": "string", "enum": list(self.last_page_strings)},
+                    ]
+                }
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
     def get_page_size(self, request: Request) -> int:
         # DRF quietly falls back to the default on a page_size it cannot read;
         # say so instead, like every other bad parameter.

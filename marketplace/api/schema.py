@@ -1,4 +1,5 @@
-"""What drf-spectacular cannot infer: the problem responses (RFC 9457) each operation may give."""
+"""What drf-spectacular cannot infer: the problem responses (RFC 9457) each operation may
+give, and request bodies that refuse fields they do not know."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from marketplace.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from marketplace.api.problems import PROBLEM_CONTENT_TYPE
+from marketplace.api.serializers import StrictSerializer
 
 PROBLEM_COMPONENT = "Problem"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -103,3 +105,17 @@ def _problem(status: str, description: str, headers: dict[str, dict[str, Any]]) 
     if status in headers:
         response["headers"] = headers[status]
     return response
+
+
+def mark_request_bodies_strict(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
+    """A drf-spectacular postprocessing hook: every request body refuses unknown fields
+    (``additionalProperties: false``; each is a StrictSerializer), and no component says
+    so in StrictSerializer's own words (its docstring, inherited where a serializer has none)."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if component.get("description") == StrictSerializer.__doc__:
+            del component["description"]
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

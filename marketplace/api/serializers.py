@@ -31,6 +31,19 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            # Text only as a JSON string, as money and booleans: DRF would take 42 as "42".
+            not_text = sorted(
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and not field.read_only
+                and data.get(name) is not None
+                and not isinstance(data[name], str)
+            )
+            if not_text:
+                raise serializers.ValidationError(
+                    {name: ["Send text, as a JSON string."] for name in not_text}
+                )
         return super().to_internal_value(data)
 
 

@@ -87,10 +87,14 @@ class EventFeedView(KnownQueryParams, generics.GenericAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "after", int, description="The `next` of the previous answer; 0 to start."
+                "after",
+                {"type": "integer", "minimum": 0},
+                description="The `next` of the previous answer; 0 to start.",
             ),
             OpenApiParameter(
-                "limit", int, description="At most this many events (1 to 500, default 100)."
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 500},
+                description="At most this many events (1 to 500, default 100).",
             ),
         ],
         responses=EventFeedSerializer,

@@ -14,6 +14,7 @@ from marketplace.api.serializers import (
     StrictSerializer,
 )
 from offers.models import Offer, Question
+from offers.services import MAX_MESSAGE
 
 
 class LineItemSerializer(StrictSerializer):
@@ -133,7 +134,7 @@ class OfferCreateSerializer(StrictSerializer):
     currency = CurrencyField()
     delivery_date = serializers.DateField(required=False, allow_null=True)
     valid_until = serializers.DateField(required=False, allow_null=True)
-    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    message = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
     criteria_answers = serializers.DictField(required=False)
     accept_terms = StrictBooleanField(
@@ -147,7 +148,7 @@ class OfferUpdateSerializer(StrictSerializer):
     price = MoneyField(required=False)
     delivery_date = serializers.DateField(required=False, allow_null=True)
     valid_until = serializers.DateField(required=False, allow_null=True)
-    message = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    message = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
     criteria_answers = serializers.DictField(required=False)
 

@@ -288,3 +288,22 @@ def test_an_offer_s_actions_stay_in_view_when_the_table_is_wider_than_its_box(
     scroll_width, client_width = overflow(page, ".comparison")
     assert scroll_width > client_width, "the table fits: this test shows nothing"
     assert box["x"] <= accept["x"] and accept["x"] + accept["width"] <= box["x"] + box["width"]
+
+
+def test_an_offer_s_score_and_status_are_not_under_its_actions(page: Any, live_server: Any) -> None:
+    # given an intent judged on six criteria, with an offer
+    intent = judged_on_six_criteria(person("kay"))
+    OfferFactory(intent=intent, vendor=VendorFactory(name="Acme Tiles"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server, "kay")
+
+    # when the buyer opens it on a desktop, the table scrolled to its start
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+    actions = page.locator("tbody td.offer-actions").bounding_box()
+
+    # then the score and the status are in view, left of the sticky actions
+    box = page.locator(".comparison").bounding_box()
+    for label in ("Score", "Status"):
+        cell = page.locator(f'tbody td[data-label="{label}"]').bounding_box()
+        assert cell["x"] + cell["width"] <= actions["x"], f"{label} is under the actions"
+        assert cell["x"] >= box["x"], f"{label} is scrolled out of view"

@@ -295,3 +295,30 @@ def test_a_key_whose_prefix_no_key_has_is_401(api: APIClient, key: str) -> None:
 
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_text_is_taken_only_as_a_json_string(api: APIClient, vendor: Vendor) -> None:
+    api.get("/api/v1/vendor/")  # the key's first use marks the vendor seen
+    before = Vendor.objects.filter(pk=vendor.pk).values().get()
+
+    response = api.patch("/api/v1/vendor/", {"name": 42, "description": "fine"}, format="json")
+
+    body = assert_problem(response, 400)
+    assert body["errors"] == {"name": ["Send text, as a JSON string."]}
+    assert Vendor.objects.filter(pk=vendor.pk).values().get() == before
+
+
+def test_the_schema_says_what_the_server_refuses() -> None:
+    """Unknown fields (every request body), and pages and sizes below 1."""
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    requests = {name: c for name, c in components.items() if name.endswith("Request")}
+    offers = {
+        p["name"]: p["schema"] for p in schema["paths"]["/api/v1/offers/"]["get"]["parameters"]
+    }
+
+    assert {"OfferCreateRequest", "PatchedVendorRequest", "WebhookEndpointRequest"} <= set(requests)
+    assert all(c["additionalProperties"] is False for c in requests.values())
+    assert not [n for n, c in components.items() if "Rejects fields" in c.get("description", "")]
+    assert offers["page_size"] == {"type": "integer", "minimum": 1}
+    assert {"type": "integer", "minimum": 1} in offers["page"]["oneOf"]

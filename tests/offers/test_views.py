@@ -538,3 +538,32 @@ def test_a_withdrawn_intent_counts_no_questions_to_answer_and_no_live_offers(
     assert "(1 to answer)" in open_page
     assert "to answer)" not in page  # it can no longer be answered
     assert '<td data-label="Live offers">0</td>' in mine  # its offer was declined
+
+
+def test_a_draft_is_deleted_after_confirmation_and_a_published_intent_is_not(
+    buyer_client: Client, buyer: User, open_intent: Intent, category: Category
+) -> None:
+    buyer_client.post("/intents/new/", intent_form(category, save_draft="1"))
+    draft = Intent.objects.get(buyer=buyer, status=Intent.Status.DRAFT)
+
+    asked = buyer_client.get(f"/intents/{draft.pk}/delete/")
+    still_there = Intent.objects.filter(pk=draft.pk).exists()
+    done = buyer_client.post(f"/intents/{draft.pk}/delete/", follow=True)
+    refused = buyer_client.post(f"/intents/{open_intent.pk}/delete/", follow=True)
+    withdraw = buyer_client.get(f"/intents/{draft.pk}/withdraw/")
+
+    assert asked.status_code == 200 and "This cannot be undone." in asked.content.decode()
+    assert still_there
+    assert "Draft “Paint two rooms” deleted." in done.content.decode()
+    assert not Intent.objects.filter(pk=draft.pk).exists()
+    assert "Only a draft can be deleted" in refused.content.decode()
+    assert Intent.objects.get(pk=open_intent.pk).status == Intent.Status.OPEN
+    assert withdraw.status_code == 404  # deleted: nothing left to withdraw
+
+
+def test_another_person_cannot_delete_a_buyer_s_draft(client: Client, buyer: User) -> None:
+    draft = IntentFactory(buyer=buyer, status=Intent.Status.DRAFT)
+    client.force_login(UserFactory())
+
+    assert client.post(f"/intents/{draft.pk}/delete/").status_code == 404
+    assert Intent.objects.filter(pk=draft.pk).exists()
