@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import logging
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -27,6 +31,8 @@ from intents.services import (
 from marketplace.errors import DomainError, with_article
 from marketplace.forms import add_domain_error
 
+logger = logging.getLogger(__name__)
+
 
 @login_required
 def my_intents(request: HttpRequest) -> HttpResponse:
@@ -37,33 +43,86 @@ def my_intents(request: HttpRequest) -> HttpResponse:
 def intent_new(request: HttpRequest) -> HttpResponse:
     form = IntentForm(request.POST or None)
     criteria_formset = CustomCriteriaFormSet(request.POST or None, prefix="criteria")
+    # Each form shown carries its own token: sent again (Back, then Publish), it leads to
+    # the intent it made rather than publish a copy, told to the same vendors again.
+    token = _form_token(request.POST.get("form_token")) if request.POST else uuid.uuid4()
     if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         publish = "save_draft" not in request.POST
-        try:
-            intent = intent_create(
-                buyer=request.user,
-                publish=publish,
-                criteria=form.standard_criteria() + custom_criteria(criteria_formset),
-                terms=form.chosen_terms(),
-                invited=form.invited_slugs(),
-                **form.intent_fields(),
+        sent = _sent_before(request.user.pk, token)
+        if sent == SENDING:
+            form.add_error(
+                None, "This form is being sent already: wait a moment, then look in My intents."
             )
-        except DomainError as error:
-            add_domain_error(form, error)
+        elif sent:
+            messages.info(request, "This form was sent already: here is the intent it made.")
+            return redirect("offers:intent", intent_id=sent)
         else:
-            messages.success(
-                request,
-                "Your intent is published; matching vendors can now answer."
-                if publish
-                else "Draft saved. Publish it when you are ready.",
-            )
-            return redirect("offers:intent", intent_id=intent.pk)
+            try:
+                intent = intent_create(
+                    buyer=request.user,
+                    publish=publish,
+                    criteria=form.standard_criteria() + custom_criteria(criteria_formset),
+                    terms=form.chosen_terms(),
+                    invited=form.invited_slugs(),
+                    **form.intent_fields(),
+                )
+            except DomainError as error:
+                _sent_as(request.user.pk, token, None)  # refused: the mended form may go
+                add_domain_error(form, error)
+            else:
+                _sent_as(request.user.pk, token, intent.pk)
+                messages.success(
+                    request,
+                    "Your intent is published; matching vendors can now answer."
+                    if publish
+                    else "Draft saved. Publish it when you are ready.",
+                )
+                return redirect("offers:intent", intent_id=intent.pk)
     _add_service_errors(request, form)
     return render(
         request,
         "intents/form.html",
-        {"form": form, "criteria_formset": criteria_formset, "intent": None},
+        {"form": form, "criteria_formset": criteria_formset, "intent": None, "form_token": token},
     )
+
+
+SENDING = "sending"
+SENDING_SECONDS = 60  # a send that died lets the form go again after this
+FORM_TOKEN_SECONDS = 24 * 60 * 60
+
+
+def _form_token(posted: str | None) -> uuid.UUID:
+    """The new-intent form's token as posted; a new one if missing or odd (not guarded)."""
+    try:
+        return uuid.UUID(posted or "")
+    except ValueError:
+        return uuid.uuid4()
+
+
+def _sent_before(user_id: object, token: uuid.UUID) -> str | None:
+    """None for a form's first send (it is claimed now); else the id of the intent it
+    made, or SENDING while that first send runs. The cache's ``add`` is atomic: of two
+    sends at once, one goes. A cache that does not answer guards nothing."""
+    key = f"intent-form:{user_id}:{token}"
+    try:
+        if cache.add(key, SENDING, SENDING_SECONDS):
+            return None
+        return cache.get(key) or None
+    except Exception:
+        logger.exception("The new-intent form's guard could not reach the cache")
+        return None
+
+
+def _sent_as(user_id: object, token: uuid.UUID, intent_id: object) -> None:
+    """What the form's send made (an intent's id), or nothing (None): sent again, it goes."""
+    key = f"intent-form:{user_id}:{token}"
+    try:
+        if intent_id is None:
+            cache.delete(key)
+        else:
+            cache.set(key, str(intent_id), FORM_TOKEN_SECONDS)
+    except Exception:
+        logger.exception("The new-intent form's guard could not reach the cache")
 
 
 def _add_service_errors(request: HttpRequest, form: IntentForm) -> None:

@@ -131,6 +131,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+FORMAT_MODULE_PATH = ["config.formats"]  # dates as "10 Dec 2026" everywhere
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

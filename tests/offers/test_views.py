@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -567,3 +568,25 @@ def test_another_person_cannot_delete_a_buyer_s_draft(client: Client, buyer: Use
 
     assert client.post(f"/intents/{draft.pk}/delete/").status_code == 404
     assert Intent.objects.filter(pk=draft.pk).exists()
+
+
+def test_a_new_intent_form_sent_again_leads_to_the_intent_it_made(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    """Back, then Publish again: no second intent, told to the same vendors again."""
+    page = buyer_client.get("/intents/new/").content.decode()
+    token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', page).group(1)
+    refused = buyer_client.post(
+        "/intents/new/", intent_form(category, form_token=token, budget_min="900", budget_max="1")
+    )
+
+    first = buyer_client.post("/intents/new/", intent_form(category, form_token=token))
+    again = buyer_client.post("/intents/new/", intent_form(category, form_token=token), follow=True)
+    other = buyer_client.post("/intents/new/", intent_form(category, form_token=str(uuid.uuid4())))
+
+    made = Intent.objects.filter(buyer=buyer).order_by("created_at")
+    assert refused.status_code == 200  # refused: the mended form still goes, once
+    assert first.status_code == 302 and other.status_code == 302
+    assert made.count() == 2
+    assert again.redirect_chain[-1][0] == f"/intents/{made[0].pk}/"
+    assert "This form was sent already" in again.content.decode()
