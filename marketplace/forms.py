@@ -159,3 +159,24 @@ class ExperienceForm(forms.Form):
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class AccountDeleteForm(forms.Form):
+    """Erasing an account asks for its password: a session left open is not enough."""
+
+    confirm = forms.BooleanField(label="I understand; delete my account")
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("This is not your password.")
+        return password

@@ -19,6 +19,7 @@ from marketplace.accounts import (
 )
 from marketplace.errors import DomainError
 from marketplace.forms import (
+    AccountDeleteForm,
     ApiKeyForm,
     PasswordResetRequestForm,
     SignUpFinishForm,
@@ -298,13 +299,16 @@ def unblock_vendor(request: HttpRequest, vendor_id: str) -> HttpResponse:
 
 @login_required
 def account_delete_view(request: HttpRequest) -> HttpResponse:
-    """GET explains what happens; POST with the confirmation erases the account."""
-    if request.method == "POST":
-        if request.POST.get("confirm") != "delete":
-            messages.error(request, "Tick the box to confirm.")
-            return redirect("account-delete")
+    """GET explains what happens; POST, confirmed with the password, erases the account."""
+    form = AccountDeleteForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
         account_delete(user=request.user)
         logout(request)
         messages.success(request, "Your account and personal data are deleted.")
         return redirect("home")
-    return render(request, "marketplace/account_delete.html")
+    return render(
+        request,
+        "marketplace/account_delete.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )

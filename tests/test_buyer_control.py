@@ -815,6 +815,8 @@ def test_deleting_the_account_erases_every_trace(
     page = client.get("/me/delete/")
     assert "anonymized" in page.content.decode()
     client.post("/me/delete/", {})  # not confirmed: nothing happens
+    wrong = client.post("/me/delete/", {"confirm": "on", "password": "not-mine"})
+    assert wrong.status_code == 400 and "This is not your password." in wrong.content.decode()
     assert User.objects.get(pk=BUYER_PK).username == DISTINCT["username"]
 
     # Digits alone could turn up in random ids and timestamps: each with its separator.
@@ -823,7 +825,7 @@ def test_deleting_the_account_erases_every_trace(
     for secret in secrets:  # else the search below would find nothing for nothing
         assert any(secret in value for value in stored), f"{secret!r} was never stored"
 
-    client.post("/me/delete/", {"confirm": "delete"})
+    client.post("/me/delete/", {"confirm": "on", "password": "x-long-passphrase"})
 
     for table, column, value in all_text_values():
         for secret in secrets:
