@@ -39,6 +39,9 @@ class KnownQueryParams:
                 errors[name] = [f"Not a parameter of this endpoint (it reads: {reads})."]
             elif len(request.query_params.getlist(name)) > 1:
                 errors[name] = ["Give it once."]
+            elif request.query_params[name] == "":
+                # Read as "no filter" by django-filter: a client that meant one is told.
+                errors[name] = ["Give a value, or leave the parameter out."]
         if errors:
             raise ValidationError(errors)
 

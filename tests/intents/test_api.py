@@ -314,3 +314,12 @@ def test_list_query_count_is_constant(
     with CaptureQueriesContext(connection) as many:
         assert client.get("/api/v1/intents/").json()["count"] == 31
     assert len(one) == len(many)
+
+
+@pytest.mark.parametrize("query", ["closes_before=", "currency=", "status=", "page=", "q="])
+def test_a_parameter_given_empty_is_a_400_not_no_filter(api: APIClient, query: str) -> None:
+    response = api.get(f"/api/v1/intents/?{query}")
+
+    assert response.status_code == 400
+    name = query.rstrip("=")
+    assert response.json()["errors"][name] == ["Give a value, or leave the parameter out."]
