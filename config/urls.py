@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before Django's own: its e-mail is sent by a task.
     path("accounts/password_reset/", marketplace_views.password_reset, name="password_reset"),
+    path("accounts/logout/", marketplace_views.log_out, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
     path("intents/", include("intents.urls")),

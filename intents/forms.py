@@ -137,6 +137,10 @@ class IntentForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["currency"].choices = currency_choices()
+        current = self.initial.get("currency")
+        if current and current not in dict(self.fields["currency"].choices):
+            # An intent made in a code no longer offered keeps it (it cannot change once open).
+            self.fields["currency"].choices = [(current, current), *currency_choices()]
         self.fields["terms"].choices = [
             (term.code, term.wording(days="N")) for term in Term.objects.filter(is_current=True)
         ]

@@ -129,7 +129,7 @@ class Intent(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # The buyer's saved edits: an edit form sends the count it was opened at, and one
     # opened before another edit was saved (another tab) is refused, not saved over it.
-    edit_count = models.PositiveIntegerField(default=0, editable=False)
+    edit_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     published_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     awarded_at = models.DateTimeField(null=True, blank=True)

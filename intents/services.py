@@ -658,9 +658,13 @@ ONLY_DRAFTS_DELETED = "Only a draft can be deleted; withdraw a published intent 
 def intent_delete_draft(*, intent: Intent, buyer: User) -> None:
     """Delete one of the buyer's drafts, with its criteria and terms. A draft was never
     shown to a vendor; a published intent is withdrawn instead (vendors were told)."""
-    deleted, _ = Intent.objects.filter(pk=intent.pk, buyer=buyer, status=Status.DRAFT).delete()
-    if not deleted:
-        raise DomainError(ONLY_DRAFTS_DELETED, kind=CONFLICT)
+    with transaction.atomic():
+        # Locked, then checked: a publication from another tab waits, then finds it gone.
+        # (A filtered delete() checks the status only when it collects the rows.)
+        locked = Intent.objects.select_for_update().filter(pk=intent.pk, buyer=buyer).first()
+        if locked is None or locked.status != Status.DRAFT:
+            raise DomainError(ONLY_DRAFTS_DELETED, kind=CONFLICT)
+        locked.delete()
 
 
 def intent_publish(*, intent: Intent) -> Intent:
@@ -777,7 +781,9 @@ def intent_moderate_words(*, intent: Intent, title: str, description: str) -> In
         if (locked.title, locked.description) == (title, description):
             return locked
         locked.title, locked.description = title, description
-        locked.save(update_fields=["title", "description", "updated_at"])
+        # An edit form the buyer opened before is then refused, not saved over this.
+        locked.edit_count += 1
+        locked.save(update_fields=["title", "description", "edit_count", "updated_at"])
         # The words the vendors were told are corrected where they are kept (their
         # feed, webhooks still to go); each event keeps the rest as it was then.
         told = list(

@@ -32,6 +32,7 @@ from marketplace.organizations import (
     organization_left_without_owner,
     skill_profile_refresh,
 )
+from marketplace.privacy import account_delete
 from marketplace.services import (
     PROFILE_FIELDS,
     api_key_revoke,
@@ -56,6 +57,30 @@ class UserAdmin(BaseUserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
     )  # fmt: skip
     autocomplete_fields = ("vendor",)
+    actions = ["erase"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A row deleted would take the person's intents and what vendors were told with it:
+        # an account is erased as its owner erases it (the action below).
+        return False
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("marketplace.delete_user")
+
+    @admin.action(
+        description="Erase the selected accounts (as each person would)", permissions=["erase"]
+    )
+    def erase(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        erased, refused = 0, []
+        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk):
+            try:
+                account_delete(user=user)
+                erased += 1
+            except DomainError as error:
+                refused.append(f"{user.get_username()}: {error.message}")
+        self.message_user(request, f"{erased} account(s) erased.", messages.SUCCESS)
+        for reason in refused:
+            self.message_user(request, reason, messages.ERROR)
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
@@ -139,6 +164,9 @@ class VendorAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "updated_at")
     inlines = [ApiKeyInline]
     actions = ["verify", "unverify", "suspend", "reinstate"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # its offers, notices and feed stay records: a vendor is suspended
 
     def save_model(self, request: HttpRequest, obj: Vendor, form: Any, change: bool) -> None:
         if change:
@@ -258,6 +286,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # the vendor deletes its own endpoints; an operator turns one off
 
 
 class WebhookAttemptInline(admin.TabularInline):

@@ -30,22 +30,6 @@ def category_tree() -> dict[int, CategoryNode]:
     }
 
 
-def categories_parents_first() -> list[Category]:
-    """Every category, each parent before its children (depth first, by name, then id),
-    its parent read with it. One query: the tree is small."""
-    categories = list(Category.objects.select_related("parent").order_by("name", "pk"))
-    children: dict[int | None, list[Category]] = {}
-    for category in categories:
-        children.setdefault(category.parent_id, []).append(category)
-    ordered: list[Category] = []
-    stack = list(reversed(children.get(None, [])))
-    while stack:
-        category = stack.pop()
-        ordered.append(category)
-        stack.extend(reversed(children.get(category.pk, [])))
-    return ordered
-
-
 def category_ids_with_descendants(
     category_ids: Iterable[int], tree: dict[int, CategoryNode] | None = None
 ) -> set[int]:
@@ -65,15 +49,16 @@ def category_ids_with_descendants(
 
 
 def categories_in_tree_order() -> list[tuple[Category, int]]:
-    """Every category with its depth, parents before their children."""
-    categories = list(Category.objects.all())
+    """Every category with its depth, parents before their children (by name, then id),
+    its parent read with it: one query."""
+    categories = list(Category.objects.select_related("parent"))
     children: dict[int | None, list[Category]] = {}
     for category in categories:
         children.setdefault(category.parent_id, []).append(category)
     ordered: list[tuple[Category, int]] = []
 
     def walk(parent_id: int | None, depth: int) -> None:
-        for category in sorted(children.get(parent_id, []), key=lambda c: c.name):
+        for category in sorted(children.get(parent_id, []), key=lambda c: (c.name, c.pk)):
             ordered.append((category, depth))
             walk(category.id, depth + 1)
 

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.codes import WORLDWIDE, currency_codes, validate_region
+from marketplace.codes import WORLDWIDE, amount_problem, currency_codes, validate_region
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.mail import send_mail_after_commit
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
@@ -161,6 +161,8 @@ def vendor_profile_errors(
     for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
         if value is not None and value < 0:
             errors.setdefault(field, []).append("Must not be negative.")
+        elif problem := amount_problem(value, deal_size_currency):
+            errors.setdefault(field, []).append(problem)
     if deal_size_min is not None and deal_size_max is not None and deal_size_min > deal_size_max:
         errors.setdefault("deal_size_max", []).append("Must be at least the minimum deal size.")
     if (deal_size_min is not None or deal_size_max is not None) and not deal_size_currency:

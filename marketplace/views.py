@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import PasswordResetView
+from django.contrib.auth.views import LogoutView, PasswordResetView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -91,6 +92,21 @@ def signup_finish(request: HttpRequest, token: str) -> HttpResponse:
 
 # Django's page, with the e-mail sent by a task (marketplace.accounts).
 password_reset = PasswordResetView.as_view(form_class=PasswordResetRequestForm)
+
+
+class LogOutView(LogoutView):
+    """POST logs out (Django's own). GET, a bookmarked or typed address, asks with a button
+    (Django answers it with an empty 405)."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("home")
+        return render(request, "registration/logout_confirm.html")
+
+
+log_out = LogOutView.as_view()
 
 
 def _staff_vendor(request: HttpRequest) -> Vendor:

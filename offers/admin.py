@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from offers.models import Offer, ProposalCoauthor, Question, Rating, RewardEntry
 from offers.questions import question_moderate, question_moderation_errors
 from offers.ratings import rating_delete
-from offers.services import MAX_MESSAGE
+from offers.services import MAX_MESSAGE, offer_moderate_message
 
 
 class OfferModerationForm(forms.ModelForm):
@@ -61,7 +61,7 @@ class OfferAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
         # The message alone: what a service wrote meanwhile (a decision, a revision,
         # a worker's hold on the authors' e-mail) is kept.
-        obj.save(update_fields=["message", "updated_at"])
+        offer_moderate_message(offer=obj, message=obj.message)
 
 
 @admin.register(ProposalCoauthor)

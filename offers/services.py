@@ -52,7 +52,13 @@ REVISABLE_FIELDS = (
 
 
 def _validate_terms(
-    *, intent: Intent, price: Decimal, delivery_date: date | None, valid_until: date | None
+    *,
+    intent: Intent,
+    price: Decimal,
+    delivery_date: date | None,
+    valid_until: date | None,
+    message: str,
+    line_items: list[dict[str, Any]],
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     today = timezone.localdate()
@@ -60,6 +66,12 @@ def _validate_terms(
         errors["price"] = ["The price must be zero or more."]
     elif problem := amount_problem(price, intent.currency):
         errors["price"] = [problem]
+    if len(message) > MAX_MESSAGE:
+        errors["message"] = [f"At most {MAX_MESSAGE} characters."]
+    for item in line_items:  # their unit prices are amounts of the intent's currency too
+        if problem := amount_problem(Decimal(item["unit_price"]), intent.currency):
+            errors["line_items"] = [f"{item['description']}: {problem}"]
+            break
     if delivery_date is not None and delivery_date < today:
         errors["delivery_date"] = ["The delivery date has passed."]
     if valid_until is not None and valid_until < today:
@@ -110,7 +122,12 @@ def offer_submit(
     or the buyer set terms and the vendor did not accept them.
     """
     errors = _validate_terms(
-        intent=intent, price=price, delivery_date=delivery_date, valid_until=valid_until
+        intent=intent,
+        price=price,
+        delivery_date=delivery_date,
+        valid_until=valid_until,
+        message=message,
+        line_items=line_items or [],
     )
     if currency != intent.currency:
         errors["currency"] = [f"Offers on this intent are in {intent.currency}."]
@@ -175,6 +192,18 @@ def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgre
     return agreement
 
 
+def offer_moderate_message(*, offer: Offer, message: str) -> Offer:
+    """A moderator corrects an offer's message, under the rule a vendor's message keeps.
+    Only the message is written: a decision or revision meanwhile is kept."""
+    if len(message) > MAX_MESSAGE:
+        raise DomainError(
+            "The message is too long.", errors={"message": [f"At most {MAX_MESSAGE} characters."]}
+        )
+    Offer.objects.filter(pk=offer.pk).update(message=message, updated_at=timezone.now())
+    offer.refresh_from_db()
+    return offer
+
+
 def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
     """Change a submitted offer while its intent is open."""
     if offer.vendor_id != vendor.pk:
@@ -200,6 +229,8 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             price=merged["price"],
             delivery_date=merged["delivery_date"],
             valid_until=merged["valid_until"],
+            message=merged["message"],
+            line_items=merged["line_items"],
         )
         errors |= validate_criteria_answers(intent=intent, answers=merged["criteria_answers"])
         if errors:
@@ -340,11 +371,16 @@ def offer_accept(
         if intent.buyer_id != buyer.pk:
             raise DomainError("Only the buyer can accept an offer on their intent.", kind=FORBIDDEN)
         _refuse_while_sealed(intent)
-        # A blocked vendor lost the intent (its notice): it could not read what it won.
-        # The block locks the buyer's open intents first, so it and this one are in order.
-        if VendorBlock.objects.filter(buyer_id=buyer.pk, vendor_id=offer.vendor_id).exists():
+        # The winner must be able to read what it won: a vendor the buyer blocked, or no
+        # longer invites, lost the intent with its notice. A block or an invitation's end
+        # locks the intent first, so it and this accept come one after the other.
+        if not Notice.objects.filter(intent=intent, vendor_id=offer.vendor_id).exists():
+            blocked = VendorBlock.objects.filter(buyer_id=buyer.pk, vendor_id=offer.vendor_id)
             raise DomainError(
-                "You blocked this vendor: unblock it on “My data” to accept its offer.",
+                "You blocked this vendor: unblock it on “My data” to accept its offer."
+                if blocked.exists()
+                else "This vendor is no longer matched to this intent (it cannot read it),"
+                " so its offer cannot be accepted.",
                 kind=CONFLICT,
             )
         now = timezone.now()

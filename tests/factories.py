@@ -86,12 +86,27 @@ class IntentFactory(factory.django.DjangoModelFactory):
 class OfferFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Offer
+        skip_postgeneration_save = True  # the hook below writes the notice, not the offer
 
     intent = factory.SubFactory(IntentFactory)
     vendor = factory.SubFactory(VendorFactory)
     price = Decimal("250.00")
     currency = factory.LazyAttribute(lambda offer: offer.intent.currency)
     status = Offer.Status.SUBMITTED
+
+    @factory.post_generation
+    def noticed(offer: Offer, create: bool, extracted: object, **kwargs: object) -> None:
+        """A vendor offers on an intent it was told of: its notice, unless ``noticed=False``."""
+        if create and offer.vendor_id is not None and extracted is not False:
+            Notice.objects.get_or_create(
+                intent=offer.intent,
+                vendor=offer.vendor,
+                defaults={
+                    "reasons": ["category: plumbing"],
+                    "listed": offer.intent.is_listed_for_vendors,
+                    "closes_at": offer.intent.offers_close_at,
+                },
+            )
 
 
 class NoticeFactory(factory.django.DjangoModelFactory):

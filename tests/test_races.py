@@ -175,3 +175,46 @@ def test_what_matching_reads_follows_the_categories_after_two_edits_at_once() ->
     assert list(vendor.categories.values_list("pk", flat=True)) == [heating.pk]
     assert vendor.regions == ["FR"]
     assert vendor.match_keys == [f"{heating.pk}:FR"]
+
+
+def test_a_draft_published_from_another_tab_while_it_is_deleted_is_not_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A filtered delete() reads the rows, then deletes by id: a publication committed in
+    between was deleted with them, its vendors told of an intent that no longer was."""
+    require_postgresql()
+    from django.db.models.deletion import Collector
+
+    from intents.services import intent_delete_draft, intent_publish
+
+    draft = IntentFactory(status=Intent.Status.DRAFT)
+    published: list[bool] = []
+    other_tab: list[threading.Thread] = []
+    collect = Collector.collect
+
+    def publish() -> None:
+        try:
+            intent_publish(intent=Intent.objects.get(pk=draft.pk))
+            published.append(True)
+        except Exception:
+            published.append(False)
+        finally:
+            connection.close()
+
+    def collect_while_the_other_tab_publishes(self: Collector, *args: Any, **kwargs: Any) -> Any:
+        result = collect(self, *args, **kwargs)
+        if not other_tab:
+            other_tab.append(threading.Thread(target=publish))
+            other_tab[0].start()
+            other_tab[0].join(timeout=1)  # done at once, unless the draft's row is locked
+        return result
+
+    monkeypatch.setattr(Collector, "collect", collect_while_the_other_tab_publishes)
+
+    with contextlib.suppress(Exception):
+        intent_delete_draft(intent=draft, buyer=draft.buyer)
+    other_tab[0].join(timeout=30)
+
+    exists = Intent.objects.filter(pk=draft.pk).exists()
+    assert published in ([True], [False])
+    assert exists == published[0], "a published intent was deleted" if published[0] else ""

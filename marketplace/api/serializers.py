@@ -31,20 +31,29 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-            # Text only as a JSON string, as money and booleans: DRF would take 42 as "42".
+            # Text only as a JSON string, as money and booleans: DRF would take 42 as "42"
+            # (in a list of texts too).
             not_text = sorted(
                 name
                 for name, field in self.fields.items()
-                if isinstance(field, serializers.CharField)
-                and not field.read_only
+                if not field.read_only
                 and data.get(name) is not None
-                and not isinstance(data[name], str)
+                and not _is_text(field, data[name])
             )
             if not_text:
                 raise serializers.ValidationError(
                     {name: ["Send text, as a JSON string."] for name in not_text}
                 )
         return super().to_internal_value(data)
+
+
+def _is_text(field: serializers.Field, value: Any) -> bool:
+    """False for what a text field (or a list of them) would turn into text: a number."""
+    if isinstance(field, serializers.CharField):
+        return isinstance(value, str)
+    if isinstance(field, serializers.ListField) and isinstance(field.child, serializers.CharField):
+        return not isinstance(value, list) or all(isinstance(item, str) for item in value)
+    return True
 
 
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):

@@ -26,7 +26,7 @@ from marketplace.errors import DomainError
 from marketplace.events import feed_page
 from marketplace.models import Category, Vendor, WebhookEndpoint
 from marketplace.selectors import (
-    categories_parents_first,
+    categories_in_tree_order,
     deliveries_of_endpoint,
     webhook_endpoints_of_vendor,
 )
@@ -65,11 +65,11 @@ class CategoryViewSet(KnownQueryParams, mixins.ListModelMixin, viewsets.GenericV
     """The category tree, parents before children; ``parent`` is the parent's slug."""
 
     serializer_class = CategorySerializer
-    queryset = Category.objects.none()  # for the schema; the list is categories_parents_first()
+    queryset = Category.objects.none()  # for the schema; the list is categories_in_tree_order()
     filter_backends: list[type] = []
 
     def get_queryset(self) -> Any:
-        return categories_parents_first()
+        return [category for category, _depth in categories_in_tree_order()]
 
 
 class EventFeedView(KnownQueryParams, generics.GenericAPIView):

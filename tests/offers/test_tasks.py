@@ -21,7 +21,7 @@ from offers.services import (
     offers_lapse_due,
 )
 from offers.tasks import close_due_intents, lapse_due_offers, remind_posters
-from tests.factories import NoticeFactory, OfferFactory, noticed_intent
+from tests.factories import OfferFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
 
@@ -93,10 +93,8 @@ def test_offers_past_valid_until_lapse_and_vendor_is_told(vendor: Vendor) -> Non
 
 
 def test_award_gives_every_live_offer_a_disposition(open_intent: Intent) -> None:
-    chosen = OfferFactory(intent=open_intent)
+    chosen = OfferFactory(intent=open_intent)  # each vendor noticed, as it offered
     others = [OfferFactory(intent=open_intent) for _ in range(2)]
-    for offer in [chosen, *others]:
-        NoticeFactory(intent=open_intent, vendor=offer.vendor)
 
     offer_accept(offer=chosen, buyer=open_intent.buyer)
 

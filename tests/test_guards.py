@@ -1,0 +1,183 @@
+"""Guards: a stale edit against a moderator's correction, the winner's access to what it
+won, amounts in whole-unit currencies, text as text, and the records the admin keeps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from intents.models import Intent
+from intents.services import buyer_block_vendor, intent_moderate_words
+from marketplace.errors import DomainError
+from marketplace.events import emit
+from marketplace.models import Category, User, Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.services import vendor_unblock
+from offers.models import Offer
+from offers.services import offer_accept
+from tests.factories import IntentFactory, OfferFactory, UserFactory, VendorFactory, noticed_intent
+from tests.offers.test_api import offer_body
+from tests.offers.test_views import intent_form
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_stale_edit_form_does_not_undo_a_moderator_s_correction(
+    client: Client, buyer: User, open_intent: Intent, category: Category
+) -> None:
+    client.force_login(buyer)
+    page = client.get(f"/intents/{open_intent.pk}/edit/").content.decode()
+    opened = re.search(r'name="edit_count" value="(\d+)"', page).group(1)
+    intent_moderate_words(intent=open_intent, title="Paint rooms", description="(removed)")
+
+    client.post(
+        f"/intents/{open_intent.pk}/edit/",
+        intent_form(category, description="Abusive words", edit_count=opened),
+    )
+
+    assert Intent.objects.get(pk=open_intent.pk).description == "(removed)"
+
+
+def test_a_vendor_that_cannot_read_the_intent_is_not_given_it(
+    vendor: Vendor,
+    buyer: User,
+    category: Category,
+    vendor_client: Callable[[Vendor], APIClient],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Unblocked, a paused vendor is not matched again: accepted, it could not read its win."""
+    intent = noticed_intent(vendor, buyer=buyer, category=category)
+    offer = OfferFactory(intent=intent, vendor=vendor)
+    buyer_block_vendor(buyer=buyer, vendor=vendor)
+    Vendor.objects.filter(pk=vendor.pk).update(is_paused=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        vendor_unblock(buyer=buyer, vendor=vendor)
+
+    with pytest.raises(DomainError) as refused:
+        offer_accept(offer=offer, buyer=buyer, contact_details="call me")
+
+    assert "no longer matched to this intent" in refused.value.message
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
+    assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
+
+
+def test_a_line_item_in_yen_with_a_fraction_is_refused(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category, currency="JPY")
+    body = offer_body(
+        intent,
+        price="24000",
+        line_items=[{"description": "Sheets", "quantity": "1000", "unit_price": "0.50"}],
+    )
+
+    response = api.post("/api/v1/offers/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["line_items"] == [
+        "Sheets: JPY has no minor unit: give a whole amount."
+    ]
+    assert not Offer.objects.exists()
+
+
+def test_a_deal_size_in_yen_with_a_fraction_is_refused(api: APIClient) -> None:
+    body = {"deal_size_min": "1000.50", "deal_size_currency": "JPY"}
+
+    response = api.patch("/api/v1/vendor/", body, format="json")
+
+    assert response.status_code == 400
+    assert "deal_size_min" in response.json()["errors"]
+
+
+def test_a_list_of_texts_takes_only_texts(api: APIClient, vendor: Vendor) -> None:
+    response = api.patch("/api/v1/vendor/", {"keywords": [42], "regions": ["DE"]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"keywords": ["Send text, as a JSON string."]}
+    vendor.refresh_from_db()
+    assert vendor.keywords != ["42"]
+
+
+def test_an_offer_s_message_is_kept_to_its_length_by_the_service(
+    vendor: Vendor, category: Category
+) -> None:
+    from offers.services import offer_submit
+
+    intent = noticed_intent(vendor, category=category)
+
+    with pytest.raises(DomainError) as refused:
+        offer_submit(
+            vendor=vendor, intent=intent, price=1, currency=intent.currency, message="x" * 5001
+        )
+
+    assert refused.value.errors["message"] == ["At most 5000 characters."]
+
+
+def test_what_keeps_records_is_not_offered_for_deletion_in_the_admin(
+    admin_client: Client,
+) -> None:
+    """A vendor, its endpoints and a person: suspended, turned off, erased instead."""
+    vendor = VendorFactory()
+    emit(vendor_id=vendor.pk, type="intent.matched", payload={"x": 1}, dedupe_key="k")
+    endpoint = WebhookEndpoint.objects.create(vendor=vendor, url="https://hooks.example/y")
+    WebhookDelivery.objects.create(endpoint=endpoint, event=vendor.events.get())
+    person = UserFactory()
+
+    pages = [
+        f"/admin/marketplace/vendor/{vendor.pk}/delete/",
+        f"/admin/marketplace/webhookendpoint/{endpoint.pk}/delete/",
+        f"/admin/marketplace/user/{person.pk}/delete/",
+    ]
+
+    assert [admin_client.post(url, {"post": "yes"}).status_code for url in pages] == [403] * 3
+    change = admin_client.get(f"/admin/marketplace/user/{person.pk}/change/").content.decode()
+    assert "deletelink" not in change
+
+
+def test_an_operator_erases_an_account_as_its_owner_would(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    person = UserFactory(username="leaving", email="leaving@example.test")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/marketplace/user/", {"action": "erase", "_selected_action": [person.pk]}
+        )
+
+    person.refresh_from_db()
+    assert (person.is_active, person.email.endswith("@deleted.invalid")) == (False, True)
+
+
+def test_an_intent_in_a_currency_no_longer_offered_can_still_be_edited(
+    client: Client, buyer: User, category: Category
+) -> None:
+    intent = IntentFactory(buyer=buyer, category=category, currency="USN")
+    client.force_login(buyer)
+    page = client.get(f"/intents/{intent.pk}/edit/").content.decode()
+    count = re.search(r'name="edit_count" value="(\d+)"', page).group(1)
+
+    client.post(
+        f"/intents/{intent.pk}/edit/",
+        intent_form(category, currency="USN", edit_count=count, title="A better title"),
+    )
+
+    assert Intent.objects.get(pk=intent.pk).title == "A better title"
+
+
+def test_the_log_out_address_opened_asks_rather_than_answers_405(client: Client) -> None:
+    person = UserFactory()
+    client.force_login(person)
+
+    asked = client.get("/accounts/logout/")
+    still_in = client.get("/intents/").status_code
+    client.post("/accounts/logout/")
+
+    assert asked.status_code == 200
+    assert f"<h1>Log out {person.username}?</h1>" in asked.content.decode()
+    assert still_in == 200
+    assert client.get("/intents/").status_code == 302  # logged out by the POST
+    assert client.get("/accounts/logout/").status_code == 302  # nobody to log out
