@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
@@ -25,3 +26,31 @@ class PrivatePagesMiddleware:
         if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+# The date parts the admin's date filters take, and the years Python's dates can hold.
+DATE_PARTS = {"__year": (1, 9999), "__month": (1, 12), "__day": (1, 31)}
+
+
+class QueryGuardMiddleware:
+    """A query string PostgreSQL or Python's dates cannot take is a 400, not a 500.
+
+    A NUL byte anywhere (PostgreSQL refuses it in a query), and under ``/admin/`` a date
+    part out of range (``?created_at__year=99999``): the admin's list filters pass both
+    through to the database.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for name, value in request.GET.items():
+            if "\x00" in name or "\x00" in value:
+                raise BadRequest("A NUL byte cannot be part of a query.")
+            if request.path.startswith("/admin/"):
+                for suffix, (low, high) in DATE_PARTS.items():
+                    if name.endswith(suffix) and not (
+                        value.isascii() and value.isdigit() and low <= int(value) <= high
+                    ):
+                        raise BadRequest(f"{name} is a whole number from {low} to {high}.")
+        return self.get_response(request)

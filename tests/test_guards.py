@@ -181,3 +181,23 @@ def test_the_log_out_address_opened_asks_rather_than_answers_405(client: Client)
     assert still_in == 200
     assert client.get("/intents/").status_code == 302  # logged out by the POST
     assert client.get("/accounts/logout/").status_code == 302  # nobody to log out
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/admin/intents/intent/?currency__exact=%00",
+        "/admin/marketplace/vendor/?created_at__year=99999",
+        "/admin/marketplace/event/?created_at__month=13",
+        "/intents/?sort=%00",
+    ],
+)
+def test_a_query_the_database_cannot_take_is_a_400(admin_client: Client, query: str) -> None:
+    assert admin_client.get(query).status_code == 400
+
+
+def test_a_nul_byte_in_an_api_query_is_a_problem(api: APIClient) -> None:
+    response = api.get("/api/v1/intents/?q=%00")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
