@@ -31,7 +31,7 @@ from marketplace.errors import (
     with_article,
 )
 from marketplace.links import absolute_url
-from marketplace.mail import send_mail_after_commit
+from marketplace.mail import send_mail_after_commit, write_to_support
 from marketplace.models import (
     AuditEntry,
     Category,
@@ -810,8 +810,7 @@ def intent_moderate_words(*, intent: Intent, title: str, description: str) -> In
 
 HIDDEN_MAIL = (
     "A moderator hid your intent “{title}” from vendors: it breaks the marketplace's"
-    " rules (abuse or spam). Vendors can no longer read it or answer it.\n\n"
-    "Reply to this e-mail to learn why, or to ask for it to be shown again.\n\n{link}"
+    " rules (abuse or spam). Vendors can no longer read it or answer it.\n\n{link}"
 )
 SHOWN_MAIL = (
     "A moderator shows your intent “{title}” to vendors again: matching vendors are"
@@ -840,7 +839,8 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
                 subject=f"Intentcast: “{intent.title}” was {'hidden' if is_hidden else 'shown again'}",
                 message=(HIDDEN_MAIL if is_hidden else SHOWN_MAIL).format(
                     title=intent.title, link=absolute_url("offers:intent", intent.pk)
-                ),
+                )
+                + (write_to_support("to learn why, or to ask for it back") if is_hidden else ""),
                 recipient_list=[intent.buyer.email],
             )
         if is_hidden:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -48,26 +49,34 @@ def intent_new(request: HttpRequest) -> HttpResponse:
     token = _form_token(request.POST.get("form_token")) if request.POST else uuid.uuid4()
     if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         publish = "save_draft" not in request.POST
-        sent = _sent_before(request.user.pk, token)
-        if sent == SENDING:
+        made = _made_before(request.user, token)
+        if made == SENDING:
             form.add_error(
                 None, "This form is being sent already: wait a moment, then look in My intents."
             )
-        elif sent:
+        elif isinstance(made, Intent) and made.status != Intent.Status.DRAFT:
             messages.info(request, "This form was sent already: here is the intent it made.")
-            return redirect("offers:intent", intent_id=sent)
+            return redirect("offers:intent", intent_id=made.pk)
         else:
+            # A draft this form saved before is saved again with what it says now (and
+            # published, when asked): Back, mend, Publish does not make a second one.
+            fields = {
+                "criteria": form.standard_criteria() + custom_criteria(criteria_formset),
+                "terms": form.chosen_terms(),
+                "invited": form.invited_slugs(),
+                **form.intent_fields(),
+            }
             try:
-                intent = intent_create(
-                    buyer=request.user,
-                    publish=publish,
-                    criteria=form.standard_criteria() + custom_criteria(criteria_formset),
-                    terms=form.chosen_terms(),
-                    invited=form.invited_slugs(),
-                    **form.intent_fields(),
-                )
+                with transaction.atomic():
+                    if isinstance(made, Intent):
+                        intent = intent_update(intent=made, **fields)
+                        if publish:
+                            intent_publish(intent=intent)
+                    else:
+                        intent = intent_create(buyer=request.user, publish=publish, **fields)
             except DomainError as error:
-                _sent_as(request.user.pk, token, None)  # refused: the mended form may go
+                if made is None:
+                    _sent_as(request.user.pk, token, None)  # refused: the mended form may go
                 add_domain_error(form, error)
             else:
                 _sent_as(request.user.pk, token, intent.pk)
@@ -99,18 +108,26 @@ def _form_token(posted: str | None) -> uuid.UUID:
         return uuid.uuid4()
 
 
-def _sent_before(user_id: object, token: uuid.UUID) -> str | None:
-    """None for a form's first send (it is claimed now); else the id of the intent it
-    made, or SENDING while that first send runs. The cache's ``add`` is atomic: of two
-    sends at once, one goes. A cache that does not answer guards nothing."""
-    key = f"intent-form:{user_id}:{token}"
+def _made_before(user: Any, token: uuid.UUID) -> Intent | str | None:
+    """None for a form's first send (it is claimed now); else the intent it made, or
+    SENDING while that first send runs. A form whose intent is gone since (a draft
+    deleted) goes as a first send again. The cache's ``add`` is atomic: of two sends
+    at once, one goes. A cache that does not answer guards nothing."""
+    key = f"intent-form:{user.pk}:{token}"
     try:
         if cache.add(key, SENDING, SENDING_SECONDS):
             return None
-        return cache.get(key) or None
+        made = cache.get(key)
     except Exception:
         logger.exception("The new-intent form's guard could not reach the cache")
         return None
+    if made in (None, SENDING):
+        return made
+    intent = Intent.objects.filter(pk=made, buyer=user).first()
+    if intent is None:
+        _sent_as(user.pk, token, None)
+        return _made_before(user, token)
+    return intent
 
 
 def _sent_as(user_id: object, token: uuid.UUID, intent_id: object) -> None:

@@ -32,7 +32,7 @@ from marketplace.organizations import (
     organization_left_without_owner,
     skill_profile_refresh,
 )
-from marketplace.privacy import account_delete
+from marketplace.privacy import ERASED_EMAIL_DOMAIN, account_delete
 from marketplace.services import (
     PROFILE_FIELDS,
     api_key_revoke,
@@ -72,12 +72,17 @@ class UserAdmin(BaseUserAdmin):
     )
     def erase(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         erased, refused = 0, []
-        for user in queryset.filter(is_active=True).exclude(pk=request.user.pk):
-            try:
-                account_delete(user=user)
-                erased += 1
-            except DomainError as error:
-                refused.append(f"{user.get_username()}: {error.message}")
+        for user in queryset:
+            if user.pk == request.user.pk:
+                refused.append(f"{user.get_username()}: not your own account, from here.")
+            elif user.email.endswith(ERASED_EMAIL_DOMAIN):
+                refused.append(f"{user.get_username()}: erased already.")
+            else:  # deactivated by an operator or not, the person's data goes
+                try:
+                    account_delete(user=user)
+                    erased += 1
+                except DomainError as error:
+                    refused.append(f"{user.get_username()}: {error.message}")
         self.message_user(request, f"{erased} account(s) erased.", messages.SUCCESS)
         for reason in refused:
             self.message_user(request, reason, messages.ERROR)

@@ -45,3 +45,11 @@ def send_mail_after_commit(*, subject: str, message: str, recipient_list: list[s
             logger.exception("An e-mail after commit was not sent: %s", " ".join(subject.split()))
 
     transaction.on_commit(send)
+
+
+def write_to_support(why: str) -> str:
+    """ "Write to <SUPPORT_EMAIL> to …" as a paragraph, or nothing when no address is set:
+    the e-mails come from an address nobody reads."""
+    if not settings.SUPPORT_EMAIL:
+        return ""
+    return f"\n\nWrite to {settings.SUPPORT_EMAIL} {why}."

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from marketplace.errors import DomainError
@@ -76,16 +75,8 @@ def organization_members(request: HttpRequest, slug: str) -> HttpResponse:
     organization, membership = member_organization(request, slug)
     form = InvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        accept_url = request.build_absolute_uri(reverse("invitation", args=["TOKEN"])).replace(
-            "TOKEN", "{token}"
-        )
         try:
-            invitation_create(
-                actor=request.user,
-                organization=organization,
-                accept_url=accept_url,
-                **form.cleaned_data,
-            )
+            invitation_create(actor=request.user, organization=organization, **form.cleaned_data)
         except DomainError as error:
             add_domain_error(form, error)
         else:

@@ -131,9 +131,8 @@ def invitation_create(
     organization: Organization,
     email: str,
     role: str = Role.MEMBER,
-    accept_url: str = "/invitations/{token}/",
 ) -> IssuedInvitation:
-    """Invite an e-mail address; the link (``accept_url`` with the token) goes out by e-mail.
+    """Invite an e-mail address; the link (at SITE_URL, with the token) goes out by e-mail.
 
     Only owners may invite owners. A pending invitation to the same address is
     revoked, so the newest link is the only one that works.
@@ -166,13 +165,14 @@ def invitation_create(
             hashed_token=_hash_token(raw_token),
             expires_at=timezone.now() + INVITATION_LIFETIME,
         )
-        link = accept_url.format(token=raw_token)
+        link = absolute_url("invitation", raw_token)
         send_mail_after_commit(
             subject=f"You are invited to {organization.name} on Intentcast",
             message=(
                 f"{actor.get_username()} invites you to join {organization.name} "
                 f"as {invitation.get_role_display().lower()}.\n\n"
-                f"Accept or decline (log in with this e-mail address first):\n  {link}\n\n"
+                f"Accept or decline here, logged in with this e-mail address (sign up with it"
+                f" first if you have no account, then open this link again):\n  {link}\n\n"
                 f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
             ),
             recipient_list=[email],

@@ -106,6 +106,10 @@ def _export_marketplace(user: User, document: dict[str, Any]) -> None:
     }
 
 
+# An erased account's address: no mail can reach it (RFC 2606's .invalid).
+ERASED_EMAIL_DOMAIN = "@deleted.invalid"
+
+
 def _erase_marketplace(user: User) -> None:
     # The login guard keeps a log of log-ins and failures under what was typed: the
     # username or the e-mail address, in any case.
@@ -114,7 +118,7 @@ def _erase_marketplace(user: User) -> None:
         model.objects.filter(typed).delete()
     marker = f"deleted-{user.pk}-{timezone.now():%Y%m%d%H%M%S}"
     user.username = marker
-    user.email = f"{marker}@deleted.invalid"
+    user.email = f"{marker}{ERASED_EMAIL_DOMAIN}"
     user.first_name = ""
     user.last_name = ""
     user.is_active = False

@@ -18,9 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.codes import WORLDWIDE, amount_problem, currency_codes, validate_region
+from marketplace.codes import WORLDWIDE, currency_codes, validate_region
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
-from marketplace.mail import send_mail_after_commit
+from marketplace.mail import send_mail_after_commit, write_to_support
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
 from marketplace.queue import enqueue_on_commit
 from marketplace.search import lexemes
@@ -161,8 +161,6 @@ def vendor_profile_errors(
     for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
         if value is not None and value < 0:
             errors.setdefault(field, []).append("Must not be negative.")
-        elif problem := amount_problem(value, deal_size_currency):
-            errors.setdefault(field, []).append(problem)
     if deal_size_min is not None and deal_size_max is not None and deal_size_min > deal_size_max:
         errors.setdefault("deal_size_max", []).append("Must be at least the minimum deal size.")
     if (deal_size_min is not None or deal_size_max is not None) and not deal_size_currency:
@@ -382,15 +380,16 @@ def vendor_set_suspended(*, vendor: Vendor, is_suspended: bool) -> None:
         if changed:  # its staff learn it by e-mail, not at their next request
             send_mail_after_commit(
                 subject=f"Intentcast: {vendor.name} is {'suspended' if is_suspended else 'reinstated'}",
-                message=SUSPENDED_MAIL if is_suspended else REINSTATED_MAIL,
+                message=SUSPENDED_MAIL + write_to_support("to learn why, or to ask for it back")
+                if is_suspended
+                else REINSTATED_MAIL,
                 recipient_list=vendor_mail_recipients(vendor),
             )
 
 
 SUSPENDED_MAIL = (
     "An Intentcast operator suspended your vendor account. Your API keys no longer work,"
-    " and you are told of no new intent meanwhile; your offers stay as they are.\n\n"
-    "Reply to this e-mail to learn why, or to ask for your account back."
+    " and you are told of no new intent meanwhile; your offers stay as they are."
 )
 REINSTATED_MAIL = (
     "An Intentcast operator reinstated your vendor account: your API keys work again,"

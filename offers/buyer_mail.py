@@ -93,13 +93,11 @@ def buyer_notify(*, intent_id: Any) -> bool:
     if not claimed:
         return False
     done = Intent.objects.filter(pk=intent.pk)
-    new_offers = Offer.objects.filter(intent=intent, **({"created_at__gt": since} if since else {}))
-    revisions = OfferRevision.objects.filter(
-        offer__intent=intent, **({"created_at__gt": since} if since else {})
-    )
-    questions = Question.objects.filter(
-        intent=intent, **({"created_at__gt": since} if since else {})
-    )
+    # What came in (since, now]: the next e-mail starts at now, so nothing is told twice.
+    window = {"created_at__lte": now} | ({"created_at__gt": since} if since else {})
+    new_offers = Offer.objects.filter(intent=intent, **window)
+    revisions = OfferRevision.objects.filter(offer__intent=intent, **window)
+    questions = Question.objects.filter(intent=intent, **window)
     # An internal RFP's offers are its members' proposals.
     noun = "proposal" if intent.organization_id else "offer"
     lines = []
@@ -134,7 +132,13 @@ def _send(intent: Intent, lines: list[str]) -> None:
         message=(
             f"Hello {intent.buyer.get_username()},\n\nOn “{intent.title}”:\n"
             + "\n".join(lines)
-            + f"\n\nCompare and answer: {link}"
+            + (
+                # Sealed: the offers are the buyer's to read once the deadline passed.
+                f"\n\nYou can read and compare them after the deadline,"
+                f" {intent.offers_close_at:%Y-%m-%d %H:%M} UTC: {link}"
+                if intent.offers_are_sealed
+                else f"\n\nCompare and answer: {link}"
+            )
             + off
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,

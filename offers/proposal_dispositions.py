@@ -19,9 +19,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
+from marketplace.codes import amount_text
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail
-from offers.models import Offer
+from offers.models import Offer, RewardEntry
 from offers.services import decline_live_offers
 
 REASON_NO_DECISION = "the poster did not decide within 14 days of the deadline"
@@ -97,28 +98,43 @@ def proposals_awaiting_announcement(*, now: Any = None) -> QuerySet[Offer]:
 
 
 def _send_disposition(proposal: Offer) -> None:
+    """Tell the proposal's authors (the proposer and the confirmed co-authors still with an
+    account). Accepted, each author hears their own part of the reward, as the ledger has it."""
     intent = proposal.intent
-    recipients = [proposal.member.email] + [
-        row.member.email
+    authors = [proposal.member] + [
+        row.member
         for row in proposal.coauthors.select_related("member")
         if row.confirmed_at is not None
     ]
-    if proposal.status == Offer.Status.ACCEPTED:
-        what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
-    else:
-        what = f"was {proposal.status}" + (
-            f": {proposal.decline_reason}" if proposal.decline_reason else ""
+    parts = {entry.member_id: entry for entry in RewardEntry.objects.filter(offer=proposal)}
+    page = absolute_url("offers:organization", intent.organization.slug)
+    for author in authors:
+        if not author.is_active:  # an erased account hears nothing
+            continue
+        if proposal.status == Offer.Status.ACCEPTED:
+            what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
+            part = parts.get(author.pk)
+            if part is not None:
+                what += f"; your part: {_part_text(part)} ({part.percent.normalize():f}%)"
+        else:
+            what = f"was {proposal.status}" + (
+                f": {proposal.decline_reason}" if proposal.decline_reason else ""
+            )
+        send_mail(
+            subject=f"Your proposal on “{intent.title}” {proposal.status}",
+            message=(
+                f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
+                f"See it on the organization's page: {page}\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[author.email],
         )
-    send_mail(
-        subject=f"Your proposal on “{intent.title}” {proposal.status}",
-        message=(
-            f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
-            f"See it on the organization's page: "
-            f"{absolute_url('offers:organization', intent.organization.slug)}\n"
-        ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-    )
+
+
+def _part_text(entry: RewardEntry) -> str:
+    if entry.is_points:
+        return f"{entry.amount.normalize():f} points"
+    return f"{amount_text(entry.amount, entry.currency)} {entry.currency}"
 
 
 def intents_awaiting_decision(*, now: Any = None) -> QuerySet[Intent]:

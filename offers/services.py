@@ -58,24 +58,33 @@ def _validate_terms(
     delivery_date: date | None,
     valid_until: date | None,
     message: str,
-    line_items: list[dict[str, Any]],
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     today = timezone.localdate()
     if price is None or price < 0:
         errors["price"] = ["The price must be zero or more."]
-    elif problem := amount_problem(price, intent.currency):
-        errors["price"] = [problem]
     if len(message) > MAX_MESSAGE:
         errors["message"] = [f"At most {MAX_MESSAGE} characters."]
-    for item in line_items:  # their unit prices are amounts of the intent's currency too
-        if problem := amount_problem(Decimal(item["unit_price"]), intent.currency):
-            errors["line_items"] = [f"{item['description']}: {problem}"]
-            break
     if delivery_date is not None and delivery_date < today:
         errors["delivery_date"] = ["The delivery date has passed."]
     if valid_until is not None and valid_until < today:
         errors["valid_until"] = ["An offer must be valid until today or later."]
+    return errors
+
+
+def _amount_errors(
+    intent: Intent, *, price: Decimal | None, line_items: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Amounts given in a currency without a minor unit (JPY) must be whole: the price,
+    and each line item's unit price. Only what is given is checked: a revision of the
+    delivery date is not refused for an amount stored before the rule."""
+    errors: dict[str, list[str]] = {}
+    if price is not None and price >= 0 and (problem := amount_problem(price, intent.currency)):
+        errors["price"] = [problem]
+    for item in line_items:
+        if problem := amount_problem(Decimal(item["unit_price"]), intent.currency):
+            errors["line_items"] = [f"{item['description']}: {problem}"]
+            break
     return errors
 
 
@@ -127,8 +136,8 @@ def offer_submit(
         delivery_date=delivery_date,
         valid_until=valid_until,
         message=message,
-        line_items=line_items or [],
     )
+    errors |= _amount_errors(intent, price=price, line_items=line_items or [])
     if currency != intent.currency:
         errors["currency"] = [f"Offers on this intent are in {intent.currency}."]
     errors |= validate_criteria_answers(intent=intent, answers=criteria_answers or {})
@@ -230,7 +239,9 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             delivery_date=merged["delivery_date"],
             valid_until=merged["valid_until"],
             message=merged["message"],
-            line_items=merged["line_items"],
+        )
+        errors |= _amount_errors(
+            intent, price=changes.get("price"), line_items=changes.get("line_items", [])
         )
         errors |= validate_criteria_answers(intent=intent, answers=merged["criteria_answers"])
         if errors:
@@ -374,12 +385,15 @@ def offer_accept(
         # The winner must be able to read what it won: a vendor the buyer blocked, or no
         # longer invites, lost the intent with its notice. A block or an invitation's end
         # locks the intent first, so it and this accept come one after the other.
-        if not Notice.objects.filter(intent=intent, vendor_id=offer.vendor_id).exists():
-            blocked = VendorBlock.objects.filter(buyer_id=buyer.pk, vendor_id=offer.vendor_id)
+        # And a vendor the buyer blocked is not given their contact, on a closed intent too.
+        if VendorBlock.objects.filter(buyer_id=buyer.pk, vendor_id=offer.vendor_id).exists():
             raise DomainError(
-                "You blocked this vendor: unblock it on “My data” to accept its offer."
-                if blocked.exists()
-                else "This vendor is no longer matched to this intent (it cannot read it),"
+                "You blocked this vendor: unblock it on “My data” to accept its offer.",
+                kind=CONFLICT,
+            )
+        if not Notice.objects.filter(intent=intent, vendor_id=offer.vendor_id).exists():
+            raise DomainError(
+                "This vendor is no longer matched to this intent (it cannot read it),"
                 " so its offer cannot be accepted.",
                 kind=CONFLICT,
             )

@@ -650,3 +650,21 @@ def test_a_moderator_s_correction_of_an_offer_s_message_keeps_the_api_s_length(
     assert refused.status_code == 200 and "at most 5000 characters" in refused.content.decode()
     assert kept == "Buy now!!! http://spam.example"
     assert Offer.objects.get(pk=offer.pk).message == "(removed by a moderator)"
+
+
+def test_the_moderation_e_mails_say_where_to_write_only_when_someone_reads_it(
+    settings: Any, django_capture_on_commit_callbacks: Any, mailoutbox: list[Any]
+) -> None:
+    from intents.services import intent_set_hidden
+
+    first, second = IntentFactory(), IntentFactory()
+    settings.SUPPORT_EMAIL = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_set_hidden(intent=first, is_hidden=True)
+    settings.SUPPORT_EMAIL = "help@intentcast.example"
+    with django_capture_on_commit_callbacks(execute=True):
+        intent_set_hidden(intent=second, is_hidden=True)
+
+    unread, read = (message.body for message in mailoutbox)
+    assert "Write to" not in unread and "Reply" not in unread
+    assert "Write to help@intentcast.example to learn why" in read

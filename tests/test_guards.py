@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -82,15 +83,6 @@ def test_a_line_item_in_yen_with_a_fraction_is_refused(
         "Sheets: JPY has no minor unit: give a whole amount."
     ]
     assert not Offer.objects.exists()
-
-
-def test_a_deal_size_in_yen_with_a_fraction_is_refused(api: APIClient) -> None:
-    body = {"deal_size_min": "1000.50", "deal_size_currency": "JPY"}
-
-    response = api.patch("/api/v1/vendor/", body, format="json")
-
-    assert response.status_code == 400
-    assert "deal_size_min" in response.json()["errors"]
 
 
 def test_a_list_of_texts_takes_only_texts(api: APIClient, vendor: Vendor) -> None:
@@ -201,3 +193,58 @@ def test_a_nul_byte_in_an_api_query_is_a_problem(api: APIClient) -> None:
 
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_blocked_vendor_s_offer_on_a_closed_intent_is_not_accepted(
+    vendor: Vendor, buyer: User, category: Category
+) -> None:
+    """A block takes only open intents' notices: a closed one keeps its notice, and the
+    buyer's contact must not go to the vendor they blocked."""
+    from intents.services import intent_close
+
+    intent = noticed_intent(vendor, buyer=buyer, category=category)
+    offer = OfferFactory(intent=intent, vendor=vendor)
+    intent_close(intent=intent)
+    buyer_block_vendor(buyer=buyer, vendor=vendor)
+
+    with pytest.raises(DomainError) as refused:
+        offer_accept(offer=offer, buyer=buyer, contact_details="call me")
+
+    assert "You blocked this vendor" in refused.value.message
+    assert Offer.objects.get(pk=offer.pk).status == Offer.Status.SUBMITTED
+
+
+def test_an_offer_stored_before_the_whole_yen_rule_can_still_be_revised(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category, currency="JPY")
+    offer = OfferFactory(
+        intent=intent,
+        vendor=vendor,
+        price=Decimal("24000.50"),
+        line_items=[{"description": "Sheets", "quantity": "1.00", "unit_price": "0.50"}],
+    )
+
+    moved = api.patch(f"/api/v1/offers/{offer.pk}/", {"message": "Earlier"}, format="json")
+    repriced = api.patch(f"/api/v1/offers/{offer.pk}/", {"price": "23999.50"}, format="json")
+
+    assert moved.status_code == 200, moved.json()
+    assert repriced.status_code == 400
+    assert Offer.objects.get(pk=offer.pk).price == Decimal("24000.50")
+
+
+def test_an_account_an_operator_deactivated_can_still_be_erased(admin_client: Client) -> None:
+    person = UserFactory(username="dormant", email="dormant@example.test", is_active=False)
+
+    admin_client.post(
+        "/admin/marketplace/user/", {"action": "erase", "_selected_action": [person.pk]}
+    )
+    person.refresh_from_db()
+    again = admin_client.post(
+        "/admin/marketplace/user/",
+        {"action": "erase", "_selected_action": [person.pk]},
+        follow=True,
+    )
+
+    assert person.email.endswith("@deleted.invalid")
+    assert "erased already" in again.content.decode()

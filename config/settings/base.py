@@ -153,7 +153,13 @@ STORAGES = {
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that hangs costs a request a second, not redis-py's default wait;
+            # what the cache guards lets the request through (the new-intent form's token).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -196,6 +202,9 @@ EMAIL_BACKEND = env(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Intentcast <noreply@intentcast.localhost>")
+# Where people write to the operators (a suspended vendor, a buyer whose intent was
+# hidden); the e-mails that need it name it, and leave the sentence out when unset.
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="")
 if not EMBEDDED:
     vars().update(env.email("EMAIL_URL", default="smtp://localhost:25"))
     # The URL's scheme sets a backend too; an EMAIL_BACKEND given outright wins.

@@ -60,7 +60,8 @@ def test_the_organizations_page_creates_one(client: Client) -> None:
 
 def _invite_link(email: str) -> str:
     (message,) = [m for m in mail.outbox if email in m.to]
-    match = re.search(r"http://testserver(/invitations/[^/\s]+/)", message.body)
+    # At the site's public address (SITE_URL), whatever host the request came to.
+    match = re.search(r"https://intentcast\.test(/invitations/[^/\s]+/)", message.body)
     assert match is not None, message.body
     return match.group(1)
 

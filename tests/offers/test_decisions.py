@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.core.mail.backends import locmem
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -864,3 +865,40 @@ def test_a_claimed_buyer_e_mail_is_not_sent_twice(open_intent: Intent, vendor: V
 
     assert buyers_notify_due() == 0
     assert mail.outbox == []
+
+
+def test_an_offer_that_arrives_while_the_buyer_s_e_mail_is_written_is_told_once(
+    open_intent: Intent, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted in (since, now]: an offer made after the e-mail's "now" (as one arriving
+    between its claim and its counts) is the next e-mail's, not told in both."""
+    from django.utils import timezone as django_timezone
+
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    Intent.objects.filter(pk=open_intent.pk).update(buyer_activity_at=timezone.now())
+    before_it = offer.created_at - timedelta(seconds=1)
+    with monkeypatch.context() as patched:
+        patched.setattr(django_timezone, "now", lambda: before_it)
+        buyer_notify(intent_id=open_intent.pk)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        buyer_emailed_at=F("buyer_emailed_at") - timedelta(hours=2),
+        buyer_activity_at=timezone.now(),
+    )
+    buyer_notify(intent_id=open_intent.pk)
+
+    assert ["1 new offer" in message.body for message in mail.outbox] == [True]
+
+
+def test_the_news_of_a_sealed_intent_says_when_its_offers_can_be_read(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(
+        is_sealed=True, buyer_activity_at=timezone.now()
+    )
+    OfferFactory(intent=open_intent, vendor=vendor)
+
+    buyer_notify(intent_id=open_intent.pk)
+
+    [message] = mail.outbox
+    assert "You can read and compare them after the deadline" in message.body
+    assert "Compare and answer" not in message.body

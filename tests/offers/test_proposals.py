@@ -1264,3 +1264,28 @@ def test_an_award_reads_the_co_authors_once_however_many_proposals(
     ]
     # The prefetch for the checks and the ledger, and the unconfirmed ones' names.
     assert len(reads) == 2, reads
+
+
+def test_each_author_hears_their_own_part_of_the_reward_and_an_erased_one_nothing(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent = market["intent"]
+    Intent.objects.filter(pk=intent.pk).update(currency="JPY", reward_amount=Decimal(1000))
+    intent.refresh_from_db()
+    together = proposal(intent, market["alice"])
+    ProposalCoauthor.objects.create(
+        offer=together, member=market["bob"], confirmed_at=timezone.now()
+    )
+    ProposalCoauthor.objects.create(
+        offer=together, member=market["carol"], confirmed_at=timezone.now()
+    )
+    account_delete(user=market["carol"])  # erased: a co-author no longer, and told nothing
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        proposals_award(intent=intent, poster=market["poster"], shares={str(together.pk): "100"})
+
+    bodies = {m.to[0]: m.body for m in mail.outbox if "accepted" in m.subject}
+    assert set(bodies) == {market["alice"].email, market["bob"].email}
+    assert "your part: 500 JPY (50%)" in bodies[market["alice"].email]
+    assert "your part: 500 JPY (50%)" in bodies[market["bob"].email]

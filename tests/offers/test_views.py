@@ -590,3 +590,35 @@ def test_a_new_intent_form_sent_again_leads_to_the_intent_it_made(
     assert made.count() == 2
     assert again.redirect_chain[-1][0] == f"/intents/{made[0].pk}/"
     assert "This form was sent already" in again.content.decode()
+
+
+def test_a_form_that_saved_a_draft_publishes_that_draft_when_sent_again(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    """Save draft, Back, mend the title, Publish: the draft is saved again and published,
+    not left behind (nor a second intent made)."""
+    page = buyer_client.get("/intents/new/").content.decode()
+    token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', page).group(1)
+    buyer_client.post("/intents/new/", intent_form(category, form_token=token, save_draft="1"))
+
+    buyer_client.post(
+        "/intents/new/", intent_form(category, form_token=token, title="Paint three rooms")
+    )
+
+    [intent] = Intent.objects.filter(buyer=buyer)
+    assert (intent.status, intent.title) == (Intent.Status.OPEN, "Paint three rooms")
+
+
+def test_a_form_whose_draft_was_deleted_makes_a_new_intent_when_sent_again(
+    buyer_client: Client, buyer: User, category: Category
+) -> None:
+    page = buyer_client.get("/intents/new/").content.decode()
+    token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', page).group(1)
+    buyer_client.post("/intents/new/", intent_form(category, form_token=token, save_draft="1"))
+    buyer_client.post(f"/intents/{Intent.objects.get(buyer=buyer).pk}/delete/")
+
+    sent = buyer_client.post("/intents/new/", intent_form(category, form_token=token))
+
+    [intent] = Intent.objects.filter(buyer=buyer)
+    assert sent["Location"] == f"/intents/{intent.pk}/"
+    assert intent.status == Intent.Status.OPEN
