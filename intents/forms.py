@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from intents.models import DELETE_AFTER_AWARD, Criterion, Intent, Term
 from marketplace.codes import country_choices, currency_choices
@@ -136,6 +137,10 @@ class IntentForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        # The clock the deadline is typed in, read off the page: no time zone to work out.
+        self.fields[
+            "offers_close_at"
+        ].help_text = f"It is now {timezone.now():%Y-%m-%d %H:%M} UTC. At most a year ahead."
         self.fields["currency"].choices = currency_choices()
         current = self.initial.get("currency")
         if current and current not in dict(self.fields["currency"].choices):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -622,3 +622,19 @@ def test_a_form_whose_draft_was_deleted_makes_a_new_intent_when_sent_again(
     [intent] = Intent.objects.filter(buyer=buyer)
     assert sent["Location"] == f"/intents/{intent.pk}/"
     assert intent.status == Intent.Status.OPEN
+
+
+def test_the_deadline_field_says_what_time_it_is_in_utc(buyer_client: Client) -> None:
+    page = buyer_client.get("/intents/new/").content.decode()
+
+    now = timezone.now()
+    shown = re.search(r"It is now (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", page)
+    assert shown is not None
+    assert (
+        abs(
+            (
+                now.replace(tzinfo=None) - datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M")
+            ).total_seconds()
+        )
+        < 120
+    )
