@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,7 +29,7 @@ from intents.services import (
     intent_update,
     intent_validate,
 )
-from marketplace.errors import DomainError, with_article
+from marketplace.errors import CONFLICT, DomainError, with_article
 from marketplace.forms import add_domain_error
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ def intent_new(request: HttpRequest) -> HttpResponse:
             form.add_error(
                 None, "This form is being sent already: wait a moment, then look in My intents."
             )
-        elif isinstance(made, Intent) and made.status != Intent.Status.DRAFT:
+        elif isinstance(made, Made) and made.intent.status != Intent.Status.DRAFT:
             messages.info(request, "This form was sent already: here is the intent it made.")
-            return redirect("offers:intent", intent_id=made.pk)
+            return redirect("offers:intent", intent_id=made.intent.pk)
         else:
             # A draft this form saved before is saved again with what it says now (and
             # published, when asked): Back, mend, Publish does not make a second one.
@@ -68,8 +68,14 @@ def intent_new(request: HttpRequest) -> HttpResponse:
             }
             try:
                 with transaction.atomic():
-                    if isinstance(made, Intent):
-                        intent = intent_update(intent=made, **fields)
+                    if isinstance(made, Made):
+                        # As it was when this form saved it: an edit saved since (in
+                        # another tab) refuses this send rather than be undone by it.
+                        intent = intent_update(
+                            intent=made.intent, seen_edit_count=made.edit_count, **fields
+                        )
+                        if intent.status != Intent.Status.DRAFT:  # published meanwhile
+                            raise DomainError(PUBLISHED_SINCE, kind=CONFLICT)
                         if publish:
                             intent_publish(intent=intent)
                     else:
@@ -77,9 +83,11 @@ def intent_new(request: HttpRequest) -> HttpResponse:
             except DomainError as error:
                 if made is None:
                     _sent_as(request.user.pk, token, None)  # refused: the mended form may go
+                elif error.message == EDITED_SINCE:  # sent again, it replaces that edit
+                    _sent_as(request.user.pk, token, Intent.objects.get(pk=made.intent.pk))
                 add_domain_error(form, error)
             else:
-                _sent_as(request.user.pk, token, intent.pk)
+                _sent_as(request.user.pk, token, intent)
                 messages.success(
                     request,
                     "Your intent is published; matching vendors can now answer."
@@ -95,6 +103,7 @@ def intent_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+PUBLISHED_SINCE = "The draft this form saved was published since: change it from its own page."
 SENDING = "sending"
 SENDING_SECONDS = 60  # a send that died lets the form go again after this
 FORM_TOKEN_SECONDS = 24 * 60 * 60
@@ -108,7 +117,14 @@ def _form_token(posted: str | None) -> uuid.UUID:
         return uuid.uuid4()
 
 
-def _made_before(user: Any, token: uuid.UUID) -> Intent | str | None:
+class Made(NamedTuple):
+    """The intent a new-intent form made, and its edit count when the form last saved it."""
+
+    intent: Intent
+    edit_count: int
+
+
+def _made_before(user: Any, token: uuid.UUID) -> Made | str | None:
     """None for a form's first send (it is claimed now); else the intent it made, or
     SENDING while that first send runs. A form whose intent is gone since (a draft
     deleted) goes as a first send again. The cache's ``add`` is atomic: of two sends
@@ -123,21 +139,23 @@ def _made_before(user: Any, token: uuid.UUID) -> Intent | str | None:
         return None
     if made in (None, SENDING):
         return made
-    intent = Intent.objects.filter(pk=made, buyer=user).first()
+    intent_id, _, edit_count = str(made).partition(":")
+    intent = Intent.objects.filter(pk=intent_id, buyer=user).first()
     if intent is None:
         _sent_as(user.pk, token, None)
         return _made_before(user, token)
-    return intent
+    return Made(intent, int(edit_count) if edit_count.isdigit() else -1)
 
 
-def _sent_as(user_id: object, token: uuid.UUID, intent_id: object) -> None:
-    """What the form's send made (an intent's id), or nothing (None): sent again, it goes."""
+def _sent_as(user_id: object, token: uuid.UUID, intent: Intent | None) -> None:
+    """What the form's send made (the intent, and its edit count then), or nothing (None):
+    sent again, it goes."""
     key = f"intent-form:{user_id}:{token}"
     try:
-        if intent_id is None:
+        if intent is None:
             cache.delete(key)
         else:
-            cache.set(key, str(intent_id), FORM_TOKEN_SECONDS)
+            cache.set(key, f"{intent.pk}:{intent.edit_count}", FORM_TOKEN_SECONDS)
     except Exception:
         logger.exception("The new-intent form's guard could not reach the cache")
 

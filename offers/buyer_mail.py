@@ -9,7 +9,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
@@ -93,34 +93,37 @@ def buyer_notify(*, intent_id: Any) -> bool:
     if not claimed:
         return False
     done = Intent.objects.filter(pk=intent.pk)
-    # What came in (since, now]: the next e-mail starts at now, so nothing is told twice.
-    window = {"created_at__lte": now} | ({"created_at__gt": since} if since else {})
-    new_offers = Offer.objects.filter(intent=intent, **window)
-    revisions = OfferRevision.objects.filter(offer__intent=intent, **window)
-    questions = Question.objects.filter(intent=intent, **window)
+    window = {"created_at__gt": since} if since else {}
     # An internal RFP's offers are its members' proposals.
     noun = "proposal" if intent.organization_id else "offer"
-    lines = []
-    for count, what in (
-        (new_offers.count(), f"new {noun}"),
-        (revisions.count(), f"revised {noun}"),
-        (questions.count(), "new question"),
-    ):
-        if count:
-            lines.append(f"  {count} {what}{'s' if count != 1 else ''}")
+    news = [
+        (Offer.objects.filter(intent=intent, **window), f"new {noun}"),
+        (OfferRevision.objects.filter(offer__intent=intent, **window), f"revised {noun}"),
+        (Question.objects.filter(intent=intent, **window), "new question"),
+    ]
+    lines, counts = [], []
+    # The next e-mail starts after the newest row told: one made after "now", while this
+    # e-mail was claimed (its transaction held the intent), is not told twice.
+    told_until = now
+    for rows, what in news:
+        found = rows.aggregate(count=Count("pk"), newest=Max("created_at"))
+        counts.append(found["count"])
+        if found["count"]:
+            lines.append(f"  {found['count']} {what}{'s' if found['count'] != 1 else ''}")
+            told_until = max(told_until, found["newest"])
     if not lines:
         done.update(buyer_emailed_at=now, buyer_email_claimed_until=None)
         return False
     try:
-        _send(intent, lines)
+        _send(intent, lines, offers=bool(counts[0] or counts[1]), questions=bool(counts[2]))
     except Exception:
         done.update(buyer_email_claimed_until=None)
         raise
-    done.update(buyer_emailed_at=now, buyer_email_claimed_until=None)
+    done.update(buyer_emailed_at=told_until, buyer_email_claimed_until=None)
     return True
 
 
-def _send(intent: Intent, lines: list[str]) -> None:
+def _send(intent: Intent, lines: list[str], *, offers: bool, questions: bool) -> None:
     if intent.organization is None:
         what, link = "intent", absolute_url("offers:intent", intent.pk)
         off = "\nYou can turn these e-mails off in the intent's settings.\n"
@@ -133,11 +136,13 @@ def _send(intent: Intent, lines: list[str]) -> None:
             f"Hello {intent.buyer.get_username()},\n\nOn “{intent.title}”:\n"
             + "\n".join(lines)
             + (
-                # Sealed: the offers are the buyer's to read once the deadline passed.
-                f"\n\nYou can read and compare them after the deadline,"
-                f" {intent.offers_close_at:%Y-%m-%d %H:%M} UTC: {link}"
-                if intent.offers_are_sealed
-                else f"\n\nCompare and answer: {link}"
+                # Sealed: the offers are the buyer's to read once the deadline passed;
+                # a question is theirs to answer now.
+                f"\n\nYou can read and compare the offers after the deadline,"
+                f" {intent.offers_close_at:%Y-%m-%d %H:%M} UTC."
+                + (f"\nAnswer the questions: {link}" if questions else f"\n{link}")
+                if intent.offers_are_sealed and offers
+                else f"\n\n{'Compare and answer' if offers else 'Answer'}: {link}"
             )
             + off
         ),

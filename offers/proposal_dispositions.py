@@ -99,36 +99,42 @@ def proposals_awaiting_announcement(*, now: Any = None) -> QuerySet[Offer]:
 
 def _send_disposition(proposal: Offer) -> None:
     """Tell the proposal's authors (the proposer and the confirmed co-authors still with an
-    account). Accepted, each author hears their own part of the reward, as the ledger has it."""
+    account), in one e-mail: a claim covers one send, so none is told twice. Accepted,
+    it says each author's part of the reward, as the ledger has it."""
     intent = proposal.intent
     authors = [proposal.member] + [
         row.member
         for row in proposal.coauthors.select_related("member")
         if row.confirmed_at is not None
     ]
-    parts = {entry.member_id: entry for entry in RewardEntry.objects.filter(offer=proposal)}
-    page = absolute_url("offers:organization", intent.organization.slug)
-    for author in authors:
-        if not author.is_active:  # an erased account hears nothing
-            continue
-        if proposal.status == Offer.Status.ACCEPTED:
-            what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
-            part = parts.get(author.pk)
-            if part is not None:
-                what += f"; your part: {_part_text(part)} ({part.percent.normalize():f}%)"
-        else:
-            what = f"was {proposal.status}" + (
-                f": {proposal.decline_reason}" if proposal.decline_reason else ""
-            )
-        send_mail(
-            subject=f"Your proposal on “{intent.title}” {proposal.status}",
-            message=(
-                f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n\n"
-                f"See it on the organization's page: {page}\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[author.email],
+    authors = [author for author in authors if author.is_active]  # an erased one: nothing
+    if not authors:
+        return
+    shares = ""
+    if proposal.status == Offer.Status.ACCEPTED:
+        what = f"was accepted, with {proposal.reward_percent}% of the reward ({intent.reward_text})"
+        parts = {entry.member_id: entry for entry in RewardEntry.objects.filter(offer=proposal)}
+        shares = "".join(
+            f"  {author.get_username()}: {_part_text(parts[author.pk])}"
+            f" ({parts[author.pk].percent.normalize():f}%)\n"
+            for author in authors
+            if author.pk in parts
         )
+        shares = f"\nEach author's part:\n{shares}" if shares else ""
+    else:
+        what = f"was {proposal.status}" + (
+            f": {proposal.decline_reason}" if proposal.decline_reason else ""
+        )
+    send_mail(
+        subject=f"Your proposal on “{intent.title}” {proposal.status}",
+        message=(
+            f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n"
+            f"{shares}\nSee it on the organization's page: "
+            f"{absolute_url('offers:organization', intent.organization.slug)}\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[author.email for author in authors],
+    )
 
 
 def _part_text(entry: RewardEntry) -> str:

@@ -240,8 +240,16 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
             valid_until=merged["valid_until"],
             message=merged["message"],
         )
+        # Amounts the revision changes: one stored before the rule, sent back as it was,
+        # is not refused.
         errors |= _amount_errors(
-            intent, price=changes.get("price"), line_items=changes.get("line_items", [])
+            intent,
+            price=changes["price"]
+            if "price" in changes and changes["price"] != locked.price
+            else None,
+            line_items=changes["line_items"]
+            if "line_items" in changes and changes["line_items"] != locked.line_items
+            else [],
         )
         errors |= validate_criteria_answers(intent=intent, answers=merged["criteria_answers"])
         if errors:

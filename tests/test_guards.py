@@ -248,3 +248,41 @@ def test_an_account_an_operator_deactivated_can_still_be_erased(admin_client: Cl
 
     assert person.email.endswith("@deleted.invalid")
     assert "erased already" in again.content.decode()
+
+
+def test_an_offer_stored_before_the_whole_yen_rule_may_be_sent_back_as_it_is(
+    api: APIClient, vendor: Vendor, category: Category
+) -> None:
+    intent = noticed_intent(vendor, category=category, currency="JPY")
+    offer = OfferFactory(intent=intent, vendor=vendor, price=Decimal("24000.50"))
+
+    whole = api.patch(
+        f"/api/v1/offers/{offer.pk}/", {"price": "24000.50", "message": "Earlier"}, format="json"
+    )
+
+    assert whole.status_code == 200, whole.json()
+    assert Offer.objects.get(pk=offer.pk).message == "Earlier"
+
+
+def test_a_new_intent_form_sent_again_does_not_undo_an_edit_of_its_draft(
+    client: Client, buyer: User, category: Category
+) -> None:
+    client.force_login(buyer)
+    page = client.get("/intents/new/").content.decode()
+    token = re.search(r'name="form_token" value="([0-9a-f-]{36})"', page).group(1)
+    client.post("/intents/new/", intent_form(category, form_token=token, save_draft="1"))
+    draft = Intent.objects.get(buyer=buyer)
+    edit = client.get(f"/intents/{draft.pk}/edit/").content.decode()
+    count = re.search(r'name="edit_count" value="(\d+)"', edit).group(1)
+    client.post(
+        f"/intents/{draft.pk}/edit/",
+        intent_form(
+            category, description="Edited in another tab.", edit_count=count, save_draft="1"
+        ),
+    )
+
+    refused = client.post("/intents/new/", intent_form(category, form_token=token))
+
+    draft.refresh_from_db()
+    assert "was changed since you opened this form" in refused.content.decode()
+    assert (draft.status, draft.description) == (Intent.Status.DRAFT, "Edited in another tab.")

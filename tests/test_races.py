@@ -218,3 +218,53 @@ def test_a_draft_published_from_another_tab_while_it_is_deleted_is_not_deleted(
     exists = Intent.objects.filter(pk=draft.pk).exists()
     assert published in ([True], [False])
     assert exists == published[0], "a published intent was deleted" if published[0] else ""
+
+
+def test_an_offer_in_flight_while_the_buyer_s_e_mail_is_claimed_is_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The offer marks the intent unread, then is inserted: an e-mail that reads "now" in
+    between, and whose claim waits for the offer's commit, tells it, or leaves it due."""
+    require_postgresql()
+    import time
+    from datetime import timedelta
+
+    from django.core import mail
+    from django.utils import timezone
+
+    import offers.services as offer_services
+    from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
+    from offers.services import offer_submit
+
+    category = CategoryFactory()
+    vendor = VendorFactory(categories=[category])
+    intent = IntentFactory(category=category)
+    Notice.objects.create(intent=intent, vendor=vendor, reasons=["category"])
+    Intent.objects.filter(pk=intent.pk).update(
+        buyer_emailed_at=timezone.now() - timedelta(hours=3),
+        buyer_activity_at=timezone.now() - timedelta(hours=2),  # other news: due
+    )
+    intent.refresh_from_db()
+    taken = threading.Event()
+    real_take = offer_services.intent_take_offer
+
+    def take_then_pause(**kwargs: Any) -> None:
+        real_take(**kwargs)  # marks the intent unread; its row stays locked until commit
+        taken.set()
+        time.sleep(0.5)  # the rest of the offer's transaction, its INSERT among it
+
+    monkeypatch.setattr(offer_services, "intent_take_offer", take_then_pause)
+
+    def submit() -> None:
+        offer_submit(vendor=vendor, intent=intent, price=Decimal("500"), currency=intent.currency)
+
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: errors.extend(in_threads(submit)))
+    thread.start()
+    assert taken.wait(10)
+    buyer_notify(intent_id=intent.pk)  # reads "now", then waits on the offer's lock
+    thread.join(30)
+
+    assert errors == []
+    told = any("1 new offer" in message.body for message in mail.outbox)
+    assert told or intents_with_news_for_buyer().filter(pk=intent.pk).exists()

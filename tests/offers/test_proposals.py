@@ -1266,26 +1266,30 @@ def test_an_award_reads_the_co_authors_once_however_many_proposals(
     assert len(reads) == 2, reads
 
 
-def test_each_author_hears_their_own_part_of_the_reward_and_an_erased_one_nothing(
+def test_the_authors_hear_each_one_s_part_of_the_reward_and_an_erased_one_nothing(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
+    """One e-mail to the authors (a claim covers one send: a retry tells nobody twice),
+    with each author's part as the ledger has it; one erased after the award, before the
+    e-mail went, is not written to."""
     intent = market["intent"]
     Intent.objects.filter(pk=intent.pk).update(currency="JPY", reward_amount=Decimal(1000))
     intent.refresh_from_db()
     together = proposal(intent, market["alice"])
-    ProposalCoauthor.objects.create(
-        offer=together, member=market["bob"], confirmed_at=timezone.now()
-    )
-    ProposalCoauthor.objects.create(
-        offer=together, member=market["carol"], confirmed_at=timezone.now()
-    )
-    account_delete(user=market["carol"])  # erased: a co-author no longer, and told nothing
+    for coauthor in ("bob", "carol"):
+        ProposalCoauthor.objects.create(
+            offer=together, member=market[coauthor], confirmed_at=timezone.now()
+        )
     mail.outbox.clear()
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False) as after_award:
         proposals_award(intent=intent, poster=market["poster"], shares={str(together.pk): "100"})
+    account_delete(user=market["carol"])
+    mail.outbox.clear()  # the erasure's own e-mails, if any
+    for callback in after_award:
+        callback()
 
-    bodies = {m.to[0]: m.body for m in mail.outbox if "accepted" in m.subject}
-    assert set(bodies) == {market["alice"].email, market["bob"].email}
-    assert "your part: 500 JPY (50%)" in bodies[market["alice"].email]
-    assert "your part: 500 JPY (50%)" in bodies[market["bob"].email]
+    [told] = [m for m in mail.outbox if "accepted" in m.subject]
+    assert sorted(told.to) == sorted([market["alice"].email, market["bob"].email])
+    assert f"{market['alice'].username}: 334 JPY (33.3334%)" in told.body
+    assert f"{market['bob'].username}: 333 JPY (33.3333%)" in told.body
