@@ -23,9 +23,10 @@ def minor_unit(currency: str) -> Decimal:
     return Decimal(1) if currency in WHOLE_CURRENCIES else CENT
 
 
-def amount_text(amount: Decimal, currency: str) -> str:
-    """``amount`` in ``currency``'s minor unit, thousands grouped: 1,000 (JPY), 1,200.00 (EUR)."""
-    return f"{amount.quantize(minor_unit(currency)):,f}"
+def amount_text(amount: Decimal, currency: str, *, grouped: bool = True) -> str:
+    """``amount`` in ``currency``'s minor unit: 1,000 (JPY), 1,200.00 (EUR); without the
+    thousands' commas when not ``grouped`` (as the buyer's forms and facts show it)."""
+    return format(Decimal(amount).quantize(minor_unit(currency)), ",f" if grouped else "f")
 
 
 def amount_problem(amount: Decimal | None, currency: str) -> str:

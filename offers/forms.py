@@ -10,7 +10,7 @@ class DeclineForm(forms.Form):
     reason = forms.CharField(
         max_length=300,
         required=False,
-        label="Reason (optional, the vendor sees it)",
+        label="Reason (the vendor sees it)",
     )
 
 

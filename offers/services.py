@@ -63,13 +63,17 @@ def _validate_terms(
     today = timezone.localdate()
     if price is None or price < 0:
         errors["price"] = ["The price must be zero or more."]
-    if len(message) > MAX_MESSAGE:
-        errors["message"] = [f"At most {MAX_MESSAGE} characters."]
+    errors |= _message_errors(message)
     if delivery_date is not None and delivery_date < today:
         errors["delivery_date"] = ["The delivery date has passed."]
     if valid_until is not None and valid_until < today:
         errors["valid_until"] = ["An offer must be valid until today or later."]
     return errors
+
+
+def _message_errors(message: str) -> dict[str, list[str]]:
+    """An offer's message keeps to MAX_MESSAGE, whoever writes it (vendor or moderator)."""
+    return {"message": [f"At most {MAX_MESSAGE} characters."]} if len(message) > MAX_MESSAGE else {}
 
 
 def _amount_errors(
@@ -204,10 +208,8 @@ def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgre
 def offer_moderate_message(*, offer: Offer, message: str) -> Offer:
     """A moderator corrects an offer's message, under the rule a vendor's message keeps.
     Only the message is written: a decision or revision meanwhile is kept."""
-    if len(message) > MAX_MESSAGE:
-        raise DomainError(
-            "The message is too long.", errors={"message": [f"At most {MAX_MESSAGE} characters."]}
-        )
+    if errors := _message_errors(message):
+        raise DomainError("The message is too long.", errors=errors)
     Offer.objects.filter(pk=offer.pk).update(message=message, updated_at=timezone.now())
     offer.refresh_from_db()
     return offer

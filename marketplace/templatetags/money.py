@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import template
 
-from marketplace.codes import minor_unit
+from marketplace.codes import amount_text
 
 register = template.Library()
 
@@ -14,6 +14,4 @@ register = template.Library()
 @register.filter
 def amount(value: Decimal | None, currency: str) -> str:
     """1000 JPY as ``1000``, 240 EUR as ``240.00``; no amount as an empty text."""
-    if value is None:
-        return ""
-    return f"{Decimal(value).quantize(minor_unit(currency)):f}"
+    return "" if value is None else amount_text(value, currency, grouped=False)

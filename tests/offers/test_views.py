@@ -321,6 +321,10 @@ def test_decline_asks_for_confirmation_then_declines_with_reason(
     done = buyer_client.post(f"/offers/{offer.pk}/decline/", {"reason": "Too late for me"})
 
     assert asked.status_code == 200 and "This cannot be undone." in asked.content.decode()
+    assert (  # "optional" said once, by the field's own mark
+        '<label for="id_reason">Reason (the vendor sees it) <span class="optional">(optional)'
+        in asked.content.decode()
+    )
     assert too_long.status_code == 400
     assert 'id="id_reason_error"' in too_long.content.decode()
     assert "x" * 301 in too_long.content.decode()  # what was typed is kept
