@@ -623,6 +623,9 @@ PUBLISHED_COUNTER_PREFIX = "intents-published:"
 
 
 def _refuse_publishing_at_will(buyer_id: Any) -> None:
+    """Call inside the publication's transaction: the buyer's row stays locked until it
+    commits, so two publications at once count each other's intent."""
+    list(User.objects.select_for_update(no_key=True).filter(pk=buyer_id).values_list("pk"))
     if Intent.objects.filter(buyer_id=buyer_id, status=Status.OPEN).count() >= OPEN_AT_ONCE:
         raise DomainError(
             f"You have {OPEN_AT_ONCE} intents open: close or withdraw one first.",
@@ -681,8 +684,8 @@ def intent_publish(*, intent: Intent) -> Intent:
             kind=INVALID,
             errors={"invited": [NOBODY_INVITED]},
         )
-    _refuse_publishing_at_will(intent.buyer_id)
     with transaction.atomic():
+        _refuse_publishing_at_will(intent.buyer_id)
         intent = _transition(
             intent=intent,
             from_statuses=(Status.DRAFT,),

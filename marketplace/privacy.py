@@ -149,6 +149,9 @@ def account_delete(*, user: User) -> None:
     Vendors keep their own records (offers, agreements), anonymized.
     """
     with transaction.atomic():
+        # The person's row first, as a publication locks it before its intent: the two
+        # wait for each other, and never deadlock.
+        list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk"))
         for part in sorted(_parts.values(), key=lambda part: -part.order):
             if part.erase is not None:
                 part.erase(user)

@@ -268,3 +268,39 @@ def test_an_offer_in_flight_while_the_buyer_s_e_mail_is_claimed_is_told(
     assert errors == []
     told = any("1 new offer" in message.body for message in mail.outbox)
     assert told or intents_with_news_for_buyer().filter(pk=intent.pk).exists()
+
+
+def test_two_publications_at_once_keep_the_buyer_within_the_open_intents_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    import intents.services as intent_services
+    from intents.services import intent_publish
+
+    monkeypatch.setattr(intent_services, "OPEN_AT_ONCE", 2)
+    already_open = IntentFactory(status=Intent.Status.OPEN)
+    buyer = already_open.buyer
+    drafts = [IntentFactory(buyer=buyer, status=Intent.Status.DRAFT) for _ in range(2)]
+    # Each publication has counted the buyer's open intents before either commits,
+    # unless the first one's count holds the second back.
+    counted = threading.Barrier(2)
+    refuse = intent_services._refuse_publishing_at_will
+
+    def refuse_then_wait(buyer_id: Any) -> None:
+        refuse(buyer_id)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            counted.wait(timeout=2)
+
+    monkeypatch.setattr(intent_services, "_refuse_publishing_at_will", refuse_then_wait)
+
+    errors = in_threads(
+        *(
+            lambda draft=draft: intent_publish(intent=Intent.objects.get(pk=draft.pk))
+            for draft in drafts
+        )
+    )
+
+    assert [str(error) for error in errors] == [
+        "You have 2 intents open: close or withdraw one first."
+    ]
+    assert Intent.objects.filter(buyer=buyer, status=Intent.Status.OPEN).count() == 2
