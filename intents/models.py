@@ -225,6 +225,17 @@ class Intent(models.Model):
                 ),
                 name="intent_internal_has_organization_and_reward",
             ),
+            # Each status reached says when: the services stamp it in the same UPDATE.
+            *(
+                models.CheckConstraint(condition=condition, name=f"intent_{name}_is_stamped")
+                for name, condition in (
+                    ("published", Q(status="draft") | Q(published_at__isnull=False)),
+                    ("closed", ~Q(status="closed") | Q(closed_at__isnull=False)),
+                    ("awarded", ~Q(status="awarded") | Q(awarded_at__isnull=False)),
+                    ("withdrawn", ~Q(status="withdrawn") | Q(withdrawn_at__isnull=False)),
+                    ("expired", ~Q(status="expired") | Q(expired_at__isnull=False)),
+                )
+            ),
         ]
 
     def __str__(self) -> str:

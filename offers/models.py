@@ -119,6 +119,11 @@ class Offer(models.Model):
             models.CheckConstraint(
                 condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="offer_currency_code"
             ),
+            # Withdrawn, declined, accepted or lapsed: the services stamp when.
+            models.CheckConstraint(
+                condition=Q(status="submitted") | Q(decided_at__isnull=False),
+                name="offer_decision_is_stamped",
+            ),
         ]
 
     def __str__(self) -> str:

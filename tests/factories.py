@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -62,6 +62,10 @@ class VendorFactory(factory.django.DjangoModelFactory):
             type(self).objects.filter(pk=self.pk).update(match_keys=self.match_keys)
 
 
+def _stamp_if(reached: bool) -> datetime | None:
+    return timezone.now() if reached else None
+
+
 class IntentFactory(factory.django.DjangoModelFactory):
     """An open intent by default."""
 
@@ -81,6 +85,11 @@ class IntentFactory(factory.django.DjangoModelFactory):
     offers_close_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
     status = Intent.Status.OPEN
     published_at = factory.LazyFunction(timezone.now)
+    # The status's own stamp, as the services write it (the database insists).
+    closed_at = factory.LazyAttribute(lambda i: _stamp_if(i.status == Intent.Status.CLOSED))
+    awarded_at = factory.LazyAttribute(lambda i: _stamp_if(i.status == Intent.Status.AWARDED))
+    withdrawn_at = factory.LazyAttribute(lambda i: _stamp_if(i.status == Intent.Status.WITHDRAWN))
+    expired_at = factory.LazyAttribute(lambda i: _stamp_if(i.status == Intent.Status.EXPIRED))
 
 
 class OfferFactory(factory.django.DjangoModelFactory):
@@ -93,6 +102,7 @@ class OfferFactory(factory.django.DjangoModelFactory):
     price = Decimal("250.00")
     currency = factory.LazyAttribute(lambda offer: offer.intent.currency)
     status = Offer.Status.SUBMITTED
+    decided_at = factory.LazyAttribute(lambda o: _stamp_if(o.status != Offer.Status.SUBMITTED))
 
     @factory.post_generation
     def noticed(offer: Offer, create: bool, extracted: object, **kwargs: object) -> None:

@@ -552,7 +552,9 @@ def test_the_missing_slash_redirect_keeps_the_address_percent_encoded(
 def test_a_refusal_reads_as_english_whatever_the_status(
     api: APIClient, world: dict[str, Any]
 ) -> None:
-    Offer.objects.filter(pk=world["offer"].pk).update(status=Offer.Status.ACCEPTED)
+    Offer.objects.filter(pk=world["offer"].pk).update(
+        status=Offer.Status.ACCEPTED, decided_at=timezone.now()
+    )
     body = assert_problem(api.post(f"/api/v1/offers/{world['offer'].pk}/withdraw/"), 409)
     assert body["detail"] == "An accepted offer cannot be withdrawn."
 

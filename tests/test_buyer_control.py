@@ -287,7 +287,9 @@ def test_terms_cannot_change_once_offers_have_arrived(
 
     assert "terms" in refused.value.errors
     assert [t["code"] for t in Intent.objects.get(pk=intent.pk).terms_for_vendors] == ["no-sharing"]
-    Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.WITHDRAWN)
+    Offer.objects.filter(pk=offer.pk).update(
+        status=Offer.Status.WITHDRAWN, decided_at=timezone.now()
+    )
     intent_update(intent=intent, terms=terms_of("no-sharing", "no-marketing"))
     assert len(Intent.objects.get(pk=intent.pk).terms_for_vendors) == 2
 

@@ -28,11 +28,21 @@ pytestmark = pytest.mark.django_db
         {"visibility": "everyone"},
         {"max_vendors": 0},
         {"max_vendors": 201},
+        # A status reached without the time it was reached.
+        {"status": "open", "published_at": None},
+        {"status": "closed", "closed_at": None},
+        {"status": "awarded", "awarded_at": None},
+        {"status": "withdrawn", "withdrawn_at": None},
+        {"status": "expired", "expired_at": None},
     ],
 )
 def test_database_refuses(fields: dict[str, object]) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         IntentFactory(**fields)
+
+
+def test_database_accepts_a_draft_never_published() -> None:
+    assert IntentFactory(status="draft", published_at=None).pk
 
 
 def test_database_accepts_open_ended_budget() -> None:

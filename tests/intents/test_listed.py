@@ -204,7 +204,9 @@ def test_relist_notices_repairs_what_older_code_left_behind(
         NoticeFactory(intent=intent, vendor=vendor)
     later = timezone.now() + timedelta(days=20)
     # What code that does not relist would leave: changes behind the notices' back.
-    Intent.objects.filter(pk=closed.pk).update(status=Intent.Status.CLOSED)
+    Intent.objects.filter(pk=closed.pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now()
+    )
     Intent.objects.filter(pk=moved.pk).update(offers_close_at=later)
     Notice.objects.filter(intent=fine).update(closes_at=None)
 

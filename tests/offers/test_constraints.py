@@ -34,7 +34,18 @@ def test_at_most_one_accepted_offer_per_intent() -> None:
         OfferFactory(intent=intent, vendor=VendorFactory(), status=Offer.Status.ACCEPTED)
 
 
-@pytest.mark.parametrize("fields", [{"price": Decimal("-0.01")}, {"currency": "eur"}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"price": Decimal("-0.01")},
+        {"currency": "eur"},
+        # Decided without the time it was decided.
+        *(
+            {"status": status, "decided_at": None}
+            for status in ("withdrawn", "declined", "accepted", "lapsed")
+        ),
+    ],
+)
 def test_database_refuses(fields: dict[str, object]) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         OfferFactory(**fields)

@@ -308,7 +308,9 @@ def test_rating_once_for_the_accepted_offer_feeds_reputation(
     vendor = VendorFactory()
     accepted = OfferFactory(intent=open_intent, vendor=vendor, status=Offer.Status.ACCEPTED)
     other = OfferFactory(intent=open_intent, status=Offer.Status.DECLINED)
-    Intent.objects.filter(pk=open_intent.pk).update(status=Intent.Status.AWARDED)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        status=Intent.Status.AWARDED, awarded_at=timezone.now()
+    )
     earlier = OfferFactory(vendor=vendor, status=Offer.Status.ACCEPTED)
     Rating.objects.create(offer=earlier, vendor=vendor, stars=4)
     vendor.rating_count, vendor.rating_mean = 1, Decimal("4.00")

@@ -517,7 +517,9 @@ def test_at_the_deadline_the_rfp_closes_and_the_poster_is_reminded_once_a_day(
 
 def test_no_reminder_once_decided(market: dict[str, Any]) -> None:
     made = proposal(market["intent"], market["alice"])
-    Intent.objects.filter(pk=market["intent"].pk).update(status=Intent.Status.CLOSED)
+    Intent.objects.filter(pk=market["intent"].pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now()
+    )
     proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
 
     assert remind_posters() == 0

@@ -113,7 +113,9 @@ def test_revise_refuses_another_vendor(vendor: Vendor, open_intent: Intent) -> N
 
 def test_revise_refuses_once_intent_closed(vendor: Vendor, open_intent: Intent) -> None:
     offer = submit(vendor, open_intent)
-    Intent.objects.filter(pk=open_intent.pk).update(status=Intent.Status.CLOSED)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now()
+    )
     with pytest.raises(DomainError) as refused:
         offer_revise(offer=offer, vendor=vendor, price=Decimal("1"))
     assert refused.value.kind == CONFLICT
@@ -154,7 +156,9 @@ def test_accept_awards_intent_and_declines_the_others(open_intent: Intent) -> No
 
 def test_accept_on_closed_intent_is_allowed(open_intent: Intent) -> None:
     offer = OfferFactory(intent=open_intent)
-    Intent.objects.filter(pk=open_intent.pk).update(status=Intent.Status.CLOSED)
+    Intent.objects.filter(pk=open_intent.pk).update(
+        status=Intent.Status.CLOSED, closed_at=timezone.now()
+    )
     assert offer_accept(offer=offer, buyer=open_intent.buyer).status == Offer.Status.ACCEPTED
 
 
