@@ -1142,7 +1142,9 @@ def test_a_reminder_whose_sending_failed_goes_on_the_next_run_and_others_still_g
     for intent, author in ((failing, market["alice"]), (other, market["carol"])):
         proposal(intent, author)
         Intent.objects.filter(pk=intent.pk).update(
-            status=Intent.Status.CLOSED, offers_close_at=timezone.now() - timedelta(minutes=1)
+            status=Intent.Status.CLOSED,
+            closed_at=timezone.now(),
+            offers_close_at=timezone.now() - timedelta(minutes=1),
         )
     real_send = proposal_dispositions.send_mail
 
