@@ -8,6 +8,11 @@ urlpatterns = [
     # Before Django's own: its e-mail is sent by a task.
     path("accounts/password_reset/", marketplace_views.password_reset, name="password_reset"),
     path("accounts/logout/", marketplace_views.log_out, name="logout"),
+    path(
+        "accounts/password_change/",
+        marketplace_views.OwnPasswordChangeView.as_view(),
+        name="password_change",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
     path("intents/", include("intents.urls")),
@@ -17,5 +22,6 @@ urlpatterns = [
 
 # Problem details (RFC 9457) under /api/, the usual pages elsewhere.
 handler400 = "marketplace.api.problems.handler400"
+handler403 = "marketplace.api.problems.handler403"
 handler404 = "marketplace.api.problems.handler404"
 handler500 = "marketplace.api.problems.handler500"

@@ -17,6 +17,9 @@ A password reset likewise only enqueues its e-mail (Django's form, sent by a tas
 Each kind of e-mail goes to one address at most ``MAILS_PER_ADDRESS_HOUR``
 times an hour (a fixed window), so the forms cannot bury one address in mail.
 There is no limit per client address (none is known reliably behind a proxy).
+
+A login's address, for the lockout of a username from one address (django-axes),
+is :func:`login_address`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
 from marketplace.counters import count_in_windows
 from marketplace.errors import CONFLICT, INVALID, DomainError
@@ -158,3 +162,19 @@ def account_mail_counted(kind: str, email: str) -> bool:
 def this_hour() -> int:
     """The number of the hour-long window now (since the epoch)."""
     return int(time.time() // HOUR)
+
+
+def login_address(request: HttpRequest) -> str | None:
+    """The address a login attempt came from, as far as it can be trusted.
+
+    Behind ``TRUSTED_PROXIES`` proxies, each appending the address it was reached
+    from to ``X-Forwarded-For``, that is the entry the outermost proxy added;
+    whatever a client wrote there itself stays to its left, unread. Without a
+    proxy, or with fewer entries than proxies (a request that went round them),
+    the socket's peer.
+    """
+    proxies = settings.TRUSTED_PROXIES
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if proxies and len(forwarded) >= proxies and forwarded[-proxies]:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")

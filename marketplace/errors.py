@@ -1,4 +1,4 @@
-"""The one domain error type.
+"""The domain error type, and a request refused before any view.
 
 Services raise :class:`DomainError`; the web layer shows it as a form message
 and the API layer turns it into an RFC 9457 problem response with the status
@@ -6,6 +6,8 @@ that matches ``kind``.
 """
 
 from __future__ import annotations
+
+from django.core.exceptions import BadRequest
 
 INVALID = "invalid"  # the input breaks a rule -> 400
 CONFLICT = "conflict"  # the object's state forbids it -> 409
@@ -42,3 +44,9 @@ class DomainError(Exception):
 def with_article(word: str) -> str:
     """``word`` after its indefinite article, for a sentence's start: "An accepted", "A declined"."""
     return f"{'An' if word[:1] in 'aeiou' else 'A'} {word}"
+
+
+class RequestRefused(BadRequest):
+    """A request refused before any view, with a reason meant for whoever sent it: the
+    400 (a page, or a problem document under /api/) says it, where a ``BadRequest`` of
+    Django's own says only that the request is not valid."""

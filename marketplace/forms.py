@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, UserCreationForm
+from django.http import HttpRequest
 
 from marketplace.accounts import USERNAME_ADDRESS, password_reset_request
 from marketplace.codes import currency_choices
@@ -161,6 +163,29 @@ class ExperienceForm(forms.Form):
     outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
+NOT_YOUR_PASSWORD = "This is not your password."
+
+
+def _password_is_theirs(request: HttpRequest, user: User, password: str) -> bool:
+    """Asked as a login asks: each wrong password counts towards the username's lockout
+    (django-axes), so a session left open is no place to guess it without limit."""
+    return authenticate(request, username=user.get_username(), password=password) == user
+
+
+class OwnPasswordChangeForm(PasswordChangeForm):
+    """Django's form, with the old password checked as :func:`_password_is_theirs` does."""
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        if not _password_is_theirs(self.request, self.user, old_password):
+            raise forms.ValidationError(NOT_YOUR_PASSWORD, code="password_incorrect")
+        return old_password
+
+
 class AccountDeleteForm(forms.Form):
     """Erasing an account asks for its password: a session left open is not enough."""
 
@@ -171,12 +196,12 @@ class AccountDeleteForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.request = request
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("This is not your password.")
+        if not _password_is_theirs(self.request, self.request.user, password):
+            raise forms.ValidationError(NOT_YOUR_PASSWORD)
         return password

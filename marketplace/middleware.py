@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
+
+from marketplace.errors import RequestRefused
 
 
 class PrivatePagesMiddleware:
@@ -46,11 +47,11 @@ class QueryGuardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         for name, value in request.GET.items():
             if "\x00" in name or "\x00" in value:
-                raise BadRequest("A NUL byte cannot be part of a query.")
+                raise RequestRefused("A NUL byte cannot be part of a query.")
             if request.path.startswith("/admin/"):
                 for suffix, (low, high) in DATE_PARTS.items():
                     if name.endswith(suffix) and not (
                         value.isascii() and value.isdigit() and low <= int(value) <= high
                     ):
-                        raise BadRequest(f"{name} is a whole number from {low} to {high}.")
+                        raise RequestRefused(f"{name} is a whole number from {low} to {high}.")
         return self.get_response(request)

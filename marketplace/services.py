@@ -229,12 +229,20 @@ PROFILE_FIELDS = (
     "daily_capacity",
     "is_paused",
 )
+# What an operator checked when verifying a vendor: changing any of them withdraws the
+# badge until an operator checks again (a verified vendor could otherwise take any name).
+VERIFIED_FIELDS = ("name", "website", "contact_email")
+UNVERIFIED_BY_CHANGE = (
+    "Your name, website or contact e-mail changed, so the vendor is not shown as verified"
+    " until an operator checks them again."
+)
 
 
 def vendor_update(
     *, vendor: Vendor, categories: list[Category] | None = None, **changes: object
 ) -> Vendor:
-    """Change a vendor's own profile. Verification and suspension are not here.
+    """Change a vendor's own profile. Verification and suspension are not here, but a
+    change to what verification checked (``VERIFIED_FIELDS``) withdraws it.
 
     The changes are merged into the vendor's row as it is once locked, not as
     the caller read it: two edits at once both keep their changes, and what
@@ -256,6 +264,11 @@ def vendor_update(
         )
         if errors:
             raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)
+        if any(
+            field in changes and changes[field] != getattr(locked, field)
+            for field in VERIFIED_FIELDS
+        ):
+            locked.is_verified = False
         for field, value in changes.items():
             setattr(locked, field, value)
         _derive_matching_fields(locked)
@@ -268,7 +281,13 @@ def vendor_update(
         # Intents already open that now fit this vendor are noticed after commit
         # (the request recorded with the profile: see vendor_request_catch_up).
         locked.catch_up_requested_at = timezone.now()
-        written = [*PROFILE_FIELDS, *DERIVED_FIELDS, "catch_up_requested_at", "updated_at"]
+        written = [
+            *PROFILE_FIELDS,
+            *DERIVED_FIELDS,
+            "is_verified",
+            "catch_up_requested_at",
+            "updated_at",
+        ]
         # The profile's columns alone: a suspension, the capacity counters or the
         # reputation written meanwhile are kept.
         locked.save(update_fields=written)

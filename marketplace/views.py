@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LogoutView, PasswordResetView
+from django.contrib.auth.views import LogoutView, PasswordChangeView, PasswordResetView
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +22,7 @@ from marketplace.errors import DomainError
 from marketplace.forms import (
     AccountDeleteForm,
     ApiKeyForm,
+    OwnPasswordChangeForm,
     PasswordResetRequestForm,
     SignUpFinishForm,
     SignUpForm,
@@ -36,7 +37,13 @@ from marketplace.selectors import (
     deliveries_of_endpoint,
     webhook_endpoints_of_vendor,
 )
-from marketplace.services import api_key_create, api_key_revoke, vendor_unblock, vendor_update
+from marketplace.services import (
+    UNVERIFIED_BY_CHANGE,
+    api_key_create,
+    api_key_revoke,
+    vendor_unblock,
+    vendor_update,
+)
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
@@ -137,12 +144,15 @@ def vendor_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = dict(form.cleaned_data)
         categories = list(changes.pop("categories"))
+        was_verified = vendor.is_verified
         try:
             vendor_update(vendor=vendor, categories=categories, **changes)
         except DomainError as error:
             add_domain_error(form, error)
         else:
             messages.success(request, "Profile saved.")
+            if was_verified and not vendor.is_verified:
+                messages.info(request, UNVERIFIED_BY_CHANGE)
             return redirect("vendor-profile")
     return render(request, "marketplace/vendor_profile.html", {"vendor": vendor, "form": form})
 
@@ -316,7 +326,7 @@ def unblock_vendor(request: HttpRequest, vendor_id: str) -> HttpResponse:
 @login_required
 def account_delete_view(request: HttpRequest) -> HttpResponse:
     """GET explains what happens; POST, confirmed with the password, erases the account."""
-    form = AccountDeleteForm(request.POST or None, user=request.user)
+    form = AccountDeleteForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         account_delete(user=request.user)
         logout(request)
@@ -328,3 +338,12 @@ def account_delete_view(request: HttpRequest) -> HttpResponse:
         {"form": form},
         status=400 if form.is_bound else 200,
     )
+
+
+class OwnPasswordChangeView(PasswordChangeView):
+    """Django's page, with the old password counted towards the lockout as a login is."""
+
+    form_class = OwnPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return super().get_form_kwargs() | {"request": self.request}

@@ -311,8 +311,15 @@ async def _post(url: str, body: str, headers: dict[str, str], addresses: list[st
             proxy=proxy,
         ) as client,
     ):
+
+        async def status_of(url: httpx.URL | str, **options: Any) -> int:
+            # The answer's status alone: its body is never read (nor decompressed), so
+            # no answer, however large, reaches this process's memory.
+            async with client.stream("POST", url, content=content, **options) as response:
+                return response.status_code
+
         if proxy is not None or not addresses:
-            return (await client.post(url, content=content, headers=headers)).status_code
+            return await status_of(url, headers=headers)
         target = httpx.URL(url)
         pinned_headers = headers | {"host": target.netloc.decode("ascii")}
         extensions = (
@@ -320,13 +327,9 @@ async def _post(url: str, body: str, headers: dict[str, str], addresses: list[st
         )
 
         async def to(address: str) -> int:
-            response = await client.post(
-                target.copy_with(host=address),
-                content=content,
-                headers=pinned_headers,
-                extensions=extensions,
+            return await status_of(
+                target.copy_with(host=address), headers=pinned_headers, extensions=extensions
             )
-            return response.status_code
 
         for address in addresses[:-1]:
             with suppress(httpx.ConnectError, httpx.ConnectTimeout):  # the next one

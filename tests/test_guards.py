@@ -184,15 +184,47 @@ def test_the_log_out_address_opened_asks_rather_than_answers_405(client: Client)
         "/intents/?sort=%00",
     ],
 )
-def test_a_query_the_database_cannot_take_is_a_400(admin_client: Client, query: str) -> None:
-    assert admin_client.get(query).status_code == 400
+def test_a_query_the_database_cannot_take_is_a_400_that_says_why(
+    admin_client: Client, query: str
+) -> None:
+    response = admin_client.get(query)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert ("A NUL byte cannot be part of a query." in page) or ("is a whole number from" in page)
+    assert 'class="site-header"' in page  # the site's own page, with its navigation
 
 
-def test_a_nul_byte_in_an_api_query_is_a_problem(api: APIClient) -> None:
+def test_a_nul_byte_in_an_api_query_is_a_problem_that_says_why(api: APIClient) -> None:
     response = api.get("/api/v1/intents/?q=%00")
 
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "A NUL byte cannot be part of a query."
+
+
+def test_a_page_not_found_says_why_on_the_site_s_own_page(client: Client, buyer: User) -> None:
+    client.force_login(buyer)
+
+    mine_only = client.get(f"/intents/{IntentFactory().pk}/")
+    nowhere = client.get("/no-such-page/")
+
+    assert mine_only.status_code == 404
+    assert "No such intent of yours." in mine_only.content.decode()
+    assert nowhere.status_code == 404
+    assert "There is nothing at this address" in nowhere.content.decode()
+    for response in (mine_only, nowhere):
+        assert f"Log out {buyer.username}" in response.content.decode()  # the site's header
+
+
+def test_a_page_refused_says_why_on_the_site_s_own_page(client: Client, buyer: User) -> None:
+    client.force_login(buyer)
+
+    response = client.get("/vendor/")
+
+    assert response.status_code == 403
+    assert "Only a vendor&#x27;s staff can manage a vendor." in response.content.decode()
+    assert f"Log out {buyer.username}" in response.content.decode()
 
 
 def test_a_blocked_vendor_s_offer_on_a_closed_intent_is_not_accepted(
@@ -286,3 +318,21 @@ def test_a_new_intent_form_sent_again_does_not_undo_an_edit_of_its_draft(
     draft.refresh_from_db()
     assert "was changed since you opened this form" in refused.content.decode()
     assert (draft.status, draft.description) == (Intent.Status.DRAFT, "Edited in another tab.")
+
+
+def test_a_crash_on_a_page_is_the_site_s_own_500_without_the_error_s_words(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import marketplace.views as views
+
+    def crash(request: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "render", crash)  # the home page's one call
+    client.raise_request_exception = False
+
+    page = client.get("/")
+
+    assert page.status_code == 500
+    assert "Something went wrong on our side" in page.content.decode()
+    assert "a bug" not in page.content.decode()

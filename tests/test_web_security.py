@@ -165,6 +165,82 @@ def test_lockout_is_per_username_and_address(settings: Any) -> None:
     assert login(Client(), "grace", PASSWORD, address="198.51.100.9").status_code == 302
 
 
+def test_behind_a_proxy_the_lockout_is_per_client_address_not_the_proxy_s(
+    settings: Any,
+) -> None:
+    """Every login reaches the site from the proxy: keyed on it, five wrong passwords
+    from anyone would lock the username out for everyone."""
+    settings.TRUSTED_PROXIES = 1
+    UserFactory(username="grace")
+
+    def through_proxy(forwarded_for: str, password: str) -> Any:
+        return Client().post(
+            "/accounts/login/",
+            {"username": "grace", "password": password},
+            REMOTE_ADDR="10.0.0.2",  # the proxy
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        )
+
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        # What the guesser writes itself is left of what the proxy adds: not read.
+        through_proxy(f"192.0.2.{number}, 203.0.113.66", "guess")
+
+    assert through_proxy("192.0.2.99, 203.0.113.66", PASSWORD).status_code == 429
+    assert through_proxy("198.51.100.7", PASSWORD).status_code == 302  # grace herself
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(settings: Any) -> None:
+    settings.TRUSTED_PROXIES = 0
+    UserFactory(username="grace")
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(
+            "/accounts/login/",
+            {"username": "grace", "password": "guess"},
+            REMOTE_ADDR="203.0.113.66",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{number}",  # a new address each time, made up
+        )
+
+    assert login(Client(), "grace", PASSWORD, address="203.0.113.66").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/me/delete/", lambda guess: {"password": guess}),  # without confirm: a pure check
+        (
+            "/accounts/password_change/",
+            lambda guess: {
+                "old_password": guess,
+                "new_password1": "a-new-Long-passphrase-7",
+                "new_password2": "a-new-Long-passphrase-7",
+            },
+        ),
+    ],
+)
+def test_guessing_the_password_in_an_open_session_counts_towards_the_lockout(
+    settings: Any, path: str, form: Any
+) -> None:
+    """A session left open is not enough to erase the account or change its password,
+    and no place to guess the password without limit either."""
+    user = UserFactory(username="grace")
+    session = Client(REMOTE_ADDR="203.0.113.7")
+    session.force_login(user)
+    for number in range(settings.AXES_FAILURE_LIMIT - 1):
+        wrong = session.post(path, form(f"guess-{number}"), REMOTE_ADDR="203.0.113.7")
+        assert wrong.status_code in (200, 400)
+        assert "This is not your password." in wrong.content.decode()
+
+    locked = session.post(path, form("guess-last"), REMOTE_ADDR="203.0.113.7")
+    right_too = session.post(path, form(PASSWORD), REMOTE_ADDR="203.0.113.7")
+
+    for response in (locked, right_too):
+        assert response.status_code == 429
+        assert b"Too many failed log-in attempts" in response.content
+    assert login(Client(), "grace", PASSWORD).status_code == 429  # nor log in from there
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and user.is_active
+
+
 def test_a_successful_login_resets_the_count(settings: Any) -> None:
     UserFactory(username="grace")
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):

@@ -308,6 +308,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every command's output
+# The address is the socket's peer, unless TRUSTED_PROXIES proxies (a TLS terminator,
+# a load balancer) stand in front, each appending the address it was reached from to
+# X-Forwarded-For: then the one the outermost proxy saw (marketplace.accounts).
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "marketplace.accounts.login_address"
 
 # --- Intentcast ------------------------------------------------------------
 # Vendors' webhook URLs that resolve to private addresses are refused unless

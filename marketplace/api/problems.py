@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from marketplace.errors import (
     THROTTLED,
     UNPROCESSABLE,
     DomainError,
+    RequestRefused,
 )
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -156,15 +158,29 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    reason = str(exception) if isinstance(exception, RequestRefused) else ""
     if _is_api(request):
-        return problem_http_response(400, "The request is not valid.")
-    return defaults.bad_request(request, exception)
+        return problem_http_response(400, reason or "The request is not valid.")
+    return render(request, "400.html", {"reason": reason}, status=400)
+
+
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return problem_http_response(403, "You may not do this.")
+    return render(request, "403.html", {"reason": _own_reason(exception)}, status=403)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return problem_http_response(404, "There is nothing at this address.")
-    return defaults.page_not_found(request, exception)
+    return render(request, "404.html", {"reason": _own_reason(exception)}, status=404)
+
+
+def _own_reason(exception: Exception) -> str:
+    """The message a view gave its ``Http404`` or ``PermissionDenied`` ("No such intent of
+    yours."); none for an address no URL pattern matches."""
+    message = exception.args[0] if exception.args else ""
+    return message if isinstance(message, str) else ""
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

@@ -170,6 +170,13 @@ class VendorSerializer(StrictModelSerializer):
             "is_paused",
         ]
         read_only_fields = ["id", "slug", "is_verified"]
+        extra_kwargs = {
+            "is_verified": {
+                "help_text": "Set by an operator who checked the vendor's name, website and"
+                " contact e-mail; changing any of them sets it back to false until an"
+                " operator checks again."
+            }
+        }
 
 
 class EventSerializer(serializers.Serializer):

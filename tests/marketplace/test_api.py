@@ -127,6 +127,37 @@ def test_vendor_profile_read_and_patch(api: APIClient, vendor: Vendor) -> None:
     assert set(vendor.categories.all()) == {other, Category.objects.get(slug="plumbing")}
 
 
+@pytest.mark.parametrize("field", ["name", "website", "contact_email"])
+def test_changing_what_an_operator_verified_withdraws_the_badge(
+    api: APIClient, vendor: Vendor, field: str
+) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(is_verified=True)
+    value = {
+        "name": "Pixel Foundry",
+        "website": "https://pixel.test",
+        "contact_email": "x@pixel.test",
+    }
+
+    response = api.patch("/api/v1/vendor/", {field: value[field]}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["is_verified"] is False
+    vendor.refresh_from_db()
+    assert vendor.is_verified is False
+
+
+def test_other_profile_changes_keep_the_badge(api: APIClient, vendor: Vendor) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(is_verified=True)
+    unchanged = {"name": vendor.name, "website": vendor.website}
+
+    response = api.patch(
+        "/api/v1/vendor/", {**unchanged, "keywords": ["taps"], "daily_capacity": 7}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["is_verified"] is True
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -202,6 +233,8 @@ def test_schema_and_docs_are_served(client: object) -> None:
     docs = APIClient().get("/api/v1/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+    assert b'<html lang="en">' in docs.content  # screen readers read it as English
+    assert b"<redoc spec-url=" in docs.content
 
 
 def test_the_schema_declares_every_security_scheme_it_uses_and_the_export_as_json_ld(

@@ -51,6 +51,28 @@ def test_profile_edit(staff_client: Client, vendor: Vendor, category: Category) 
     assert set(vendor.categories.values_list("slug", flat=True)) == {"plumbing", "painting"}
 
 
+def test_a_verified_vendor_renamed_is_told_its_badge_waits_for_an_operator(
+    staff_client: Client, vendor: Vendor, category: Category
+) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(is_verified=True)
+    vendor.categories.set([category])
+    form = {
+        "name": "Renamed GmbH",
+        "contact_email": vendor.contact_email,
+        "categories": [category.pk],
+        "regions": "de",
+        "keywords": "",
+        "daily_capacity": "10",
+    }
+
+    response = staff_client.post("/vendor/", form, follow=True)
+
+    assert b"not shown as verified until an operator checks them again" in response.content
+    assert b"Not verified yet." in response.content
+    vendor.refresh_from_db()
+    assert vendor.is_verified is False
+
+
 def test_profile_refuses_bad_region_and_keeps_values(staff_client: Client, vendor: Vendor) -> None:
     response = staff_client.post(
         "/vendor/",

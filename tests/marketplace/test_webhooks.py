@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import subprocess
@@ -487,3 +488,32 @@ def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(
     assert delivery.last_error == "no answer within 1 s"
     assert delivery.last_latency_ms < 3000
     assert delivery.status == WebhookDelivery.Status.PENDING  # retried later
+
+
+def test_a_receiver_s_endless_answer_is_not_read_only_its_status(
+    vendor: Vendor, monkeypatch: Any
+) -> None:
+    """The body could be gigabytes, or a small gzip of them: reading it would take the
+    worker's (or, for a test send, the web process's) memory."""
+    monkeypatch.setattr("marketplace.webhooks.TIMEOUT_SECONDS", 2)
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def endless() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        with connection, contextlib.suppress(OSError):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")
+            while not done.is_set():
+                connection.sendall(bytes(65536))
+
+    threading.Thread(target=endless, daemon=True).start()
+    webhook_endpoint_create(vendor=vendor, url=f"http://127.0.0.1:{server.getsockname()[1]}/")
+    try:
+        delivery = deliver_event(vendor)
+    finally:
+        done.set()
+        server.close()
+
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
+    assert delivery.last_latency_ms < 1000
