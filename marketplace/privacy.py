@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from marketplace.models import AuditEntry, User, VendorBlock
+from marketplace.models import AuditEntry, User, Vendor, VendorBlock
 
 # An exporter adds its nodes to the document being built (and may enrich
 # nodes added by a lower layer, e.g. offers attach to each Demand).
@@ -116,6 +116,8 @@ def _erase_marketplace(user: User) -> None:
     typed = Q(username__iexact=user.get_username()) | Q(username__iexact=user.email)
     for model in (AccessAttempt, AccessFailureLog, AccessLog):
         model.objects.filter(typed).delete()
+    if user.vendor_id is not None:
+        _vendor_lets_go_of(user)
     marker = f"deleted-{user.pk}-{timezone.now():%Y%m%d%H%M%S}"
     user.username = marker
     user.email = f"{marker}{ERASED_EMAIL_DOMAIN}"
@@ -129,6 +131,27 @@ def _erase_marketplace(user: User) -> None:
     AuditEntry.objects.filter(user=user).delete()
     VendorBlock.objects.filter(buyer=user).delete()
     admin_log_forget(User, [user.pk])
+
+
+def _vendor_lets_go_of(user: User) -> None:
+    """A vendor's staff member is erased: their address stops being the vendor's contact.
+
+    The vendor's e-mails go to the longest-standing staff member left instead. With none
+    left, the vendor is paused: nobody could log in to answer, or to pause it, while
+    its notices kept taking places among the vendors each buyer's intent reaches.
+    """
+    vendor = Vendor.objects.select_for_update(no_key=True).get(pk=user.vendor_id)
+    left = (
+        User.objects.filter(vendor=vendor, is_active=True)
+        .exclude(pk=user.pk)
+        .order_by("date_joined", "pk")
+        .first()
+    )
+    if vendor.contact_email.lower() == user.email.lower():
+        vendor.contact_email = left.email if left is not None else ""
+    if left is None:
+        vendor.is_paused = True
+    vendor.save(update_fields=["contact_email", "is_paused", "updated_at"])
 
 
 def admin_log_forget(model: type[Any], pks: Iterable[Any]) -> None:

@@ -105,6 +105,7 @@ def organization_page(request: HttpRequest, slug: str) -> HttpResponse:
                 confirmed_at__isnull=True,
                 offer__status=Offer.Status.SUBMITTED,
                 offer__intent__organization=organization,
+                offer__intent__is_hidden=False,
             ).select_related("offer__intent", "offer__member"),
         },
     )
@@ -254,13 +255,16 @@ def proposal_coauthor_answer_view(
     request: HttpRequest, slug: str, proposal_id: str
 ) -> HttpResponse:
     _, proposal = _proposal(request, slug, proposal_id)
+    answer = request.POST.get("answer")
     try:
-        if request.POST.get("answer") == "confirm":
+        if answer == "confirm":
             coauthor_confirm(member=request.user, proposal=proposal)
             messages.success(request, "You confirmed your co-authorship.")
-        else:
+        elif answer == "decline":
             coauthor_decline(member=request.user, proposal=proposal)
             messages.success(request, "You are no longer a co-author of this proposal.")
+        else:  # nothing chosen: nothing changes
+            messages.error(request, "Choose to confirm or to decline the co-authorship.")
     except DomainError as error:
         messages.error(request, error.text)
     return _back(slug, proposal.intent_id)
@@ -312,7 +316,8 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
     """Accept the proposals given a share (in percent) and decline the rest.
 
     The first POST shows what will happen (who gets how much, who is declined);
-    only the confirming POST awards.
+    only the confirming POST awards. A confirmation that no longer fits (a
+    proposal made or withdrawn since) shows the award again, as it is now.
     """
     organization, intent = _rfp(request, slug, intent_id)
     shares = {
@@ -320,32 +325,40 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
         for key, value in request.POST.items()
         if key.startswith(SHARE_PREFIX) and value.strip()
     }
-    if request.POST.get("confirm") != "1":
+    if request.POST.get("confirm") == "1":
+        # The proposals the poster was shown as declined: none other may be.
+        seen_declined = [pk for pk in request.POST.get("declined", "").split(",") if pk]
         try:
-            rows, declined = proposals_award_preview(
-                intent=intent, poster=request.user, shares=shares
+            entries = proposals_award(
+                intent=intent, poster=request.user, shares=shares, seen_declined=seen_declined
             )
         except DomainError as error:
-            messages.error(request, error.text)
+            if "declined" not in error.errors:
+                messages.error(request, error.text)
+                return _back(slug, intent.pk)
+            messages.error(request, error.message)  # and the award as it is now
+        else:
+            messages.success(
+                request, f"Awarded: the reward is split among {len(entries)} member(s)."
+            )
             return _back(slug, intent.pk)
-        return render(
-            request,
-            "offers/award_confirm.html",
-            {
-                "organization": organization,
-                "intent": intent,
-                "rows": rows,
-                "declined": declined,
-                "shares": shares,
-            },
-        )
     try:
-        entries = proposals_award(intent=intent, poster=request.user, shares=shares)
+        rows, declined = proposals_award_preview(intent=intent, poster=request.user, shares=shares)
     except DomainError as error:
         messages.error(request, error.text)
-    else:
-        messages.success(request, f"Awarded: the reward is split among {len(entries)} member(s).")
-    return _back(slug, intent.pk)
+        return _back(slug, intent.pk)
+    return render(
+        request,
+        "offers/award_confirm.html",
+        {
+            "organization": organization,
+            "intent": intent,
+            "rows": rows,
+            "declined": declined,
+            "declined_ids": ",".join(str(proposal.pk) for proposal in declined),
+            "shares": shares,
+        },
+    )
 
 
 @login_required

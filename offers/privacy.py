@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
@@ -71,6 +71,20 @@ def offer_node(offer: Offer) -> dict[str, Any]:
         # The buyer's own comparison: their rank and shortlist.
         "ic:buyerRank": offer.buyer_rank,
         "ic:shortlisted": offer.is_shortlisted,
+    } | (_proposal_fields(offer) if offer.member_id is not None else {})
+
+
+def _proposal_fields(proposal: Offer) -> dict[str, Any]:
+    """What the RFP's poster saw of a proposal besides an offer's fields, and the share of
+    the reward they gave it. Its co-authors are to be prefetched with their accounts."""
+    return {
+        "ic:approach": proposal.approach,
+        "ic:estimate": proposal.estimate,
+        "ic:rewardPercent": (
+            None if proposal.reward_percent is None else str(proposal.reward_percent)
+        ),
+        "ic:authors": [proposal.member.get_username()]
+        + [row.member.get_username() for row in proposal.coauthors.all()],
     }
 
 
@@ -91,7 +105,14 @@ def export_offers(user: User, document: dict[str, Any]) -> None:
     sealed = {
         str(intent.pk) for intent in Intent.objects.filter(buyer=user) if intent.offers_are_sealed
     }
-    for offer in Offer.objects.filter(intent__buyer=user).select_related("vendor", "member"):
+    received = (
+        Offer.objects.filter(intent__buyer=user)
+        .select_related("vendor", "member")
+        .prefetch_related(
+            Prefetch("coauthors", queryset=ProposalCoauthor.objects.select_related("member"))
+        )
+    )
+    for offer in received:
         if str(offer.intent_id) not in sealed:
             by_intent[str(offer.intent_id)]["offersReceived"].append(offer_node(offer))
     for question in Question.objects.filter(intent__buyer=user).order_by("created_at"):
@@ -139,12 +160,7 @@ def _export_proposals(user: User, document: dict[str, Any]) -> None:
             "ic:role": "proposer" if proposal.member_id == user.pk else "co-author",
             "itemOffered": {"@type": "Service", "name": proposal.intent.title},
             "description": proposal.message,
-            "ic:approach": proposal.approach,
-            "ic:estimate": proposal.estimate,
             "status": proposal.status,
-            "ic:rewardPercent": None
-            if proposal.reward_percent is None
-            else str(proposal.reward_percent),
             "ic:declineReason": proposal.decline_reason,
             "availabilityStarts": (
                 proposal.delivery_date.isoformat() if proposal.delivery_date else None
@@ -152,10 +168,9 @@ def _export_proposals(user: User, document: dict[str, Any]) -> None:
             "ic:organization": proposal.intent.organization.name
             if proposal.intent.organization
             else None,
-            "ic:authors": [proposal.member.get_username()]
-            + [row.member.get_username() for row in proposal.coauthors.all()],
             "dateCreated": proposal.created_at.isoformat(),
         }
+        | _proposal_fields(proposal)
         for proposal in Offer.objects.filter(Q(member=user) | Q(coauthors__member=user))
         .select_related("intent__organization", "member")
         .prefetch_related("coauthors__member")

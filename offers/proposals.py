@@ -18,13 +18,13 @@ second award run one after the other.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
@@ -65,7 +65,15 @@ def _lock_open_internal_intent(intent_id: Any) -> Intent:
     return intent
 
 
-def _coauthor_members(*, intent: Intent, proposer: User, coauthors: list[User]) -> list[User]:
+# Co-authors a proposal may name. The smallest share, 0.01 %, is split among the authors
+# in units of PERCENT_UNIT: it reaches every author of up to a hundred.
+MAX_COAUTHORS = 20
+
+
+def _coauthor_members(
+    *, intent: Intent, proposer: User, coauthors: list[User], already: int = 0
+) -> list[User]:
+    """The co-authors to name, each checked; ``already`` named on the proposal besides."""
     unique: dict[Any, User] = {}
     for coauthor in coauthors:
         if coauthor.pk == proposer.pk:
@@ -78,6 +86,11 @@ def _coauthor_members(*, intent: Intent, proposer: User, coauthors: list[User]) 
                 errors={"coauthors": [f"{coauthor.get_username()} posted this RFP."]},
             )
         unique[coauthor.pk] = coauthor
+    if already + len(unique) > MAX_COAUTHORS:
+        raise DomainError(
+            f"A proposal has at most {MAX_COAUTHORS} co-authors.",
+            errors={"coauthors": [f"At most {MAX_COAUTHORS} co-authors."]},
+        )
     members = set(
         Membership.objects.filter(
             organization_id=intent.organization_id, user_id__in=list(unique)
@@ -175,7 +188,10 @@ def proposal_add_coauthor(*, member: User, proposal: Offer, coauthor: User) -> P
         intent = _lock_open_internal_intent(proposal.intent_id)
         if Offer.objects.filter(pk=proposal.pk, status=Offer.Status.SUBMITTED).count() != 1:
             raise DomainError("Only a submitted proposal takes co-authors.", kind=CONFLICT)
-        (named,) = _coauthor_members(intent=intent, proposer=member, coauthors=[coauthor])
+        already = ProposalCoauthor.objects.filter(offer=proposal).exclude(member=coauthor).count()
+        (named,) = _coauthor_members(
+            intent=intent, proposer=member, coauthors=[coauthor], already=already
+        )
         row, created = ProposalCoauthor.objects.get_or_create(offer=proposal, member=named)
         if created:
             _ask_coauthors(proposal=proposal, intent=intent, proposer=member, coauthors=[named])
@@ -409,7 +425,7 @@ def proposals_award_preview(
         totals[proposal.pk] = totals.get(proposal.pk, Decimal(0)) + amount
     rows = [(proposal, cleaned[str(proposal.pk)], totals[proposal.pk]) for proposal in accepted]
     declined = (
-        Offer.objects.filter(intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED)
+        _live_proposals(intent)
         .exclude(pk__in=list(proposals))
         .select_related("member")
         .order_by("created_at", "pk")
@@ -417,15 +433,32 @@ def proposals_award_preview(
     return rows, list(declined)
 
 
+AWARD_SEEN_DIFFERS = (
+    "A proposal was made or withdrawn since you looked: here is the award as it is now."
+)
+
+
+def _live_proposals(intent: Intent) -> QuerySet[Offer]:
+    """The proposals an award of ``intent`` accepts or declines."""
+    return Offer.objects.filter(intent=intent, member__isnull=False, status=Offer.Status.SUBMITTED)
+
+
 def proposals_award(
-    *, intent: Intent, poster: User, shares: Mapping[Any, Any]
+    *,
+    intent: Intent,
+    poster: User,
+    shares: Mapping[Any, Any],
+    seen_declined: Collection[str] | None = None,
 ) -> list[RewardEntry]:
     """Accept the proposals named in ``shares`` and split the reward; decline the rest.
 
     Refused, with nothing changed, when the split is not valid, a proposal is
     not a live proposal on this intent, its proposer left the organization, or
-    it still waits for a co-author's confirmation. Co-authors who left the
-    organization are taken off first: the split goes to those still in it.
+    it still waits for a co-author's confirmation; and, given the ids of the
+    proposals the poster was shown as declined (``seen_declined``, from the
+    preview), when the rest is no longer those: a proposal came or went since.
+    Co-authors who left the organization are taken off first: the split goes to
+    those still in it.
     """
     cleaned = validate_shares(shares)
     with transaction.atomic():
@@ -435,6 +468,16 @@ def proposals_award(
         if locked.organization_id is None:
             raise DomainError("Only an internal RFP is awarded with a split.", kind=INVALID)
         proposals, members = _proposals_to_award(locked, cleaned, lock=True)
+        if seen_declined is not None:
+            rest = (
+                _live_proposals(locked).exclude(pk__in=list(proposals)).values_list("pk", flat=True)
+            )
+            if {str(pk) for pk in rest} != set(seen_declined):
+                raise DomainError(
+                    AWARD_SEEN_DIFFERS,
+                    kind=CONFLICT,
+                    errors={"declined": [AWARD_SEEN_DIFFERS]},
+                )
         # Co-authors who left the organization since are no longer on the proposal.
         ProposalCoauthor.objects.filter(offer_id__in=list(proposals)).exclude(
             member_id__in=members

@@ -80,10 +80,15 @@ def proposals_of_member_on_intent(
 
 
 def proposals_of_member(*, member: User, organization: Organization) -> QuerySet[Offer]:
-    """The member's proposals (made or co-authored) in an organization, with their dispositions."""
+    """The member's proposals (made or co-authored) in an organization, with their dispositions.
+
+    Not on an RFP a moderator hid: gone for members, here as on every page.
+    """
     return (
         Offer.objects.filter(
-            Q(member=member) | Q(coauthors__member=member), intent__organization=organization
+            Q(member=member) | Q(coauthors__member=member),
+            intent__organization=organization,
+            intent__is_hidden=False,
         )
         .select_related("intent", "member")
         .distinct()

@@ -18,6 +18,8 @@ from intents.services import intent_update
 from marketplace.models import Category, ExperienceEntry, User, Vendor
 from marketplace.organizations import invitation_create, skill_profile_update
 from marketplace.privacy import account_delete, export_user_data
+from marketplace.selectors import vendor_mail_recipients
+from marketplace.services import vendor_create
 from offers.privacy import intents_due_for_deletion_terms
 from offers.services import offer_revise, offer_submit
 from tests.factories import (
@@ -219,3 +221,37 @@ def test_the_admin_log_keeps_no_address_skill_or_experience_of_a_deleted_person(
     logged = " ".join(f"{log.object_repr} {log.change_message}" for log in LogEntry.objects.all())
     for secret in ("zq-person", "Quuxwright", "Zorbwelding"):
         assert secret not in logged
+
+
+def test_erasing_a_vendor_s_only_staff_member_stops_mailing_them_and_pauses_the_vendor(
+    category: Category, django_capture_on_commit_callbacks: Any, mailoutbox: list[Any]
+) -> None:
+    created = vendor_create(
+        name="Solo Trader", email="jane@solo.example", categories=[category], regions=["DE"]
+    )
+
+    account_delete(user=created.staff_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        intent = IntentFactory(category=category, country="DE", status=Intent.Status.OPEN)
+        intent_match(intent_id=intent.pk)
+
+    vendor = Vendor.objects.get(pk=created.vendor.pk)
+    assert vendor.contact_email != "jane@solo.example"
+    assert vendor.is_paused  # nobody left to answer, nor to pause it
+    assert not any("jane@solo.example" in message.to for message in mailoutbox)
+    assert not Notice.objects.filter(vendor=vendor).exists()
+
+
+def test_erasing_a_vendor_s_contact_hands_the_mail_to_the_staff_member_left(
+    category: Category,
+) -> None:
+    created = vendor_create(
+        name="Duo Trader", email="jane@duo.example", categories=[category], regions=["DE"]
+    )
+    colleague = UserFactory(vendor=created.vendor, email="sam@duo.example")
+
+    account_delete(user=created.staff_user)
+
+    vendor = Vendor.objects.get(pk=created.vendor.pk)
+    assert (vendor.contact_email, vendor.is_paused) == ("sam@duo.example", False)
+    assert vendor_mail_recipients(vendor) == [colleague.email]

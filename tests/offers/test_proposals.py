@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from intents.models import Intent, Notice
+from intents.services import intent_set_hidden
 from marketplace.errors import DomainError
 from marketplace.models import Event, Membership
 from marketplace.organizations import membership_remove
@@ -33,6 +35,7 @@ from offers.proposal_dispositions import (
     proposals_decline_undecided,
 )
 from offers.proposals import (
+    MAX_COAUTHORS,
     REASON_OTHER_PROPOSALS,
     coauthor_confirm,
     coauthor_decline,
@@ -559,6 +562,51 @@ def test_the_award_form_splits_and_refuses_a_bad_split(
     assert _state(intent) == ("awarded", ["accepted", "accepted"], 2)
 
 
+def test_a_proposal_made_after_the_award_preview_is_not_declined_unseen(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    first = proposal(intent, market["alice"])
+    client.force_login(market["poster"])
+    split = {f"share-{first.pk}": "100"}
+    preview = client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split).content.decode()
+    declined_seen = re.search(r'name="declined" value="([^"]*)"', preview).group(1)
+    late = proposal(intent, market["bob"])  # while the poster reads the preview
+
+    again = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        split | {"declined": declined_seen, "confirm": "1"},
+    ).content.decode()
+
+    assert declined_seen == ""
+    assert _state(intent) == ("open", ["submitted", "submitted"], 0)
+    assert "A proposal was made or withdrawn since you looked" in again
+    assert f"Declined with a reason, and told: {market['bob'].username}." in again
+    # Confirmed as now shown, the award goes through.
+    declined_now = re.search(r'name="declined" value="([^"]*)"', again).group(1)
+    assert declined_now == str(late.pk)
+    client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        split | {"declined": declined_now, "confirm": "1"},
+    )
+    assert _state(intent) == ("awarded", ["accepted", "declined"], 1)
+
+
+def test_the_award_preview_shows_amounts_in_the_currency_s_unit(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    first, second = proposal(intent, market["alice"]), proposal(intent, market["bob"])
+    client.force_login(market["poster"])
+
+    preview = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        {f"share-{first.pk}": "33.33", f"share-{second.pk}": "66.67"},
+    ).content.decode()
+
+    assert f">333.30 {intent.currency}<" in preview and f">666.70 {intent.currency}<" in preview
+
+
 def test_the_proposal_form_and_co_author_confirmation_on_the_web(
     client: Client, market: dict[str, Any]
 ) -> None:
@@ -578,6 +626,61 @@ def test_the_proposal_form_and_co_author_confirmation_on_the_web(
     assert made.member_id == market["alice"].pk
     assert "Confirm I am co-author" in page.content.decode()
     assert ProposalCoauthor.objects.get().confirmed_at is not None
+
+
+def test_a_co_authorship_answer_that_is_neither_confirm_nor_decline_changes_nothing(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    made = proposal_submit(
+        member=market["alice"], intent=intent, message="Bot", coauthors=[market["bob"]]
+    )
+    client.force_login(market["bob"])
+
+    for answer in ({}, {"answer": ""}, {"answer": "maybe"}):
+        page = client.post(
+            f"/orgs/{slug}/proposals/{made.pk}/coauthorship/", answer, follow=True
+        ).content.decode()
+        assert "Choose to confirm or to decline the co-authorship." in page
+
+    coauthor = ProposalCoauthor.objects.get(offer=made)
+    assert (coauthor.member_id, coauthor.confirmed_at) == (market["bob"].pk, None)
+
+
+def test_a_proposal_names_a_bounded_number_of_co_authors(market: dict[str, Any]) -> None:
+    """Split among too many authors, a 0.01 % share rounded to 0 for some: a 500."""
+    organization, intent = market["organization"], market["intent"]
+    many = [org_member(organization) for _ in range(MAX_COAUTHORS + 1)]
+
+    with pytest.raises(DomainError) as refused:
+        proposal_submit(member=market["alice"], intent=intent, message="All of us", coauthors=many)
+    assert refused.value.errors == {"coauthors": [f"At most {MAX_COAUTHORS} co-authors."]}
+    assert Offer.objects.count() == 0
+
+    made = proposal_submit(
+        member=market["alice"], intent=intent, message="All of us", coauthors=many[:-1]
+    )
+    proposal_add_coauthor(member=market["alice"], proposal=made, coauthor=many[0])  # named already
+    with pytest.raises(DomainError, match=f"at most {MAX_COAUTHORS} co-authors"):
+        proposal_add_coauthor(member=market["alice"], proposal=made, coauthor=many[-1])
+    assert ProposalCoauthor.objects.filter(offer=made).count() == MAX_COAUTHORS
+
+
+def test_a_proposal_on_an_rfp_a_moderator_hid_leaves_the_members_page(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    Intent.objects.filter(pk=intent.pk).update(title="Reconciliation bot wanted")
+    proposal_submit(member=market["alice"], intent=intent, message="Bot", coauthors=[market["bob"]])
+    client.force_login(market["bob"])
+    assert "Reconciliation bot wanted" in client.get(f"/orgs/{slug}/").content.decode()
+
+    intent.refresh_from_db()
+    intent_set_hidden(intent=intent, is_hidden=True)
+
+    for member in ("alice", "bob"):
+        client.force_login(market[member])
+        assert "Reconciliation bot wanted" not in client.get(f"/orgs/{slug}/").content.decode()
 
 
 def test_being_named_co_author_neither_hides_nor_replaces_ones_own_proposal(
@@ -717,7 +820,9 @@ def test_a_send_that_outlived_its_hold_still_marks_the_decision_told(
 
 
 def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, Any]) -> None:
-    made = proposal(market["intent"], market["alice"], message="My idea")
+    made = proposal(
+        market["intent"], market["alice"], message="My idea", approach="A bot", estimate="2 days"
+    )
     Offer.objects.filter(pk=made.pk).update(delivery_date=timezone.localdate())
     proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
     notice = Notice.objects.create(  # the "RFPs for you" entry that told her of it
@@ -748,10 +853,12 @@ def test_a_members_proposals_and_rewards_are_in_their_export(market: dict[str, A
         }
     ]
     (demand,) = poster_document["seeks"]
-    assert demand["offersReceived"][0]["offeredBy"] == {
-        "@type": "Person",
-        "name": market["alice"].username,
-    }
+    (received,) = demand["offersReceived"]
+    assert received["offeredBy"] == {"@type": "Person", "name": market["alice"].username}
+    # What the poster saw of it and decided, as on the RFP's page.
+    assert (received["ic:approach"], received["ic:estimate"]) == ("A bot", "2 days")
+    assert received["ic:rewardPercent"] == "100.00"
+    assert received["ic:authors"] == [market["alice"].username]
 
 
 def test_a_removed_member_loses_the_rfp(client: Client, market: dict[str, Any]) -> None:
