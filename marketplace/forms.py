@@ -12,6 +12,7 @@ from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
 from marketplace.models import Category, Membership, User
+from marketplace.services import MAX_DAILY_CAPACITY
 
 
 class SignUpForm(forms.Form):
@@ -95,7 +96,7 @@ class VendorProfileForm(forms.Form):
         label="Deal size currency", required=False, choices=[("", "—")]
     )
     daily_capacity = forms.IntegerField(
-        label="Notices per day at most", min_value=0, max_value=100000
+        label="Notices per day at most", min_value=0, max_value=MAX_DAILY_CAPACITY
     )
     is_paused = forms.BooleanField(label="Paused — send me no new notices", required=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.codes import WORLDWIDE, currency_codes, validate_region
+from marketplace.codes import WORLDWIDE, amount_problem, currency_codes, validate_region
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError
 from marketplace.mail import send_mail_after_commit, write_to_support
 from marketplace.models import ApiKey, Category, User, Vendor, VendorBlock
@@ -124,6 +124,9 @@ MAX_REGIONS = 300
 MAX_KEYWORDS = 100
 
 
+MAX_DAILY_CAPACITY = 100_000
+
+
 def vendor_profile_errors(
     *,
     regions: list[str] | None = None,
@@ -131,8 +134,14 @@ def vendor_profile_errors(
     deal_size_min: Decimal | None = None,
     deal_size_max: Decimal | None = None,
     deal_size_currency: str = "",
+    daily_capacity: int | None = None,
+    amounts_to_check: Collection[str] = ("deal_size_min", "deal_size_max"),
 ) -> dict[str, list[str]]:
-    """What is wrong with a vendor's profile, per field (the services and the admin ask)."""
+    """What is wrong with a vendor's profile, per field (the services and the admin ask).
+
+    ``amounts_to_check``: the deal sizes held to their currency's unit (those being
+    written; one stored before that rule stays until changed).
+    """
     errors: dict[str, list[str]] = {}
     for field, values in (("regions", regions), ("keywords", keywords)):
         if values is not None and (
@@ -169,6 +178,12 @@ def vendor_profile_errors(
         errors.setdefault("deal_size_currency", []).append(
             f"“{deal_size_currency}” is not an ISO 4217 currency code."
         )
+    elif deal_size_currency:
+        for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
+            if field in amounts_to_check and (problem := amount_problem(value, deal_size_currency)):
+                errors.setdefault(field, []).append(problem)
+    if daily_capacity is not None and not 0 <= daily_capacity <= MAX_DAILY_CAPACITY:
+        errors["daily_capacity"] = [f"A whole number from 0 to {MAX_DAILY_CAPACITY:,}."]
     return errors
 
 
@@ -238,6 +253,18 @@ UNVERIFIED_BY_CHANGE = (
 )
 
 
+def _deal_sizes_changed(vendor: Vendor, changes: dict[str, object]) -> set[str]:
+    """The deal sizes a change writes anew: both, in a new currency."""
+    changed = {
+        field
+        for field in ("deal_size_min", "deal_size_max", "deal_size_currency")
+        if field in changes and changes[field] != getattr(vendor, field)
+    }
+    if "deal_size_currency" in changed:
+        changed |= {"deal_size_min", "deal_size_max"}
+    return changed
+
+
 def vendor_update(
     *, vendor: Vendor, categories: list[Category] | None = None, **changes: object
 ) -> Vendor:
@@ -261,6 +288,8 @@ def vendor_update(
             deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
             deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
             deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
+            daily_capacity=merged["daily_capacity"],  # type: ignore[arg-type]
+            amounts_to_check=_deal_sizes_changed(locked, changes),
         )
         if errors:
             raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)

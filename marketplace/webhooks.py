@@ -345,6 +345,11 @@ def _record(
     is logged only: it never turns a delivered webhook back to pending."""
     now = timezone.now()
     with transaction.atomic():
+        # Locked, and still there: its endpoint may have been deleted during the attempt.
+        if not list(
+            WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).values("pk")
+        ):
+            return
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status_code, latency_ms=latency_ms, error=error
         )

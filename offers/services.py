@@ -539,9 +539,11 @@ def offers_lapse_due(*, today: date | None = None) -> int:
         )
         for offer in due:
             offer.status = Offer.Status.LAPSED
+            # Told as a decline (offer.declined), with its reason where a decline has it.
+            offer.decline_reason = REASON_OFFER_LAPSED
             offer.decided_at = now
             offer.updated_at = now
-        Offer.objects.bulk_update(due, ["status", "decided_at", "updated_at"])
+        Offer.objects.bulk_update(due, ["status", "decline_reason", "decided_at", "updated_at"])
         emit_many(
             NewEvent(
                 vendor_id=offer.vendor_id,

@@ -244,11 +244,8 @@ API_MAX_REQUEST_BYTES = env.int("API_MAX_REQUEST_BYTES", default=256 * 1024)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intentcast vendor API",
-    "DESCRIPTION": (
-        "Vendors read the intents they were matched to and answer them with offers. "
-        "Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457 "
-        "problem details."
-    ),
+    # With the events and webhooks: what they are, how they are signed and sent again.
+    "DESCRIPTION": (BASE_DIR / "marketplace" / "api" / "description.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page's JavaScript is served from our own static files, no CDN.

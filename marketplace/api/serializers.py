@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.codes import validate_currency
-from marketplace.events import event_body
+from marketplace.events import EVENT_TYPES, event_body
 from marketplace.models import (
     Category,
     Event,
@@ -204,7 +204,7 @@ class EventFeedSerializer(serializers.Serializer):
 
 class WebhookEndpointSerializer(StrictModelSerializer):
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=40),
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
         required=False,
         help_text="Event types to receive; empty for all.",
     )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -172,6 +174,11 @@ def test_other_profile_changes_keep_the_badge(api: APIClient, vendor: Vendor) ->
         ({"slug": "taken-over"}, "slug"),
         ({"colour": "blue"}, "colour"),
         ({"categories": ["no-such-category"]}, "categories"),
+        # The web form's bound, here too: a profile the API takes, the page keeps.
+        ({"daily_capacity": 100_001}, "daily_capacity"),
+        # Amounts in a currency without a minor unit are whole.
+        ({"deal_size_min": "100.50", "deal_size_currency": "JPY"}, "deal_size_min"),
+        ({"deal_size_max": "2000.75", "deal_size_currency": "JPY"}, "deal_size_max"),
     ],
 )
 def test_vendor_profile_refuses_bad_input(
@@ -182,6 +189,22 @@ def test_vendor_profile_refuses_bad_input(
     body = assert_problem(api.patch("/api/v1/vendor/", payload, format="json"), 400)
     assert field in body["errors"]
     assert Vendor.objects.filter(pk=vendor.pk).values().get() == before
+
+
+def test_a_fractional_yen_deal_size_stored_before_the_rule_does_not_block_other_changes(
+    api: APIClient, vendor: Vendor
+) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(
+        deal_size_min=Decimal("100.50"), deal_size_max=None, deal_size_currency="JPY"
+    )
+
+    kept = api.patch("/api/v1/vendor/", {"keywords": ["taps"]}, format="json")
+    changed = api.patch("/api/v1/vendor/", {"deal_size_min": "99.50"}, format="json")
+
+    assert kept.status_code == 200, kept.json()
+    assert_problem(changed, 400)
+    vendor.refresh_from_db()
+    assert (vendor.keywords, vendor.deal_size_min) == (["taps"], Decimal("100.50"))
 
 
 def test_categories_tree(api: APIClient, category: Category) -> None:
@@ -355,3 +378,35 @@ def test_the_schema_says_what_the_server_refuses() -> None:
     assert not [n for n, c in components.items() if "Rejects fields" in c.get("description", "")]
     assert offers["page_size"] == {"type": "integer", "minimum": 1}
     assert {"type": "integer", "minimum": 1} in offers["page"]["oneOf"]
+
+
+def test_the_api_docs_describe_every_event_and_how_webhooks_are_sent() -> None:
+    """An integrator builds the webhook side from the docs alone: the docs follow the code."""
+    from marketplace.events import EVENT_TYPES
+    from marketplace.webhooks import RETRY_DELAYS, TIMEOUT_SECONDS
+
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    description = schema["info"]["description"]
+    endpoint = schema["components"]["schemas"]["WebhookEndpoint"]["properties"]["event_types"]
+
+    for event_type in EVENT_TYPES:
+        assert f"| `{event_type}` |" in description
+    schedule = ", ".join(
+        f"{int(delay.total_seconds() // 3600)} h"
+        if delay >= timedelta(hours=1)
+        else f"{int(delay.total_seconds() // 60)} min"
+        if delay >= timedelta(minutes=1)
+        else f"{int(delay.total_seconds())} s"
+        for delay in RETRY_DELAYS
+    )
+    assert schedule.rsplit(", ", 1)[0] + " and " + schedule.rsplit(", ", 1)[1] in (
+        " ".join(description.split())
+    )
+    assert f"within {TIMEOUT_SECONDS} seconds" in description
+    assert "webhook-signature" in description
+    items = endpoint["items"]
+    enum = (
+        items.get("enum")
+        or schema["components"]["schemas"][items["$ref"].rsplit("/", 1)[1]]["enum"]
+    )
+    assert sorted(enum) == sorted(EVENT_TYPES)

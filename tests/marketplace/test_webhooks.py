@@ -17,8 +17,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 import marketplace.webhooks as webhooks
 from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch, events_of_vendor_after
-from marketplace.models import Vendor, WebhookDelivery, WebhookEndpoint
+from marketplace.models import Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.services import vendor_set_suspended
+from marketplace.tasks import deliver_webhooks
 from marketplace.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -26,6 +27,7 @@ from marketplace.webhooks import (
     next_retry_delay,
     webhook_deliver,
     webhook_endpoint_create,
+    webhook_endpoint_delete,
     webhook_redeliver,
 )
 from tests.receiver import Receiver, webhook_receiver
@@ -517,3 +519,50 @@ def test_a_receiver_s_endless_answer_is_not_read_only_its_status(
 
     assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
     assert delivery.last_latency_ms < 1000
+
+
+def test_an_endpoint_deleted_during_an_attempt_leaves_nothing_half_recorded(
+    vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    check = webhooks.check_webhook_target
+
+    def deleted_while_sending(url: str) -> list[str]:
+        webhook_endpoint_delete(endpoint=endpoint)  # by its vendor, meanwhile
+        return check(url)
+
+    monkeypatch.setattr(webhooks, "check_webhook_target", deleted_while_sending)
+    emit(vendor_id=vendor.pk, type="intent.closed", payload={"intent": {"id": "x"}}, dedupe_key="k")
+    events_dispatch()
+    delivery = WebhookDelivery.objects.get(event__dedupe_key="k")
+
+    webhook_deliver(delivery_id=delivery.pk)
+
+    assert not WebhookDelivery.objects.filter(pk=delivery.pk).exists()
+    assert not WebhookAttempt.objects.exists()
+
+
+def test_a_delivery_that_fails_unexpectedly_does_not_stop_the_rest_of_its_batch(
+    vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    for key in ("first", "second"):
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={"intent": {}}, dedupe_key=key)
+    events_dispatch()
+    first, second = (
+        WebhookDelivery.objects.get(event__dedupe_key=key) for key in ("first", "second")
+    )
+    deliver = webhooks.webhook_deliver
+
+    def the_first_breaks(*, delivery_id: Any) -> Any:
+        if delivery_id == first.pk:
+            raise RuntimeError("a bug")
+        return deliver(delivery_id=delivery_id)
+
+    monkeypatch.setattr("marketplace.tasks.webhook_deliver", the_first_breaks)
+
+    deliver_webhooks([first.pk, second.pk])
+
+    second.refresh_from_db()
+    assert second.status == WebhookDelivery.Status.SUCCEEDED
+    assert len(receiver.received) == 1

@@ -90,6 +90,9 @@ def test_offers_past_valid_until_lapse_and_vendor_is_told(vendor: Vendor) -> Non
     assert Offer.objects.get(pk=fresh.pk).status == Offer.Status.SUBMITTED
     event = Event.objects.get(vendor=vendor, type="offer.declined")
     assert event.payload["offer"]["status"] == "lapsed"
+    # Where a buyer's decline puts its reason, as a handler of offer.declined reads it.
+    assert event.payload["offer"]["decline_reason"] == "the offer passed its valid-until date"
+    assert event.payload["reason"] == "the offer passed its valid-until date"
 
 
 def test_award_gives_every_live_offer_a_disposition(open_intent: Intent) -> None:
