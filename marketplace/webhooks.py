@@ -76,6 +76,10 @@ def next_retry_delay(attempts: int) -> timedelta | None:
 # NAT64: the well-known prefix (RFC 6052) and the local-use one (RFC 8215), whose
 # last 32 bits are the IPv4 address reached.
 NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+# IPv6 ranges Python 3.11 still calls global: IPv4-compatible (deprecated, ::127.0.0.1
+# among them) and IPv4-translated (SIIT) addresses. Site-local ones, fec0::/10, are
+# refused as well.
+IPV6_NOT_PUBLIC = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("::ffff:0:0:0/96"))
 
 
 def _is_private(address: str) -> bool:
@@ -97,6 +101,8 @@ def _is_private(address: str) -> bool:
             )
         )
         if embedded is not None and _is_private(str(embedded)):
+            return True
+        if ip.is_site_local or any(ip in prefix for prefix in IPV6_NOT_PUBLIC):
             return True
     return not ip.is_global or ip.is_multicast
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from intents.models import Intent
 from intents.payloads import intent_for_vendor
-from intents.selectors import intent_of_buyer
+from intents.selectors import intent_of_buyer, open_intents_told_to
 from intents.services import (
     buyer_block_vendor,
     buyer_identity,
@@ -329,10 +329,20 @@ def offer_reveal_view(request: HttpRequest, offer_id: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
 def offer_block_vendor_view(request: HttpRequest, offer_id: str) -> HttpResponse:
-    """Block this offer's vendor from all the buyer's future intents."""
+    """GET says what a block does, and asks; POST blocks this offer's vendor from all the
+    buyer's intents."""
     offer = _own_offer(request, offer_id)
+    if request.method != "POST":
+        return render(
+            request,
+            "offers/block_confirm.html",
+            {
+                "offer": offer,
+                "open_told": open_intents_told_to(vendor=offer.vendor, buyer=request.user),
+                "sort": _sort(request),
+            },
+        )
     buyer_block_vendor(buyer=request.user, vendor=offer.vendor)
     messages.success(
         request,

@@ -450,6 +450,28 @@ def test_blocking_from_an_offer_stops_future_notices(
     assert not VendorBlock.objects.exists()
 
 
+def test_blocking_asks_first_and_says_the_vendor_can_link_the_intents_it_loses(
+    open_intent: Intent, category: Category
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    offer = OfferFactory(intent=open_intent, vendor=vendor)  # told of it, as it offered
+    second = IntentFactory(buyer=open_intent.buyer, category=category)
+    NoticeFactory(intent=second, vendor=vendor)
+    client = Client()
+    client.force_login(open_intent.buyer)
+
+    page = client.get(f"/intents/{open_intent.pk}/").content.decode()
+    asked = client.get(f"/offers/{offer.pk}/block/").content.decode()
+
+    assert f'href="/offers/{offer.pk}/block/?sort=' in page  # a link to ask, not a button
+    assert f"<h1>Block {vendor.name}?</h1>" in asked
+    assert "It was told of 2 of your open intents" in asked
+    assert "it can tell that they belong to one buyer" in asked
+    assert not VendorBlock.objects.exists()  # asking blocks nothing
+    client.post(f"/offers/{offer.pk}/block/")
+    assert VendorBlock.objects.filter(buyer=open_intent.buyer, vendor=vendor).exists()
+
+
 def test_a_vendor_unblocked_is_matched_to_the_buyers_open_intents(
     category: Category, buyer: User, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -143,7 +143,7 @@ def test_each_offer_s_actions_say_which_vendor_they_act_on(page: Any, live_serve
         ("button", "Shortlist"),
         ("link", "Reveal"),
         ("link", "Decline"),
-        ("button", "Block"),
+        ("link", "Block"),
     ):
         named = page.get_by_role(
             role, name=re.compile(rf"{action}.*Acme Tiles|Acme Tiles.*{action}")

@@ -210,6 +210,9 @@ def test_redeliver_sends_again_with_the_same_id(vendor: Vendor, receiver: Receiv
         "http://[64:ff9b::7f00:1]/hook",  # NAT64 around 127.0.0.1
         "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 around 169.254.169.254
         "http://[64:ff9b:1::7f00:1]/hook",  # local-use NAT64 (RFC 8215) around 127.0.0.1
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible, which Python 3.11 calls global
+        "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated (SIIT) around 127.0.0.1
+        "http://[fec0::1]/hook",  # site-local
         "http://[fc00::1]/hook",
         "http://224.0.0.1/hook",
     ],

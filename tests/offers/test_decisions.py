@@ -408,8 +408,9 @@ def test_sealed_offers_cannot_be_read_or_decided_on_before_the_deadline(
             decide(offer=offer, buyer=buyer)
         assert refused.value.kind == "conflict"
 
-    # Accept, decline and reveal have a page (their confirmation); the others take POST alone.
-    confirmed = action in ("accept", "decline", "reveal")
+    # Accept, decline, reveal and block have a page (their confirmation); shortlisting
+    # takes POST alone.
+    confirmed = action in ("accept", "decline", "reveal", "block")
     assert (shown.status_code, posted.status_code) == (404 if confirmed else 405, 404)
     assert "Hidden Vendor GmbH" not in exported and str(offer.pk) not in exported
     offer.refresh_from_db()
