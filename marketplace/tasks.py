@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 
 from marketplace.accounts import password_reset_send, signup_send_mail
 from marketplace.events import DISPATCH_BATCH, events_dispatch
 from marketplace.idempotency import idempotency_keys_delete_expired
 from marketplace.queue import enqueue
-from marketplace.webhooks import webhook_deliver, webhook_deliveries_due
-
-logger = logging.getLogger(__name__)
+from marketplace.webhooks import webhook_deliveries_due, webhooks_deliver
 
 
 @shared_task(name="marketplace.dispatch_events")
@@ -30,18 +26,9 @@ def dispatch_events() -> int:
 
 @shared_task(name="marketplace.deliver_webhooks")
 def deliver_webhooks(delivery_ids: list[Any]) -> None:
-    """One attempt for each delivery of a batch; a failed one is retried by schedule.
-
-    One that fails in an unexpected way is logged, and the rest of the batch still goes
-    (its own delivery is sent again by the sweep, once its claim runs out).
-    """
-    for delivery_id in delivery_ids:
-        try:
-            webhook_deliver(delivery_id=delivery_id)
-        except SoftTimeLimitExceeded:
-            raise  # the task's time is up: the sweep sends the rest
-        except Exception:
-            logger.exception("Webhook delivery %s failed unexpectedly", delivery_id)
+    """One attempt for each delivery of a batch, sent together; a failed one is retried
+    by schedule."""
+    webhooks_deliver(delivery_ids=delivery_ids)
 
 
 @shared_task(name="marketplace.retry_due_webhooks")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -17,7 +18,9 @@ import secrets
 import socket
 import time
 import uuid
+from collections import defaultdict
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -254,46 +257,125 @@ def _claim(delivery_id: Any) -> bool:
 
 def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     """One attempt of one delivery, if it is due and nobody else is on it."""
+    done = webhooks_deliver(delivery_ids=[delivery_id])
+    return done[0] if done else None
+
+
+# A batch's requests go out together, each endpoint's this many at a time: a receiver
+# that is slow (or never answers) holds up its own deliveries, not the other vendors'.
+SENDS_PER_ENDPOINT = 4
+
+
+@dataclass
+class _Attempt:
+    delivery: WebhookDelivery
+    body: str = ""
+    addresses: list[str] = dataclasses.field(default_factory=list)
+    status_code: int | None = None
+    error: str = ""
+    latency_ms: int = 0
+    done: bool = False
+
+
+def webhooks_deliver(*, delivery_ids: list[Any]) -> list[WebhookDelivery]:
+    """One attempt for each delivery of a batch that is due and that nobody else is on.
+
+    Their requests are sent together (``SENDS_PER_ENDPOINT`` at a time to one
+    endpoint), each within ``TIMEOUT_SECONDS``. Should the task's time run out,
+    the attempts that ended are recorded and the others let go, uncounted, for
+    the sweep to send again.
+    """
+    handled: list[WebhookDelivery] = []
+    attempts: list[_Attempt] = []
+    for delivery_id in delivery_ids:
+        try:
+            delivery, attempt = _prepare(delivery_id)
+        except Exception:  # the others still go; this one's claim runs out, the sweep retries
+            logger.exception("Webhook delivery %s could not be prepared", delivery_id)
+            continue
+        if delivery is not None:
+            handled.append(delivery)
+        if attempt is not None:
+            attempts.append(attempt)
+    try:
+        asyncio.run(_send_all([attempt for attempt in attempts if not attempt.done]))
+    except SoftTimeLimitExceeded:
+        # The task's time is up, not the receivers' fault: what ended is recorded.
+        for attempt in attempts:
+            if attempt.done:
+                _record(attempt)
+            else:
+                WebhookDelivery.objects.filter(pk=attempt.delivery.pk).update(claimed_until=None)
+        raise
+    for attempt in attempts:
+        _record(attempt)
+    return handled
+
+
+def _prepare(delivery_id: Any) -> tuple[WebhookDelivery | None, _Attempt | None]:
+    """Claim a delivery and make its attempt, or finish it when it is no longer to send.
+
+    An attempt whose receiver is refused (a private address) is done already.
+    """
     if not _claim(delivery_id):
-        return None
+        return None, None
     delivery = WebhookDelivery.objects.select_related("event", "endpoint__vendor").get(
         pk=delivery_id
     )
     endpoint = delivery.endpoint
     if not endpoint.is_active:
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error="endpoint disabled")
-        return delivery
+        return delivery, None
     if endpoint.vendor.is_suspended:  # suspended after the delivery was made
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error="vendor suspended")
-        return delivery
+        return delivery, None
     if events_no_longer_to_tell([delivery.event]):
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error=NO_LONGER_APPLIES)
-        return delivery
-    body = json.dumps(event_body(delivery.event), separators=(",", ":"))
-    status_code: int | None = None
-    error = ""
+        return delivery, None
+    attempt = _Attempt(delivery, body=json.dumps(event_body(delivery.event), separators=(",", ":")))
     started = time.monotonic()
     try:
-        addresses = check_webhook_target(endpoint.url)
-        status_code = asyncio.run(
-            _post(endpoint.url, body, _sign(endpoint, delivery.message_id, body), addresses)
-        )
+        attempt.addresses = check_webhook_target(endpoint.url)
     except DomainError as refused:
-        error = f"refused: {refused.message}"
+        attempt.error, attempt.done = f"refused: {refused.message}", True
+        attempt.latency_ms = int((time.monotonic() - started) * 1000)
+    return delivery, attempt
+
+
+async def _send_all(attempts: list[_Attempt]) -> None:
+    limits: dict[Any, asyncio.Semaphore] = defaultdict(
+        lambda: asyncio.Semaphore(SENDS_PER_ENDPOINT)
+    )
+
+    async def send(attempt: _Attempt) -> None:
+        async with limits[attempt.delivery.endpoint_id]:
+            await _send(attempt)
+
+    await asyncio.gather(*(send(attempt) for attempt in attempts))
+
+
+async def _send(attempt: _Attempt) -> None:
+    """One request: its status, or why there is none. Never raises but for cancellation."""
+    delivery, endpoint = attempt.delivery, attempt.delivery.endpoint
+    started = time.monotonic()
+    try:
+        attempt.status_code = await _post(
+            endpoint.url,
+            attempt.body,
+            _sign(endpoint, delivery.message_id, attempt.body),
+            attempt.addresses,
+        )
     except TimeoutError:
-        error = f"no answer within {TIMEOUT_SECONDS} s"
+        attempt.error = f"no answer within {TIMEOUT_SECONDS} s"
     except SoftTimeLimitExceeded:
-        # The task's time is up, not the receiver's fault: let go, uncounted.
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
-        raise
+        raise  # the task's time is up, not the receiver's fault: see webhooks_deliver
     except httpx.HTTPError as failure:
-        error = f"{type(failure).__name__}: {failure}"[:300]
+        attempt.error = f"{type(failure).__name__}: {failure}"[:300]
     except Exception as failure:  # whatever else: an attempt that failed, never a stuck one
         logger.exception("Webhook delivery %s failed unexpectedly", delivery.pk)
-        error = f"{type(failure).__name__}: {failure}"[:300]
-    latency_ms = int((time.monotonic() - started) * 1000)
-    _record(delivery, status_code=status_code, latency_ms=latency_ms, error=error)
-    return delivery
+        attempt.error = f"{type(failure).__name__}: {failure}"[:300]
+    attempt.latency_ms = int((time.monotonic() - started) * 1000)
+    attempt.done = True
 
 
 async def _post(url: str, body: str, headers: dict[str, str], addresses: list[str]) -> int:
@@ -343,12 +425,12 @@ async def _post(url: str, body: str, headers: dict[str, str], addresses: list[st
         return await to(addresses[-1])
 
 
-def _record(
-    delivery: WebhookDelivery, *, status_code: int | None, latency_ms: int, error: str
-) -> None:
+def _record(attempt: _Attempt) -> None:
     """Log the attempt; then, if this attempt still holds the delivery's claim and it is
     pending, count it and set what comes next. An attempt that lost its claim (it ran out)
     is logged only: it never turns a delivered webhook back to pending."""
+    delivery, status_code, error = attempt.delivery, attempt.status_code, attempt.error
+    latency_ms = attempt.latency_ms
     now = timezone.now()
     with transaction.atomic():
         # Locked, and still there: its endpoint may have been deleted during the attempt.

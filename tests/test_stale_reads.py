@@ -234,7 +234,7 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
     events_dispatch()
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
 
-    def slow_failure(url: str, body: str, headers: dict[str, str], addresses: list[str]) -> int:
+    def slow_failure(attempts: list[Any]) -> None:
         # This attempt outlived its claim; another worker delivered meanwhile.
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.SUCCEEDED,
@@ -242,9 +242,10 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
             attempts=1,
             claimed_until=timezone.now() + timedelta(minutes=1),
         )
-        return 500
+        for attempt in attempts:
+            attempt.status_code, attempt.done = 500, True
 
-    monkeypatch.setattr(webhooks, "_post", slow_failure)
+    monkeypatch.setattr(webhooks, "_send_all", slow_failure)
     monkeypatch.setattr(webhooks, "asyncio", types.SimpleNamespace(run=lambda answer: answer))
 
     webhook_deliver(delivery_id=delivery.pk)

@@ -7,7 +7,10 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -30,6 +33,7 @@ from marketplace.webhooks import (
     webhook_endpoint_delete,
     webhook_redeliver,
 )
+from tests.factories import VendorFactory
 from tests.receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -555,17 +559,91 @@ def test_a_delivery_that_fails_unexpectedly_does_not_stop_the_rest_of_its_batch(
     first, second = (
         WebhookDelivery.objects.get(event__dedupe_key=key) for key in ("first", "second")
     )
-    deliver = webhooks.webhook_deliver
+    body = webhooks.event_body
 
-    def the_first_breaks(*, delivery_id: Any) -> Any:
-        if delivery_id == first.pk:
+    def the_first_breaks(event: Any) -> Any:
+        if event.dedupe_key == "first":
             raise RuntimeError("a bug")
-        return deliver(delivery_id=delivery_id)
+        return body(event)
 
-    monkeypatch.setattr("marketplace.tasks.webhook_deliver", the_first_breaks)
+    monkeypatch.setattr(webhooks, "event_body", the_first_breaks)
 
     deliver_webhooks([first.pk, second.pk])
 
     second.refresh_from_db()
     assert second.status == WebhookDelivery.Status.SUCCEEDED
     assert len(receiver.received) == 1
+
+
+@contextlib.contextmanager
+def held_receiver(hold: Callable[[], bool]) -> Any:
+    """A receiver whose every request waits for ``hold()`` before answering (200 if it
+    returned true, else 500); it notes how many requests it held at once."""
+    seen = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            with lock:
+                seen["now"] += 1
+                seen["most"] = max(seen["most"], seen["now"])
+            answer = 200 if hold() else 500
+            with lock:
+                seen["now"] -= 1
+            self.send_response(answer)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_batch_s_requests_go_out_together_so_no_receiver_waits_for_another(
+    vendor: Vendor,
+) -> None:
+    """Each request is held until the other one has arrived too: sent one after the
+    other, the first would wait in vain, and fail."""
+    both_arrived = threading.Barrier(2)
+
+    def until_both_arrived() -> bool:
+        try:
+            both_arrived.wait(timeout=5)
+        except threading.BrokenBarrierError:
+            return False
+        return True
+
+    with held_receiver(until_both_arrived) as (url, _seen):
+        slow = webhook_endpoint_create(vendor=vendor, url=f"{url}/slow")
+        other = webhook_endpoint_create(vendor=VendorFactory(), url=f"{url}/other")
+        for endpoint in (slow, other):
+            emit(vendor_id=endpoint.vendor_id, type="intent.closed", payload={}, dedupe_key="k")
+        events_dispatch()
+        deliveries = list(WebhookDelivery.objects.order_by("endpoint__url"))
+
+        deliver_webhooks([delivery.pk for delivery in deliveries])
+
+    for delivery in deliveries:
+        delivery.refresh_from_db()
+        assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
+
+
+def test_one_endpoint_gets_a_few_requests_of_a_batch_at_a_time(vendor: Vendor) -> None:
+    with held_receiver(lambda: time.sleep(0.3) or True) as (url, seen):
+        webhook_endpoint_create(vendor=vendor, url=url)
+        for number in range(webhooks.SENDS_PER_ENDPOINT + 3):
+            emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=f"k{number}")
+        events_dispatch()
+
+        deliver_webhooks(list(WebhookDelivery.objects.values_list("pk", flat=True)))
+
+    assert seen["most"] == webhooks.SENDS_PER_ENDPOINT
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
