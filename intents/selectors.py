@@ -199,5 +199,8 @@ def open_intents_told_to(*, vendor: Vendor, buyer: User) -> int:
     """How many of the buyer's open intents the vendor was told of: those a block takes
     from it at once (and, vanishing together, tells it were one buyer's)."""
     return Notice.objects.filter(
-        vendor=vendor, intent__buyer=buyer, intent__status=Intent.Status.OPEN
+        vendor=vendor,
+        intent__buyer=buyer,
+        intent__status=Intent.Status.OPEN,
+        intent__is_hidden=False,
     ).count()

@@ -625,7 +625,9 @@ PUBLISHED_COUNTER_PREFIX = "intents-published:"
 def _refuse_publishing_at_will(buyer_id: Any) -> None:
     """Call inside the publication's transaction: the buyer's row stays locked until it
     commits, so two publications at once count each other's intent."""
-    list(User.objects.select_for_update(no_key=True).filter(pk=buyer_id).values_list("pk"))
+    active = User.objects.select_for_update(no_key=True).filter(pk=buyer_id, is_active=True)
+    if not list(active.values_list("pk")):  # erased (or closed) while this one waited
+        raise DomainError("This account is closed; nothing can be published.", kind=FORBIDDEN)
     if Intent.objects.filter(buyer_id=buyer_id, status=Status.OPEN).count() >= OPEN_AT_ONCE:
         raise DomainError(
             f"You have {OPEN_AT_ONCE} intents open: close or withdraw one first.",

@@ -24,6 +24,7 @@ is :func:`login_address`.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -175,6 +176,19 @@ def login_address(request: HttpRequest) -> str | None:
     """
     proxies = settings.TRUSTED_PROXIES
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    if proxies and len(forwarded) >= proxies and forwarded[-proxies]:
-        return forwarded[-proxies]
+    if proxies and len(forwarded) >= proxies:
+        address = _bare_address(forwarded[-proxies])
+        if address is not None:
+            return address
     return request.META.get("REMOTE_ADDR")
+
+
+def _bare_address(entry: str) -> str | None:
+    """The IP address of an ``X-Forwarded-For`` entry, written with a port or not
+    (``203.0.113.7:4711``, ``[2001:db8::1]:4711``); None for anything else."""
+    for candidate in (entry, entry.rsplit(":", 1)[0].strip("[]") if ":" in entry else ""):
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None

@@ -234,6 +234,10 @@ class WebhookEndpoint(models.Model):
     description = models.CharField(max_length=200, blank=True)
     # Kept in clear: it signs every delivery. Shown to the vendor once.
     secret = models.CharField(max_length=100, editable=False)
+    # After a rotation, the secret before it signs too, until then: a receiver still
+    # checking with it goes on accepting deliveries while its owner swaps it.
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     event_types = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)

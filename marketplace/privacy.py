@@ -149,9 +149,10 @@ def _vendor_lets_go_of(user: User) -> None:
     )
     if vendor.contact_email.lower() == user.email.lower():
         vendor.contact_email = left.email if left is not None else ""
+        vendor.is_verified = False  # an operator checked the address that went
     if left is None:
         vendor.is_paused = True
-    vendor.save(update_fields=["contact_email", "is_paused", "updated_at"])
+    vendor.save(update_fields=["contact_email", "is_verified", "is_paused", "updated_at"])
 
 
 def admin_log_forget(model: type[Any], pks: Iterable[Any]) -> None:

@@ -288,7 +288,12 @@ def vendor_update(
             deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
             deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
             deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
-            daily_capacity=merged["daily_capacity"],  # type: ignore[arg-type]
+            # As the deal sizes: one stored before the bound stays until changed.
+            daily_capacity=(
+                changes["daily_capacity"]  # type: ignore[arg-type]
+                if changes.get("daily_capacity", locked.daily_capacity) != locked.daily_capacity
+                else None
+            ),
             amounts_to_check=_deal_sizes_changed(locked, changes),
         )
         if errors:

@@ -47,6 +47,7 @@ from marketplace.services import (
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
     webhook_redeliver,
     webhook_send_test,
@@ -218,7 +219,8 @@ def webhooks(request: HttpRequest) -> HttpResponse:
 @login_required
 def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     """One endpoint and its delivery log; POST actions: change, test, redeliver,
-    enable/disable, delete (confirmed: its delivery log goes with it)."""
+    enable/disable, rotate the signing secret (the new one shown on the answer),
+    delete (confirmed: its delivery log goes with it)."""
     vendor = _staff_vendor(request)
     endpoint = get_object_or_404(webhook_endpoints_of_vendor(vendor), pk=endpoint_id)
     current = {
@@ -227,6 +229,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
         "event_types": endpoint.event_types,
     }
     form = WebhookEndpointForm(initial=current)
+    rotated = False
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "update":
@@ -240,6 +243,10 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
                     messages.success(request, "Endpoint changed.")
                     return redirect("webhook-detail", endpoint_id=endpoint.pk)
             endpoint.refresh_from_db()  # the page shows the endpoint as it is stored
+        elif action == "rotate":
+            # The new secret is on this answer only: no redirect to lose it in.
+            endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
+            rotated = True
         else:
             return _webhook_action(request, endpoint, action)
     return render(
@@ -250,6 +257,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             "endpoint": endpoint,
             "form": form,
             "deliveries": deliveries_of_endpoint(endpoint)[:50],
+            "rotated": rotated,
         },
     )
 

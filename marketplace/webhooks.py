@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import ipaddress
 import json
 import logging
+import queue
 import random
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -231,12 +234,35 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+# How long the secret before a rotation still signs, beside the new one.
+PREVIOUS_SECRET_DAYS = 1
+
+
+def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """A new signing secret, returned on the endpoint (shown to the vendor this once).
+
+    For ``PREVIOUS_SECRET_DAYS`` each delivery carries a signature by the old secret
+    too (Standard Webhooks lists several, space-separated): the receiver keeps
+    accepting deliveries until it checks with the new one.
+    """
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked.previous_secret = locked.secret
+        locked.previous_secret_until = timezone.now() + timedelta(days=PREVIOUS_SECRET_DAYS)
+        locked.secret = new_secret()
+        locked.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
+    return locked
+
+
 def _sign(endpoint: WebhookEndpoint, message_id: str, body: str) -> dict[str, str]:
     now = timezone.now()
+    signatures = [Webhook(endpoint.secret).sign(message_id, now, body)]
+    if endpoint.previous_secret and (endpoint.previous_secret_until or now) > now:
+        signatures.append(Webhook(endpoint.previous_secret).sign(message_id, now, body))
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(endpoint.secret).sign(message_id, now, body),
+        "webhook-signature": " ".join(signatures),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
@@ -261,16 +287,16 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     return done[0] if done else None
 
 
-# A batch's requests go out together, each endpoint's this many at a time: a receiver
-# that is slow (or never answers) holds up its own deliveries, not the other vendors'.
-SENDS_PER_ENDPOINT = 4
+# A batch's requests go out together, this many at a time to one host: a receiver that
+# is slow (or never answers, or whose name is slow to look up) holds up its own
+# deliveries, not the other vendors'; and a batch is no amplifier aimed at one host.
+SENDS_PER_HOST = 4
 
 
 @dataclass
 class _Attempt:
     delivery: WebhookDelivery
     body: str = ""
-    addresses: list[str] = dataclasses.field(default_factory=list)
     status_code: int | None = None
     error: str = ""
     latency_ms: int = 0
@@ -280,43 +306,53 @@ class _Attempt:
 def webhooks_deliver(*, delivery_ids: list[Any]) -> list[WebhookDelivery]:
     """One attempt for each delivery of a batch that is due and that nobody else is on.
 
-    Their requests are sent together (``SENDS_PER_ENDPOINT`` at a time to one
-    endpoint), each within ``TIMEOUT_SECONDS``. Should the task's time run out,
-    the attempts that ended are recorded and the others let go, uncounted, for
-    the sweep to send again.
+    Their requests are sent together (``SENDS_PER_HOST`` at a time to one host),
+    each within ``TIMEOUT_SECONDS`` (and its name looked up within as much), by an
+    event loop in a thread of its own; this thread records each attempt as soon as it
+    ends, so a worker that dies sends again only what was in flight. Should the task's
+    time run out, the attempts that ended are recorded and the others let go,
+    uncounted, for the sweep.
     """
     handled: list[WebhookDelivery] = []
-    attempts: list[_Attempt] = []
-    for delivery_id in delivery_ids:
-        try:
-            delivery, attempt = _prepare(delivery_id)
-        except Exception:  # the others still go; this one's claim runs out, the sweep retries
-            logger.exception("Webhook delivery %s could not be prepared", delivery_id)
-            continue
-        if delivery is not None:
-            handled.append(delivery)
-        if attempt is not None:
-            attempts.append(attempt)
+    to_send: list[_Attempt] = []
+    ended: queue.SimpleQueue[_Attempt] = queue.SimpleQueue()
+    recorded = 0
     try:
-        asyncio.run(_send_all([attempt for attempt in attempts if not attempt.done]))
+        for delivery_id in delivery_ids:
+            try:
+                delivery, attempt = _prepare(delivery_id)
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:  # the others still go; its claim runs out, the sweep retries
+                logger.exception("Webhook delivery %s could not be prepared", delivery_id)
+                continue
+            if delivery is not None:
+                handled.append(delivery)
+            if attempt is not None:
+                to_send.append(attempt)
+        sender = threading.Thread(
+            target=_send_in_thread, args=(to_send, ended.put), name="webhooks", daemon=True
+        )
+        sender.start()
+        while recorded < len(to_send):
+            _record(ended.get())
+            recorded += 1
     except SoftTimeLimitExceeded:
         # The task's time is up, not the receivers' fault: what ended is recorded.
-        for attempt in attempts:
-            if attempt.done:
-                _record(attempt)
-            else:
-                WebhookDelivery.objects.filter(pk=attempt.delivery.pk).update(claimed_until=None)
+        while not ended.empty():
+            _record(ended.get())
+        for attempt in to_send:
+            if not attempt.done:
+                WebhookDelivery.objects.filter(
+                    pk=attempt.delivery.pk, claimed_until=attempt.delivery.claimed_until
+                ).update(claimed_until=None)
         raise
-    for attempt in attempts:
-        _record(attempt)
+    sender.join()
     return handled
 
 
 def _prepare(delivery_id: Any) -> tuple[WebhookDelivery | None, _Attempt | None]:
-    """Claim a delivery and make its attempt, or finish it when it is no longer to send.
-
-    An attempt whose receiver is refused (a private address) is done already.
-    """
+    """Claim a delivery and make its attempt, or finish it when it is no longer to send."""
     if not _claim(delivery_id):
         return None, None
     delivery = WebhookDelivery.objects.select_related("event", "endpoint__vendor").get(
@@ -332,43 +368,61 @@ def _prepare(delivery_id: Any) -> tuple[WebhookDelivery | None, _Attempt | None]
     if events_no_longer_to_tell([delivery.event]):
         _finish(delivery, status=WebhookDelivery.Status.FAILED, error=NO_LONGER_APPLIES)
         return delivery, None
-    attempt = _Attempt(delivery, body=json.dumps(event_body(delivery.event), separators=(",", ":")))
-    started = time.monotonic()
+    body = json.dumps(event_body(delivery.event), separators=(",", ":"))
+    return delivery, _Attempt(delivery, body=body)
+
+
+def _send_in_thread(attempts: list[_Attempt], ended: Callable[[_Attempt], None]) -> None:
+    """The sender thread: every attempt ends, sent or not, so the task never waits in vain."""
     try:
-        attempt.addresses = check_webhook_target(endpoint.url)
-    except DomainError as refused:
-        attempt.error, attempt.done = f"refused: {refused.message}", True
-        attempt.latency_ms = int((time.monotonic() - started) * 1000)
-    return delivery, attempt
+        asyncio.run(_send_all(attempts, ended))
+    except Exception:
+        logger.exception("The webhook sender stopped")
+    finally:
+        for attempt in attempts:
+            if not attempt.done:
+                attempt.error, attempt.done = "not sent: the sender stopped", True
+                ended(attempt)
 
 
-async def _send_all(attempts: list[_Attempt]) -> None:
-    limits: dict[Any, asyncio.Semaphore] = defaultdict(
-        lambda: asyncio.Semaphore(SENDS_PER_ENDPOINT)
-    )
+async def _send_all(attempts: list[_Attempt], ended: Callable[[_Attempt], None]) -> None:
+    """Send every attempt, ``SENDS_PER_HOST`` at a time to one host; hand each to ``ended``
+    as soon as it ends. No database here: this runs in the sender's thread."""
+    limits: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(SENDS_PER_HOST))
+    # Name lookups block: each in a thread, so one that hangs holds up its host's alone
+    # (and is not waited for: the attempt gave up on it).
+    lookups = ThreadPoolExecutor(max_workers=min(32, max(len(attempts), 1)))
 
     async def send(attempt: _Attempt) -> None:
-        async with limits[attempt.delivery.endpoint_id]:
-            await _send(attempt)
+        async with limits[urlsplit(attempt.delivery.endpoint.url).hostname or ""]:
+            await _send(attempt, lookups)
+        ended(attempt)
 
-    await asyncio.gather(*(send(attempt) for attempt in attempts))
+    try:
+        await asyncio.gather(*(send(attempt) for attempt in attempts))
+    finally:
+        lookups.shutdown(wait=False, cancel_futures=True)
 
 
-async def _send(attempt: _Attempt) -> None:
+async def _send(attempt: _Attempt, lookups: ThreadPoolExecutor) -> None:
     """One request: its status, or why there is none. Never raises but for cancellation."""
     delivery, endpoint = attempt.delivery, attempt.delivery.endpoint
     started = time.monotonic()
     try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            addresses = await asyncio.get_running_loop().run_in_executor(
+                lookups, check_webhook_target, endpoint.url
+            )
         attempt.status_code = await _post(
             endpoint.url,
             attempt.body,
             _sign(endpoint, delivery.message_id, attempt.body),
-            attempt.addresses,
+            addresses,
         )
+    except DomainError as refused:
+        attempt.error = f"refused: {refused.message}"
     except TimeoutError:
         attempt.error = f"no answer within {TIMEOUT_SECONDS} s"
-    except SoftTimeLimitExceeded:
-        raise  # the task's time is up, not the receiver's fault: see webhooks_deliver
     except httpx.HTTPError as failure:
         attempt.error = f"{type(failure).__name__}: {failure}"[:300]
     except Exception as failure:  # whatever else: an attempt that failed, never a stuck one

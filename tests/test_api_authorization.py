@@ -184,6 +184,9 @@ OPERATIONS = {
         "get", "/api/v1/webhooks/{endpoint}/deliveries/", OWNER_ONLY
     ),
     "POST webhooks/{id}/test/": Operation("post", "/api/v1/webhooks/{endpoint}/test/", OWNER_ONLY),
+    "POST webhooks/{id}/rotate-secret/": Operation(
+        "post", "/api/v1/webhooks/{endpoint}/rotate-secret/", OWNER_ONLY
+    ),
 }
 
 

@@ -139,6 +139,7 @@ def seeded(db: None, keep_test_connection: None, monkeypatch: pytest.MonkeyPatch
             "/api/v1/webhooks/{id}/": str(endpoint.pk),
             "/api/v1/webhooks/{id}/deliveries/": str(endpoint.pk),
             "/api/v1/webhooks/{id}/test/": str(endpoint.pk),
+            "/api/v1/webhooks/{id}/rotate-secret/": str(endpoint.pk),
         },
     )
 
@@ -177,7 +178,7 @@ def test_the_schema_lists_every_operation() -> None:
     operations = {
         f"{result.ok().method.upper()} {result.ok().path}" for result in schema.get_all_operations()
     }
-    assert len(operations) == 24
+    assert len(operations) == 25
     assert "POST /api/v1/offers/" in operations
     assert "DELETE /api/v1/webhooks/{id}/" in operations
 

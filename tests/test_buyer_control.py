@@ -457,6 +457,8 @@ def test_blocking_asks_first_and_says_the_vendor_can_link_the_intents_it_loses(
     offer = OfferFactory(intent=open_intent, vendor=vendor)  # told of it, as it offered
     second = IntentFactory(buyer=open_intent.buyer, category=category)
     NoticeFactory(intent=second, vendor=vendor)
+    hidden = IntentFactory(buyer=open_intent.buyer, category=category, is_hidden=True)
+    NoticeFactory(intent=hidden, vendor=vendor)  # gone from its list already: not counted
     client = Client()
     client.force_login(open_intent.buyer)
 

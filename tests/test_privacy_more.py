@@ -250,8 +250,11 @@ def test_erasing_a_vendor_s_contact_hands_the_mail_to_the_staff_member_left(
     )
     colleague = UserFactory(vendor=created.vendor, email="sam@duo.example")
 
+    Vendor.objects.filter(pk=created.vendor.pk).update(is_verified=True)
+
     account_delete(user=created.staff_user)
 
     vendor = Vendor.objects.get(pk=created.vendor.pk)
     assert (vendor.contact_email, vendor.is_paused) == ("sam@duo.example", False)
+    assert vendor.is_verified is False  # an operator checked the address that went
     assert vendor_mail_recipients(vendor) == [colleague.email]

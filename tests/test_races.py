@@ -16,6 +16,7 @@ import offers.ratings as ratings_module
 from intents.models import Intent, Notice
 from intents.notices import intent_match
 from intents.services import buyer_block_vendor
+from marketplace.errors import DomainError
 from marketplace.models import Vendor
 from marketplace.services import vendor_update
 from offers.models import Offer, Rating
@@ -304,3 +305,21 @@ def test_two_publications_at_once_keep_the_buyer_within_the_open_intents_cap(
         "You have 2 intents open: close or withdraw one first."
     ]
     assert Intent.objects.filter(buyer=buyer, status=Intent.Status.OPEN).count() == 2
+
+
+def test_a_publication_that_waited_for_the_buyer_s_erasure_publishes_nothing() -> None:
+    """The buyer's row lock puts the two one after the other; the erasure first, then
+    the publication finds the account closed."""
+    require_postgresql()
+    from intents.services import intent_publish
+    from marketplace.privacy import account_delete
+
+    draft = IntentFactory(status=Intent.Status.DRAFT)
+    stale = Intent.objects.get(pk=draft.pk)  # the publishing tab's copy
+    account_delete(user=draft.buyer)
+
+    with pytest.raises(DomainError, match="account is closed"):
+        intent_publish(intent=stale)
+
+    assert Intent.objects.get(pk=draft.pk).status == Intent.Status.DRAFT
+    assert not Notice.objects.filter(intent=draft).exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import types
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -234,7 +233,14 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
     events_dispatch()
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
 
-    def slow_failure(attempts: list[Any]) -> None:
+    async def slow_failure(attempts: list[Any], ended: Any) -> None:
+        for attempt in attempts:
+            attempt.status_code, attempt.done = 500, True
+            ended(attempt)
+
+    record = webhooks._record
+
+    def delivered_meanwhile(attempt: Any) -> None:
         # This attempt outlived its claim; another worker delivered meanwhile.
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.SUCCEEDED,
@@ -242,11 +248,10 @@ def test_an_attempt_whose_claim_ran_out_does_not_undo_a_delivery_made_meanwhile(
             attempts=1,
             claimed_until=timezone.now() + timedelta(minutes=1),
         )
-        for attempt in attempts:
-            attempt.status_code, attempt.done = 500, True
+        record(attempt)
 
     monkeypatch.setattr(webhooks, "_send_all", slow_failure)
-    monkeypatch.setattr(webhooks, "asyncio", types.SimpleNamespace(run=lambda answer: answer))
+    monkeypatch.setattr(webhooks, "_record", delivered_meanwhile)
 
     webhook_deliver(delivery_id=delivery.pk)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import Client
 
 from intents.models import Intent
@@ -187,6 +188,32 @@ def test_behind_a_proxy_the_lockout_is_per_client_address_not_the_proxy_s(
 
     assert through_proxy("192.0.2.99, 203.0.113.66", PASSWORD).status_code == 429
     assert through_proxy("198.51.100.7", PASSWORD).status_code == 302  # grace herself
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "seen_as"),
+    [
+        ("203.0.113.66:4711", "203.0.113.66"),  # a proxy that appends the port
+        ("[2001:db8::1]:4711", "2001:db8::1"),
+        ("unknown", "10.0.0.2"),  # not an address: the proxy's own, not a 500
+        ("", "10.0.0.2"),
+    ],
+)
+def test_a_forwarded_entry_is_read_as_an_address_or_not_at_all(
+    settings: Any, forwarded_for: str, seen_as: str
+) -> None:
+    settings.TRUSTED_PROXIES = 1
+    UserFactory(username="grace")
+
+    response = Client().post(
+        "/accounts/login/",
+        {"username": "grace", "password": "guess"},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+    assert response.status_code == 200  # the form again, with its message
+    assert AccessAttempt.objects.get(username="grace").ip_address == seen_as
 
 
 def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(settings: Any) -> None:

@@ -34,6 +34,7 @@ from marketplace.services import vendor_update
 from marketplace.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
     webhook_send_test,
 )
@@ -161,6 +162,15 @@ class WebhookEndpointViewSet(KnownQueryParams, viewsets.ModelViewSet):
         refuse_any_body(request)
         delivery = webhook_send_test(endpoint=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data)
+
+    @extend_schema(request=None, responses=WebhookEndpointCreatedSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, pk: str) -> Response:
+        """A new signing secret, shown in this answer only. For a day, each delivery is
+        signed by the old secret too: switch your receiver to the new one meanwhile."""
+        refuse_any_body(request)
+        endpoint = webhook_endpoint_rotate_secret(endpoint=self.get_object())
+        return Response(WebhookEndpointCreatedSerializer(endpoint).data)
 
     @extend_schema(responses=WebhookDeliverySerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -207,6 +207,20 @@ def test_a_fractional_yen_deal_size_stored_before_the_rule_does_not_block_other_
     assert (vendor.keywords, vendor.deal_size_min) == (["taps"], Decimal("100.50"))
 
 
+def test_a_capacity_stored_above_the_bound_does_not_block_other_changes(
+    api: APIClient, vendor: Vendor
+) -> None:
+    Vendor.objects.filter(pk=vendor.pk).update(daily_capacity=250_000)
+
+    kept = api.patch(
+        "/api/v1/vendor/", {"keywords": ["taps"], "daily_capacity": 250_000}, format="json"
+    )
+    raised = api.patch("/api/v1/vendor/", {"daily_capacity": 250_001}, format="json")
+
+    assert kept.status_code == 200, kept.json()
+    assert_problem(raised, 400)
+
+
 def test_categories_tree(api: APIClient, category: Category) -> None:
     CategoryFactory(slug="taps", name="Taps", parent=category)
     results = api.get("/api/v1/categories/").json()["results"]

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from billiard.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -33,7 +34,7 @@ from marketplace.webhooks import (
     webhook_endpoint_delete,
     webhook_redeliver,
 )
-from tests.factories import VendorFactory
+from tests.factories import UserFactory, VendorFactory
 from tests.receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -532,13 +533,13 @@ def test_an_endpoint_deleted_during_an_attempt_leaves_nothing_half_recorded(
     vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url)
-    check = webhooks.check_webhook_target
+    record = webhooks._record
 
-    def deleted_while_sending(url: str) -> list[str]:
-        webhook_endpoint_delete(endpoint=endpoint)  # by its vendor, meanwhile
-        return check(url)
+    def deleted_while_sending(attempt: Any) -> None:
+        webhook_endpoint_delete(endpoint=endpoint)  # by its vendor, before the answer came
+        record(attempt)
 
-    monkeypatch.setattr(webhooks, "check_webhook_target", deleted_while_sending)
+    monkeypatch.setattr(webhooks, "_record", deleted_while_sending)
     emit(vendor_id=vendor.pk, type="intent.closed", payload={"intent": {"id": "x"}}, dedupe_key="k")
     events_dispatch()
     delivery = WebhookDelivery.objects.get(event__dedupe_key="k")
@@ -639,11 +640,112 @@ def test_a_batch_s_requests_go_out_together_so_no_receiver_waits_for_another(
 def test_one_endpoint_gets_a_few_requests_of_a_batch_at_a_time(vendor: Vendor) -> None:
     with held_receiver(lambda: time.sleep(0.3) or True) as (url, seen):
         webhook_endpoint_create(vendor=vendor, url=url)
-        for number in range(webhooks.SENDS_PER_ENDPOINT + 3):
+        for number in range(webhooks.SENDS_PER_HOST + 3):
             emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=f"k{number}")
         events_dispatch()
 
         deliver_webhooks(list(WebhookDelivery.objects.values_list("pk", flat=True)))
 
-    assert seen["most"] == webhooks.SENDS_PER_ENDPOINT
+    assert seen["most"] == webhooks.SENDS_PER_HOST
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_rotated_secret_signs_beside_the_old_one_for_a_day(
+    vendor: Vendor, receiver: Receiver, api: Any
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    old = endpoint.secret
+
+    answer = api.post(f"/api/v1/webhooks/{endpoint.pk}/rotate-secret/")
+    deliver_event(vendor, key="during")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        previous_secret_until=timezone.now() - timedelta(seconds=1)
+    )
+    deliver_event(vendor, key="after")
+
+    assert answer.status_code == 200, answer.json()
+    new = answer.json()["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert "secret" not in api.get(f"/api/v1/webhooks/{endpoint.pk}/").json()  # shown once
+    during, after = receiver.received
+    for secret in (old, new):  # a receiver still on the old secret keeps accepting
+        Webhook(secret).verify(during.body, during.headers)
+    Webhook(new).verify(after.body, after.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(after.body, after.headers)
+
+
+def test_the_vendor_s_page_makes_a_new_secret_and_shows_it_once(
+    vendor: Vendor, client: Any
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example/in")
+    old = endpoint.secret
+    client.force_login(UserFactory(vendor=vendor))
+
+    shown = client.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "rotate"})
+    later = client.get(f"/vendor/webhooks/{endpoint.pk}/")
+
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    assert endpoint.secret in shown.content.decode()
+    assert endpoint.secret not in later.content.decode()
+    assert "Make a new signing secret" in later.content.decode()
+
+
+def test_the_task_s_time_running_out_while_preparing_stops_the_batch_and_lets_go(
+    vendor: Vendor, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    for key in ("first", "second"):
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=key)
+    events_dispatch()
+    first, second = (WebhookDelivery.objects.get(event__dedupe_key=k) for k in ("first", "second"))
+    claim = webhooks._claim
+
+    def time_runs_out_at_the_second(delivery_id: Any) -> bool:
+        if delivery_id == second.pk:
+            raise SoftTimeLimitExceeded()
+        return claim(delivery_id)
+
+    monkeypatch.setattr(webhooks, "_claim", time_runs_out_at_the_second)
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        deliver_webhooks([first.pk, second.pk])
+
+    assert receiver.received == []
+    first.refresh_from_db()
+    assert (first.status, first.attempts, first.claimed_until) == ("pending", 0, None)
+
+
+def test_a_name_slow_to_look_up_holds_up_its_own_host_only(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slow lookup waits for the other host's request to arrive: looked up one after
+    the other, before any request went out, it would wait in vain."""
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
+    seen_first: list[bool] = []
+    with webhook_receiver(host="127.0.0.1") as slow, webhook_receiver(host="127.0.0.2") as fast:
+        webhook_endpoint_create(vendor=vendor, url=f"{slow.url}/hook")
+        webhook_endpoint_create(vendor=VendorFactory(), url=f"{fast.url}/hook")
+        check = webhooks.check_webhook_target
+
+        def slow_for_one_host(url: str) -> list[str]:
+            if url.startswith(slow.url):
+                seen_first.append(bool(fast.wait_for(1, timeout=3)))
+            return check(url)
+
+        monkeypatch.setattr(webhooks, "check_webhook_target", slow_for_one_host)
+        emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key="k")
+        emit(vendor_id=fast_vendor_of(fast.url), type="intent.closed", payload={}, dedupe_key="k")
+        events_dispatch()
+
+        deliver_webhooks(
+            list(WebhookDelivery.objects.order_by("endpoint__url").values_list("pk", flat=True))
+        )
+
+    assert seen_first == [True]
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def fast_vendor_of(url: str) -> Any:
+    return WebhookEndpoint.objects.get(url=f"{url}/hook").vendor_id

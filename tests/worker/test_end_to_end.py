@@ -22,7 +22,7 @@ from intents.services import intent_create
 from intents.tasks import sweep_unmatched_intents
 from marketplace.models import Category, WebhookDelivery
 from marketplace.tasks import dispatch_events, retry_due_webhooks
-from marketplace.webhooks import webhook_endpoint_create
+from marketplace.webhooks import SENDS_PER_HOST, webhook_endpoint_create
 from tests.factories import CategoryFactory, UserFactory, VendorFactory
 from tests.real_parts import RedisServer, wait_until
 from tests.receiver import webhook_receiver
@@ -152,5 +152,6 @@ def test_worker_killed_mid_fan_out_delivers_every_event_once_per_webhook_id(
         f"{killed_after} receipts, {len(received)} POSTs received, {duplicates} re-sent "
         f"with the same webhook-id"
     )
-    # At most the one request in flight at the kill can arrive twice.
-    assert duplicates <= 1
+    # Each attempt is recorded as it ends: only the requests in flight at the kill can
+    # arrive twice, at most SENDS_PER_HOST of them (every receiver here is one host).
+    assert duplicates <= SENDS_PER_HOST
