@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -90,3 +91,25 @@ def webhook_receiver(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def raw_receiver(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A receiver that writes its answer by hand: ``answer(connection, done)`` gets the
+    one connection once the request was read, and ``done`` is set when the test ends.
+    Yields the receiver's URL."""
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        with connection, suppress(OSError):
+            answer(connection, done)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    finally:
+        done.set()
+        server.close()

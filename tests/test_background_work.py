@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from marketplace.models import Category, Vendor, WebhookDelivery
 from marketplace.tasks import deliver_webhooks
 from marketplace.webhooks import webhook_endpoint_create
 from tests.factories import IntentFactory, VendorFactory
-from tests.receiver import webhook_receiver
+from tests.receiver import raw_receiver, webhook_receiver
 
 
 @pytest.mark.django_db
@@ -55,11 +54,11 @@ def test_a_notice_email_is_sent_once_when_two_workers_hold_the_same_notice(
 def test_deliver_webhooks_stops_at_the_soft_time_limit(vendor: Vendor) -> None:
     """The soft limit strikes the task's thread (Celery raises it from a signal) while a
     receiver that never answers holds its request; one that answered is recorded."""
-    silent = socket.create_server(("127.0.0.1", 0))  # listens, never answers
-    with webhook_receiver() as answering:
+    never_answers = raw_receiver(lambda connection, done: done.wait())
+    with webhook_receiver() as answering, never_answers as silent_url:
         webhook_endpoint_create(vendor=vendor, url=answering.url)
         other = VendorFactory()
-        webhook_endpoint_create(vendor=other, url=f"http://127.0.0.1:{silent.getsockname()[1]}/")
+        webhook_endpoint_create(vendor=other, url=silent_url)
         for to in (vendor, other):
             emit(vendor_id=to.pk, type="intent.closed", payload={}, dedupe_key="k")
         events_dispatch()
@@ -76,7 +75,6 @@ def test_deliver_webhooks_stops_at_the_soft_time_limit(vendor: Vendor) -> None:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-            silent.close()
 
     answered = WebhookDelivery.objects.get(endpoint__vendor=vendor)
     held = WebhookDelivery.objects.get(endpoint__vendor=other)

@@ -35,7 +35,7 @@ from marketplace.webhooks import (
     webhook_redeliver,
 )
 from tests.factories import UserFactory, VendorFactory
-from tests.receiver import Receiver, webhook_receiver
+from tests.receiver import Receiver, raw_receiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -475,25 +475,16 @@ def test_a_receiver_trickling_its_answer_is_cut_off_at_the_timeout(
     vendor: Vendor, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr("marketplace.webhooks.TIMEOUT_SECONDS", 1)
-    server = socket.create_server(("127.0.0.1", 0))
-    done = threading.Event()
 
-    def trickle() -> None:
-        connection, _ = server.accept()
-        connection.recv(65536)
-        with connection:
-            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
-                if done.wait(0.3):
-                    return
-                connection.sendall(bytes([byte]))  # each read answers well within 1 s
+    def trickle(connection: socket.socket, done: threading.Event) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+            if done.wait(0.3):
+                return
+            connection.sendall(bytes([byte]))  # each read answers well within 1 s
 
-    threading.Thread(target=trickle, daemon=True).start()
-    webhook_endpoint_create(vendor=vendor, url=f"http://127.0.0.1:{server.getsockname()[1]}/")
-    try:
+    with raw_receiver(trickle) as url:
+        webhook_endpoint_create(vendor=vendor, url=url)
         delivery = deliver_event(vendor)
-    finally:
-        done.set()
-        server.close()
 
     assert delivery.last_error == "no answer within 1 s"
     assert delivery.last_latency_ms < 3000
@@ -506,24 +497,15 @@ def test_a_receiver_s_endless_answer_is_not_read_only_its_status(
     """The body could be gigabytes, or a small gzip of them: reading it would take the
     worker's (or, for a test send, the web process's) memory."""
     monkeypatch.setattr("marketplace.webhooks.TIMEOUT_SECONDS", 2)
-    server = socket.create_server(("127.0.0.1", 0))
-    done = threading.Event()
 
-    def endless() -> None:
-        connection, _ = server.accept()
-        connection.recv(65536)
-        with connection, contextlib.suppress(OSError):
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")
-            while not done.is_set():
-                connection.sendall(bytes(65536))
+    def endless(connection: socket.socket, done: threading.Event) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")
+        while not done.is_set():
+            connection.sendall(bytes(65536))
 
-    threading.Thread(target=endless, daemon=True).start()
-    webhook_endpoint_create(vendor=vendor, url=f"http://127.0.0.1:{server.getsockname()[1]}/")
-    try:
+    with raw_receiver(endless) as url:
+        webhook_endpoint_create(vendor=vendor, url=url)
         delivery = deliver_event(vendor)
-    finally:
-        done.set()
-        server.close()
 
     assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
     assert delivery.last_latency_ms < 1000
