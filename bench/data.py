@@ -49,6 +49,10 @@ from offers.models import Offer
 
 SEED = 8  # issue 8
 BENCH_VENDOR_SLUG = "bench-vendor"
+# The vendor whose offers the POST bar makes: an inbox of its own, twice the bench
+# vendor's, so a fast machine does not run out of intents to offer on (the bench
+# vendor's list, which the GET bar reads, stays as it was).
+BENCH_OFFER_VENDOR_SLUG = "bench-offers"
 HEAVY_BUYER = "bench-heavy-buyer"
 LIGHT_BUYER = "bench-light-buyer"
 BIG_INTENT_OFFERS = 50
@@ -68,6 +72,7 @@ class Volumes:
     intents: int
     heavy_buyer_intents: int
     bench_vendor_notices: int
+    offer_vendor_notices: int
 
     @classmethod
     def of(cls, *, vendors: int, intents: int) -> Volumes:
@@ -76,6 +81,7 @@ class Volumes:
             intents=intents,
             heavy_buyer_intents=max(10, min(200, intents // 500)),
             bench_vendor_notices=max(1_000, min(10_000, intents // 10)),
+            offer_vendor_notices=max(2_000, min(20_000, intents // 5)),
         )
 
 
@@ -198,9 +204,9 @@ def _load_vendors(
     now = timezone.now()
     vendor_rows, category_rows = [], []
     serving: dict[int, list[uuid.UUID]] = {category: [] for category in tree.subtree}
-    bench_vendor = _uuid(rng)
+    bench_vendor, offer_vendor = _uuid(rng), _uuid(rng)
     for number in range(count):
-        vendor_id = bench_vendor if number == 0 else _uuid(rng)
+        vendor_id = {0: bench_vendor, 1: offer_vendor}.get(number) or _uuid(rng)
         root = rng.choice(tree.roots)
         if rng.random() < 0.15:
             served = {root}
@@ -213,7 +219,10 @@ def _load_vendors(
         regions = _regions(rng, countries, weights)
         low, high, currency = _deal_size(rng, regions)
         rated = rng.random() < 0.7
-        slug = BENCH_VENDOR_SLUG if number == 0 else f"bench-vendor-{number}"
+        slug = {0: BENCH_VENDOR_SLUG, 1: BENCH_OFFER_VENDOR_SLUG}.get(
+            number, f"bench-vendor-{number}"
+        )
+        ours = number < 2  # the bench's own two vendors
         vendor_rows.append(
             (
                 vendor_id,
@@ -221,8 +230,8 @@ def _load_vendors(
                 slug,
                 f"sales@{slug}.example.test",
                 rng.random() < 0.3,
-                number != 0 and rng.random() < 0.005,
-                number != 0 and rng.random() < 0.03,
+                not ours and rng.random() < 0.005,
+                not ours and rng.random() < 0.03,
                 json.dumps(regions),
                 json.dumps(keywords),
                 json.dumps(region_coverage(regions)),
@@ -239,7 +248,7 @@ def _load_vendors(
         )
         for category in served:
             category_rows.append((vendor_id, category))
-            if number != 0:  # the bench vendor is noticed only where the bench says
+            if not ours:  # the bench's vendors are noticed only where the bench says
                 for below in tree.subtree[category]:
                     serving[below].append(vendor_id)
     copy_rows(
@@ -254,7 +263,9 @@ def _load_vendors(
     )  # fmt: skip
     copy_rows(Vendor.categories.through, ["vendor_id", "category_id"], category_rows)
     # A vendor serving a category and one below it is listed once.
-    return bench_vendor, {category: list(dict.fromkeys(ids)) for category, ids in serving.items()}
+    return (bench_vendor, offer_vendor), {
+        category: list(dict.fromkeys(ids)) for category, ids in serving.items()
+    }
 
 
 def _load_buyers(count: int) -> None:
@@ -399,9 +410,10 @@ def _load_notices_and_offers(
     volumes: Volumes,
     intents: list[IntentRow],
     serving: dict[int, list[uuid.UUID]],
-    bench_vendor: uuid.UUID,
+    bench_vendors: tuple[uuid.UUID, uuid.UUID],
 ) -> tuple[int, int]:
-    """A few notices per intent, offers from noticed vendors on a fraction; the bench vendor's inbox."""
+    """A few notices per intent, offers from noticed vendors on a fraction; the inboxes of
+    the bench vendor and of the offers' vendor."""
     today = timezone.localdate()
     notices, offers = [], []
     reasons = json.dumps(["category", "region"])
@@ -437,13 +449,17 @@ def _load_notices_and_offers(
                         at + timedelta(hours=2) if withdrawn else None,
                     )
                 )  # fmt: skip
-    # The bench vendor's inbox: open intents of ordinary buyers, none answered yet.
+    # The inboxes of the bench's two vendors: open intents of ordinary buyers, none
+    # answered yet.
     ordinary = [intent for intent in intents[volumes.heavy_buyer_intents + 1 :] if intent.is_open]
-    for intent in rng.sample(ordinary, k=min(len(ordinary), volumes.bench_vendor_notices)):
-        notices.append(
-            (_uuid(rng), intent.id, bench_vendor, reasons, 0.5, "delivered", 1, intent.created_at,
-             True, intent.closes_at)
-        )  # fmt: skip
+    counts = (volumes.bench_vendor_notices, volumes.offer_vendor_notices)
+    inboxes = zip(bench_vendors, counts, strict=True)
+    for vendor_id, count in inboxes:
+        for intent in rng.sample(ordinary, k=min(len(ordinary), count)):
+            notices.append(
+                (_uuid(rng), intent.id, vendor_id, reasons, 0.5, "delivered", 1,
+                 intent.created_at, True, intent.closes_at)
+            )  # fmt: skip
     copy_rows(
         Notice,
         [
@@ -477,13 +493,13 @@ def load(volumes: Volumes, say: Say) -> float:
         wipe()
         tree = _load_categories()
         step("categories", len(tree.ids))
-        bench_vendor, serving = _load_vendors(rng, volumes.vendors, tree)
+        bench_vendors, serving = _load_vendors(rng, volumes.vendors, tree)
         step("vendors (with categories)", volumes.vendors)
         _load_buyers(buyers)
         step("buyers", buyers)
         intents = _load_intents(rng, volumes, buyers, tree)
         step("intents", len(intents))
-        notices, offers = _load_notices_and_offers(rng, volumes, intents, serving, bench_vendor)
+        notices, offers = _load_notices_and_offers(rng, volumes, intents, serving, bench_vendors)
         step("notices", notices)
         step("offers", offers)
     with connection.cursor() as cursor:

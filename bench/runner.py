@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bench import fanout, matching, pages, web
-from bench.data import BENCH_VENDOR_SLUG, Volumes, load
+from bench.data import BENCH_OFFER_VENDOR_SLUG, BENCH_VENDOR_SLUG, Volumes, load
 from bench.report import Row, skipped
 from intents.models import Term
 from marketplace.models import ApiKey, Vendor
@@ -99,11 +99,13 @@ def run(options: Options, say: Say) -> list[Row]:
         seconds = load(Volumes.of(vendors=options.vendors, intents=options.intents), say)
         say(f"Loaded in {seconds:.1f} s.")
     vendor = Vendor.objects.get(slug=BENCH_VENDOR_SLUG)
+    offer_vendor = Vendor.objects.get(slug=BENCH_OFFER_VENDOR_SLUG)
     # A fresh key each run; the earlier runs' (--reuse) are revoked, not left to pile up.
-    ApiKey.objects.filter(vendor=vendor, name="bench", revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    ApiKey.objects.filter(
+        vendor__in=[vendor, offer_vendor], name="bench", revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
     key = api_key_create(vendor=vendor, name="bench").raw_key
+    offer_key = api_key_create(vendor=offer_vendor, name="bench").raw_key
 
     say(f"Matching {options.matching_intents} intents, and the SQL baseline:")
     matching_rows = matching.measure(matching.sample_intents(options.matching_intents), say)
@@ -121,6 +123,8 @@ def run(options: Options, say: Say) -> list[Row]:
         get_row, post_row = web.measure(
             vendor=vendor,
             key=key,
+            offer_vendor=offer_vendor,
+            offer_key=offer_key,
             redis_url=options.redis_url,
             workers=options.workers,
             seconds=options.seconds,

@@ -241,6 +241,8 @@ def measure(
     *,
     vendor: Vendor,
     key: str,
+    offer_vendor: Vendor,
+    offer_key: str,
     redis_url: str,
     workers: int,
     seconds: float,
@@ -250,9 +252,11 @@ def measure(
     """Each round loads the trivial endpoint, the list, then the offers; the medians are judged.
 
     Several rounds, because one 10 s run on a shared 2-core machine can land on
-    a slow stretch: the spread is printed beside each median.
+    a slow stretch: the spread is printed beside each median. ``vendor`` (its
+    ``key``) lists and pings; ``offer_vendor`` (its ``offer_key``) makes the offers,
+    from an inbox of its own.
     """
-    intents = offerable_intents(vendor)
+    intents = offerable_intents(offer_vendor)
     get_script = GET_SCRIPT.format(key=key)
     # Each round posts on its own share of the intents: none gets a second offer.
     share = len(intents) // rounds
@@ -262,12 +266,13 @@ def measure(
             f"{rounds} rounds: load the data again (run without --reuse)."
         )
     post_scripts = [
-        post_script(key, intents[number * share : (number + 1) * share]) for number in range(rounds)
+        post_script(offer_key, intents[number * share : (number + 1) * share])
+        for number in range(rounds)
     ]
     pings: list[Load] = []
     listings: list[Load] = []
     postings: list[Load] = []
-    offers_before = Offer.objects.filter(vendor=vendor).count()
+    offers_before = Offer.objects.filter(vendor=offer_vendor).count()
     with gunicorn(workers=workers, redis_url=redis_url, key=key, say=say) as base:
         wrk(f"{base}{PING_URL}", get_script, min(seconds, 3))  # warm every worker
         wrk(f"{base}{LIST_URL}", get_script, min(seconds, 3))
@@ -279,7 +284,7 @@ def measure(
             # Past the last open intent the script repeats the first, and the 409s show.
             postings.append(wrk(f"{base}/api/v1/offers/", post_scripts[number - 1], seconds))
             say(f"  {number}. POST {'/api/v1/offers/':<31} {postings[-1].describe()}")
-    created = Offer.objects.filter(vendor=vendor).count() - offers_before
+    created = Offer.objects.filter(vendor=offer_vendor).count() - offers_before
     posted = sum(load.requests for load in postings)
     if created < posted:
         say(f"  FAILURE: {posted} POSTs made only {created} offers")

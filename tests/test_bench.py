@@ -151,6 +151,8 @@ def test_bench_refuses_to_post_when_no_open_intent_is_left_for_a_round(vendor: V
         measure(
             vendor=vendor,
             key="unused",
+            offer_vendor=vendor,
+            offer_key="unused",
             redis_url=REDIS_URL,
             workers=1,
             seconds=1,
