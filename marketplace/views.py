@@ -244,9 +244,12 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
                     return redirect("webhook-detail", endpoint_id=endpoint.pk)
             endpoint.refresh_from_db()  # the page shows the endpoint as it is stored
         elif action == "rotate":
-            # The new secret is on this answer only: no redirect to lose it in.
-            endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
-            rotated = True
+            try:
+                endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
+            except DomainError as error:
+                messages.error(request, error.text)
+                return redirect("webhook-detail", endpoint_id=endpoint.pk)
+            rotated = True  # the new secret is on this answer only: no redirect to lose it
         else:
             return _webhook_action(request, endpoint, action)
     return render(

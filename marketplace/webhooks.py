@@ -226,7 +226,9 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> Web
         changes["disabled_reason"] = ""
     for field, value in changes.items():
         setattr(endpoint, field, value)
-    endpoint.save()
+    # The changed columns alone: a rotation of the secret (or a 410 that turned the
+    # endpoint off) committed since the endpoint was read is kept.
+    endpoint.save(update_fields=[*changes, "updated_at"])
     return endpoint
 
 
@@ -245,10 +247,17 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpo
     too (Standard Webhooks lists several, space-separated): the receiver keeps
     accepting deliveries until it checks with the new one.
     """
+    if Vendor.objects.filter(pk=endpoint.vendor_id, is_suspended=True).exists():
+        raise DomainError(SUSPENDED, kind=FORBIDDEN)
+    now = timezone.now()
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-        locked.previous_secret = locked.secret
-        locked.previous_secret_until = timezone.now() + timedelta(days=PREVIOUS_SECRET_DAYS)
+        if not (locked.previous_secret_until and locked.previous_secret_until > now):
+            locked.previous_secret = locked.secret
+        # else a second rotation within the day (a button pressed twice, an answer lost
+        # and asked again): the secret from before the first one is the one a receiver
+        # may still hold, and it keeps signing; the one in between was never used.
+        locked.previous_secret_until = now + timedelta(days=PREVIOUS_SECRET_DAYS)
         locked.secret = new_secret()
         locked.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
     return locked
@@ -308,15 +317,17 @@ def webhooks_deliver(*, delivery_ids: list[Any]) -> list[WebhookDelivery]:
 
     Their requests are sent together (``SENDS_PER_HOST`` at a time to one host),
     each within ``TIMEOUT_SECONDS`` (and its name looked up within as much), by an
-    event loop in a thread of its own; this thread records each attempt as soon as it
-    ends, so a worker that dies sends again only what was in flight. Should the task's
-    time run out, the attempts that ended are recorded and the others let go,
-    uncounted, for the sweep.
+    event loop in a thread of its own (:class:`_Sender`); this thread records each
+    attempt as soon as it ends, so a worker that dies sends again only what was in
+    flight. Should the task's time run out, the sender is stopped (nothing more goes
+    out), the attempts that ended are recorded, and the others let go, uncounted, for
+    the sweep.
     """
     handled: list[WebhookDelivery] = []
     to_send: list[_Attempt] = []
     ended: queue.SimpleQueue[_Attempt] = queue.SimpleQueue()
-    recorded = 0
+    recorded: set[int] = set()  # id() of each attempt recorded
+    sender: _Sender | None = None
     try:
         for delivery_id in delivery_ids:
             try:
@@ -330,19 +341,23 @@ def webhooks_deliver(*, delivery_ids: list[Any]) -> list[WebhookDelivery]:
                 handled.append(delivery)
             if attempt is not None:
                 to_send.append(attempt)
-        sender = threading.Thread(
-            target=_send_in_thread, args=(to_send, ended.put), name="webhooks", daemon=True
-        )
+        sender = _Sender(to_send, ended.put)
         sender.start()
-        while recorded < len(to_send):
-            _record(ended.get())
-            recorded += 1
+        while len(recorded) < len(to_send):
+            attempt = ended.get()
+            _record(attempt)
+            recorded.add(id(attempt))
     except SoftTimeLimitExceeded:
-        # The task's time is up, not the receivers' fault: what ended is recorded.
+        # The task's time is up, not the receivers' fault.
+        if sender is not None:
+            sender.stop()
         while not ended.empty():
-            _record(ended.get())
-        for attempt in to_send:
-            if not attempt.done:
+            attempt = ended.get()
+            if attempt.error != SENDER_STOPPED:
+                _record(attempt)
+                recorded.add(id(attempt))
+        for attempt in to_send:  # not sent, cut off, or being recorded when time ran out
+            if id(attempt) not in recorded:
                 WebhookDelivery.objects.filter(
                     pk=attempt.delivery.pk, claimed_until=attempt.delivery.claimed_until
                 ).update(claimed_until=None)
@@ -372,30 +387,66 @@ def _prepare(delivery_id: Any) -> tuple[WebhookDelivery | None, _Attempt | None]
     return delivery, _Attempt(delivery, body=body)
 
 
-def _send_in_thread(attempts: list[_Attempt], ended: Callable[[_Attempt], None]) -> None:
-    """The sender thread: every attempt ends, sent or not, so the task never waits in vain."""
-    try:
-        asyncio.run(_send_all(attempts, ended))
-    except Exception:
-        logger.exception("The webhook sender stopped")
-    finally:
-        for attempt in attempts:
-            if not attempt.done:
-                attempt.error, attempt.done = "not sent: the sender stopped", True
-                ended(attempt)
+SENDER_STOPPED = "not sent: the sender stopped"
+
+
+class _Sender(threading.Thread):
+    """The batch's event loop, in a thread of its own; every attempt ends, sent or not,
+    so the task never waits in vain. :meth:`stop` cancels what is under way and waits
+    (briefly) for the loop to end: nothing is sent after it."""
+
+    def __init__(self, attempts: list[_Attempt], ended: Callable[[_Attempt], None]) -> None:
+        super().__init__(name="webhooks", daemon=True)
+        self.attempts, self.ended = attempts, ended
+        self.loop = asyncio.new_event_loop()
+        self.task = self.loop.create_task(_send_all(attempts, ended))
+
+    def run(self) -> None:
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("The webhook sender stopped")
+        finally:
+            # As asyncio.run ends: what is still under way is cancelled, and let finish.
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            with suppress(Exception):
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+            for attempt in self.attempts:
+                if not attempt.done:
+                    attempt.error, attempt.done = SENDER_STOPPED, True
+                    self.ended(attempt)
+
+    def stop(self) -> None:
+        if not self.loop.is_closed():
+            with suppress(RuntimeError):  # the loop closed in between
+                self.loop.call_soon_threadsafe(self.task.cancel)
+        self.join(timeout=5)
 
 
 async def _send_all(attempts: list[_Attempt], ended: Callable[[_Attempt], None]) -> None:
-    """Send every attempt, ``SENDS_PER_HOST`` at a time to one host; hand each to ``ended``
-    as soon as it ends. No database here: this runs in the sender's thread."""
+    """Send every attempt, ``SENDS_PER_HOST`` at a time to one host (by the address its
+    name led to); hand each to ``ended`` as soon as it ends. No database here: this runs
+    in the sender's thread."""
     limits: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(SENDS_PER_HOST))
-    # Name lookups block: each in a thread, so one that hangs holds up its host's alone
-    # (and is not waited for: the attempt gave up on it).
+    # Name lookups block: in threads, each name once a batch, so one that hangs holds up
+    # its own host's deliveries alone (and is not waited for: they gave up on it).
     lookups = ThreadPoolExecutor(max_workers=min(32, max(len(attempts), 1)))
+    looked_up: dict[str, asyncio.Future[list[str]]] = {}
+    loop = asyncio.get_running_loop()
+
+    def look_up(url: str) -> asyncio.Future[list[str]]:
+        if url not in looked_up:
+            looked_up[url] = loop.run_in_executor(lookups, check_webhook_target, url)
+        return looked_up[url]
 
     async def send(attempt: _Attempt) -> None:
-        async with limits[urlsplit(attempt.delivery.endpoint.url).hostname or ""]:
-            await _send(attempt, lookups)
+        await _send(attempt, look_up, limits)
         ended(attempt)
 
     try:
@@ -404,21 +455,25 @@ async def _send_all(attempts: list[_Attempt], ended: Callable[[_Attempt], None])
         lookups.shutdown(wait=False, cancel_futures=True)
 
 
-async def _send(attempt: _Attempt, lookups: ThreadPoolExecutor) -> None:
+async def _send(
+    attempt: _Attempt,
+    look_up: Callable[[str], asyncio.Future[list[str]]],
+    limits: dict[str, asyncio.Semaphore],
+) -> None:
     """One request: its status, or why there is none. Never raises but for cancellation."""
     delivery, endpoint = attempt.delivery, attempt.delivery.endpoint
     started = time.monotonic()
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
-            addresses = await asyncio.get_running_loop().run_in_executor(
-                lookups, check_webhook_target, endpoint.url
+            addresses = await asyncio.shield(look_up(endpoint.url))
+        host = addresses[0] if addresses else (urlsplit(endpoint.url).hostname or "")
+        async with limits[host]:
+            attempt.status_code = await _post(
+                endpoint.url,
+                attempt.body,
+                _sign(endpoint, delivery.message_id, attempt.body),
+                addresses,
             )
-        attempt.status_code = await _post(
-            endpoint.url,
-            attempt.body,
-            _sign(endpoint, delivery.message_id, attempt.body),
-            addresses,
-        )
     except DomainError as refused:
         attempt.error = f"refused: {refused.message}"
     except TimeoutError:

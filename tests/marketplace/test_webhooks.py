@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import ssl
 import subprocess
@@ -32,6 +33,8 @@ from marketplace.webhooks import (
     webhook_deliver,
     webhook_endpoint_create,
     webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
     webhook_redeliver,
 )
 from tests.factories import UserFactory, VendorFactory
@@ -731,3 +734,96 @@ def test_a_name_slow_to_look_up_holds_up_its_own_host_only(
 
 def fast_vendor_of(url: str) -> Any:
     return WebhookEndpoint.objects.get(url=f"{url}/hook").vendor_id
+
+
+def test_when_the_task_s_time_runs_out_nothing_more_is_sent(vendor: Vendor) -> None:
+    """What was let go is the sweep's to send: the stopped task's thread sends none of it."""
+    arrivals: list[float] = []
+
+    def slow() -> bool:
+        arrivals.append(time.monotonic())
+        time.sleep(1)
+        return True
+
+    with held_receiver(slow) as (url, _seen):
+        webhook_endpoint_create(vendor=vendor, url=url)
+        for number in range(3 * webhooks.SENDS_PER_HOST):
+            emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=f"k{number}")
+        events_dispatch()
+        ids = list(WebhookDelivery.objects.values_list("pk", flat=True))
+
+        def soft_limit_strikes(*args: Any) -> None:
+            raise SoftTimeLimitExceeded()
+
+        previous = signal.signal(signal.SIGALRM, soft_limit_strikes)
+        signal.setitimer(signal.ITIMER_REAL, 1.5)
+        try:
+            with pytest.raises(SoftTimeLimitExceeded):
+                deliver_webhooks(ids)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        stopped = time.monotonic()
+        time.sleep(2.5)  # the batch's remaining requests would have gone by now
+
+    assert [at for at in arrivals if at > stopped] == []
+    succeeded = WebhookDelivery.objects.filter(status="succeeded").count()
+    let_go = WebhookDelivery.objects.filter(status="pending", attempts=0, claimed_until=None)
+    assert succeeded == webhooks.SENDS_PER_HOST  # the first four, answered within 1.5 s
+    assert let_go.count() == len(ids) - succeeded
+
+
+def test_a_second_rotation_within_the_day_keeps_the_secret_a_receiver_may_hold(
+    vendor: Vendor, receiver: Receiver
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url=receiver.url)
+    held = endpoint.secret
+
+    webhook_endpoint_rotate_secret(endpoint=endpoint)  # pressed twice
+    latest = webhook_endpoint_rotate_secret(endpoint=endpoint).secret
+    deliver_event(vendor)
+
+    [received] = receiver.received
+    for secret in (held, latest):
+        Webhook(secret).verify(received.body, received.headers)
+
+
+def test_a_change_saved_while_the_secret_is_rotated_keeps_the_new_secret(vendor: Vendor) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example/in")
+    read_before = WebhookEndpoint.objects.get(pk=endpoint.pk)  # the edit form's request
+    rotated = webhook_endpoint_rotate_secret(endpoint=endpoint).secret
+
+    webhook_endpoint_update(endpoint=read_before, description="orders")
+
+    endpoint.refresh_from_db()
+    assert (endpoint.secret, endpoint.description) == (rotated, "orders")
+
+
+def test_a_suspended_vendor_s_secret_is_not_rotated(vendor: Vendor) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example/in")
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+
+    with pytest.raises(DomainError) as refused:
+        webhook_endpoint_rotate_secret(endpoint=endpoint)
+
+    assert refused.value.kind == "forbidden"
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == endpoint.secret
+
+
+def test_two_names_for_one_address_share_its_limit(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    with held_receiver(lambda: time.sleep(0.3) or True) as (url, seen):
+        port = url.rsplit(":", 1)[1]
+        _resolving(monkeypatch, {"a.hooks.test": ["127.0.0.1"], "b.hooks.test": ["127.0.0.1"]})
+        for name in ("a", "b"):
+            webhook_endpoint_create(vendor=vendor, url=f"http://{name}.hooks.test:{port}/")
+        for number in range(webhooks.SENDS_PER_HOST):
+            emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=f"k{number}")
+        events_dispatch()
+
+        deliver_webhooks(list(WebhookDelivery.objects.values_list("pk", flat=True)))
+
+    assert seen["most"] == webhooks.SENDS_PER_HOST
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
