@@ -21,6 +21,9 @@ from offers.models import Question
 
 MAX_QUESTION = 2000
 MAX_ANSWER = 5000
+# Questions a vendor may have waiting for the buyer's answer on one intent: asking is
+# answering the buyer's intent, not a way to write to them at will.
+MAX_WAITING_QUESTIONS = 5
 
 
 def question_ask(*, vendor: Vendor, intent: Intent, text: str) -> Question:
@@ -44,6 +47,14 @@ def question_ask(*, vendor: Vendor, intent: Intent, text: str) -> Question:
             )
         if intent.offers_close_at <= timezone.now():  # as offers: closed, swept yet or not
             raise DomainError("The deadline on this intent has passed.", kind=CONFLICT)
+        # Counted under the intent's lock: two questions at once cannot both pass.
+        waiting = Question.objects.filter(intent=intent, vendor=vendor, answered_at__isnull=True)
+        if waiting.count() >= MAX_WAITING_QUESTIONS:
+            raise DomainError(
+                f"You have {MAX_WAITING_QUESTIONS} questions waiting for the buyer's answer on"
+                " this intent; ask again once one is answered.",
+                kind=CONFLICT,
+            )
         question = Question.objects.create(intent=intent, vendor=vendor, text=text)
         intent_note_buyer_activity(intent_id=intent.pk)
     return question

@@ -23,7 +23,7 @@ from marketplace.models import Category, Event, Membership, Vendor
 from offers import buyer_mail
 from offers.buyer_mail import buyer_notify, buyers_notify_due
 from offers.models import Offer, OfferRevision, Question, Rating
-from offers.questions import question_answer, questions_for_buyer
+from offers.questions import MAX_WAITING_QUESTIONS, question_answer, questions_for_buyer
 from offers.ratings import rating_create
 from offers.services import offer_accept, offer_decline
 from offers.tasks import notify_buyers
@@ -213,6 +213,27 @@ def test_bad_question_is_400(api: APIClient, open_intent: Intent, payload: dict[
     response = api.post(f"/api/v1/intents/{open_intent.pk}/questions/", payload, format="json")
     assert response.status_code == 400
     assert not Question.objects.exists()
+
+
+def test_a_vendor_has_a_bounded_number_of_questions_waiting_on_one_intent(
+    api: APIClient, open_intent: Intent, vendor: Vendor
+) -> None:
+    """Asking answers the buyer's intent; it is no channel to write to them at will."""
+    url = f"/api/v1/intents/{open_intent.pk}/questions/"
+    for number in range(MAX_WAITING_QUESTIONS):
+        assert api.post(url, {"text": f"Question {number}?"}, format="json").status_code == 201
+
+    refused = api.post(url, {"text": "One more?"}, format="json")
+    question_answer(
+        buyer=open_intent.buyer, question=Question.objects.earliest("created_at"), answer="Yes."
+    )
+    after_an_answer = api.post(url, {"text": "One more?"}, format="json")
+
+    assert refused.status_code == 409
+    assert refused["Content-Type"] == "application/problem+json"
+    assert "questions waiting for the buyer's answer" in refused.json()["detail"]
+    assert after_an_answer.status_code == 201
+    assert Question.objects.filter(vendor=vendor).count() == MAX_WAITING_QUESTIONS + 1
 
 
 def test_only_the_buyer_answers_and_only_once(open_intent: Intent, vendor: Vendor) -> None:
