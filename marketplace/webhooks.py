@@ -22,6 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -159,6 +160,26 @@ def check_webhook_target(url: str) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+# A URL saved on a page or through the API is looked up in the request: within this long.
+SAVE_LOOKUP_SECONDS = 5
+
+
+def _check_when_saved(url: str) -> None:
+    """:func:`check_webhook_target` within ``SAVE_LOOKUP_SECONDS``: a name server that
+    hangs costs the vendor's request a few seconds, not a web worker for half a minute.
+    The lookup runs in a thread of its own, left to finish (or fail) by itself."""
+    lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-lookup")
+    try:
+        lookup.submit(check_webhook_target, url).result(timeout=SAVE_LOOKUP_SECONDS)
+    except FutureTimeoutError:
+        raise DomainError(
+            f"The URL's host did not resolve within {SAVE_LOOKUP_SECONDS} s.",
+            errors={"url": ["The host did not resolve in time; try again."]},
+        ) from None
+    finally:
+        lookup.shutdown(wait=False)
+
+
 def _clean_event_types(event_types: list[str]) -> list[str]:
     unknown = sorted(set(event_types) - set(EVENT_TYPES))
     if unknown:
@@ -177,7 +198,7 @@ def webhook_endpoint_create(
     event_types: list[str] | None = None,
     is_active: bool = True,
 ) -> WebhookEndpoint:
-    check_webhook_target(url)
+    _check_when_saved(url)
     with transaction.atomic():
         # The vendor's row, locked: two creations at once cannot both take the last place.
         Vendor.objects.select_for_update(no_key=True).filter(pk=vendor.pk).first()
@@ -215,7 +236,7 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> Web
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
     if "url" in changes:
-        check_webhook_target(changes["url"])
+        _check_when_saved(changes["url"])
         _refuse_same_url(
             WebhookEndpoint.objects.filter(vendor_id=endpoint.vendor_id).exclude(pk=endpoint.pk),
             changes["url"],

@@ -827,3 +827,29 @@ def test_two_names_for_one_address_share_its_limit(
 
     assert seen["most"] == webhooks.SENDS_PER_HOST
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_url_whose_name_is_slow_to_look_up_is_refused_in_time_and_not_saved(
+    settings: Any, vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+    monkeypatch.setattr(webhooks, "SAVE_LOOKUP_SECONDS", 0.3)
+    real_getaddrinfo = socket.getaddrinfo
+    let_go = threading.Event()
+
+    def hangs(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow.hooks.test":
+            let_go.wait(5)  # a name server that does not answer
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hangs)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DomainError) as refused:
+            webhook_endpoint_create(vendor=vendor, url="https://slow.hooks.test/in")
+    finally:
+        let_go.set()
+
+    assert time.monotonic() - started < 2
+    assert refused.value.errors == {"url": ["The host did not resolve in time; try again."]}
+    assert not WebhookEndpoint.objects.exists()
