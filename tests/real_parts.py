@@ -112,3 +112,21 @@ def celery_broker(url: str) -> Iterator[None]:
     finally:
         app.conf.broker_url = saved
         reset_pools()
+
+
+@contextmanager
+def soft_time_limit_after(seconds: float) -> Iterator[None]:
+    """Celery's soft time limit, as a worker raises it: from a signal, in the task's
+    thread, wherever it is, ``seconds`` from now."""
+    from billiard.exceptions import SoftTimeLimitExceeded
+
+    def strike(*args: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

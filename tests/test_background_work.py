@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from marketplace.models import Category, Vendor, WebhookDelivery
 from marketplace.tasks import deliver_webhooks
 from marketplace.webhooks import webhook_endpoint_create
 from tests.factories import IntentFactory, VendorFactory
+from tests.real_parts import soft_time_limit_after
 from tests.receiver import raw_receiver, webhook_receiver
 
 
@@ -64,17 +64,8 @@ def test_deliver_webhooks_stops_at_the_soft_time_limit(vendor: Vendor) -> None:
         events_dispatch()
         ids = list(WebhookDelivery.objects.values_list("pk", flat=True))
 
-        def soft_limit_strikes(*args: Any) -> None:
-            raise SoftTimeLimitExceeded()
-
-        previous = signal.signal(signal.SIGALRM, soft_limit_strikes)
-        signal.setitimer(signal.ITIMER_REAL, 1.0)
-        try:
-            with pytest.raises(SoftTimeLimitExceeded):
-                deliver_webhooks(ids)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        with soft_time_limit_after(1.0), pytest.raises(SoftTimeLimitExceeded):
+            deliver_webhooks(ids)
 
     answered = WebhookDelivery.objects.get(endpoint__vendor=vendor)
     held = WebhookDelivery.objects.get(endpoint__vendor=other)

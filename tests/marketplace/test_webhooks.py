@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import socket
 import ssl
 import subprocess
@@ -38,6 +37,7 @@ from marketplace.webhooks import (
     webhook_redeliver,
 )
 from tests.factories import UserFactory, VendorFactory
+from tests.real_parts import soft_time_limit_after
 from tests.receiver import Receiver, raw_receiver, webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -752,17 +752,8 @@ def test_when_the_task_s_time_runs_out_nothing_more_is_sent(vendor: Vendor) -> N
         events_dispatch()
         ids = list(WebhookDelivery.objects.values_list("pk", flat=True))
 
-        def soft_limit_strikes(*args: Any) -> None:
-            raise SoftTimeLimitExceeded()
-
-        previous = signal.signal(signal.SIGALRM, soft_limit_strikes)
-        signal.setitimer(signal.ITIMER_REAL, 1.5)
-        try:
-            with pytest.raises(SoftTimeLimitExceeded):
-                deliver_webhooks(ids)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        with soft_time_limit_after(1.5), pytest.raises(SoftTimeLimitExceeded):
+            deliver_webhooks(ids)
         stopped = time.monotonic()
         time.sleep(2.5)  # the batch's remaining requests would have gone by now
 
