@@ -753,8 +753,10 @@ def intent_lock_for_award(*, intent_id: Any) -> Intent:
     """
     intent = Intent.objects.select_for_update().get(pk=intent_id)
     if intent.status not in Intent.UNDECIDED_STATUSES:
+        # An organization's internal intent is an RFP, answered with proposals.
+        what, answer = ("RFP", "proposal") if intent.organization_id else ("intent", "offer")
         raise DomainError(
-            f"This intent is {intent.status}; no offer can be accepted.", kind=CONFLICT
+            f"This {what} is {intent.status}; no {answer} can be accepted.", kind=CONFLICT
         )
     return intent
 

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, UserCreationForm
 from django.http import HttpRequest
 
-from marketplace.accounts import USERNAME_ADDRESS, password_reset_request
+from marketplace.accounts import USERNAME_ADDRESS, login_address, password_reset_request
 from marketplace.codes import currency_choices
 from marketplace.errors import DomainError
 from marketplace.events import EVENT_TYPES
@@ -169,8 +170,12 @@ NOT_YOUR_PASSWORD = "This is not your password."
 
 def _password_is_theirs(request: HttpRequest, user: User, password: str) -> bool:
     """Asked as a login asks: each wrong password counts towards the username's lockout
-    (django-axes), so a session left open is no place to guess it without limit."""
-    return authenticate(request, username=user.get_username(), password=password) == user
+    (django-axes), so a session left open is no place to guess it without limit; and,
+    as a login that succeeds, the right one clears the count from that address."""
+    if authenticate(request, username=user.get_username(), password=password) != user:
+        return False
+    axes_reset(ip=login_address(request), username=user.get_username())
+    return True
 
 
 class OwnPasswordChangeForm(PasswordChangeForm):

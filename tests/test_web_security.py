@@ -268,6 +268,26 @@ def test_guessing_the_password_in_an_open_session_counts_towards_the_lockout(
     assert user.check_password(PASSWORD) and user.is_active
 
 
+def test_the_right_password_in_an_open_session_clears_the_count_as_a_login_does(
+    settings: Any,
+) -> None:
+    user = UserFactory(username="grace")
+    session = Client(REMOTE_ADDR="203.0.113.7")
+    session.force_login(user)
+
+    def change(old: str, new: str) -> Any:
+        form = {"old_password": old, "new_password1": new, "new_password2": new}
+        return session.post("/accounts/password_change/", form, REMOTE_ADDR="203.0.113.7")
+
+    for number in range(settings.AXES_FAILURE_LIMIT - 1):
+        change(f"guess-{number}", "a-new-Long-passphrase-7")
+    assert change(PASSWORD, "a-new-Long-passphrase-7").status_code == 302  # changed
+
+    for number in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert change(f"guess-{number}", "another-Long-passphrase-8").status_code == 200
+    assert login(Client(), "grace", "a-new-Long-passphrase-7").status_code == 302
+
+
 def test_a_successful_login_resets_the_count(settings: Any) -> None:
     UserFactory(username="grace")
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):

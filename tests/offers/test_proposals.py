@@ -389,6 +389,16 @@ def test_only_the_poster_awards(market: dict[str, Any]) -> None:
     assert _state(market["intent"]) == ("open", ["submitted"], 0)
 
 
+def test_a_second_award_is_refused_in_the_rfp_s_own_words(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+
+    with pytest.raises(DomainError) as refused:
+        proposals_award(intent=market["intent"], poster=market["poster"], shares={made.pk: "100"})
+
+    assert refused.value.message == "This RFP is awarded; no proposal can be accepted."
+
+
 def test_a_points_reward_is_split_to_the_cent() -> None:
     organization = OrganizationFactory()
     poster = org_member(organization)
