@@ -143,11 +143,7 @@ class VendorForm(forms.ModelForm):
             },
             deal_size_currency=cleaned.get("deal_size_currency") or "",
             daily_capacity=cleaned.get("daily_capacity"),
-            amounts_to_check=(
-                {"deal_size_min", "deal_size_max"}
-                if self.instance.pk is None or "deal_size_currency" in self.changed_data
-                else {"deal_size_min", "deal_size_max"} & set(self.changed_data)
-            ),
+            changed=None if self.instance.pk is None else self.changed_data,
         )
         for field, messages_ in errors.items():
             self.add_error(field if field in self.fields else None, messages_)

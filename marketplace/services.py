@@ -135,13 +135,17 @@ def vendor_profile_errors(
     deal_size_max: Decimal | None = None,
     deal_size_currency: str = "",
     daily_capacity: int | None = None,
-    amounts_to_check: Collection[str] = ("deal_size_min", "deal_size_max"),
+    changed: Collection[str] | None = None,
 ) -> dict[str, list[str]]:
     """What is wrong with a vendor's profile, per field (the services and the admin ask).
 
-    ``amounts_to_check``: the deal sizes held to their currency's unit (those being
-    written; one stored before that rule stays until changed).
+    ``changed``: the fields being written anew, None for a new vendor (all of them).
+    The rules made after vendors were stored (a deal size whole in a currency without
+    a minor unit, the capacity's bound) hold those alone: a value stored before them
+    stays until it is changed. A new currency holds both deal sizes to its unit.
     """
+    if changed is None:
+        changed = {"deal_size_min", "deal_size_max", "deal_size_currency", "daily_capacity"}
     errors: dict[str, list[str]] = {}
     for field, values in (("regions", regions), ("keywords", keywords)):
         if values is not None and (
@@ -180,9 +184,15 @@ def vendor_profile_errors(
         )
     elif deal_size_currency:
         for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
-            if field in amounts_to_check and (problem := amount_problem(value, deal_size_currency)):
+            if field not in changed and "deal_size_currency" not in changed:
+                continue
+            if problem := amount_problem(value, deal_size_currency):
                 errors.setdefault(field, []).append(problem)
-    if daily_capacity is not None and not 0 <= daily_capacity <= MAX_DAILY_CAPACITY:
+    if (
+        "daily_capacity" in changed
+        and daily_capacity is not None
+        and not 0 <= daily_capacity <= MAX_DAILY_CAPACITY
+    ):
         errors["daily_capacity"] = [f"A whole number from 0 to {MAX_DAILY_CAPACITY:,}."]
     return errors
 
@@ -253,18 +263,6 @@ UNVERIFIED_BY_CHANGE = (
 )
 
 
-def _deal_sizes_changed(vendor: Vendor, changes: dict[str, object]) -> set[str]:
-    """The deal sizes a change writes anew: both, in a new currency."""
-    changed = {
-        field
-        for field in ("deal_size_min", "deal_size_max", "deal_size_currency")
-        if field in changes and changes[field] != getattr(vendor, field)
-    }
-    if "deal_size_currency" in changed:
-        changed |= {"deal_size_min", "deal_size_max"}
-    return changed
-
-
 def vendor_update(
     *, vendor: Vendor, categories: list[Category] | None = None, **changes: object
 ) -> Vendor:
@@ -282,26 +280,19 @@ def vendor_update(
     with transaction.atomic():
         locked = Vendor.objects.select_for_update(no_key=True).get(pk=vendor.pk)
         merged = {field: changes.get(field, getattr(locked, field)) for field in PROFILE_FIELDS}
+        changed = {field for field in changes if changes[field] != getattr(locked, field)}
         errors = vendor_profile_errors(
             regions=merged["regions"],  # type: ignore[arg-type]
             keywords=merged["keywords"],  # type: ignore[arg-type]
             deal_size_min=merged["deal_size_min"],  # type: ignore[arg-type]
             deal_size_max=merged["deal_size_max"],  # type: ignore[arg-type]
             deal_size_currency=merged["deal_size_currency"],  # type: ignore[arg-type]
-            # As the deal sizes: one stored before the bound stays until changed.
-            daily_capacity=(
-                changes["daily_capacity"]  # type: ignore[arg-type]
-                if changes.get("daily_capacity", locked.daily_capacity) != locked.daily_capacity
-                else None
-            ),
-            amounts_to_check=_deal_sizes_changed(locked, changes),
+            daily_capacity=merged["daily_capacity"],  # type: ignore[arg-type]
+            changed=changed,
         )
         if errors:
             raise DomainError("The profile is not valid.", kind=INVALID, errors=errors)
-        if any(
-            field in changes and changes[field] != getattr(locked, field)
-            for field in VERIFIED_FIELDS
-        ):
+        if changed & set(VERIFIED_FIELDS):
             locked.is_verified = False
         for field, value in changes.items():
             setattr(locked, field, value)

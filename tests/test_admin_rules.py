@@ -266,6 +266,33 @@ def test_a_regions_or_keywords_box_left_empty_in_the_vendor_admin_means_none(
     assert getattr(vendor, field) == []
 
 
+def test_the_vendor_admin_holds_a_deal_size_written_to_its_currency_s_unit(
+    admin_client: Client, category: Category
+) -> None:
+    """As the vendor's own page and the API do (one rule, in vendor_profile_errors): a
+    fraction of a yen is refused when written, one stored before the rule is kept."""
+    vendor = VendorFactory(categories=[category])
+    Vendor.objects.filter(pk=vendor.pk).update(
+        deal_size_min=Decimal("100.50"), deal_size_currency="JPY"
+    )
+    form = {
+        "name": vendor.name, "slug": vendor.slug, "contact_email": vendor.contact_email,
+        "categories": [category.pk], "regions": '["DE"]', "keywords": "[]",
+        "deal_size_min": "100.50", "deal_size_currency": "JPY", "daily_capacity": "100",
+        "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    url = f"/admin/marketplace/vendor/{vendor.pk}/change/"
+
+    kept = admin_client.post(url, form | {"name": "Renamed by an operator"})
+    refused = admin_client.post(url, form | {"deal_size_min": "99.50"})
+
+    assert kept.status_code == 302
+    assert refused.status_code == 200
+    assert "JPY has no minor unit" in refused.content.decode()
+    vendor.refresh_from_db()
+    assert (vendor.name, vendor.deal_size_min) == ("Renamed by an operator", Decimal("100.50"))
+
+
 # --- admin forms keep the structural invariants ---------------------------------------
 
 
