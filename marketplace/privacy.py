@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.models import AuditEntry, User, Vendor, VendorBlock
+from marketplace.services import vendor_update
 
 # An exporter adds its nodes to the document being built (and may enrich
 # nodes added by a lower layer, e.g. offers attach to each Demand).
@@ -140,19 +141,21 @@ def _vendor_lets_go_of(user: User) -> None:
     left, the vendor is paused: nobody could log in to answer, or to pause it, while
     its notices kept taking places among the vendors each buyer's intent reaches.
     """
-    vendor = Vendor.objects.select_for_update(no_key=True).get(pk=user.vendor_id)
+    vendor = Vendor.objects.get(pk=user.vendor_id)
     left = (
         User.objects.filter(vendor=vendor, is_active=True)
         .exclude(pk=user.pk)
         .order_by("date_joined", "pk")
         .first()
     )
+    changes: dict[str, object] = {}
     if vendor.contact_email.lower() == user.email.lower():
-        vendor.contact_email = left.email if left is not None else ""
-        vendor.is_verified = False  # an operator checked the address that went
+        changes["contact_email"] = left.email if left is not None else ""
     if left is None:
-        vendor.is_paused = True
-    vendor.save(update_fields=["contact_email", "is_verified", "is_paused", "updated_at"])
+        changes["is_paused"] = True
+    if changes:
+        # As any change of the profile: a new contact address withdraws the verified badge.
+        vendor_update(vendor=vendor, **changes)
 
 
 def admin_log_forget(model: type[Any], pks: Iterable[Any]) -> None:
