@@ -50,4 +50,9 @@ app.conf.beat_schedule = {
         "task": "marketplace.delete_expired_idempotency_keys",
         "schedule": 60 * 60.0,
     },
+    # A webhook secret rotated out signs for a day beside the new one, then is erased.
+    "forget-previous-webhook-secrets": {
+        "task": "marketplace.forget_previous_webhook_secrets",
+        "schedule": 60 * 60.0,
+    },
 }

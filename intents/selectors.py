@@ -6,7 +6,19 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import BooleanField, Case, Count, DecimalField, F, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
 
 from intents.models import Intent, Notice
@@ -75,12 +87,17 @@ def notices_of_vendor(vendor: Vendor) -> QuerySet[Notice]:
 
 
 def intents_of_buyer(buyer: User) -> QuerySet[Intent]:
-    """A buyer's own intents, with the number of live offers each has."""
+    """A buyer's own intents, with the number of live offers each has, and whether the
+    buyer left the organization an internal RFP was posted in (its page is the members')."""
     return (
         Intent.objects.filter(buyer=buyer)
         .select_related("category")
         .annotate(
-            offer_count=Count("offers", filter=Q(offers__status__in=("submitted", "accepted")))
+            offer_count=Count("offers", filter=Q(offers__status__in=("submitted", "accepted"))),
+            poster_left=Q(organization__isnull=False)
+            & ~Exists(
+                Membership.objects.filter(organization_id=OuterRef("organization_id"), user=buyer)
+            ),
         )
         .order_by("-created_at")
     )

@@ -10,7 +10,11 @@ from marketplace.accounts import password_reset_send, signup_send_mail
 from marketplace.events import DISPATCH_BATCH, events_dispatch
 from marketplace.idempotency import idempotency_keys_delete_expired
 from marketplace.queue import enqueue
-from marketplace.webhooks import webhook_deliveries_due, webhooks_deliver
+from marketplace.webhooks import (
+    webhook_deliveries_due,
+    webhook_previous_secrets_forget,
+    webhooks_deliver,
+)
 
 
 @shared_task(name="marketplace.dispatch_events")
@@ -44,6 +48,12 @@ def retry_due_webhooks() -> int:
 def delete_expired_idempotency_keys() -> int:
     """Forget the API's idempotency keys once they are older than 24 hours."""
     return idempotency_keys_delete_expired()
+
+
+@shared_task(name="marketplace.forget_previous_webhook_secrets")
+def forget_previous_webhook_secrets() -> int:
+    """Erase the webhook secrets rotated out more than a day ago."""
+    return webhook_previous_secrets_forget()
 
 
 @shared_task(name="marketplace.send_signup_mail")

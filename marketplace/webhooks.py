@@ -284,6 +284,16 @@ def webhook_endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpo
     return locked
 
 
+def webhook_previous_secrets_forget() -> int:
+    """Erase the secrets rotated out whose day is over: one that signs nothing any
+    more can only leak. Returns how many were erased."""
+    return (
+        WebhookEndpoint.objects.filter(previous_secret_until__lte=timezone.now())
+        .exclude(previous_secret="")
+        .update(previous_secret="", previous_secret_until=None)
+    )
+
+
 def _sign(endpoint: WebhookEndpoint, message_id: str, body: str) -> dict[str, str]:
     now = timezone.now()
     signatures = [Webhook(endpoint.secret).sign(message_id, now, body)]

@@ -23,7 +23,7 @@ from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch, events_of_vendor_after
 from marketplace.models import Vendor, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from marketplace.services import vendor_set_suspended
-from marketplace.tasks import deliver_webhooks
+from marketplace.tasks import deliver_webhooks, forget_previous_webhook_secrets
 from marketplace.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -777,6 +777,25 @@ def test_a_second_rotation_within_the_day_keeps_the_secret_a_receiver_may_hold(
     [received] = receiver.received
     for secret in (held, latest):
         Webhook(secret).verify(received.body, received.headers)
+
+
+def test_a_rotated_out_secret_is_erased_once_its_day_is_over(vendor: Vendor) -> None:
+    over = webhook_endpoint_create(vendor=vendor, url="https://hooks.example/over")
+    current = webhook_endpoint_create(vendor=vendor, url="https://hooks.example/current")
+    for endpoint in (over, current):
+        webhook_endpoint_rotate_secret(endpoint=endpoint)
+    WebhookEndpoint.objects.filter(pk=over.pk).update(
+        previous_secret_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    erased = forget_previous_webhook_secrets()
+
+    over.refresh_from_db()
+    current.refresh_from_db()
+    assert erased == 1
+    assert (over.previous_secret, over.previous_secret_until) == ("", None)
+    assert current.previous_secret and current.previous_secret_until > timezone.now()
+    assert forget_previous_webhook_secrets() == 0  # runs twice harmlessly
 
 
 def test_a_change_saved_while_the_secret_is_rotated_keeps_the_new_secret(vendor: Vendor) -> None:

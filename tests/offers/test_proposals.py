@@ -973,6 +973,22 @@ def test_a_poster_who_leaves_has_their_open_rfps_withdrawn_and_proposals_answere
     assert (waiting.status, waiting.decline_reason) == ("declined", REASON_RFP_WITHDRAWN)
 
 
+def test_a_poster_who_left_sees_the_rfp_in_my_intents_without_a_link_to_the_members_page(
+    market: dict[str, Any], client: Client
+) -> None:
+    intent = market["intent"]
+    leaving = Membership.objects.get(organization=market["organization"], user=market["poster"])
+    membership_remove(actor=market["poster"], membership=leaving)
+    client.force_login(market["poster"])
+
+    page = client.get("/intents/").content.decode()
+
+    assert intent.title in page
+    assert "you left the organization" in page
+    assert f"/intents/{intent.pk}/" not in page
+    assert client.get(f"/intents/{intent.pk}/", follow=True).status_code == 404  # the link's end
+
+
 def test_a_co_author_exports_the_proposals_they_co_authored(market: dict[str, Any]) -> None:
     made = proposal_submit(
         member=market["alice"],
