@@ -87,8 +87,11 @@ class Intent(models.Model):
     )
     # The matching outbox: set in the transaction that publishes or edits the
     # intent, cleared by the matching task once its notices are committed. A
-    # periodic sweep re-enqueues intents left set (broker down, worker killed).
+    # periodic sweep re-enqueues intents left set (broker down, worker killed)
+    # once ``match_again_at`` has come, and moves it on: a matching still waiting in
+    # a busy queue is not queued again on every sweep.
     needs_matching = models.BooleanField(default=False, editable=False)
+    match_again_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Set once the buyer's data was deleted from vendors' view per their terms.
     redacted_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_sealed = models.BooleanField(
@@ -147,9 +150,9 @@ class Intent(models.Model):
                 name="intent_organization_status",
             ),
             models.Index(
-                fields=["updated_at"],
+                fields=["match_again_at"],
                 condition=Q(needs_matching=True),
-                name="intent_needs_matching",
+                name="intent_match_again",
             ),
             # The open intents a vendor's default list may show: counting a vendor's
             # noticed intents joins these ids alone (an index-only scan), not every

@@ -12,13 +12,13 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.db.models import Case, Count, F, Q, When
 from django.utils import timezone
 
 from intents.matching import (
@@ -236,12 +236,31 @@ def _ask_again(
     return keys
 
 
-def intents_awaiting_matching(*, older_than_seconds: int = 30) -> QuerySet[Intent]:
-    """Open intents whose matching was asked for but has not happened (the outbox sweep)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    return Intent.objects.filter(
-        needs_matching=True, status=Intent.Status.OPEN, updated_at__lte=cutoff
+# Matching asked for and not done this long after was lost (broker down, worker
+# killed): the beat's sweep asks again; and again after MATCH_ASK_AGAIN while it waits.
+MATCH_GRACE = timedelta(seconds=30)
+MATCH_ASK_AGAIN = timedelta(minutes=5)
+
+
+def matching_asked(now: datetime) -> dict[str, Any]:
+    """The columns that ask for an intent's matching (the outbox), to save with the change
+    that asks for it."""
+    return {"needs_matching": True, "match_again_at": now + MATCH_GRACE}
+
+
+def intents_to_match_again(*, now: datetime, limit: int = 500) -> list[str]:
+    """Open intents whose matching was asked for and is overdue (the outbox sweep), oldest
+    first, each marked asked again: not again before ``MATCH_ASK_AGAIN``."""
+    due = Intent.objects.filter(needs_matching=True, status=Intent.Status.OPEN).filter(
+        # Asked before the column was kept: by the time of the asking change.
+        Q(match_again_at__lte=now)
+        | Q(match_again_at__isnull=True, updated_at__lte=now - MATCH_GRACE)
     )
+    ids = list(due.order_by("match_again_at", "updated_at").values_list("pk", flat=True)[:limit])
+    Intent.objects.filter(pk__in=ids, needs_matching=True).update(
+        match_again_at=now + MATCH_ASK_AGAIN
+    )
+    return [str(pk) for pk in ids]
 
 
 # Notices whose e-mail did not go — the broker was down when matching committed, or

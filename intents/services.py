@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from intents.models import Criterion, IdentityReveal, Intent, IntentTerm, Notice, Term
-from intents.notices import emit_to_noticed_vendors
+from intents.notices import emit_to_noticed_vendors, matching_asked
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
 from marketplace.codes import amount_problem, country_codes, currency_codes
@@ -491,7 +491,8 @@ def intent_update(
             _refuse_telling_at_will(locked.pk)
             # Vendors already noticed hear what changed; new matches are
             # looked for after commit (the flag is the outbox).
-            locked.needs_matching = True
+            for field, value in matching_asked(timezone.now()).items():
+                setattr(locked, field, value)
             locked.save()
             notices_relist(intent=locked)
             emit_to_noticed_vendors(
@@ -694,7 +695,7 @@ def intent_publish(*, intent: Intent) -> Intent:
             to_status=Status.OPEN,
             stamp="published_at",
             refusal="Only a draft can be published; this intent is {status}.",
-            needs_matching=True,
+            **matching_asked(timezone.now()),
         )
         enqueue_on_commit("intents.match_intent", str(intent.pk))
     return intent
@@ -853,7 +854,7 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         if is_hidden:
             return
         if intent.status == Status.OPEN:
-            Intent.objects.filter(pk=intent.pk).update(needs_matching=True)
+            Intent.objects.filter(pk=intent.pk).update(**matching_asked(timezone.now()))
             enqueue_on_commit("intents.match_intent", str(intent.pk))
         # While hidden, nothing about it was told: not its edits, and neither the
         # webhooks still to go nor the feed's events of it (events_no_longer_to_tell),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
 from intents.notices import (
     EMAIL_BATCH,
     catch_ups_awaiting,
     intent_match,
-    intents_awaiting_matching,
+    intents_to_match_again,
     member_catch_up,
     notice_send_email,
     notices_due_for_email,
@@ -40,10 +42,11 @@ def sweep_unsent_notices() -> int:
 
 
 @shared_task(name="intents.sweep_unmatched_intents")
-def sweep_unmatched_intents(older_than_seconds: int = 30) -> int:
-    """Re-enqueue matching that was asked for but never ran (broker down, worker killed)."""
-    awaiting = intents_awaiting_matching(older_than_seconds=older_than_seconds)
-    intent_ids = [str(pk) for pk in awaiting.values_list("pk", flat=True)[:500]]
+def sweep_unmatched_intents(later_by_seconds: float = 0) -> int:
+    """Re-enqueue matching that was asked for but never ran (broker down, worker killed).
+
+    ``later_by_seconds``: sweep as if that much later (a test's clock)."""
+    intent_ids = intents_to_match_again(now=timezone.now() + timedelta(seconds=later_by_seconds))
     for intent_id in intent_ids:
         enqueue("intents.match_intent", intent_id)
     return len(intent_ids)

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 import intents.notices as notices
 from intents.models import Intent, Notice
-from intents.notices import CATCH_UP_GRACE, intent_match, vendor_catch_up
+from intents.notices import (
+    CATCH_UP_GRACE,
+    MATCH_ASK_AGAIN,
+    MATCH_GRACE,
+    intent_match,
+    intents_to_match_again,
+    vendor_catch_up,
+)
 from intents.services import intent_create
 from intents.tasks import (
     match_vendor,
@@ -60,10 +67,44 @@ def test_publish_with_broker_down_neither_fails_nor_hangs_and_is_swept_later(
 
     # The broker is back (eager here); the beat sweep finds the intent.
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    assert sweep_unmatched_intents(older_than_seconds=0) == 1
+    assert sweep_unmatched_intents() == 0  # within the grace: the first ask may still come
+    assert sweep_unmatched_intents(later_by_seconds=30) == 1
     assert Notice.objects.filter(intent=intent, vendor=vendor).count() == 1
     assert Intent.objects.get(pk=intent.pk).needs_matching is False
-    assert sweep_unmatched_intents(older_than_seconds=0) == 0
+    assert sweep_unmatched_intents(later_by_seconds=600) == 0
+
+
+def test_a_matching_waiting_in_a_busy_queue_is_asked_for_again_only_after_a_while(
+    settings: Any, buyer: Any, category: Category
+) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        intent = publish(buyer, category)
+    published = Intent.objects.get(pk=intent.pk).published_at
+
+    first = intents_to_match_again(now=published + MATCH_GRACE + timedelta(seconds=1))
+    next_sweeps = [
+        intents_to_match_again(now=published + MATCH_GRACE + timedelta(seconds=seconds))
+        for seconds in (31, 61, 91)
+    ]
+    later = intents_to_match_again(
+        now=published + MATCH_GRACE + MATCH_ASK_AGAIN + timedelta(seconds=1)
+    )
+
+    assert first == [str(intent.pk)]
+    assert next_sweeps == [[], [], []]  # still waiting in the queue: not queued again
+    assert later == [str(intent.pk)]  # lost after all: asked for again
+
+
+def test_an_intent_asked_to_match_before_the_column_was_kept_is_swept(
+    buyer: Any, category: Category
+) -> None:
+    intent = publish(buyer, category)
+    Intent.objects.filter(pk=intent.pk).update(needs_matching=True, match_again_at=None)
+    updated = Intent.objects.get(pk=intent.pk).updated_at
+
+    assert intents_to_match_again(now=updated + timedelta(seconds=1)) == []
+    assert intents_to_match_again(now=updated + MATCH_GRACE) == [str(intent.pk)]
 
 
 def test_publish_in_eager_mode_matches_after_commit(

@@ -91,7 +91,7 @@ def test_publishing_while_redis_is_down_loses_nothing(
 
     redis_server.start()
     with enqueue_to(redis_server.url):
-        assert sweep_unmatched_intents.run(older_than_seconds=0) == 5
+        assert sweep_unmatched_intents.run(later_by_seconds=30) == 5
 
     wait_until(
         lambda: not Intent.objects.filter(needs_matching=True).exists(),
