@@ -249,6 +249,12 @@ class Intent(models.Model):
         return self.status == self.Status.OPEN
 
     @property
+    def takes_offers(self) -> bool:
+        """Open and before its deadline: the beat closes it within a minute after, and
+        in that minute no vendor is told of it any more."""
+        return self.status == self.Status.OPEN and self.offers_close_at > timezone.now()
+
+    @property
     def is_internal(self) -> bool:
         return self.organization_id is not None
 

@@ -55,7 +55,7 @@ def intent_match(*, intent_id: Any) -> list[NoticeMade]:
             .select_related("category")
             .get(pk=intent_id)
         )
-        if intent.status != Intent.Status.OPEN or intent.is_hidden:
+        if not intent.takes_offers or intent.is_hidden:
             Intent.objects.filter(pk=intent.pk).update(needs_matching=False)
             return []
         room = intent.max_vendors - Notice.objects.filter(intent=intent).count()
@@ -351,9 +351,9 @@ def _vendor_notice_email(notice: Notice) -> tuple[str, str, list[str]]:
 
 def _still_to_tell(notice: Notice) -> bool:
     """An e-mail that waited (the broker was down, sending failed) goes only while it still
-    applies: the intent open and not hidden, the member still in the organization."""
+    applies: the intent taking offers and not hidden, the member still in the organization."""
     intent = notice.intent
-    if intent.status != Intent.Status.OPEN or intent.is_hidden:
+    if not intent.takes_offers or intent.is_hidden:
         return False
     if notice.member is not None:
         return Membership.objects.filter(

@@ -523,3 +523,22 @@ def test_counting_capacity_updates_vendor_rows_in_place(tree: dict[str, Category
 
     assert len(made) == 40
     assert hot_updates() - before == 40
+
+
+def test_matching_an_open_intent_past_its_deadline_tells_nobody(
+    category: Category, vendor: Vendor
+) -> None:
+    # Still open (the beat closes it within a minute); its matching waited past the deadline.
+    intent = IntentFactory(category=category, needs_matching=True)
+    Intent.objects.filter(pk=intent.pk).update(
+        offers_close_at=timezone.now() - timedelta(seconds=5)
+    )
+
+    made = intent_match(intent_id=intent.pk)
+
+    vendor.refresh_from_db()
+    assert made == []
+    assert not Notice.objects.filter(intent=intent).exists()
+    assert not Event.objects.filter(type="intent.matched").exists()
+    assert vendor.notices_today == 0  # nor is a notice of its day spent on it
+    assert Intent.objects.get(pk=intent.pk).needs_matching is False

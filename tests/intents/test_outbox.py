@@ -137,6 +137,27 @@ def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
     assert sweep_unsent_notices() == 0
 
 
+def test_a_notice_email_that_waited_past_the_deadline_is_not_sent(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    intent = publish(buyer, category)
+    Notice.objects.filter(intent=intent).delete()  # matched again below, with the broker down
+    mail.outbox.clear()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with celery_broker(UNREACHABLE_BROKER):
+        intent_match(intent_id=intent.pk)
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    # Still open: the beat that closes it has not run yet.
+    Intent.objects.filter(pk=intent.pk).update(offers_close_at=timezone.now())
+
+    sweep_unsent_notices()
+
+    assert mail.outbox == []
+    assert Notice.objects.get(pk=notice.pk).state == Notice.State.FAILED
+
+
 def test_a_failed_notice_email_is_tried_three_times_in_all(
     settings: Any, buyer: Any, category: Category, vendor: Vendor, monkeypatch: Any
 ) -> None:
