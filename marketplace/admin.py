@@ -43,7 +43,7 @@ from marketplace.services import (
     vendor_set_verified,
     vendor_unblock,
 )
-from marketplace.webhooks import webhook_redeliver
+from marketplace.webhooks import webhook_endpoint_update, webhook_redeliver
 
 
 @admin.register(User)
@@ -179,7 +179,9 @@ class VendorAdmin(admin.ModelAdmin):
         if change:
             # Only what the operator changed: the capacity counters, the reputation or
             # a suspension written meanwhile are kept.
-            columns = {field.name for field in Vendor._meta.concrete_fields}
+            # A suspension is written by vendor_set_suspended (save_related), which
+            # tells the staff only when it changes the row.
+            columns = {field.name for field in Vendor._meta.concrete_fields} - {"is_suspended"}
             obj.save(update_fields=[*(set(form.changed_data) & columns), "updated_at"])
         else:
             super().save_model(request, obj, form, change)
@@ -290,6 +292,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     # own pages and the API: here an operator reads, and turns an endpoint off or on.
     readonly_fields = ("id", "vendor", "url", "event_types", "created_at", "updated_at")
     exclude = ("secret",)
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
+        # As the vendor's own change: the changed columns alone (a rotation or a 410
+        # meanwhile is kept), and one turned on again loses the reason it was off.
+        webhook_endpoint_update(
+            endpoint=obj, **{name: form.cleaned_data[name] for name in form.changed_data}
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

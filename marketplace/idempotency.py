@@ -11,7 +11,9 @@ changed nothing, so its claim is released and the key may be retried.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -116,3 +118,20 @@ def idempotency_keys_delete_expired(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - RETENTION
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def idempotency_responses_forget(*, vendor_ids: Iterable[Any], mentioning: Iterable[Any]) -> int:
+    """Delete these vendors' stored responses that name any of ``mentioning`` (an erased
+    buyer's intents): replayed, they would show again what the erasure took away (the
+    answers keyed by the buyer's words). The key's request, sent again, runs again, and
+    is refused as any repeat of it is. Returns how many."""
+    needles = [str(value).encode() for value in mentioning]
+    forgotten = [
+        record.pk
+        for record in IdempotencyKey.objects.filter(
+            vendor__in=vendor_ids, completed_at__isnull=False
+        ).only("pk", "response_body")
+        if any(needle in bytes(record.response_body or b"") for needle in needles)
+    ]
+    IdempotencyKey.objects.filter(pk__in=forgotten).delete()
+    return len(forgotten)

@@ -171,6 +171,11 @@ def vendor_profile_errors(
         if not keyword.strip() or len(keyword) > 60:
             errors.setdefault("keywords", []).append("Keywords are 1 to 60 characters.")
             break
+        if not keyword.isprintable():  # a NUL, a line break: none fits a keyword
+            errors.setdefault("keywords", []).append(
+                "Keywords hold no control characters (a line break, a NUL)."
+            )
+            break
     for field, value in (("deal_size_min", deal_size_min), ("deal_size_max", deal_size_max)):
         if value is not None and value < 0:
             errors.setdefault(field, []).append("Must not be negative.")

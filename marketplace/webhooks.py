@@ -231,7 +231,8 @@ def _refuse_same_url(endpoints: Any, url: str) -> None:
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
-    allowed = {"url", "description", "event_types", "is_active"}
+    # The reason an endpoint is off is the operator's (the admin) or the sender's (a 410).
+    allowed = {"url", "description", "event_types", "is_active", "disabled_reason"}
     unknown = set(changes) - allowed
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)

@@ -156,7 +156,7 @@ class RatingAdmin(admin.ModelAdmin):
 
     list_display = ("vendor", "stars", "offer", "created_at")
     list_filter = ("stars",)
-    list_select_related = ("vendor", "offer")
+    list_select_related = ("vendor", "offer__vendor", "offer__intent")
     search_fields = ("vendor__name", "text")
     readonly_fields = ("offer", "vendor", "stars", "text", "created_at")
 

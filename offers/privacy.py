@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm
+from intents.models import DELETE_AFTER_AWARD, Intent, IntentTerm, Notice
 from intents.privacy import criteria_anonymize, redact_intent_events
+from marketplace.idempotency import idempotency_responses_forget
 from marketplace.models import AuditEntry, Event, User
 from marketplace.privacy import admin_log_forget, audit
 from offers.models import (
@@ -234,6 +235,10 @@ def _delete_buyer_words_for_vendors(intent_ids: Any) -> None:
     keys = [str(pk) for pk in intent_ids]
     Offer.objects.filter(intent__in=keys).exclude(decline_reason__in=STOCK_REASONS).update(
         decline_reason=DELETED
+    )
+    idempotency_responses_forget(
+        vendor_ids=Notice.objects.filter(intent__in=keys, vendor__isnull=False).values("vendor"),
+        mentioning=keys,
     )
     Question.objects.filter(intent__in=keys).exclude(answer="").update(answer=DELETED)
     for event in Event.objects.filter(type="question.answered", payload__question__intent__in=keys):

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib import admin
+from django.db import connection
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -19,8 +21,9 @@ from marketplace.models import Membership, Vendor, WebhookDelivery
 from marketplace.services import api_key_create
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
 from offers.admin import OfferAdmin
-from offers.models import Offer
+from offers.models import Offer, Rating
 from tests.factories import (
+    IntentFactory,
     OfferFactory,
     OrganizationFactory,
     UserFactory,
@@ -236,3 +239,25 @@ def test_the_admin_never_leaves_an_organization_without_an_owner(admin_client: C
     assert Membership.objects.count() == 3
     assert admin_client.post(change, {"role": "member"}).status_code == 302
     assert Membership.objects.get(pk=owner.pk).role == "member"
+
+
+def test_the_ratings_changelist_reads_as_many_queries_for_30_rows_as_for_1(
+    admin_client: Client,
+) -> None:
+    def rate() -> None:
+        vendor = VendorFactory()
+        intent = IntentFactory(status=Intent.Status.AWARDED)
+        offer = OfferFactory(intent=intent, vendor=vendor, status=Offer.Status.ACCEPTED)
+        Rating.objects.create(offer=offer, vendor=vendor, stars=4, text="Fine")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/admin/offers/rating/").status_code == 200
+        return len(captured)
+
+    rate()
+    one = queries()
+    for _ in range(29):
+        rate()
+
+    assert queries() == one

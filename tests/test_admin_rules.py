@@ -31,7 +31,11 @@ from marketplace.organizations import experience_entry_create, skill_profile_upd
 from marketplace.search import lexemes
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
-from marketplace.webhooks import webhook_deliver
+from marketplace.webhooks import (
+    webhook_deliver,
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+)
 from offers.models import Offer, ProposalCoauthor, Question, Rating
 from offers.proposals import proposal_submit
 from offers.questions import question_answer, question_ask
@@ -119,8 +123,8 @@ def test_the_intent_admin_cannot_reprice_or_unseal_an_intent_with_offers(
 
 @pytest.mark.parametrize(
     ("regions", "keywords"),
-    [('"DE"', "[]"), ('["de"]', "[]"), ('["DE"]', "[1]")],
-    ids=["string-not-list", "lowercase-code", "non-text-keyword"],
+    [('"DE"', "[]"), ('["de"]', "[]"), ('["DE"]', "[1]"), ('["DE"]', '["tiles\\u0000"]')],
+    ids=["string-not-list", "lowercase-code", "non-text-keyword", "nul-in-keyword"],
 )
 def test_the_vendor_admin_refuses_regions_and_keywords_the_services_refuse(
     admin_client: Client, category: Category, regions: str, keywords: str
@@ -291,6 +295,49 @@ def test_the_vendor_admin_holds_a_deal_size_written_to_its_currency_s_unit(
     assert "JPY has no minor unit" in refused.content.decode()
     vendor.refresh_from_db()
     assert (vendor.name, vendor.deal_size_min) == ("Renamed by an operator", Decimal("100.50"))
+
+
+def test_a_vendor_suspended_in_its_change_form_hears_of_it_as_by_the_action(
+    admin_client: Client, category: Category, django_capture_on_commit_callbacks: Any
+) -> None:
+    vendor = VendorFactory(name="Acme", contact_email="ops@acme.example", categories=[category])
+    UserFactory(vendor=vendor, email="ann@acme.example")
+    form = {
+        "name": vendor.name, "slug": vendor.slug, "contact_email": vendor.contact_email,
+        "categories": [category.pk], "regions": '["DE"]', "keywords": "[]",
+        "daily_capacity": "100", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    url = f"/admin/marketplace/vendor/{vendor.pk}/change/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        suspended = admin_client.post(url, form | {"is_suspended": "on"})
+    with django_capture_on_commit_callbacks(execute=True):
+        reinstated = admin_client.post(url, form)
+
+    assert (suspended.status_code, reinstated.status_code) == (302, 302)
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["ann@acme.example", "ops@acme.example"], "Intentcast: Acme is suspended"),
+        (["ann@acme.example", "ops@acme.example"], "Intentcast: Acme is reinstated"),
+    ]
+
+
+def test_an_endpoint_turned_on_again_in_the_admin_loses_the_reason_it_was_off(
+    admin_client: Client, vendor: Vendor
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.test/in")
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        is_active=False, disabled_reason="the receiver answered 410 Gone"
+    )
+    rotated = webhook_endpoint_rotate_secret(endpoint=endpoint).secret  # after the form was read
+
+    response = admin_client.post(
+        f"/admin/marketplace/webhookendpoint/{endpoint.pk}/change/",
+        {"description": "", "is_active": "on", "disabled_reason": "the receiver answered 410 Gone"},
+    )
+
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_reason, endpoint.secret) == (True, "", rotated)
 
 
 # --- admin forms keep the structural invariants ---------------------------------------

@@ -31,6 +31,7 @@ from marketplace.models import (
     AuditEntry,
     Category,
     Event,
+    IdempotencyKey,
     User,
     Vendor,
     VendorBlock,
@@ -775,7 +776,8 @@ def test_export_needs_a_logged_in_person(api: APIClient) -> None:
 
 
 def all_text_values() -> list[tuple[str, str, str]]:
-    """(table, column, value) for every text column of every table with a value."""
+    """(table, column, value) for every text column of every table with a value; binary
+    columns (stored responses) read as UTF-8."""
     found = []
     with connection.cursor() as cursor:
         for model in apps.get_models(include_auto_created=True):
@@ -783,17 +785,59 @@ def all_text_values() -> list[tuple[str, str, str]]:
             for field in model._meta.concrete_fields:
                 if not isinstance(
                     field,
-                    models.CharField | models.TextField | models.JSONField | models.EmailField,
+                    models.CharField
+                    | models.TextField
+                    | models.JSONField
+                    | models.EmailField
+                    | models.BinaryField,
                 ):
                     continue
                 column = connection.ops.quote_name(field.column)
                 cursor.execute(f"SELECT {column} FROM {connection.ops.quote_name(table)}")
                 found += [
-                    (table, field.column, str(row[0]))
+                    (table, field.column, _as_text(row[0]))
                     for row in cursor.fetchall()
                     if row[0] is not None
                 ]
     return found
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def test_erasure_leaves_no_criterion_name_in_a_stored_idempotent_response(
+    category: Category, buyer: User, vendor: Vendor, api: APIClient
+) -> None:
+    intent = publish(
+        buyer,
+        category,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 5},
+            {"name": "Zorblax warranty", "kind": "yes_no", "weight": 2},
+        ],
+    )
+    Notice.objects.get_or_create(intent=intent, vendor=vendor)
+    others = noticed_intent(vendor, currency="EUR")  # another buyer's: its response stays
+    for key, on, more in (
+        ("theirs", others, {}),
+        ("erased", intent, {"criteria_answers": {"zorblax_warranty": True}}),
+    ):
+        made = api.post(
+            "/api/v1/offers/",
+            {"intent": str(on.pk), "price": "900.00", "currency": "EUR", **more},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+        assert made.status_code == 201, made.content
+    assert any("zorblax" in value for _, _, value in all_text_values())
+
+    account_delete(user=buyer)
+
+    assert not any("zorblax" in value.lower() for _, _, value in all_text_values())
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["theirs"]
 
 
 def test_deleting_the_account_erases_every_trace(
