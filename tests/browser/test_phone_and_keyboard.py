@@ -11,6 +11,7 @@ import pytest
 from intents.models import Intent
 from intents.services import intent_update
 from marketplace.models import Event, WebhookDelivery, WebhookEndpoint
+from offers.models import Question
 from tests.factories import (
     IntentFactory,
     OfferFactory,
@@ -307,3 +308,39 @@ def test_an_offer_s_score_and_status_are_not_under_its_actions(page: Any, live_s
         cell = page.locator(f'tbody td[data-label="{label}"]').bounding_box()
         assert cell["x"] + cell["width"] <= actions["x"], f"{label} is under the actions"
         assert cell["x"] >= box["x"], f"{label} is scrolled out of view"
+
+
+LONG_URL = "https://tiles.example/catalogue?ref=" + "tilesandgrout" * 7
+
+
+def test_a_long_url_others_wrote_pushes_no_page_sideways(page: Any, live_server: Any) -> None:
+    # given a vendor's offer and question, and a colleague's proposal, each with a long URL
+    buyer = person("ada")
+    intent = IntentFactory(buyer=buyer)
+    vendor = VendorFactory(name="Acme Tiles")
+    offer = OfferFactory(intent=intent, vendor=vendor, message=f"Photos: {LONG_URL}")
+    OfferFactory(intent=intent, vendor=VendorFactory(name="Zebra Works"), message="Fine.")
+    Question.objects.create(intent=intent, vendor=vendor, text=f"Is this your floor? {LONG_URL}")
+    organization = OrganizationFactory(name="Acme")
+    poster = org_member(organization, username="bea", password=PASSWORD)
+    rfp = internal_intent(organization, poster)
+    proposal(rfp, org_member(organization), message=f"See my notes: {LONG_URL}")
+    log_in(page, live_server, "ada")
+
+    # when the buyer compares on a desktop, and reads the pages on a phone
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/intents/{intent.pk}/")
+    comparison = overflow(page, ".comparison")
+    page.set_viewport_size(PHONE)
+    widths = {}
+    for path in (f"/intents/{intent.pk}/", f"/offers/{offer.pk}/accept/"):
+        page.goto(live_server.url + path)
+        widths[path] = overflow(page)
+    page.context.clear_cookies()
+    log_in(page, live_server, "bea")
+    page.goto(f"{live_server.url}/orgs/{organization.slug}/rfps/{rfp.pk}/")
+    widths["rfp"] = overflow(page)
+
+    # then every price stays in the comparison's box, and no page scrolls sideways
+    assert comparison[0] <= comparison[1], f"the comparison is {comparison}"
+    assert all(scroll <= client for scroll, client in widths.values()), widths
