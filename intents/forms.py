@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from intents.models import DELETE_AFTER_AWARD, Criterion, Intent, Term
 from marketplace.codes import country_choices, currency_choices
+from marketplace.forms import ParagraphsField
 from marketplace.models import Category
 from marketplace.selectors import categories_in_tree_order
 
@@ -13,7 +14,7 @@ class IntentForm(forms.Form):
     """The buyer's intent form. Types are parsed here; rules live in ``intent_validate``."""
 
     title = forms.CharField(max_length=200, help_text="What you mean to buy, in a few words.")
-    description = forms.CharField(
+    description = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="What matters to you: specifics, quality, constraints.",
     )
@@ -56,7 +57,7 @@ class IntentForm(forms.Form):
     is_sealed = forms.BooleanField(
         label="Sealed until close — show me the offers only after the deadline", required=False
     )
-    contact_details = forms.CharField(
+    contact_details = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         label="How the vendor you choose can reach you",

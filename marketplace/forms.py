@@ -16,6 +16,18 @@ from marketplace.models import Category, Membership, User
 from marketplace.services import MAX_DAILY_CAPACITY
 
 
+class ParagraphsField(forms.CharField):
+    """Text typed in a <textarea>. Browsers send its line breaks as CR LF but count each
+    as one character against ``maxlength``: they are kept as LF, so the text the browser
+    let through is never refused as too long."""
+
+    widget = forms.Textarea
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
 class SignUpForm(forms.Form):
     """Signing up, first step: the address alone (:mod:`marketplace.accounts`)."""
 
@@ -72,7 +84,7 @@ class VendorProfileForm(forms.Form):
     """The vendor profile on the web; rules are checked by ``vendor_update``."""
 
     name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = ParagraphsField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     # The lengths of the columns (Vendor.website, Vendor.contact_email).
     website = forms.URLField(required=False, max_length=200, assume_scheme="https")
     contact_email = forms.EmailField(label="Contact e-mail", max_length=254)
@@ -142,7 +154,7 @@ class InvitationForm(forms.Form):
 
 
 class SkillsForm(forms.Form):
-    skills = forms.CharField(
+    skills = ParagraphsField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Separated by commas, e.g. “python, data analysis, negotiation”. "
@@ -155,14 +167,14 @@ class SkillsForm(forms.Form):
 
 class ExperienceForm(forms.Form):
     title = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = ParagraphsField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     started_on = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     ended_on = forms.DateField(
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    outcome = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    outcome = ParagraphsField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
 NOT_YOUR_PASSWORD = "This is not your password."

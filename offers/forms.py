@@ -1,6 +1,7 @@
 from django import forms
 
 from marketplace.codes import currency_choices
+from marketplace.forms import ParagraphsField
 from marketplace.models import Category
 from offers.questions import MAX_ANSWER
 from offers.ratings import MAX_TEXT
@@ -15,7 +16,7 @@ class DeclineForm(forms.Form):
 
 
 class AnswerForm(forms.Form):
-    answer = forms.CharField(
+    answer = ParagraphsField(
         max_length=MAX_ANSWER,
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Your answer (every matched vendor sees it)",
@@ -29,7 +30,7 @@ class RatingForm(forms.Form):
         widget=forms.RadioSelect,
         label="Stars",
     )
-    text = forms.CharField(
+    text = ParagraphsField(
         max_length=MAX_TEXT,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -41,7 +42,7 @@ class InternalIntentForm(forms.Form):
     """An organization's internal RFP; rules live in ``intent_create_internal``."""
 
     title = forms.CharField(max_length=200, help_text="The problem to solve, in a few words.")
-    description = forms.CharField(
+    description = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Colleagues whose skills are mentioned here are told about it.",
     )
@@ -69,10 +70,10 @@ class InternalIntentForm(forms.Form):
 
 
 class ProposalForm(forms.Form):
-    message = forms.CharField(
+    message = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, label="Your proposal"
     )
-    approach = forms.CharField(
+    approach = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, required=False
     )
     estimate = forms.CharField(

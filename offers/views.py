@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -34,7 +35,7 @@ from offers.comparison import (
 )
 from offers.forms import AnswerForm, DeclineForm, RatingForm
 from offers.models import Offer, Question
-from offers.questions import question_answer, questions_for_buyer
+from offers.questions import MAX_ANSWER, question_answer, questions_for_buyer
 from offers.ratings import rating_create
 from offers.selectors import live_offer_count, offer_of_buyer, offers_on_intent_for_buyer
 from offers.services import intent_withdraw_and_decline_offers, offer_accept, offer_decline
@@ -88,6 +89,20 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
     if intent.organization_id is not None:
         # An internal RFP has its own page inside the organization.
         return redirect("offers:rfp", slug=intent.organization.slug, intent_id=intent.pk)
+    return _intent_page(request, intent)
+
+
+class Answering(NamedTuple):
+    """An answer refused: shown again in its question's box, with why."""
+
+    question_id: Any
+    text: str
+    error: str
+
+
+def _intent_page(
+    request: HttpRequest, intent: Intent, *, answering: Answering | None = None
+) -> HttpResponse:
     criteria = list(intent.criteria.all())
     for criterion in criteria:
         criterion.sort = criterion_sort(criterion.key)
@@ -135,7 +150,9 @@ def intent_page(request: HttpRequest, intent_id: str) -> HttpResponse:
             "terms": terms,
             # The exact payload vendors get (API, webhooks, events), shown as a preview.
             "as_vendors_see_it": intent_for_vendor(intent),
+            "answering": answering,
         },
+        status=400 if answering else 200,
     )
 
 
@@ -275,15 +292,15 @@ def question_answer_view(request: HttpRequest, question_id: str) -> HttpResponse
     except Question.DoesNotExist:
         raise Http404("No such question on your intents.") from None
     form = AnswerForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Write an answer (at most 5,000 characters).")
-        return _back_to_intent(request, question.intent_id)
     try:
+        if not form.is_valid():
+            raise DomainError(f"Write an answer (at most {MAX_ANSWER:,} characters).")
         question_answer(buyer=request.user, question=question, answer=form.cleaned_data["answer"])
     except DomainError as error:
-        messages.error(request, error.text)
-    else:
-        messages.success(request, "Answered; every matched vendor can read it now.")
+        # The page again, the answer as typed in its box, and why it was refused.
+        answering = Answering(question.pk, request.POST.get("answer", ""), error.text)
+        return _intent_page(request, _own_intent(request, question.intent_id), answering=answering)
+    messages.success(request, "Answered; every matched vendor can read it now.")
     return _back_to_intent(request, question.intent_id)
 
 

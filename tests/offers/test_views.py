@@ -642,3 +642,38 @@ def test_the_deadline_field_says_what_time_it_is_in_utc(buyer_client: Client) ->
         )
         < 120
     )
+
+
+def test_an_answer_the_textarea_allows_is_saved_whatever_its_line_breaks(client: Client) -> None:
+    buyer = UserFactory()
+    question = Question.objects.create(
+        intent=IntentFactory(buyer=buyer), vendor=VendorFactory(), text="Allergies?"
+    )
+    answer = "\r\n".join(["a" * 99] * 50)  # as a browser sends it: 4,999 characters to it
+    client.force_login(buyer)
+
+    client.post(f"/questions/{question.pk}/answer/", {"answer": answer})
+
+    question.refresh_from_db()
+    assert question.answer == answer.replace("\r\n", "\n")
+
+
+def test_a_refused_answer_is_shown_again_in_its_box_with_why(client: Client) -> None:
+    buyer = UserFactory()
+    question = Question.objects.create(
+        intent=IntentFactory(buyer=buyer), vendor=VendorFactory(), text="Allergies?"
+    )
+    client.force_login(buyer)
+
+    refused = client.post(
+        f"/questions/{question.pk}/answer/", {"answer": "Nuts for two guests; " + "x" * 5000}
+    )
+
+    page = refused.content.decode()
+    box = re.search(rf'<textarea id="answer-{question.pk}"[^>]*>([^<]*)</textarea>', page)
+    assert refused.status_code == 400
+    assert box and box.group(1).startswith("Nuts for two guests; ")
+    assert f'aria-describedby="answer-{question.pk}-error"' in box.group(0)
+    assert "at most 5,000 characters" in page
+    question.refresh_from_db()
+    assert question.answered_at is None
