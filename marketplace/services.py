@@ -125,6 +125,7 @@ MAX_KEYWORDS = 100
 
 
 MAX_DAILY_CAPACITY = 100_000
+CAPACITY_RULE = f"A whole number from 0 to {MAX_DAILY_CAPACITY:,}."
 
 
 def vendor_profile_errors(
@@ -198,7 +199,7 @@ def vendor_profile_errors(
         and daily_capacity is not None
         and not 0 <= daily_capacity <= MAX_DAILY_CAPACITY
     ):
-        errors["daily_capacity"] = [f"A whole number from 0 to {MAX_DAILY_CAPACITY:,}."]
+        errors["daily_capacity"] = [CAPACITY_RULE]
     return errors
 
 

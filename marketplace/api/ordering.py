@@ -10,6 +10,7 @@ ties, so a page never repeats or skips a row of the one before.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import F, OrderBy, QuerySet
@@ -52,3 +53,19 @@ class StrictOrderingFilter(OrderingFilter):
                 expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
             )
         return queryset.order_by(*order_by, "pk")
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """DRF's, with the terms the view takes: one or more, comma-separated."""
+        parameters = super().get_schema_operation_parameters(view)
+        names = getattr(view, "ordering_fields", None)
+        if not isinstance(names, list | tuple):
+            return parameters
+        term = "-?(" + "|".join(re.escape(name) for name in names) + ")"
+        for parameter in parameters:
+            if parameter["name"] == self.ordering_param:
+                parameter["description"] = (
+                    f"Order by {', '.join(names)}; a leading “-” reverses, and terms"
+                    " separated by commas order within each other."
+                )
+                parameter["schema"] = {"type": "string", "pattern": f"^{term}(,{term})*$"}
+        return parameters

@@ -11,6 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+# The largest page number or size read; a longer number is refused, not parsed.
+MAX_NUMBER = 999_999
+
 
 class CountedPaginator(Paginator):
     """Django's paginator, told the total when a view knows it more cheaply."""
@@ -44,7 +47,9 @@ class Pagination(PageNumberPagination):
         page = request.query_params.get(self.page_query_param)
         if page is not None and page not in self.last_page_strings and not _whole_number(page):
             # DRF answers 404 "Invalid page." to ?page=abc; a page past the end stays a 404.
-            raise ValidationError({self.page_query_param: ["A whole number from 1, or “last”."]})
+            raise ValidationError(
+                {self.page_query_param: [f"A whole number from 1 to {MAX_NUMBER:,}, or “last”."]}
+            )
         counter = getattr(view, "count_for_pagination", None)
         self.known_count = counter() if counter is not None else None
         return super().paginate_queryset(queryset, request, view)
@@ -62,18 +67,22 @@ class Pagination(PageNumberPagination):
         return HttpResponse(body.encode(), content_type="application/json")
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        """DRF's, with the bounds the server keeps: a page from 1 (or "last"), a size from 1."""
+        """DRF's, with the bounds the server keeps: a page from 1 (or "last"), a size from
+        1; either at most 999,999, and a size above ``max_page_size`` gives that many."""
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {
                     "oneOf": [
-                        {"type": "integer", "minimum": 1},
+                        {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},
                         {"type": "string", "enum": list(self.last_page_strings)},
                     ]
                 }
             elif parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = {"type": "integer", "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page; {self.page_size} unless given, {self.max_page_size} at most."
+                )
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
         return parameters
 
     def get_page_size(self, request: Request) -> int:
@@ -83,10 +92,12 @@ class Pagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         if not _whole_number(raw):
-            raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
+            raise ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {MAX_NUMBER:,}."]}
+            )
         return min(int(raw), self.max_page_size)
 
 
 def _whole_number(raw: str) -> bool:
-    """1 to 999,999 in plain ASCII digits (str.isdigit() also takes "²", which int() refuses)."""
+    """1 to MAX_NUMBER in plain ASCII digits (str.isdigit() also takes "²", which int() refuses)."""
     return raw.isascii() and raw.isdigit() and len(raw) <= 6 and int(raw) >= 1

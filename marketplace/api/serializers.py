@@ -19,7 +19,7 @@ from marketplace.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from marketplace.services import MAX_KEYWORDS, MAX_REGIONS
+from marketplace.services import CAPACITY_RULE, MAX_DAILY_CAPACITY, MAX_KEYWORDS, MAX_REGIONS
 
 
 class StrictSerializer(serializers.Serializer):
@@ -107,6 +107,29 @@ class MoneyField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"}
+)
+class QuantityField(MoneyField):
+    """A quantity, written as money is: a decimal string, two places at most, never
+    negative (a JSON number may have lost its digits to binary floating point)."""
+
+    default_error_messages = {"not_a_string": 'Send a quantity as a decimal string, e.g. "2.5".'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 12)
+        super().__init__(**kwargs)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only; DRF would also take "5", 5.0 and true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """JSON ``true`` or ``false`` only; DRF would also take 0, 1, "yes", "off" …"""
 
@@ -149,6 +172,13 @@ class VendorSerializer(StrictModelSerializer):
     deal_size_max = MoneyField(required=False, allow_null=True)
     deal_size_currency = serializers.CharField(max_length=3, allow_blank=True, required=False)
     is_paused = StrictBooleanField(required=False)
+    # Its upper bound is the service's: a capacity stored before the bound may be sent back.
+    daily_capacity = StrictIntegerField(
+        required=False,
+        min_value=0,
+        error_messages=dict.fromkeys(("invalid", "min_value"), CAPACITY_RULE),
+        help_text=f"Notices a day at most, from 0 to {MAX_DAILY_CAPACITY:,}.",
+    )
 
     class Meta:
         model = Vendor

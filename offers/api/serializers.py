@@ -10,6 +10,7 @@ from intents.privacy import neutral_criterion_keys
 from marketplace.api.serializers import (
     CurrencyField,
     MoneyField,
+    QuantityField,
     StrictBooleanField,
     StrictSerializer,
 )
@@ -19,7 +20,7 @@ from offers.services import MAX_MESSAGE
 
 class LineItemSerializer(StrictSerializer):
     description = serializers.CharField(max_length=300)
-    quantity = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    quantity = QuantityField()
     unit_price = MoneyField()
 
 

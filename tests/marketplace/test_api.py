@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -378,20 +379,42 @@ def test_text_is_taken_only_as_a_json_string(api: APIClient, vendor: Vendor) -> 
     assert Vendor.objects.filter(pk=vendor.pk).values().get() == before
 
 
-def test_the_schema_says_what_the_server_refuses() -> None:
-    """Unknown fields (every request body), and pages and sizes below 1."""
+def test_the_schema_says_what_the_server_refuses(api: APIClient) -> None:
+    """Unknown fields (every request body), pages and sizes out of bounds, orderings the
+    view does not take, and a negative quantity."""
     schema = APIClient().get("/api/v1/schema/?format=json").json()
     components = schema["components"]["schemas"]
     requests = {name: c for name, c in components.items() if name.endswith("Request")}
-    offers = {
-        p["name"]: p["schema"] for p in schema["paths"]["/api/v1/offers/"]["get"]["parameters"]
-    }
+    offers, intents = (
+        {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
+        for path in ("/api/v1/offers/", "/api/v1/intents/")
+    )
+    ordering = re.compile(intents["ordering"]["pattern"])
+    quantity = re.compile(components["LineItemRequest"]["properties"]["quantity"]["pattern"])
 
     assert {"OfferCreateRequest", "PatchedVendorRequest", "WebhookEndpointRequest"} <= set(requests)
     assert all(c["additionalProperties"] is False for c in requests.values())
     assert not [n for n, c in components.items() if "Rejects fields" in c.get("description", "")]
-    assert offers["page_size"] == {"type": "integer", "minimum": 1}
-    assert {"type": "integer", "minimum": 1} in offers["page"]["oneOf"]
+    assert offers["page_size"] == {"type": "integer", "minimum": 1, "maximum": 999_999}
+    assert {"type": "integer", "minimum": 1, "maximum": 999_999} in offers["page"]["oneOf"]
+    assert api.get("/api/v1/offers/?page_size=1000000").status_code == 400
+    for term in ("offers_close_at", "-budget_max", "created_at,-budget_max"):
+        assert ordering.fullmatch(term)
+        assert api.get(f"/api/v1/intents/?ordering={term}").status_code == 200
+    assert not ordering.fullmatch("price")
+    assert api.get("/api/v1/intents/?ordering=price").status_code == 400
+    assert quantity.fullmatch("2.5") and not quantity.fullmatch("-1")
+
+
+@pytest.mark.parametrize("sent", ["5", 5.0, True])
+def test_a_capacity_that_is_not_a_json_integer_is_refused_and_changes_nothing(
+    api: APIClient, vendor: Vendor, sent: object
+) -> None:
+    response = api.patch("/api/v1/vendor/", {"daily_capacity": sent}, format="json")
+
+    body = assert_problem(response, 400)
+    assert body["errors"] == {"daily_capacity": ["A whole number from 0 to 100,000."]}
+    assert Vendor.objects.get(pk=vendor.pk).daily_capacity == vendor.daily_capacity != 5
 
 
 def test_the_api_docs_describe_every_event_and_how_webhooks_are_sent() -> None:

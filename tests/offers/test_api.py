@@ -73,6 +73,10 @@ def test_submit_offer(api: APIClient, vendor: Vendor, open_intent: Intent) -> No
             {"line_items": [{"description": "x", "quantity": "1", "unit_price": "1", "extra": 1}]},
             "line_items",
         ),
+        *(
+            ({"line_items": [{"description": "x", "quantity": q, "unit_price": "1"}]}, "line_items")
+            for q in (0.1, 2, "1e1", "-1")  # a quantity is a decimal string, as money is
+        ),
     ],
 )
 def test_submit_refuses_bad_input_with_nothing_stored(
