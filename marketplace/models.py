@@ -246,6 +246,10 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            # Two endpoints at one URL would get every event twice, under two ids.
+            models.UniqueConstraint(fields=["vendor", "url"], name="webhook_endpoint_url_once"),
+        ]
 
     def __str__(self) -> str:
         return self.url

@@ -20,10 +20,10 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -209,14 +209,15 @@ def webhook_endpoint_create(
                 kind=CONFLICT,
             )
         _refuse_same_url(endpoints, url)
-        return WebhookEndpoint.objects.create(
-            vendor=vendor,
-            url=url,
-            description=description,
-            event_types=_clean_event_types(event_types or []),
-            is_active=is_active,
-            secret=new_secret(),
-        )
+        with _one_endpoint_per_url():
+            return WebhookEndpoint.objects.create(
+                vendor=vendor,
+                url=url,
+                description=description,
+                event_types=_clean_event_types(event_types or []),
+                is_active=is_active,
+                secret=new_secret(),
+            )
 
 
 # Each event goes to each of a vendor's endpoints: a few are enough for any integration,
@@ -224,10 +225,22 @@ def webhook_endpoint_create(
 MAX_ENDPOINTS = 10
 
 
+SAME_URL = "You already have an endpoint at this URL."
+
+
 def _refuse_same_url(endpoints: Any, url: str) -> None:
+    """Asked first, for the answer's sake; the unique constraint settles a race."""
     if endpoints.filter(url=url).exists():
-        message = "You already have an endpoint at this URL."
-        raise DomainError(message, kind=CONFLICT, errors={"url": [message]})
+        raise DomainError(SAME_URL, kind=CONFLICT, errors={"url": [SAME_URL]})
+
+
+@contextmanager
+def _one_endpoint_per_url() -> Iterator[None]:
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:  # webhook_endpoint_url_once: another request was first
+        raise DomainError(SAME_URL, kind=CONFLICT, errors={"url": [SAME_URL]}) from error
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
@@ -250,7 +263,8 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> Web
         setattr(endpoint, field, value)
     # The changed columns alone: a rotation of the secret (or a 410 that turned the
     # endpoint off) committed since the endpoint was read is kept.
-    endpoint.save(update_fields=[*changes, "updated_at"])
+    with _one_endpoint_per_url():
+        endpoint.save(update_fields=[*changes, "updated_at"])
     return endpoint
 
 

@@ -12,13 +12,15 @@ import pytest
 from django.db import connection
 
 import intents.notices as notices_module
+import marketplace.webhooks as webhooks_module
 import offers.ratings as ratings_module
 from intents.models import Intent, Notice
 from intents.notices import intent_match
 from intents.services import buyer_block_vendor
 from marketplace.errors import DomainError
-from marketplace.models import Vendor
+from marketplace.models import Vendor, WebhookEndpoint
 from marketplace.services import vendor_update
+from marketplace.webhooks import webhook_endpoint_create, webhook_endpoint_update
 from offers.models import Offer, Rating
 from offers.ratings import rating_create
 from tests.conftest import require_postgresql
@@ -323,3 +325,32 @@ def test_a_publication_that_waited_for_the_buyer_s_erasure_publishes_nothing() -
 
     assert Intent.objects.get(pk=draft.pk).status == Intent.Status.DRAFT
     assert not Notice.objects.filter(intent=draft).exists()
+
+
+def test_a_create_and_a_move_to_one_url_at_once_leave_one_endpoint_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    vendor = VendorFactory()
+    existing = webhook_endpoint_create(vendor=vendor, url="http://127.0.0.1:9/hook-a")
+    target = "http://127.0.0.1:9/hook-b"
+    checked = threading.Barrier(2)  # both asked "none at this URL yet?" before either saves
+    refuse_same_url = webhooks_module._refuse_same_url
+
+    def refuse_then_wait(endpoints: Any, url: str) -> None:
+        refuse_same_url(endpoints, url)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            checked.wait(timeout=5)
+
+    monkeypatch.setattr(webhooks_module, "_refuse_same_url", refuse_then_wait)
+
+    errors = in_threads(
+        lambda: webhook_endpoint_create(vendor=vendor, url=target),
+        lambda: webhook_endpoint_update(endpoint=existing, url=target),
+    )
+
+    # Two endpoints there would each get every event, under two webhook-ids.
+    assert WebhookEndpoint.objects.filter(vendor=vendor, url=target).count() == 1
+    assert [(type(e), e.kind, e.errors) for e in errors] == [
+        (DomainError, "conflict", {"url": ["You already have an endpoint at this URL."]})
+    ]
