@@ -52,6 +52,7 @@ WHERE v.match_keys ?| ARRAY(
   AND (v.keyword_lexemes = '[]'::jsonb
        OR v.keyword_lexemes ?| tsvector_to_array(to_tsvector('english'::regconfig, %(text)s)))
   AND v.id NOT IN (SELECT vendor_id FROM marketplace_vendorblock WHERE buyer_id = %(buyer)s)
+  AND v.id NOT IN (SELECT vendor_id FROM intents_intent_blocked_vendors WHERE intent_id = %(intent)s)
   AND v.id NOT IN (SELECT vendor_id FROM intents_notice WHERE intent_id = %(intent)s)
   AND NOT COALESCE(v.deal_size_currency = %(currency)s AND v.deal_size_max < %(budget_min)s, false)
   AND NOT COALESCE(v.deal_size_currency = %(currency)s AND v.deal_size_min > %(budget_max)s, false)

@@ -86,6 +86,12 @@ class IntentForm(forms.Form):
         label="Invited vendors",
         help_text="For “invited” intents: the vendors' short names (slugs), separated by commas.",
     )
+    blocked = forms.CharField(
+        required=False,
+        label="Vendors to keep off",
+        help_text="Never told of this intent, whatever it matches: their short names (slugs),"
+        " separated by commas.",
+    )
     price_weight = forms.IntegerField(label="Price", min_value=0, max_value=100, initial=50)
     delivery_weight = forms.IntegerField(
         label="Delivery date", min_value=0, max_value=100, initial=25
@@ -108,6 +114,7 @@ class IntentForm(forms.Form):
             "terms",
             "delete_after_days",
             "invited",
+            "blocked",
         }
     )
 
@@ -123,9 +130,15 @@ class IntentForm(forms.Form):
         ]
 
     def invited_slugs(self) -> list[str]:
+        return self._slugs("invited")
+
+    def blocked_slugs(self) -> list[str]:
+        return self._slugs("blocked")
+
+    def _slugs(self, field: str) -> list[str]:
         return [
             slug.strip().lower()
-            for slug in self.cleaned_data.get("invited", "").split(",")
+            for slug in self.cleaned_data.get(field, "").split(",")
             if slug.strip()
         ]
 
@@ -200,6 +213,7 @@ def intent_initial(intent: Intent) -> dict[str, object]:
         (t.days for t in intent_terms if t.term.code == DELETE_AFTER_AWARD), 30
     )
     initial["invited"] = ", ".join(intent.invited_vendors.values_list("slug", flat=True))
+    initial["blocked"] = ", ".join(intent.blocked_vendors.values_list("slug", flat=True))
     weights = {criterion.kind: criterion.weight for criterion in intent.criteria.all()}
     for name, _label, kind in IntentForm.STANDARD_WEIGHTS:
         initial[name] = weights.get(kind, 0)

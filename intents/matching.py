@@ -110,11 +110,20 @@ def _base_queryset(intent: Intent, today: date) -> QuerySet[Vendor]:
     vendors = Vendor.objects.filter(is_paused=False, is_suspended=False).filter(
         under_capacity(today)
     )
-    vendors = vendors.exclude(
-        id__in=VendorBlock.objects.filter(buyer_id=intent.buyer_id).values("vendor_id")
-    ).exclude(
-        # Only vendor notices: a NULL in a NOT IN subquery would exclude everyone.
-        id__in=Notice.objects.filter(intent=intent, vendor__isnull=False).values("vendor_id")
+    vendors = (
+        vendors.exclude(
+            id__in=VendorBlock.objects.filter(buyer_id=intent.buyer_id).values("vendor_id")
+        )
+        .exclude(
+            # The intent's own block-list.
+            id__in=Intent.blocked_vendors.through.objects.filter(intent_id=intent.pk).values(
+                "vendor_id"
+            )
+        )
+        .exclude(
+            # Only vendor notices: a NULL in a NOT IN subquery would exclude everyone.
+            id__in=Notice.objects.filter(intent=intent, vendor__isnull=False).values("vendor_id")
+        )
     )
     if intent.visibility == Intent.Visibility.INVITED:
         return vendors.filter(id__in=intent.invited_vendors.values("id"))
@@ -154,6 +163,8 @@ FROM marketplace_vendor v
 WHERE NOT v.is_paused AND NOT v.is_suspended
   AND {under_capacity}
   AND v.id NOT IN (SELECT vendor_id FROM marketplace_vendorblock WHERE buyer_id = %(buyer)s)
+  AND v.id NOT IN (SELECT vendor_id FROM intents_intent_blocked_vendors
+                   WHERE intent_id = %(intent)s)
   AND v.id NOT IN (SELECT vendor_id FROM intents_notice
                    WHERE intent_id = %(intent)s AND vendor_id IS NOT NULL)
   AND {audience}

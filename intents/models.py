@@ -85,6 +85,13 @@ class Intent(models.Model):
     invited_vendors = models.ManyToManyField(
         Vendor, blank=True, related_name="invitations", help_text="For invited intents."
     )
+    # The buyer's block-list for this intent: never told of it, whatever it matches.
+    blocked_vendors = models.ManyToManyField(
+        Vendor,
+        blank=True,
+        related_name="kept_off_intents",
+        help_text="Never told of this intent, whatever it matches.",
+    )
     # The matching outbox: set in the transaction that publishes or edits the
     # intent, cleared by the matching task once its notices are committed. A
     # periodic sweep re-enqueues intents left set (broker down, worker killed)

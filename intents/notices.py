@@ -496,8 +496,11 @@ def _vendor_catch_up(vendor: Vendor) -> int:
             offers_close_at__gt=timezone.now(),
         )
         .exclude(notices__vendor=vendor)
-        # Buyers who blocked the vendor never hear from it.
+        # Buyers who blocked the vendor never hear from it, nor do intents that keep it off.
         .exclude(buyer__in=VendorBlock.objects.filter(vendor=vendor).values("buyer_id"))
+        .exclude(
+            pk__in=Intent.blocked_vendors.through.objects.filter(vendor=vendor).values("intent_id")
+        )
         # Room left under the cap: a full intent takes no one more.
         .alias(noticed=Count("notices"))
         .filter(noticed__lt=F("max_vendors"))

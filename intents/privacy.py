@@ -64,6 +64,10 @@ def demand_node(intent: Intent) -> dict[str, Any]:
             {"@type": "Organization", "name": vendor.name, "identifier": vendor.slug}
             for vendor in intent.invited_vendors.all()
         ],
+        "ic:blockedVendors": [
+            {"@type": "Organization", "name": vendor.name, "identifier": vendor.slug}
+            for vendor in intent.blocked_vendors.all()
+        ],
         "ic:maxVendors": intent.max_vendors,
         "ic:budgetHidden": intent.is_budget_hidden,
         "ic:sealed": intent.is_sealed,
@@ -91,7 +95,7 @@ def export_intents(user: User, document: dict[str, Any]) -> None:
     intents = (
         Intent.objects.filter(buyer=user)
         .select_related("category", "organization")
-        .prefetch_related("intent_terms__term", "criteria", "invited_vendors")
+        .prefetch_related("intent_terms__term", "criteria", "invited_vendors", "blocked_vendors")
         .order_by("created_at")
     )
     document["seeks"] = [demand_node(intent) for intent in intents]

@@ -333,12 +333,19 @@ def _replace_terms(intent: Intent, chosen: list[tuple[Term, int | None]]) -> Non
     )
 
 
-def _replace_invited(intent: Intent, invited_slugs: list[str]) -> list[str]:
-    vendors = list(Vendor.objects.filter(slug__in=invited_slugs))
-    missing = sorted(set(invited_slugs) - {vendor.slug for vendor in vendors})
+def _replace_vendors(named: Any, slugs: list[str]) -> list[str]:
+    """Set an intent's invited or blocked vendors (``named``, the relation) by their slugs;
+    or, when one names no vendor, change nothing and say which."""
+    vendors = list(Vendor.objects.filter(slug__in=slugs))
+    missing = sorted(set(slugs) - {vendor.slug for vendor in vendors})
     if not missing:
-        intent.invited_vendors.set(vendors)
+        named.set(vendors)
     return [f"No vendor “{slug}”." for slug in missing]
+
+
+def _invited_and_blocked(invited: set[str], blocked: set[str]) -> list[str]:
+    both = sorted(invited & blocked)
+    return [f"“{slug}” is invited: a vendor is invited or kept off, not both." for slug in both]
 
 
 def intent_create(
@@ -349,11 +356,14 @@ def intent_create(
     criteria: list[dict[str, Any]] | None = None,
     terms: list[dict[str, Any]] | None = None,
     invited: list[str] | None = None,
+    blocked: list[str] | None = None,
     **fields: Any,
 ) -> Intent:
     """Create an intent for ``buyer``, as a draft or published at once.
 
-    Without ``criteria`` the intent is judged on price, delivery and rating.
+    Without ``criteria`` the intent is judged on price, delivery and rating. ``invited``
+    and ``blocked`` name vendors by slug: the ones an invited intent goes to, and the
+    ones never told of it.
     """
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -376,6 +386,8 @@ def intent_create(
         too_many := _invited_over_cap(len(set(invited or [])), fields["max_vendors"])
     ):
         errors["invited"] = too_many
+    if both := _invited_and_blocked(set(invited or []), set(blocked or [])):
+        errors["blocked"] = both
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
@@ -385,10 +397,17 @@ def intent_create(
         _replace_criteria(intent, cleaned_criteria)
         _replace_terms(intent, chosen_terms)
         intent_copy_details(intent=intent)
-        problems = _replace_invited(intent, invited or [])
+        problems = {
+            field: found
+            for field, named, slugs in (
+                ("invited", intent.invited_vendors, invited),
+                ("blocked", intent.blocked_vendors, blocked),
+            )
+            if (found := _replace_vendors(named, slugs or []))
+        }
         if problems:
             transaction.set_rollback(True)
-            raise DomainError("The intent is not valid.", errors={"invited": problems})
+            raise DomainError("The intent is not valid.", errors=problems)
         if publish:
             intent_publish(intent=intent)
     return intent
@@ -407,6 +426,7 @@ def intent_update(
     criteria: list[dict[str, Any]] | None = None,
     terms: list[dict[str, Any]] | None = None,
     invited: list[str] | None = None,
+    blocked: list[str] | None = None,
     seen_edit_count: int | None = None,
     **changes: Any,
 ) -> Intent:
@@ -467,6 +487,19 @@ def intent_update(
             )
         ):
             errors["invited"] = too_many
+        if both := _invited_and_blocked(
+            set(
+                invited
+                if invited is not None
+                else locked.invited_vendors.values_list("slug", flat=True)
+            ),
+            set(
+                blocked
+                if blocked is not None
+                else locked.blocked_vendors.values_list("slug", flat=True)
+            ),
+        ):
+            errors["blocked"] = both
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         if criteria is not None:
@@ -475,11 +508,17 @@ def intent_update(
             _replace_terms(locked, chosen_terms)
         if criteria is not None or terms_changed:
             intent_copy_details(intent=locked)
-        if invited is not None:
-            problems = _replace_invited(locked, invited)
-            if problems:
-                transaction.set_rollback(True)
-                raise DomainError("The intent is not valid.", errors={"invited": problems})
+        problems = {
+            field: found
+            for field, named, slugs in (
+                ("invited", locked.invited_vendors, invited),
+                ("blocked", locked.blocked_vendors, blocked),
+            )
+            if slugs is not None and (found := _replace_vendors(named, slugs))
+        }
+        if problems:
+            transaction.set_rollback(True)
+            raise DomainError("The intent is not valid.", errors=problems)
         for field, value in changes.items():
             setattr(locked, field, value)
         if locked.status == Status.OPEN and locked.visibility == Intent.Visibility.INVITED:
@@ -487,6 +526,9 @@ def intent_update(
             Notice.objects.filter(intent=locked, vendor__isnull=False).exclude(
                 vendor__in=locked.invited_vendors.all()
             ).delete()
+        if locked.status == Status.OPEN and blocked:
+            # Nor does one the buyer now keeps off it.
+            Notice.objects.filter(intent=locked, vendor__in=locked.blocked_vendors.all()).delete()
         if locked.status == Status.OPEN:
             _refuse_telling_at_will(locked.pk)
             # Vendors already noticed hear what changed; new matches are

@@ -64,6 +64,7 @@ def intent_new(request: HttpRequest) -> HttpResponse:
                 "criteria": form.standard_criteria() + custom_criteria(criteria_formset),
                 "terms": form.chosen_terms(),
                 "invited": form.invited_slugs(),
+                "blocked": form.blocked_slugs(),
                 **form.intent_fields(),
             }
             try:
@@ -210,6 +211,7 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
                     criteria=form.standard_criteria() + custom_criteria(criteria_formset),
                     terms=form.chosen_terms(),
                     invited=form.invited_slugs(),
+                    blocked=form.blocked_slugs(),
                     seen_edit_count=_edit_count(request.POST.get("edit_count")),
                     **fields,
                 )

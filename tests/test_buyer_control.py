@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -17,7 +18,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from intents.models import IdentityReveal, Intent, Notice, Term
-from intents.notices import intent_match
+from intents.notices import intent_match, vendor_catch_up
+from intents.payloads import intent_for_vendor
 from intents.services import (
     buyer_block_vendor,
     intent_create,
@@ -37,7 +39,7 @@ from marketplace.models import (
     VendorBlock,
     WebhookDelivery,
 )
-from marketplace.privacy import account_delete
+from marketplace.privacy import account_delete, export_user_data
 from marketplace.services import vendor_block
 from marketplace.webhooks import NO_LONGER_APPLIES, webhook_deliver, webhook_endpoint_create
 from offers import privacy as offers_privacy
@@ -423,6 +425,89 @@ def test_invited_vendors_from_the_form(buyer: User, category: Category) -> None:
     assert "invited" in refused.value.errors
 
 
+def test_a_vendor_on_the_intent_s_block_list_is_never_told_of_it(
+    buyer: User, category: Category
+) -> None:
+    kept_off = VendorFactory(slug="old-supplier", categories=[category])
+    told = VendorFactory(categories=[category])
+
+    intent = publish(buyer, category, blocked=["old-supplier"])
+    notices = intent_match(intent_id=intent.pk)
+    caught_up = vendor_catch_up(vendor_id=kept_off.pk)  # a profile change: open intents it fits
+
+    assert [notice.vendor_id for notice in notices] == [told.pk]
+    assert caught_up == 0
+    assert not Notice.objects.filter(vendor=kept_off).exists()
+    assert "old-supplier" not in json.dumps(intent_for_vendor(intent))  # nor learns of the list
+    other = publish(buyer, category)  # another intent of the buyer's: told as ever
+    assert {n.vendor_id for n in intent_match(intent_id=other.pk)} == {kept_off.pk, told.pk}
+
+
+def test_a_vendor_kept_off_an_open_intent_no_longer_sees_it(
+    vendor: Vendor, vendor_client: Callable[[Vendor], APIClient], buyer: User, category: Category
+) -> None:
+    intent = publish(buyer, category)
+    NoticeFactory(intent=intent, vendor=vendor)
+
+    intent_update(intent=intent, blocked=[vendor.slug])
+    intent_match(intent_id=intent.pk)
+
+    assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
+    assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
+    assert not Event.objects.filter(vendor=vendor, type="intent.updated").exists()
+    assert [
+        v["identifier"] for v in export_user_data(buyer)["seeks"][0]["ic:blockedVendors"]
+    ] == [vendor.slug]
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ({"blocked": ["nobody-here"]}, "No vendor “nobody-here”."),
+        (
+            {"visibility": "invited", "invited": ["acme"], "blocked": ["acme"]},
+            "“acme” is invited: a vendor is invited or kept off, not both.",
+        ),
+    ],
+    ids=["unknown", "invited-too"],
+)
+def test_a_block_list_naming_no_vendor_or_an_invited_one_is_refused(
+    buyer: User, category: Category, fields: dict[str, Any], refusal: str
+) -> None:
+    VendorFactory(slug="acme", categories=[category])
+
+    with pytest.raises(DomainError) as refused:
+        publish(buyer, category, **fields)
+
+    assert refused.value.errors["blocked"] == [refusal]
+    assert not Intent.objects.exists()
+
+
+def test_the_intent_form_keeps_vendors_off(buyer: User, category: Category) -> None:
+    VendorFactory(slug="old-supplier", categories=[category])
+    client = Client()
+    client.force_login(buyer)
+    form = client.get("/intents/new/").content.decode()
+
+    client.post(
+        "/intents/new/",
+        {
+            "form_token": re.search(r'name="form_token" value="([^"]+)"', form).group(1),
+            "title": "Gas boiler", "description": "Replace it.", "category": category.pk,
+            "quantity": "1", "currency": "EUR", "country": "DE", "budget_max": "4000",
+            "offers_close_at": (timezone.now() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"),
+            "visibility": "public", "max_vendors": "25", "blocked": "Old-Supplier, ",
+            "price_weight": "50", "delivery_weight": "25", "rating_weight": "25",
+            "criteria-TOTAL_FORMS": "0", "criteria-INITIAL_FORMS": "0",
+        },
+    )  # fmt: skip
+
+    [intent] = Intent.objects.filter(buyer=buyer)
+    assert list(intent.blocked_vendors.values_list("slug", flat=True)) == ["old-supplier"]
+    edit = client.get(f"/intents/{intent.pk}/edit/").content.decode()
+    assert 'value="old-supplier"' in edit
+
+
 def test_an_open_intent_cannot_turn_invited_with_nobody_invited(
     buyer: User, category: Category
 ) -> None:
@@ -742,6 +827,7 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
         "ic:invitedVendors": [
             {"@type": "Organization", "name": vendor.name, "identifier": vendor.slug}
         ],
+        "ic:blockedVendors": [],
         "ic:maxVendors": 3,
         "ic:budgetHidden": True,
         "ic:sealed": False,
