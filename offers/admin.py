@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from offers.models import Offer, ProposalCoauthor, Question, Rating, RewardEntry
+from offers.models import Offer, OfferRevision, ProposalCoauthor, Question, Rating, RewardEntry
 from offers.questions import question_moderate, question_moderation_errors
 from offers.ratings import rating_delete
 from offers.services import MAX_MESSAGE, offer_moderate_message
@@ -23,6 +23,19 @@ class OfferModerationForm(forms.ModelForm):
     class Meta:
         model = Offer
         fields = ["message"]
+
+
+class OfferRevisionInline(admin.TabularInline):
+    """Every revision: when, who (the vendor's API key, or a moderator), what changed."""
+
+    model = OfferRevision
+    fields = ("created_at", "api_key", "moderator", "changes")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Offer)
@@ -50,7 +63,8 @@ class OfferAdmin(admin.ModelAdmin):
         "decided_at", "created_at", "updated_at",
     )  # fmt: skip
     readonly_fields = tuple(field for field in fields if field != "message")
-    form = OfferModerationForm  # the admin's history keeps each correction
+    form = OfferModerationForm  # each correction is a revision, below
+    inlines = [OfferRevisionInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # vendors make offers through the API, members on the web
@@ -61,7 +75,7 @@ class OfferAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
         # The message alone: what a service wrote meanwhile (a decision, a revision,
         # a worker's hold on the authors' e-mail) is kept.
-        offer_moderate_message(offer=obj, message=obj.message)
+        offer_moderate_message(offer=obj, message=obj.message, moderator=request.user)
 
 
 @admin.register(ProposalCoauthor)

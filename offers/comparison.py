@@ -290,6 +290,8 @@ def revision_summary(offer: Offer) -> str:
             parts.append(f"{label} {old or '—'} → {current.isoformat() if current else '—'}")
         else:
             parts.append(f"{label} changed")
+    if any(revision.moderator_id for revision in revisions):
+        parts.append("corrected by a moderator")
     return f"revised {len(revisions)}× — " + ", ".join(parts)
 
 

@@ -209,10 +209,22 @@ class RewardEntry(models.Model):
 
 
 class OfferRevision(models.Model):
-    """One revision of an offer: what changed, from what to what, and when."""
+    """One revision of an offer: what changed, from what to what, when, and who made it:
+    the vendor's API key (each integration or staff member has its own), or the moderator
+    who corrected the offer."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="revisions")
     changes = models.JSONField(help_text='{"field": ["old", "new"], …}')
+    api_key = models.ForeignKey(
+        "marketplace.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

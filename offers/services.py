@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from intents.models import Criterion, Intent, Notice
@@ -30,7 +31,7 @@ from intents.services import (
 from marketplace.codes import amount_problem
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
 from marketplace.events import NewEvent, emit_many
-from marketplace.models import AuditEntry, User, Vendor, VendorBlock
+from marketplace.models import ApiKey, AuditEntry, User, Vendor, VendorBlock
 from marketplace.privacy import audit
 from marketplace.queue import enqueue_on_commit
 from offers.models import Offer, OfferRevision, TermsAgreement
@@ -205,18 +206,32 @@ def _record_agreement(*, offer: Offer, terms: list[dict[str, Any]]) -> TermsAgre
     return agreement
 
 
-def offer_moderate_message(*, offer: Offer, message: str) -> Offer:
+def offer_moderate_message(*, offer: Offer, message: str, moderator: User | None = None) -> Offer:
     """A moderator corrects an offer's message, under the rule a vendor's message keeps.
-    Only the message is written: a decision or revision meanwhile is kept."""
+
+    Only the message is written: a decision or revision meanwhile is kept. The correction
+    is a revision like a vendor's (kept, counted): a buyer about to accept what they read
+    before it is asked to look again.
+    """
     if errors := _message_errors(message):
         raise DomainError("The message is too long.", errors=errors)
-    Offer.objects.filter(pk=offer.pk).update(message=message, updated_at=timezone.now())
+    with transaction.atomic():
+        locked = Offer.objects.select_for_update().get(pk=offer.pk)
+        if locked.message != message:
+            OfferRevision.objects.create(
+                offer=locked, changes={"message": [locked.message, message]}, moderator=moderator
+            )
+            Offer.objects.filter(pk=offer.pk).update(
+                message=message, revision_count=F("revision_count") + 1, updated_at=timezone.now()
+            )
     offer.refresh_from_db()
     return offer
 
 
-def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
-    """Change a submitted offer while its intent is open."""
+def offer_revise(
+    *, offer: Offer, vendor: Vendor, api_key: ApiKey | None = None, **changes: Any
+) -> Offer:
+    """Change a submitted offer while its intent is open; ``api_key``, the key that asked."""
     if offer.vendor_id != vendor.pk:
         raise DomainError("Only the vendor who made an offer can revise it.", kind=FORBIDDEN)
     unknown = set(changes) - set(REVISABLE_FIELDS)
@@ -268,7 +283,7 @@ def offer_revise(*, offer: Offer, vendor: Vendor, **changes: Any) -> Offer:
         locked.revision_count += 1
         locked.save()
         # Every revision is kept, so the buyer sees what moved.
-        OfferRevision.objects.create(offer=locked, changes=changed)
+        OfferRevision.objects.create(offer=locked, changes=changed, api_key=api_key)
         intent_note_buyer_activity(intent_id=intent.pk)
     return locked
 

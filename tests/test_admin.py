@@ -16,12 +16,14 @@ from rest_framework.test import APIClient
 
 from intents.admin import IntentAdmin
 from intents.models import Intent
+from marketplace.errors import DomainError
 from marketplace.events import emit, events_dispatch
-from marketplace.models import Membership, Vendor, WebhookDelivery
+from marketplace.models import Membership, User, Vendor, WebhookDelivery
 from marketplace.services import api_key_create
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create
 from offers.admin import OfferAdmin
-from offers.models import Offer, Rating
+from offers.models import Offer, OfferRevision, Rating
+from offers.services import offer_accept
 from tests.factories import (
     IntentFactory,
     OfferFactory,
@@ -152,6 +154,35 @@ def test_saving_an_intent_in_the_admin_writes_only_what_changed() -> None:
     assert saved.buyer_activity_at == news  # the buyer still has news
 
 
+NO_REVISIONS_SHOWN = {"revisions-TOTAL_FORMS": "0", "revisions-INITIAL_FORMS": "0"}
+
+
+def test_a_moderator_s_correction_is_a_revision_the_buyer_must_see_before_accepting(
+    admin_client: Client,
+) -> None:
+    offer = OfferFactory(message="Call me on +49 151 000000")
+    change = f"/admin/offers/offer/{offer.pk}/change/"
+    moderator = User.objects.get(username="admin")
+
+    admin_client.post(change, {"message": "[contact details removed]"} | NO_REVISIONS_SHOWN)
+    admin_client.post(change, {"message": "[contact details removed]"} | NO_REVISIONS_SHOWN)
+
+    [revision] = OfferRevision.objects.filter(offer=offer)
+    assert (revision.changes, revision.moderator, revision.api_key) == (
+        {"message": ["Call me on +49 151 000000", "[contact details removed]"]},
+        moderator,
+        None,
+    )
+    offer.refresh_from_db()
+    assert offer.revision_count == 1  # the second save changed nothing: no revision
+    with pytest.raises(DomainError) as refused:  # the buyer had read revision 0
+        offer_accept(offer=offer, buyer=offer.intent.buyer, seen_revision=0)
+    assert refused.value.kind == "conflict"
+    buyer = Client()
+    buyer.force_login(offer.intent.buyer)
+    assert "corrected by a moderator" in buyer.get(f"/intents/{offer.intent_id}/").content.decode()
+
+
 def test_an_offer_is_edited_in_the_admin_only_in_its_message(
     admin_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,7 +200,8 @@ def test_an_offer_is_edited_in_the_admin_only_in_its_message(
 
     admin_client.post(
         f"/admin/offers/offer/{offer.pk}/change/",
-        {"message": "[removed by a moderator]", "price": "1.00", "currency": "USD"},
+        {"message": "[removed by a moderator]", "price": "1.00", "currency": "USD"}
+        | NO_REVISIONS_SHOWN,
     )
 
     offer.refresh_from_db()
@@ -178,7 +210,8 @@ def test_an_offer_is_edited_in_the_admin_only_in_its_message(
         Decimal("250.00"),
         "EUR",
     )
-    assert (offer.revision_count, offer.delivery_date) == (1, date(2031, 1, 2))  # kept
+    # The vendor's revision kept, and the moderator's correction counted as one more.
+    assert (offer.revision_count, offer.delivery_date) == (2, date(2031, 1, 2))
     assert 'name="message"' in page and 'name="price"' not in page
     assert admin_client.get("/admin/offers/offer/add/").status_code == 403
     assert (

@@ -455,9 +455,9 @@ def test_a_vendor_kept_off_an_open_intent_no_longer_sees_it(
     assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
     assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
     assert not Event.objects.filter(vendor=vendor, type="intent.updated").exists()
-    assert [
-        v["identifier"] for v in export_user_data(buyer)["seeks"][0]["ic:blockedVendors"]
-    ] == [vendor.slug]
+    assert [v["identifier"] for v in export_user_data(buyer)["seeks"][0]["ic:blockedVendors"]] == [
+        vendor.slug
+    ]
 
 
 @pytest.mark.parametrize(

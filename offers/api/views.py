@@ -78,7 +78,12 @@ class OfferViewSet(
         changes = dict(serializer.validated_data)
         if "line_items" in changes:
             changes["line_items"] = line_items_as_json(changes["line_items"])
-        offer = offer_revise(offer=offer, vendor=request_vendor(request), **changes)
+        offer = offer_revise(
+            offer=offer,
+            vendor=request_vendor(request),
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            **changes,
+        )
         return Response(OfferSerializer(offer).data)
 
     @extend_schema(request=None, responses=OfferSerializer)

@@ -17,8 +17,9 @@ from rest_framework.test import APIClient
 from intents.models import Intent
 from intents.services import intent_update
 from marketplace.models import Category, Vendor
+from marketplace.services import api_key_create
 from offers.api.serializers import OfferSerializer
-from offers.models import Offer
+from offers.models import Offer, OfferRevision
 from tests.factories import IntentFactory, OfferFactory, VendorFactory, noticed_intent
 
 pytestmark = pytest.mark.django_db
@@ -156,6 +157,19 @@ def test_revise_own_offer(api: APIClient, vendor: Vendor, open_intent: Intent) -
     assert response.json()["price"] == "199.99"
     offer.refresh_from_db()
     assert (offer.price, offer.message) == (Decimal("199.99"), "Better")
+
+
+def test_a_revision_records_the_api_key_that_made_it(vendor: Vendor, open_intent: Intent) -> None:
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    issued = api_key_create(vendor=vendor, name="bob-integration")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.raw_key}")
+
+    response = client.patch(f"/api/v1/offers/{offer.pk}/", {"price": "199.00"}, format="json")
+
+    assert response.status_code == 200
+    [revision] = OfferRevision.objects.filter(offer=offer)
+    assert (revision.api_key.name, revision.moderator) == ("bob-integration", None)
 
 
 @pytest.mark.parametrize(
