@@ -572,29 +572,63 @@ def intent_create_internal(
     """
     if not Membership.objects.filter(organization=organization, user=poster).exists():
         raise DomainError("Only members can post in this organization.", kind=FORBIDDEN)
-    currency = Intent.POINTS_CURRENCY if reward_is_points else reward_currency
     if not reward_is_points and not reward_currency:
         raise DomainError(
             "The intent is not valid.",
-            errors={"reward_currency": ["Give the reward's currency, or make it points."]},
+            errors={"reward_currency": [NO_REWARD_CURRENCY]},
         )
     return intent_create(
         buyer=poster,
         organization=organization,
         publish=publish,
         criteria=[],
-        title=title,
-        description=description,
-        category=category,
-        currency=currency,
-        is_remote=True,
-        reward_amount=reward_amount,
-        reward_is_points=reward_is_points,
-        offers_close_at=offers_close_at,
-        needed_by=needed_by,
-        visibility=Intent.Visibility.INTERNAL,
-        max_vendors=max_members,
+        **_internal_fields(
+            title=title,
+            description=description,
+            category=category,
+            reward_amount=reward_amount,
+            reward_currency=reward_currency,
+            reward_is_points=reward_is_points,
+            offers_close_at=offers_close_at,
+            needed_by=needed_by,
+            max_members=max_members,
+        ),
     )
+
+
+NO_REWARD_CURRENCY = "Give the reward's currency, or make it points."
+# An internal RFP's fields as its form names them, where the intent's differ.
+_INTERNAL_FIELD_NAMES = {"currency": "reward_currency", "max_vendors": "max_members"}
+
+
+def _internal_fields(
+    *,
+    reward_currency: str = "",
+    reward_is_points: bool = False,
+    max_members: Any = 25,
+    **given: Any,
+) -> dict[str, Any]:
+    """The intent's fields for an internal RFP: remote (the work happens inside the
+    organization), internal, its reward in points (ISO 4217 ``XXX``) or a currency."""
+    return {
+        **given,
+        "currency": Intent.POINTS_CURRENCY if reward_is_points else reward_currency,
+        "reward_is_points": reward_is_points,
+        "is_remote": True,
+        "visibility": Intent.Visibility.INTERNAL,
+        "max_vendors": max_members,
+    }
+
+
+def internal_rfp_validate(*, organization: Organization, **given: Any) -> dict[str, list[str]]:
+    """Every rule an internal RFP's fields (as its form names them) break, per field: the
+    form shows them all at once, as the intent form does."""
+    errors = intent_validate(
+        {**_internal_fields(**given), "organization": organization, "quantity": Decimal(1)}
+    )
+    if not given.get("reward_is_points") and not given.get("reward_currency"):
+        errors["currency"] = [NO_REWARD_CURRENCY]
+    return {_INTERNAL_FIELD_NAMES.get(field, field): found for field, found in errors.items()}
 
 
 def _transition(

@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from offers.models import Offer, OfferRevision, ProposalCoauthor, Question, Rating, RewardEntry
 from offers.questions import question_moderate, question_moderation_errors
@@ -23,19 +25,6 @@ class OfferModerationForm(forms.ModelForm):
     class Meta:
         model = Offer
         fields = ["message"]
-
-
-class OfferRevisionInline(admin.TabularInline):
-    """Every revision: when, who (the vendor's API key, or a moderator), what changed."""
-
-    model = OfferRevision
-    fields = ("created_at", "api_key", "moderator", "changes")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Offer)
@@ -60,11 +49,33 @@ class OfferAdmin(admin.ModelAdmin):
         "id", "intent", "vendor", "member", "status", "price", "currency", "reward_percent",
         "delivery_date", "valid_until", "message", "approach", "estimate", "line_items",
         "criteria_answers", "decline_reason", "revision_count", "buyer_rank", "is_shortlisted",
-        "decided_at", "created_at", "updated_at",
+        "decided_at", "created_at", "updated_at", "revisions_made",
     )  # fmt: skip
     readonly_fields = tuple(field for field in fields if field != "message")
-    form = OfferModerationForm  # each correction is a revision, below
-    inlines = [OfferRevisionInline]
+    form = OfferModerationForm  # each correction is a revision, listed below
+
+    @admin.display(description="Revisions (when, who, what changed)")
+    def revisions_made(self, offer: Offer) -> str:
+        revisions = OfferRevision.objects.filter(offer=offer).select_related("api_key", "moderator")
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} — {} — {}",
+                (
+                    (
+                        f"{revision.created_at:%Y-%m-%d %H:%M}",
+                        f"a moderator ({revision.moderator})"
+                        if revision.moderator_id
+                        else f"API key “{revision.api_key.name}”"
+                        if revision.api_key_id
+                        else "the vendor",
+                        ", ".join(revision.changes),
+                    )
+                    for revision in revisions
+                ),
+            )
+            or "—"
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # vendors make offers through the API, members on the web

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from intents.models import Intent
 from intents.notices import member_notice_mark_read
 from intents.selectors import internal_intents_visible_to_member, internal_notices_of_member
-from intents.services import intent_create_internal, intent_mark_seen
+from intents.services import intent_create_internal, intent_mark_seen, internal_rfp_validate
 from marketplace.errors import DomainError
 from marketplace.forms import add_domain_error
 from marketplace.models import Membership, Organization, User
@@ -130,7 +130,15 @@ def organization_dashboard_view(request: HttpRequest, slug: str) -> HttpResponse
 def rfp_new(request: HttpRequest, slug: str) -> HttpResponse:
     organization, _ = member_organization(request, slug)
     form = InternalIntentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # The RFP's own rules too, all at once: a past deadline shows beside a missing title.
+        for field, problems in internal_rfp_validate(
+            organization=organization, **form.cleaned_data
+        ).items():
+            if field in form.fields and field not in form.errors:
+                for problem in problems:
+                    form.add_error(field, problem)
+    elif request.method == "POST":
         data = dict(form.cleaned_data)
         try:
             intent = intent_create_internal(
@@ -155,11 +163,20 @@ def rfp_page(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
 
 
 def _render_rfp_page(
-    request: HttpRequest, organization: Organization, intent: Intent, form: ProposalForm
+    request: HttpRequest,
+    organization: Organization,
+    intent: Intent,
+    form: ProposalForm,
+    *,
+    shares: dict[str, str] | None = None,
+    award_refusal: str = "",
 ) -> HttpResponse:
-    """The RFP's page, with ``form`` as the proposal form (bound, with its errors, after one)."""
+    """The RFP's page, with ``form`` as the proposal form (bound, with its errors, after one);
+    after a refused award, the shares as typed and why (``award_refusal``)."""
     is_poster = intent.buyer_id == request.user.pk
     proposals = list(proposals_on_intent(intent=intent)) if is_poster else []
+    for proposal in proposals:
+        proposal.typed_share = (shares or {}).get(str(proposal.pk), "")
     if is_poster:
         intent_mark_seen(intent=intent)  # the poster read the proposals: no news to e-mail
     for proposal in proposals:
@@ -192,7 +209,9 @@ def _render_rfp_page(
             ),
             "form": form,
             "decline_form": ProposalDeclineForm(),
+            "award_refusal": award_refusal,
         },
+        status=400 if award_refusal else 200,
     )
 
 
@@ -310,6 +329,22 @@ def _first_error(form: forms.Form) -> str:
 SHARE_PREFIX = "share-"
 
 
+def _award_refused(
+    request: HttpRequest,
+    organization: Organization,
+    intent: Intent,
+    shares: dict[str, str],
+    error: DomainError,
+) -> HttpResponse:
+    """The poster's page again, each share as typed, and why the split was refused."""
+    if intent.buyer_id != request.user.pk:  # not the poster's to award: nothing to show
+        messages.error(request, error.text)
+        return _back(organization.slug, intent.pk)
+    return _render_rfp_page(
+        request, organization, intent, ProposalForm(), shares=shares, award_refusal=error.text
+    )
+
+
 @login_required
 @require_POST
 def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
@@ -334,8 +369,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
             )
         except DomainError as error:
             if "declined" not in error.errors:
-                messages.error(request, error.text)
-                return _back(slug, intent.pk)
+                return _award_refused(request, organization, intent, shares, error)
             messages.error(request, error.message)  # and the award as it is now
         else:
             messages.success(
@@ -345,8 +379,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
     try:
         rows, declined = proposals_award_preview(intent=intent, poster=request.user, shares=shares)
     except DomainError as error:
-        messages.error(request, error.text)
-        return _back(slug, intent.pk)
+        return _award_refused(request, organization, intent, shares, error)
     return render(
         request,
         "offers/award_confirm.html",

@@ -61,6 +61,7 @@ from offers.tasks import (
     sweep_unannounced_proposals,
 )
 from tests.factories import (
+    CategoryFactory,
     OfferFactory,
     OrganizationFactory,
     UserFactory,
@@ -358,6 +359,46 @@ def test_the_award_preview_refuses_what_the_award_would_refuse(
         assert escape(told) in page, told
 
     assert _state(intent) == ("open", ["declined", "submitted", "submitted"], 0)
+
+
+def test_a_refused_split_comes_back_with_the_shares_as_typed_and_why(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug = market["intent"], market["organization"].slug
+    made = [proposal(intent, market[name]) for name in ("alice", "bob", "carol")]
+    typed = dict(zip((str(p.pk) for p in made), ("50", "30", "10"), strict=True))
+    client.force_login(market["poster"])
+
+    refused = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/", {f"share-{pk}": v for pk, v in typed.items()}
+    )
+
+    page = refused.content.decode()
+    boxes = {pk: re.search(rf'<input[^>]*name="share-{pk}"[^>]*>', page).group(0) for pk in typed}
+    assert refused.status_code == 400
+    assert 'id="award-refusal"' in page and "add up to 90%" in page
+    assert all(f'value="{typed[pk]}"' in box for pk, box in boxes.items()), boxes
+    assert all('aria-describedby="share-rule award-refusal"' in box for box in boxes.values())
+    assert _state(intent) == ("open", ["submitted", "submitted", "submitted"], 0)
+
+
+def test_the_rfp_form_marks_every_mistake_at_once(client: Client) -> None:
+    organization = OrganizationFactory(name="Acme")
+    client.force_login(org_member(organization))
+
+    page = client.post(
+        f"/orgs/{organization.slug}/rfps/new/",
+        {
+            "title": "Speed up CI", "description": "", "category": CategoryFactory().pk,
+            "reward_amount": "500", "reward_is_points": "on",
+            "offers_close_at": "2020-01-01T10:00", "max_members": "25",
+        },
+    ).content.decode()  # fmt: skip
+
+    assert not Intent.objects.exists()
+    assert 'id="id_description_error"' in page
+    assert 'id="id_offers_close_at_error"' in page
+    assert "The deadline for offers must be in the future." in page
 
 
 def test_a_proposal_id_in_capitals_is_the_same_proposal(
@@ -1073,7 +1114,7 @@ def test_an_out_of_range_share_is_a_clear_error_on_the_award_form(
         follow=True,
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with why
     assert f"“{share}” is not a percentage" in response.content.decode()
     assert _state(intent) == ("open", ["submitted"], 0)
 
