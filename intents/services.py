@@ -446,6 +446,7 @@ def intent_update(
             )
         if seen_edit_count is not None and seen_edit_count != locked.edit_count:
             raise DomainError(EDITED_SINCE, kind=CONFLICT)
+        told_before = intent_for_vendor(locked) if locked.status == Status.OPEN else None
         locked.edit_count += 1
         merged = {field: changes.get(field, getattr(locked, field)) for field in EDITABLE_FIELDS}
         errors = intent_validate({**merged, "organization": locked.organization})
@@ -530,19 +531,23 @@ def intent_update(
             # Nor does one the buyer now keeps off it.
             Notice.objects.filter(intent=locked, vendor__in=locked.blocked_vendors.all()).delete()
         if locked.status == Status.OPEN:
-            _refuse_telling_at_will(locked.pk)
-            # Vendors already noticed hear what changed; new matches are
-            # looked for after commit (the flag is the outbox).
+            # Vendors already noticed hear what changed, when what they read changed (a
+            # save with nothing new tells nobody, nor counts towards the hour's limit);
+            # new matches are looked for after commit (the flag is the outbox).
+            told_now = intent_for_vendor(locked)
+            if told_now != told_before:
+                _refuse_telling_at_will(locked.pk)
             for field, value in matching_asked(timezone.now()).items():
                 setattr(locked, field, value)
             locked.save()
             notices_relist(intent=locked)
-            emit_to_noticed_vendors(
-                intent=locked,
-                type="intent.updated",
-                payload={"intent": intent_for_vendor(locked)},
-                dedupe_key=f"intent.updated:{locked.pk}:{locked.updated_at.isoformat()}",
-            )
+            if told_now != told_before:
+                emit_to_noticed_vendors(
+                    intent=locked,
+                    type="intent.updated",
+                    payload={"intent": told_now},
+                    dedupe_key=f"intent.updated:{locked.pk}:{locked.updated_at.isoformat()}",
+                )
             enqueue_on_commit("intents.match_intent", str(locked.pk))
         else:
             locked.save()

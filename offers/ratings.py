@@ -21,6 +21,8 @@ def rating_create(*, buyer: User, offer: Offer, stars: int, text: str = "") -> R
         raise DomainError("Only the buyer can rate this vendor.", kind=FORBIDDEN)
     if offer.status != Offer.Status.ACCEPTED:
         raise DomainError("Only the vendor of the accepted offer can be rated.", kind=CONFLICT)
+    if offer.vendor_id is None:  # a colleague's proposal on an internal RFP: no vendor
+        raise DomainError("A colleague's proposal has no vendor to rate.", kind=CONFLICT)
     if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
         raise DomainError("Give 1 to 5 stars.", kind=INVALID, errors={"stars": ["1 to 5."]})
     if len(text) > MAX_TEXT:

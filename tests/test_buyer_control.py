@@ -676,7 +676,7 @@ def test_a_vendor_no_longer_invited_no_longer_sees_the_intent(
     NoticeFactory(intent=intent, vendor=vendor)
     NoticeFactory(intent=intent, vendor=kept)
 
-    intent_update(intent=intent, visibility="invited", invited=["kept"])
+    intent_update(intent=intent, visibility="invited", invited=["kept"], title="Boiler, invited")
 
     assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
     assert vendor_client(kept).get(f"/api/v1/intents/{intent.pk}/").status_code == 200

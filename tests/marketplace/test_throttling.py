@@ -338,3 +338,14 @@ def test_an_open_intent_is_changed_and_told_to_its_vendors_a_bounded_number_of_t
     )
     told = Event.objects.filter(vendor=vendor, type="intent.updated").count()
     assert told == intent_services.TOLD_CHANGES_PER_HOUR
+
+
+def test_saving_an_open_intent_with_nothing_new_tells_nobody_and_counts_nothing(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    for _ in range(intent_services.TOLD_CHANGES_PER_HOUR + 1):
+        intent_update(intent=open_intent, title=open_intent.title, max_vendors=7)
+
+    assert not Event.objects.filter(vendor=vendor, type="intent.updated").exists()
+    intent_update(intent=open_intent, title="Boiler service, and the radiators")  # still allowed
+    assert Event.objects.filter(vendor=vendor, type="intent.updated").count() == 1

@@ -25,7 +25,7 @@ from marketplace.organizations import membership_remove
 from marketplace.privacy import account_delete, export_user_data
 from offers import proposal_dispositions
 from offers.buyer_mail import buyers_notify_due
-from offers.models import Offer, ProposalCoauthor, RewardEntry
+from offers.models import Offer, ProposalCoauthor, Rating, RewardEntry
 from offers.proposal_dispositions import (
     DISPOSITION_CLAIM,
     REASON_NO_DECISION,
@@ -48,6 +48,7 @@ from offers.proposals import (
     split_amount,
     validate_shares,
 )
+from offers.ratings import rating_create
 from offers.services import (
     REASON_RFP_WITHDRAWN,
     intent_withdraw_and_decline_offers,
@@ -1471,3 +1472,15 @@ def test_the_authors_hear_each_one_s_part_of_the_reward_and_an_erased_one_nothin
     assert sorted(told.to) == sorted([market["alice"].email, market["bob"].email])
     assert f"{market['alice'].username}: 334 JPY (33.3334%)" in told.body
     assert f"{market['bob'].username}: 333 JPY (33.3333%)" in told.body
+
+
+def test_an_accepted_proposal_has_no_vendor_to_rate(market: dict[str, Any]) -> None:
+    made = proposal(market["intent"], market["alice"])
+    proposals_award(intent=market["intent"], poster=market["poster"], shares={str(made.pk): "100"})
+    made.refresh_from_db()
+
+    with pytest.raises(DomainError) as refused:
+        rating_create(buyer=market["poster"], offer=made, stars=5)
+
+    assert refused.value.message == "A colleague's proposal has no vendor to rate."
+    assert not Rating.objects.exists()
