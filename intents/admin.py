@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from intents.models import Intent, Notice
 from intents.services import intent_moderate_words, intent_set_hidden, title_problem
+from marketplace.forms import TEXT_AS_TYPED
 
 
 class IntentModerationForm(forms.ModelForm):
@@ -44,6 +45,7 @@ class IntentAdmin(admin.ModelAdmin):
     # audience), so it is shown, not edited here.
     MODERATED_FIELDS = ("title", "description", "is_hidden")
     form = IntentModerationForm
+    formfield_overrides = TEXT_AS_TYPED
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

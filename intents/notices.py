@@ -256,10 +256,15 @@ def intents_to_match_again(*, now: datetime, limit: int = 500) -> list[str]:
         Q(match_again_at__lte=now)
         | Q(match_again_at__isnull=True, updated_at__lte=now - MATCH_GRACE)
     )
-    ids = list(due.order_by("match_again_at", "updated_at").values_list("pk", flat=True)[:limit])
-    Intent.objects.filter(pk__in=ids, needs_matching=True).update(
-        match_again_at=now + MATCH_ASK_AGAIN
-    )
+    with transaction.atomic():
+        # Claimed under lock: a second sweep at the same time skips these rows, and one
+        # after this commits finds them asked again.
+        ids = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("match_again_at", "updated_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Intent.objects.filter(pk__in=ids).update(match_again_at=now + MATCH_ASK_AGAIN)
     return [str(pk) for pk in ids]
 
 

@@ -140,6 +140,8 @@ def erase_intents(user: User) -> None:
         intent.is_buyer_email_enabled = False  # nobody left to tell what happened since
         intent.save()
         intent.reveals.all().delete()
+        # Whom the buyer kept off it is theirs, as their account-wide blocks are.
+        intent.blocked_vendors.clear()
         criteria_anonymize(intent=intent)
     redact_intent_events([intent.pk for intent in intents])
 

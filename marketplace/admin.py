@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from marketplace.errors import DomainError
+from marketplace.forms import TEXT_AS_TYPED
 from marketplace.models import (
     ApiKey,
     Category,
@@ -154,7 +155,7 @@ class VendorForm(forms.ModelForm):
 class VendorAdmin(admin.ModelAdmin):
     form = VendorForm
     # A website typed without its scheme is https, as on the vendor's own page.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}, **TEXT_AS_TYPED}
     list_display = (
         "name",
         "slug",
@@ -523,6 +524,7 @@ class SkillProfileAdmin(admin.ModelAdmin):
 
 @admin.register(ExperienceEntry)
 class ExperienceEntryAdmin(admin.ModelAdmin):
+    formfield_overrides = TEXT_AS_TYPED
     list_display = ("title", "user", "started_on", "ended_on")
     list_select_related = ("user",)
     search_fields = ("title", "user__username")

@@ -6,6 +6,7 @@ from axes.utils import reset as axes_reset
 from django import forms
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, UserCreationForm
+from django.db import models
 from django.http import HttpRequest
 
 from marketplace.accounts import USERNAME_ADDRESS, login_address, password_reset_request
@@ -16,16 +17,25 @@ from marketplace.models import Category, Membership, User
 from marketplace.services import MAX_DAILY_CAPACITY
 
 
+def as_typed(text: str) -> str:
+    """Text from a <textarea> as the person typed it: browsers send its line breaks as
+    CR LF, but count each as one character against ``maxlength``."""
+    return text.replace("\r\n", "\n")
+
+
 class ParagraphsField(forms.CharField):
-    """Text typed in a <textarea>. Browsers send its line breaks as CR LF but count each
-    as one character against ``maxlength``: they are kept as LF, so the text the browser
-    let through is never refused as too long."""
+    """Text typed in a <textarea>, its line breaks kept as LF (``as_typed``): the text the
+    browser let through is never refused as too long."""
 
     widget = forms.Textarea
 
     def to_python(self, value: Any) -> Any:
         value = super().to_python(value)
-        return value.replace("\r\n", "\n") if isinstance(value, str) else value
+        return as_typed(value) if isinstance(value, str) else value
+
+
+# For the admin's forms: every text box as typed, as on the site.
+TEXT_AS_TYPED = {models.TextField: {"form_class": ParagraphsField}}
 
 
 class SignUpForm(forms.Form):

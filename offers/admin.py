@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from marketplace.forms import TEXT_AS_TYPED, ParagraphsField
 from offers.models import Offer, OfferRevision, ProposalCoauthor, Question, Rating, RewardEntry
 from offers.questions import question_moderate, question_moderation_errors
 from offers.ratings import rating_delete
@@ -18,9 +19,7 @@ from offers.services import MAX_MESSAGE, offer_moderate_message
 class OfferModerationForm(forms.ModelForm):
     """A moderator's correction of an offer's message keeps the API's length rule."""
 
-    message = forms.CharField(
-        widget=forms.Textarea, max_length=MAX_MESSAGE, required=False, strip=False
-    )
+    message = ParagraphsField(max_length=MAX_MESSAGE, required=False, strip=False)
 
     class Meta:
         model = Offer
@@ -159,6 +158,7 @@ class QuestionAdmin(admin.ModelAdmin):
     search_fields = ("text", "answer", "intent__title", "vendor__name")
     date_hierarchy = "created_at"
     form = QuestionModerationForm
+    formfield_overrides = TEXT_AS_TYPED
     fields = ("id", "intent", "vendor", "text", "answer", "created_at", "answered_at")
     readonly_fields = ("id", "intent", "vendor", "created_at", "answered_at")
 

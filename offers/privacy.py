@@ -236,10 +236,16 @@ def _delete_buyer_words_for_vendors(intent_ids: Any) -> None:
     Offer.objects.filter(intent__in=keys).exclude(decline_reason__in=STOCK_REASONS).update(
         decline_reason=DELETED
     )
-    idempotency_responses_forget(
-        vendor_ids=Notice.objects.filter(intent__in=keys, vendor__isnull=False).values("vendor"),
-        mentioning=keys,
-    )
+    # Every vendor that answered or was told: one kept off the intent since has no notice.
+    vendor_ids = {
+        *Notice.objects.filter(intent__in=keys, vendor__isnull=False).values_list(
+            "vendor", flat=True
+        ),
+        *Offer.objects.filter(intent__in=keys, vendor__isnull=False).values_list(
+            "vendor", flat=True
+        ),
+    }
+    idempotency_responses_forget(vendor_ids=vendor_ids, mentioning=keys)
     Question.objects.filter(intent__in=keys).exclude(answer="").update(answer=DELETED)
     for event in Event.objects.filter(type="question.answered", payload__question__intent__in=keys):
         event.payload = {

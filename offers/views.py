@@ -21,7 +21,8 @@ from intents.services import (
     intent_mark_seen,
     intent_reveal_identity,
 )
-from marketplace.errors import DomainError
+from marketplace.errors import INVALID, DomainError
+from marketplace.forms import as_typed
 from offers.comparison import (
     SCORE_EXPLANATION,
     criterion_sort,
@@ -173,6 +174,8 @@ def offer_accept_view(request: HttpRequest, offer_id: str) -> HttpResponse:
     error = None
     if request.method == "POST":
         contact_details = request.POST.get("contact_details")
+        if contact_details is not None:  # its box's line breaks, as the browser counted them
+            contact_details = as_typed(contact_details)
         try:
             offer_accept(
                 offer=offer,
@@ -297,6 +300,9 @@ def question_answer_view(request: HttpRequest, question_id: str) -> HttpResponse
             raise DomainError(f"Write an answer (at most {MAX_ANSWER:,} characters).")
         question_answer(buyer=request.user, question=question, answer=form.cleaned_data["answer"])
     except DomainError as error:
+        if error.kind != INVALID:  # answered meanwhile, or the intent closed: no box to show
+            messages.error(request, error.text)
+            return _back_to_intent(request, question.intent_id)
         # The page again, the answer as typed in its box, and why it was refused.
         answering = Answering(question.pk, request.POST.get("answer", ""), error.text)
         return _intent_page(request, _own_intent(request, question.intent_id), answering=answering)

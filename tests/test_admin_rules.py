@@ -38,7 +38,7 @@ from marketplace.webhooks import (
 )
 from offers.models import Offer, ProposalCoauthor, Question, Rating
 from offers.proposals import proposal_submit
-from offers.questions import question_answer, question_ask
+from offers.questions import MAX_ANSWER, question_answer, question_ask
 from offers.ratings import rating_create
 from tests.factories import (
     CategoryFactory,
@@ -742,3 +742,39 @@ def test_the_moderation_e_mails_say_where_to_write_only_when_someone_reads_it(
     unread, read = (message.body for message in mailoutbox)
     assert "Write to" not in unread and "Reply" not in unread
     assert "Write to help@intentcast.example to learn why" in read
+
+
+def test_a_moderator_can_save_an_answer_the_buyer_wrote_as_it_is(admin_client: Client) -> None:
+    buyer = UserFactory()
+    question = Question.objects.create(
+        intent=IntentFactory(buyer=buyer), vendor=VendorFactory(), text="Allergies?"
+    )
+    # As the buyer's box keeps it now: 5,000 characters, line breaks as LF.
+    answer = "\n".join(["a" * 99] * 50)
+    assert len(answer) == MAX_ANSWER - 1
+    question_answer(buyer=buyer, question=question, answer=answer)
+
+    # The moderator fixes the question's typo; the browser sends the answer's breaks as CR LF.
+    response = admin_client.post(
+        f"/admin/offers/question/{question.pk}/change/",
+        {"text": "Any allergies?", "answer": answer.replace("\n", "\r\n")},
+    )
+
+    errors = response.context["adminform"].form.errors if response.status_code == 200 else {}
+    assert response.status_code == 302, errors  # today: 200, "1 to 5000 characters."
+    question.refresh_from_db()
+    assert (question.text, question.answer) == ("Any allergies?", answer)
+
+
+def test_a_moderator_can_save_an_offer_message_the_api_took(admin_client: Client) -> None:
+    message = "\n".join(["m" * 99] * 50)  # 4,999 characters: the API took it
+    offer = OfferFactory(message=message)
+
+    response = admin_client.post(
+        f"/admin/offers/offer/{offer.pk}/change/", {"message": message.replace("\n", "\r\n")}
+    )
+
+    errors = response.context["adminform"].form.errors if response.status_code == 200 else {}
+    assert response.status_code == 302, errors  # today: 200, "at most 5000 characters"
+    offer.refresh_from_db()
+    assert offer.message == message

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 import intents.notices as notices_module
 import marketplace.webhooks as webhooks_module
 import offers.ratings as ratings_module
 from intents.models import Intent, Notice
-from intents.notices import intent_match
+from intents.notices import MATCH_GRACE, intent_match, intents_to_match_again
 from intents.services import buyer_block_vendor
 from marketplace.errors import DomainError
 from marketplace.models import Vendor, WebhookEndpoint
@@ -233,7 +234,6 @@ def test_an_offer_in_flight_while_the_buyer_s_e_mail_is_claimed_is_told(
     from datetime import timedelta
 
     from django.core import mail
-    from django.utils import timezone
 
     import offers.services as offer_services
     from offers.buyer_mail import buyer_notify, intents_with_news_for_buyer
@@ -354,3 +354,39 @@ def test_a_create_and_a_move_to_one_url_at_once_leave_one_endpoint_there(
     assert [(type(e), e.kind, e.errors) for e in errors] == [
         (DomainError, "conflict", {"url": ["You already have an endpoint at this URL."]})
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_ask_for_an_intent_s_matching_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_postgresql()
+    intent = IntentFactory()
+    asked = timezone.now()
+    Intent.objects.filter(pk=intent.pk).update(needs_matching=True, match_again_at=asked)
+    both_read = threading.Barrier(2)  # both have read the due intents before either marks them
+
+    def list_then_wait(rows: Any) -> list[Any]:
+        read = [*rows]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=5)
+        return read
+
+    monkeypatch.setattr(notices_module, "list", list_then_wait, raising=False)
+    results: list[list[str]] = []
+
+    def sweep() -> None:
+        try:
+            results.append(intents_to_match_again(now=asked + MATCH_GRACE))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # A beat running the sweep twice (two beats, a slow run overlapping the next) queues
+    # the matching twice: the update that marks it is not a claim.
+    assert sorted(len(ids) for ids in results) == [0, 1]

@@ -1,6 +1,6 @@
 """Before 0020's unique (vendor, url): of a vendor's endpoints at one URL (two requests
-raced past the service's check), the oldest is kept; the later ones only doubled its
-deliveries, and go with their delivery logs.
+raced past the service's check), one that still receives (turned on) is kept, the oldest
+of those; the others only doubled its deliveries, and go with their delivery logs.
 
 Its own migration: PostgreSQL alters no table with deletions' foreign-key checks
 pending in the same transaction.
@@ -13,7 +13,9 @@ def forget_duplicates(apps, schema_editor):
     WebhookEndpoint = apps.get_model("marketplace", "WebhookEndpoint")
     kept = set()
     for endpoint in (
-        WebhookEndpoint.objects.order_by("created_at", "id").only("vendor_id", "url").iterator()
+        WebhookEndpoint.objects.order_by("-is_active", "created_at", "id")
+        .only("vendor_id", "url")
+        .iterator()
     ):
         if (endpoint.vendor_id, endpoint.url) in kept:
             endpoint.delete()

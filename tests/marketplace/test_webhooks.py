@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
 from typing import Any
 
 import pytest
 from billiard.exceptions import SoftTimeLimitExceeded
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -36,6 +39,7 @@ from marketplace.webhooks import (
     webhook_endpoint_update,
     webhook_redeliver,
 )
+from tests.conftest import require_postgresql
 from tests.factories import UserFactory, VendorFactory
 from tests.real_parts import soft_time_limit_after
 from tests.receiver import Receiver, raw_receiver, webhook_receiver
@@ -869,3 +873,31 @@ def test_a_url_whose_name_is_slow_to_look_up_is_refused_in_time_and_not_saved(
     assert time.monotonic() - started < 2
     assert refused.value.errors == {"url": ["The host did not resolve in time; try again."]}
     assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_merging_duplicate_endpoints_keeps_the_one_that_still_receives(vendor: Vendor) -> None:
+    require_postgresql()
+    # As before 0020 (rolled back with the test): two requests raced past the check.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE marketplace_webhookendpoint DROP CONSTRAINT webhook_endpoint_url_once"
+        )
+    url = "https://hooks.example.test/in"
+    older = webhook_endpoint_create(vendor=vendor, url=url)
+    newer = webhook_endpoint_create(vendor=vendor, url=url + "-tmp")
+    WebhookEndpoint.objects.filter(pk=newer.pk).update(url=url)
+    # The vendor saw every event twice and turned the older one off.
+    WebhookEndpoint.objects.filter(pk=older.pk).update(
+        is_active=False, disabled_reason="a duplicate"
+    )
+
+    name = "0019_merge_duplicate_webhook_endpoints"
+    migration = import_module(f"marketplace.migrations.{name}")
+    historical = MigrationExecutor(connection).loader.project_state(("marketplace", name)).apps
+    migration.forget_duplicates(historical, None)
+
+    # One endpoint left at the URL, and it is the one that was still receiving.
+    assert list(WebhookEndpoint.objects.filter(url=url).values_list("pk", "is_active")) == [
+        (newer.pk, True)
+    ]

@@ -19,6 +19,7 @@ from marketplace.accounts import signup_token
 from marketplace.errors import with_article
 from marketplace.models import Category, User
 from offers.models import Offer, OfferRevision, Question
+from offers.questions import question_answer
 from tests.factories import (
     PASSWORD,
     CategoryFactory,
@@ -677,3 +678,46 @@ def test_a_refused_answer_is_shown_again_in_its_box_with_why(client: Client) -> 
     assert "at most 5,000 characters" in page
     question.refresh_from_db()
     assert question.answered_at is None
+
+
+def test_contact_details_the_accept_textarea_allows_are_accepted_whatever_their_line_breaks(
+    client: Client,
+) -> None:
+    buyer = UserFactory()
+    offer = OfferFactory(intent=IntentFactory(buyer=buyer))
+    # 2,000 characters to the browser (maxlength="2000"): it sends the break as CR LF.
+    contact = "a" * 1000 + "\r\n" + "b" * 999
+    client.force_login(buyer)
+
+    response = client.post(f"/offers/{offer.pk}/accept/", {"contact_details": contact})
+
+    offer.refresh_from_db()
+    assert response.status_code == 302  # today: 400, "At most 2000 characters of text."
+    assert offer.status == Offer.Status.ACCEPTED
+    assert offer.intent.contact_details == contact.replace(
+        "\r\n", "\n"
+    )  # as the intent form keeps it
+
+
+@pytest.mark.parametrize("moved_on", ["answered in another tab", "intent withdrawn"])
+def test_an_answer_refused_for_a_question_no_longer_open_says_why(
+    client: Client, moved_on: str
+) -> None:
+    buyer = UserFactory()
+    intent = IntentFactory(buyer=buyer)
+    question = Question.objects.create(intent=intent, vendor=VendorFactory(), text="Allergies?")
+    client.force_login(buyer)
+    client.get(f"/intents/{intent.pk}/")  # the page with the answer box, read first
+    if moved_on == "answered in another tab":
+        question_answer(buyer=buyer, question=question, answer="None.")
+        reason = "This question is already answered."
+    else:
+        Intent.objects.filter(pk=intent.pk).update(
+            status=Intent.Status.WITHDRAWN, withdrawn_at=timezone.now()
+        )
+        reason = "questions are closed"
+
+    refused = client.post(f"/questions/{question.pk}/answer/", {"answer": "Nuts."}, follow=True)
+
+    # Before today a message said why; now the page comes back with no box to carry it.
+    assert reason in refused.content.decode()
