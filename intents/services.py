@@ -386,7 +386,9 @@ def intent_create(
         too_many := _invited_over_cap(len(set(invited or [])), fields["max_vendors"])
     ):
         errors["invited"] = too_many
-    if both := _invited_and_blocked(set(invited or []), set(blocked or [])):
+    if fields["visibility"] == Intent.Visibility.INVITED and (
+        both := _invited_and_blocked(set(invited or []), set(blocked or []))
+    ):
         errors["blocked"] = both
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
@@ -488,17 +490,19 @@ def intent_update(
             )
         ):
             errors["invited"] = too_many
-        if both := _invited_and_blocked(
-            set(
-                invited
-                if invited is not None
-                else locked.invited_vendors.values_list("slug", flat=True)
-            ),
-            set(
-                blocked
-                if blocked is not None
-                else locked.blocked_vendors.values_list("slug", flat=True)
-            ),
+        if merged["visibility"] == Intent.Visibility.INVITED and (
+            both := _invited_and_blocked(
+                set(
+                    invited
+                    if invited is not None
+                    else locked.invited_vendors.values_list("slug", flat=True)
+                ),
+                set(
+                    blocked
+                    if blocked is not None
+                    else locked.blocked_vendors.values_list("slug", flat=True)
+                ),
+            )
         ):
             errors["blocked"] = both
         if errors:

@@ -417,6 +417,11 @@ def offer_accept(
                 kind=CONFLICT,
             )
         if not Notice.objects.filter(intent=intent, vendor_id=offer.vendor_id).exists():
+            if intent.blocked_vendors.filter(pk=offer.vendor_id).exists():
+                raise DomainError(
+                    "You keep this vendor off this intent, so its offer cannot be accepted.",
+                    kind=CONFLICT,
+                )
             raise DomainError(
                 "This vendor is no longer matched to this intent (it cannot read it),"
                 " so its offer cannot be accepted.",

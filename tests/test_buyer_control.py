@@ -448,6 +448,7 @@ def test_a_vendor_kept_off_an_open_intent_no_longer_sees_it(
 ) -> None:
     intent = publish(buyer, category)
     NoticeFactory(intent=intent, vendor=vendor)
+    offer = OfferFactory(intent=intent, vendor=vendor)  # made before the buyer kept it off
 
     intent_update(intent=intent, blocked=[vendor.slug])
     intent_match(intent_id=intent.pk)
@@ -455,9 +456,21 @@ def test_a_vendor_kept_off_an_open_intent_no_longer_sees_it(
     assert vendor_client(vendor).get(f"/api/v1/intents/{intent.pk}/").status_code == 404
     assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
     assert not Event.objects.filter(vendor=vendor, type="intent.updated").exists()
+    with pytest.raises(DomainError, match="You keep this vendor off this intent"):
+        offer_accept(offer=offer, buyer=buyer)
     assert [v["identifier"] for v in export_user_data(buyer)["seeks"][0]["ic:blockedVendors"]] == [
         vendor.slug
     ]
+
+
+def test_names_left_in_a_public_intent_s_invited_box_do_not_refuse_its_block_list(
+    buyer: User, category: Category
+) -> None:
+    VendorFactory(slug="acme", categories=[category])
+
+    intent = publish(buyer, category, invited=["acme"], blocked=["acme"])  # public: no invitations
+
+    assert list(intent.blocked_vendors.values_list("slug", flat=True)) == ["acme"]
 
 
 @pytest.mark.parametrize(
