@@ -907,8 +907,9 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+@pytest.mark.parametrize("kept_off", [False, True], ids=["told", "kept-off-since"])
 def test_erasure_leaves_no_criterion_name_in_a_stored_idempotent_response(
-    category: Category, buyer: User, vendor: Vendor, api: APIClient
+    category: Category, buyer: User, vendor: Vendor, api: APIClient, kept_off: bool
 ) -> None:
     intent = publish(
         buyer,
@@ -932,6 +933,8 @@ def test_erasure_leaves_no_criterion_name_in_a_stored_idempotent_response(
         )
         assert made.status_code == 201, made.content
     assert any("zorblax" in value for _, _, value in all_text_values())
+    if kept_off:  # the buyer keeps the vendor off the intent since: its notice goes
+        intent_update(intent=intent, blocked=[vendor.slug])
 
     account_delete(user=buyer)
 
@@ -1337,41 +1340,3 @@ def test_erasure_forgets_which_vendors_the_buyer_kept_off_an_intent(
 
     # As the account-wide block-list (VendorBlock) is.
     assert Intent.objects.get(pk=intent.pk).blocked_vendors.count() == 0
-
-
-def test_erasure_forgets_the_stored_response_of_a_vendor_later_kept_off_the_intent(
-    category: Category, buyer: User, vendor: Vendor, api: APIClient
-) -> None:
-    intent = publish(
-        buyer,
-        category,
-        criteria=[
-            {"name": "Price", "kind": "price", "weight": 5},
-            {"name": "Zorblax warranty", "kind": "yes_no", "weight": 2},
-        ],
-    )
-    Notice.objects.get_or_create(intent=intent, vendor=vendor)
-    made = api.post(
-        "/api/v1/offers/",
-        {
-            "intent": str(intent.pk),
-            "price": "900.00",
-            "currency": "EUR",
-            "criteria_answers": {"zorblax_warranty": True},
-        },
-        format="json",
-        HTTP_IDEMPOTENCY_KEY="erased",
-    )
-    assert made.status_code == 201, made.content
-    # The buyer keeps this vendor off the intent: its notice goes.
-    intent_update(intent=intent, blocked=[vendor.slug])
-    assert not Notice.objects.filter(intent=intent, vendor=vendor).exists()
-
-    account_delete(user=buyer)
-
-    stored = [
-        bytes(body or b"")
-        for body in IdempotencyKey.objects.values_list("response_body", flat=True)
-    ]
-    assert not [body for body in stored if b"zorblax" in body.lower()]
-    assert IdempotencyKey.objects.count() == 0

@@ -115,9 +115,10 @@ def test_publish_in_eager_mode_matches_after_commit(
     assert Intent.objects.get(pk=intent.pk).needs_matching is False
 
 
-def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
+def notice_whose_email_was_lost(
     settings: Any, buyer: Any, category: Category, vendor: Vendor
-) -> None:
+) -> Notice:
+    """The vendor's notice of a new intent, matched while the broker was down."""
     intent = publish(buyer, category)
     Notice.objects.filter(intent=intent).delete()  # matched again below, with the broker down
     mail.outbox.clear()
@@ -125,7 +126,13 @@ def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
     with celery_broker(UNREACHABLE_BROKER):
         intent_match(intent_id=intent.pk)
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    return Notice.objects.get(intent=intent, vendor=vendor)
+
+
+def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
+    settings: Any, buyer: Any, category: Category, vendor: Vendor
+) -> None:
+    notice = notice_whose_email_was_lost(settings, buyer, category, vendor)
     assert (notice.state, mail.outbox) == (Notice.State.PENDING, [])
 
     assert sweep_unsent_notices() == 0  # within the grace: the first send may still come
@@ -140,17 +147,10 @@ def test_a_notice_email_lost_with_the_broker_is_sent_by_the_sweep(
 def test_a_notice_email_that_waited_past_the_deadline_is_not_sent(
     settings: Any, buyer: Any, category: Category, vendor: Vendor
 ) -> None:
-    intent = publish(buyer, category)
-    Notice.objects.filter(intent=intent).delete()  # matched again below, with the broker down
-    mail.outbox.clear()
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    with celery_broker(UNREACHABLE_BROKER):
-        intent_match(intent_id=intent.pk)
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    notice = Notice.objects.get(intent=intent, vendor=vendor)
+    notice = notice_whose_email_was_lost(settings, buyer, category, vendor)
     Notice.objects.filter(pk=notice.pk).update(created_at=timezone.now() - timedelta(minutes=6))
     # Still open: the beat that closes it has not run yet.
-    Intent.objects.filter(pk=intent.pk).update(offers_close_at=timezone.now())
+    Intent.objects.filter(pk=notice.intent_id).update(offers_close_at=timezone.now())
 
     sweep_unsent_notices()
 
