@@ -86,12 +86,15 @@ def buyer_notify(*, intent_id: Any) -> bool:
     since = intent.buyer_emailed_at
     now = timezone.now()
     claimed = (
-        Intent.objects.filter(pk=intent.pk, buyer_emailed_at=since)
+        # Still wanted: an erasure that held the row meanwhile turned the e-mails off.
+        Intent.objects.filter(pk=intent.pk, buyer_emailed_at=since, is_buyer_email_enabled=True)
         .filter(Q(buyer_email_claimed_until__isnull=True) | Q(buyer_email_claimed_until__lt=now))
         .update(buyer_email_claimed_until=now + EMAIL_CLAIM)
     )
     if not claimed:
         return False
+    # Read again once claimed: the title and the address as they are now.
+    intent = Intent.objects.select_related("buyer", "organization").get(pk=intent.pk)
     done = Intent.objects.filter(pk=intent.pk)
     window = {"created_at__gt": since} if since else {}
     # An internal RFP's offers are its members' proposals.

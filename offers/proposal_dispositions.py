@@ -65,6 +65,10 @@ def proposal_send_disposition(*, proposal_id: Any) -> bool:
     if not claimed:
         return False
     mine = Offer.objects.filter(pk=proposal.pk, authors_notice_claimed_until=held_until)
+    # Read again once claimed: an author erased while the claim waited is not written to.
+    proposal = Offer.objects.select_related("intent", "intent__organization", "member").get(
+        pk=proposal.pk
+    )
     try:
         _send_disposition(proposal)
     except BaseException:
@@ -174,13 +178,19 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
     )
     if intent is None:
         return False
-    # Claimed with a conditional update: of two workers, one sends.
+    # Claimed with a conditional update: of two workers, one sends. Still closed: an
+    # award, a withdrawal or an erasure that held the row meanwhile makes it no claim.
+    reminded_before = intent.decision_reminded_at
     claimed = Intent.objects.filter(
-        pk=intent.pk, decision_reminded_at=intent.decision_reminded_at
+        pk=intent.pk, decision_reminded_at=reminded_before, status=Intent.Status.CLOSED
     ).update(decision_reminded_at=now)
     if not claimed:
         return False
+    # Read again once claimed: what was read before may have changed while it waited.
+    intent = Intent.objects.select_related("buyer", "organization").get(pk=intent.pk)
     undecided = Offer.objects.filter(intent=intent, status=Offer.Status.SUBMITTED).count()
+    if not undecided or not intent.buyer.is_active:
+        return False
     if intent.organization is None:
         subject = f"{undecided} offer(s) wait for your decision: {intent.title}"
         message = (
@@ -207,7 +217,7 @@ def intent_remind_poster(*, intent_id: Any, now: Any = None) -> bool:
     except BaseException:
         # Not sent: the claim is given back, and the next hourly run tries again.
         Intent.objects.filter(pk=intent.pk, decision_reminded_at=now).update(
-            decision_reminded_at=intent.decision_reminded_at
+            decision_reminded_at=reminded_before
         )
         raise
     return True
