@@ -90,8 +90,23 @@ def _split_list(value: str) -> list[str]:
     return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
 
 
-class VendorProfileForm(forms.Form):
-    """The vendor profile on the web; rules are checked by ``vendor_update``."""
+class ChangesOnly(forms.Form):
+    """A form whose page sends, beside each field, its value as the page showed it
+    (Django's ``show_hidden_initial``): ``changes()`` holds the fields the person changed
+    alone, so saving writes those and keeps what another tab or the API saved meanwhile."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.show_hidden_initial = True
+
+    def changes(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.changed_data}
+
+
+class VendorProfileForm(ChangesOnly):
+    """The vendor profile on the web; rules are checked by ``vendor_update`` (the capacity's
+    bound too: one stored before it is kept while it is not changed)."""
 
     name = forms.CharField(max_length=200)
     description = ParagraphsField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
@@ -119,7 +134,9 @@ class VendorProfileForm(forms.Form):
         label="Deal size currency", required=False, choices=[("", "—")]
     )
     daily_capacity = forms.IntegerField(
-        label="Notices per day at most", min_value=0, max_value=MAX_DAILY_CAPACITY
+        label="Notices per day at most",
+        min_value=0,
+        help_text=f"From 0 to {MAX_DAILY_CAPACITY:,}.",
     )
     is_paused = forms.BooleanField(label="Paused — send me no new notices", required=False)
 
@@ -140,7 +157,7 @@ class ApiKeyForm(forms.Form):
     )
 
 
-class WebhookEndpointForm(forms.Form):
+class WebhookEndpointForm(ChangesOnly):
     url = forms.URLField(label="Receiver URL", max_length=500, assume_scheme="https")
     description = forms.CharField(max_length=200, required=False)
     event_types = forms.MultipleChoiceField(

@@ -143,8 +143,8 @@ def vendor_profile(request: HttpRequest) -> HttpResponse:
     }
     form = VendorProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        changes = dict(form.cleaned_data)
-        categories = list(changes.pop("categories"))
+        changes = form.changes()  # what this page changed: the rest stays as saved meanwhile
+        categories = changes.pop("categories", None)
         was_verified = vendor.is_verified
         try:
             vendor_update(vendor=vendor, categories=categories, **changes)
@@ -236,7 +236,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             form = WebhookEndpointForm(request.POST, initial=current)
             if form.is_valid():
                 try:
-                    webhook_endpoint_update(endpoint=endpoint, **form.cleaned_data)
+                    webhook_endpoint_update(endpoint=endpoint, **form.changes())
                 except DomainError as error:
                     add_domain_error(form, error)
                 else:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from html import escape
+from html import escape, unescape
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -371,3 +372,66 @@ def test_staff_of_a_vendor_in_good_standing_see_no_suspension_notice(
     staff_client: Client,
 ) -> None:
     assert "suspended" not in staff_client.get("/vendor/keys/").content.decode()
+
+
+def form_as_loaded(html: str) -> dict[str, list[str]]:
+    """The form's values as the page shows them: what a browser sends back unchanged
+    (every text box and hidden field, every ticked box, the chosen option)."""
+    form: dict[str, list[str]] = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        box = 'type="checkbox"' in tag
+        if name and name.group(1) != "csrfmiddlewaretoken" and (not box or " checked" in tag):
+            sent = value.group(1) if value else "on" if box else ""
+            form.setdefault(name.group(1), []).append(unescape(sent))
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        form[name] = [unescape(text.strip())]
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        form[name] = re.findall(r'<option value="([^"]*)" selected>', options) or [""]
+    return form
+
+
+def test_saving_the_profile_page_keeps_what_the_api_saved_meanwhile(
+    vendor: Vendor, category: Category, vendor_client: Any
+) -> None:
+    vendor.categories.set([category])
+    Vendor.objects.filter(pk=vendor.pk).update(daily_capacity=250_000)  # before the bound
+    staff = Client()
+    staff.force_login(UserFactory(vendor=vendor))
+    form = form_as_loaded(staff.get("/vendor/").content.decode())
+    assert "is_paused" not in form and form["daily_capacity"] == ["250000"]
+
+    paused = vendor_client(vendor).patch("/api/v1/vendor/", {"is_paused": True}, format="json")
+    saved = staff.post("/vendor/", form | {"keywords": ["boilers"]})
+
+    assert (paused.status_code, saved.status_code) == (200, 302), re.findall(
+        r'class="error">([^<]*)', saved.content.decode()
+    )
+    vendor.refresh_from_db()
+    assert (vendor.keywords, vendor.is_paused, vendor.daily_capacity) == (
+        ["boilers"],
+        True,
+        250_000,
+    )
+
+
+def test_saving_an_endpoint_page_keeps_event_types_the_api_saved_meanwhile(
+    vendor: Vendor, vendor_client: Any
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="http://127.0.0.1:9/hook")
+    staff = Client()
+    staff.force_login(UserFactory(vendor=vendor))
+    form = form_as_loaded(staff.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode())
+
+    narrowed = vendor_client(vendor).patch(
+        f"/api/v1/webhooks/{endpoint.pk}/", {"event_types": ["offer.accepted"]}, format="json"
+    )
+    saved = staff.post(
+        f"/vendor/webhooks/{endpoint.pk}/",
+        form | {"action": ["update"], "description": ["production"]},
+    )
+
+    assert (narrowed.status_code, saved.status_code) == (200, 302)
+    endpoint.refresh_from_db()
+    assert (endpoint.description, endpoint.event_types) == ("production", ["offer.accepted"])
