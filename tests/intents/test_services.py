@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -260,6 +261,21 @@ def test_a_line_break_in_a_stored_title_does_not_stop_its_notice_emails(vendor: 
 
     assert Notice.objects.get(pk=notice.pk).state == Notice.State.DELIVERED
     assert [message.subject for message in mail.outbox] == ["New intent for you: Fix sink ASAP"]
+
+
+def test_a_vendor_s_notice_e_mail_links_a_page_its_staff_can_open_and_says_how_to_answer(
+    vendor: Any, client: Any
+) -> None:
+    intent = IntentFactory(category=vendor.categories.get(), country="DE")
+    (notice,) = intent_match(intent_id=intent.pk)
+
+    notice_send_email(notice_id=notice.pk)
+
+    [message] = mail.outbox
+    links = re.findall(r"https?://\S+", message.body)
+    assert f"GET {links[0]}" in message.body and links[0].endswith(f"/api/v1/intents/{intent.pk}/")
+    assert f'"intent": "{intent.pk}"' in message.body  # what to POST to offers/
+    assert client.get(links[-1].replace("https://intentcast.test", "")).status_code == 200  # docs
 
 
 def test_a_notice_email_no_longer_to_send_is_out_of_the_sweeps_way(category: Category) -> None:
