@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from marketplace import views as marketplace_views
+from marketplace.api.problems import api_address_unknown
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,9 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
+    # Ending in a slash: an address without one is sent to it first (APPEND_SLASH), as
+    # the API's own are.
+    re_path(r"^api/(?:.*/)?$", api_address_unknown),
     path("intents/", include("intents.urls")),
     path("", include("offers.urls")),
     path("", include("marketplace.urls")),

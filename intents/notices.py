@@ -351,7 +351,7 @@ def _vendor_notice_email(notice: Notice) -> tuple[str, str, list[str]]:
         f"  Why you: {notice.reasons_text}\n\n"
         "Your integration reads it, and answers it, through the API with your API key:\n"
         f"  GET {absolute_url('api:intent-detail', intent.pk)}\n"
-        f"  POST {absolute_url('api:offer-list')} with \"intent\": \"{intent.pk}\"\n\n"
+        f'  POST {absolute_url("api:offer-list")} with "intent": "{intent.pk}"\n\n'
         f"How, in the API's documentation: {absolute_url('api:docs')}\n"
     )
     return f"New intent for you: {intent.title}", body, recipients

@@ -217,6 +217,23 @@ def test_a_page_not_found_says_why_on_the_site_s_own_page(client: Client, buyer:
         assert f"Log out {buyer.username}" in response.content.decode()  # the site's header
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "make-run"])
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v2/", "/api/v1/nothing-here"])
+def test_an_unknown_api_address_is_a_problem_document(
+    client: Client, settings: Any, debug: bool, path: str
+) -> None:
+    settings.DEBUG = debug  # with DEBUG on, Django shows its own HTML page, not handler404
+
+    response = client.get(path)
+    if not path.endswith("/"):  # sent to the address with its slash first, as the API's are
+        assert (response.status_code, response["Location"]) == (308, f"{path}/")
+        response = client.get(response["Location"])
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "There is nothing at this address."
+
+
 def test_a_page_refused_says_why_on_the_site_s_own_page(client: Client, buyer: User) -> None:
     client.force_login(buyer)
 

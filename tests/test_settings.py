@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PRINT = "from django.conf import settings; print(settings.DEBUG, settings.EMBEDDED, settings.DATABASES['default']['ENGINE'])"
 
 
-def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_settings(env: dict[str, str], code: str = PRINT) -> subprocess.CompletedProcess[str]:
     clean = {
         key: value
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "REDIS_URL", "SITE_URL")
     }
     return subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {PRINT}"],
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env=clean | {"DJANGO_SETTINGS_MODULE": "config.settings.base"} | env,
         capture_output=True,
@@ -42,6 +42,15 @@ def test_embedded_default_needs_nothing() -> None:
     result = run_settings({})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "django.db.backends.sqlite3"]
+
+
+def test_a_django_message_is_logged_once_on_the_embedded_default() -> None:
+    """With DEBUG on, Django's own console handler and ours both printed each line."""
+    result = run_settings(
+        {}, "import logging; logging.getLogger('django.request').warning('Not Found: /x')"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Not Found: /x") == 1, result.stderr
 
 
 def test_production_requires_secret_key() -> None:

@@ -321,8 +321,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # One line per finished task is noise; failures are still logged.
-    "loggers": {"celery.app.trace": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own go to this console alone (its default adds a second with DEBUG on).
+        "django": {
+            "handlers": ["console"],
+            "level": env("LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
+        # One line per finished task is noise; failures are still logged.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 # Webhook URLs must be https in production; plain http is fine locally.
 WEBHOOKS_REQUIRE_HTTPS = env.bool("WEBHOOKS_REQUIRE_HTTPS", default=not EMBEDDED)

@@ -176,6 +176,12 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "404.html", {"reason": _own_reason(exception)}, status=404)
 
 
+def api_address_unknown(request: HttpRequest, *args: object) -> HttpResponse:
+    """Any other address under /api/: a problem document, with DEBUG on too (Django's
+    handler404 is not used then, and its page is HTML)."""
+    return problem_http_response(404, "There is nothing at this address.")
+
+
 def _own_reason(exception: Exception) -> str:
     """The message a view gave its ``Http404`` or ``PermissionDenied`` ("No such intent of
     yours."); none for an address no URL pattern matches."""
