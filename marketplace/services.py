@@ -469,3 +469,29 @@ def vendor_set_reputation(
 ) -> None:
     """Store the aggregate of buyers' ratings; matching ranks by it."""
     Vendor.objects.filter(pk=vendor_id).update(rating_count=rating_count, rating_mean=rating_mean)
+
+
+# The starter category tree (manage.py load_categories, the demo data): slug → (name,
+# [child slugs]); a child's name is made from its slug.
+STARTER_CATEGORIES = {
+    "home-services": ("Home services", ["plumbing", "electrical", "painting", "cleaning"]),
+    "it-services": ("IT services", ["web-development", "it-support", "data-recovery"]),
+    "events": ("Events", ["catering", "photography", "venues"]),
+    "moving": ("Moving and transport", ["removals", "courier"]),
+}
+
+
+def categories_load(tree: dict[str, tuple[str, list[str]]] = STARTER_CATEGORIES) -> int:
+    """Create the categories of ``tree`` that do not exist yet; returns how many."""
+    made = 0
+    with transaction.atomic():
+        for slug, (name, children) in tree.items():
+            parent, created = Category.objects.get_or_create(slug=slug, defaults={"name": name})
+            made += created
+            for child in children:
+                _, created = Category.objects.get_or_create(
+                    slug=child,
+                    defaults={"name": child.replace("-", " ").capitalize(), "parent": parent},
+                )
+                made += created
+    return made

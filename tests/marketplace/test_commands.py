@@ -108,3 +108,23 @@ def test_seed_demo_leaves_a_suspended_demo_vendor_suspended_without_a_new_key(db
     assert suspended.is_suspended
     assert f"{suspended.name} is suspended: no demo key" in out.getvalue()
     assert set(suspended.api_keys.values_list("pk", "revoked_at")) == keys_before
+
+
+def test_load_categories_fills_a_new_database_and_keeps_an_operator_s_names(db: None) -> None:
+    first, second = StringIO(), StringIO()
+
+    call_command("load_categories", stdout=first)
+    Category.objects.filter(slug="plumbing").update(name="Plumbing and heating")
+    call_command("load_categories", stdout=second)
+
+    total = Category.objects.count()
+    assert first.getvalue().strip() == f"{total} categories created; {total} in all."
+    assert second.getvalue().strip() == f"0 categories created; {total} in all."
+    plumbing = Category.objects.select_related("parent").get(slug="plumbing")
+    assert (plumbing.name, plumbing.parent.slug) == ("Plumbing and heating", "home-services")
+    out = StringIO()
+    call_command(
+        "create_vendor", "--name", "Acme", "--email", "ops@acme.example",
+        "--categories", "plumbing", "--regions", "DE", stdout=out,
+    )  # fmt: skip
+    assert out.getvalue().strip().splitlines()[-1]  # the vendor's key: its category exists

@@ -22,17 +22,10 @@ from intents.notices import intent_match
 from intents.services import intent_create, intent_create_internal
 from marketplace.models import ApiKey, Category, Membership, Organization, User, Vendor
 from marketplace.organizations import organization_create, skill_profile_update
-from marketplace.services import api_key_create, vendor_create
+from marketplace.services import api_key_create, categories_load, vendor_create
 from offers.models import Offer
 from offers.proposals import proposal_submit
 from offers.services import offer_submit
-
-CATEGORY_TREE = {
-    "home-services": ("Home services", ["plumbing", "electrical", "painting", "cleaning"]),
-    "it-services": ("IT services", ["web-development", "it-support", "data-recovery"]),
-    "events": ("Events", ["catering", "photography", "venues"]),
-    "moving": ("Moving and transport", ["removals", "courier"]),
-}
 
 VENDORS = [
     (
@@ -111,13 +104,7 @@ class Command(BaseCommand):
 
     def _categories(self) -> None:
         self.stdout.write("• categories")
-        for slug, (name, children) in CATEGORY_TREE.items():
-            parent, _ = Category.objects.get_or_create(slug=slug, defaults={"name": name})
-            for child in children:
-                Category.objects.get_or_create(
-                    slug=child,
-                    defaults={"name": child.replace("-", " ").capitalize(), "parent": parent},
-                )
+        categories_load()
 
     def _vendors(self) -> list[tuple[str, str, str]]:
         self.stdout.write("• vendors")
