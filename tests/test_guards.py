@@ -232,6 +232,8 @@ def test_an_unknown_api_address_is_a_problem_document(
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["detail"] == "There is nothing at this address."
+    posted = Client(enforce_csrf_checks=True).post(f"{path.rstrip('/')}/")  # no CSRF refusal
+    assert (posted.status_code, posted["Content-Type"]) == (404, "application/problem+json")
 
 
 def test_a_page_refused_says_why_on_the_site_s_own_page(client: Client, buyer: User) -> None:

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -176,6 +177,7 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     return render(request, "404.html", {"reason": _own_reason(exception)}, status=404)
 
 
+@csrf_exempt  # it changes nothing: a POST gets the same 404, not a CSRF refusal
 def api_address_unknown(request: HttpRequest, *args: object) -> HttpResponse:
     """Any other address under /api/: a problem document, with DEBUG on too (Django's
     handler404 is not used then, and its page is HTML)."""
