@@ -93,7 +93,13 @@ def _split_list(value: str) -> list[str]:
 class ChangesOnly(forms.Form):
     """A form whose page sends, beside each field, its value as the page showed it
     (Django's ``show_hidden_initial``): ``changes()`` holds the fields the person changed
-    alone, so saving writes those and keeps what another tab or the API saved meanwhile."""
+    alone, so saving writes those and keeps what another tab or the API saved meanwhile.
+
+    Its template renders ``AS_LOADED`` in the form: a page without it (one opened before
+    the values as shown were sent) has every field taken as changed, as it meant.
+    """
+
+    AS_LOADED = "as_loaded"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +107,8 @@ class ChangesOnly(forms.Form):
             field.show_hidden_initial = True
 
     def changes(self) -> dict[str, Any]:
+        if self.AS_LOADED not in self.data:
+            return dict(self.cleaned_data)
         return {name: self.cleaned_data[name] for name in self.changed_data}
 
 

@@ -435,3 +435,24 @@ def test_saving_an_endpoint_page_keeps_event_types_the_api_saved_meanwhile(
     assert (narrowed.status_code, saved.status_code) == (200, 302)
     endpoint.refresh_from_db()
     assert (endpoint.description, endpoint.event_types) == ("production", ["offer.accepted"])
+
+
+def test_a_profile_page_opened_before_values_as_shown_were_sent_saves_all_it_says(
+    vendor: Vendor, category: Category
+) -> None:
+    vendor.categories.set([category])
+    Vendor.objects.filter(pk=vendor.pk).update(is_paused=True, website="https://old.example")
+    staff = Client()
+    staff.force_login(UserFactory(vendor=vendor))
+    as_loaded = form_as_loaded(staff.get("/vendor/").content.decode())
+    older_page = {
+        name: value
+        for name, value in as_loaded.items()
+        if not name.startswith("initial-") and name not in ("as_loaded", "is_paused")
+    }  # it sent no values as shown; "Paused" unticked
+
+    saved = staff.post("/vendor/", older_page | {"website": [""]})
+
+    assert saved.status_code == 302
+    vendor.refresh_from_db()
+    assert (vendor.is_paused, vendor.website) == (False, "")
