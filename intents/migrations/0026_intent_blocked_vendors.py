@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('intents', '0024_match_again_at'),
+        ('intents', '0025_match_again_index'),
         ('marketplace', '0020_webhook_endpoint_url_once'),
     ]
 
