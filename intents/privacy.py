@@ -125,6 +125,17 @@ def redact_intent_events(intent_ids: list[Any]) -> None:
         event.save(update_fields=["payload"])
 
 
+ERASED_INTENT_FIELDS = (
+    "pseudonym",
+    "title",
+    "description",
+    "contact_details",
+    "postal_area",
+    "unit",
+    "is_buyer_email_enabled",
+)
+
+
 def erase_intents(user: User) -> None:
     """Anonymize the buyer's intents; vendors keep seeing that they existed. A member's
     notices go (their reasons quote the skills they wrote)."""
@@ -138,7 +149,8 @@ def erase_intents(user: User) -> None:
         intent.postal_area = ""
         intent.unit = ""
         intent.is_buyer_email_enabled = False  # nobody left to tell what happened since
-        intent.save()
+        # These columns alone: what the beat or matching wrote since the read is kept.
+        intent.save(update_fields=[*ERASED_INTENT_FIELDS, "updated_at"])
         intent.reveals.all().delete()
         # Whom the buyer kept off it is theirs, as their account-wide blocks are.
         intent.blocked_vendors.clear()
