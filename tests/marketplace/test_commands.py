@@ -21,7 +21,7 @@ def last_line(output: StringIO) -> str:
 
 def test_create_vendor_prints_a_working_key_on_the_last_line(category: Category) -> None:
     CategoryFactory(slug="painting")
-    out = StringIO()
+    out, said = StringIO(), StringIO()
     call_command(
         "create_vendor",
         "--name", "Acme Plumbing",
@@ -29,9 +29,12 @@ def test_create_vendor_prints_a_working_key_on_the_last_line(category: Category)
         "--categories", "plumbing,painting",
         "--regions", "DE,fr",
         stdout=out,
-        stderr=StringIO(),
+        stderr=said,
     )  # fmt: skip
     raw_key = last_line(out)
+    staff = User.objects.get(email="ops@acme.test")
+    assert f"staff user {staff.get_username()} (ops@acme.test)" in said.getvalue()
+    assert "“Forgot your password?”" in said.getvalue()  # how that person logs in
     vendor = Vendor.objects.get(slug="acme-plumbing")
     assert vendor.regions == ["DE", "FR"]
     assert set(vendor.categories.values_list("slug", flat=True)) == {"plumbing", "painting"}

@@ -44,6 +44,8 @@ class Command(BaseCommand):
             raise CommandError(f"{error.message} {details}".strip()) from error
         self.stderr.write(
             f"Created vendor {created.vendor.name} ({created.vendor.slug}) with staff user "
-            f"{created.staff_user.email}. The API key below is shown once:"
+            f"{created.staff_user.get_username()} ({created.staff_user.email}), who sets a"
+            " password with “Forgot your password?” on the login page, for the vendor's"
+            " pages. The API key below is shown once:"
         )
         self.stdout.write(created.issued_key.raw_key)
