@@ -133,8 +133,8 @@ def sort_rows(rows: list[Row], sort: str) -> list[Row]:
     def sort_key(row: Row) -> tuple[int, Any]:
         if key == "score":
             value: Any = row.score
-        elif key == "rank":
-            value = row.offer.buyer_rank
+        elif key == "rank":  # the ranking is of the live offers: a decided one has none now
+            value = row.offer.buyer_rank if row.offer.is_live else None
         elif key == "vendor":
             value = row.offer.vendor.name.lower()
         elif key == "status":

@@ -922,3 +922,17 @@ def test_the_news_of_a_sealed_intent_says_when_its_offers_can_be_read(
     [message] = mail.outbox
     assert "You can read and compare the offers after the deadline" in message.body
     assert "Compare and answer" not in message.body
+
+
+def test_a_decided_offer_shows_no_rank_a_live_offer_now_holds(
+    buyer_client: Client, open_intent: Intent
+) -> None:
+    first, second, third = (OfferFactory(intent=open_intent) for _ in range(3))
+    buyer_client.post(f"/offers/{third.pk}/move/", {"direction": "up"})  # first, third, second
+    buyer_client.post(f"/offers/{first.pk}/decline/", {"reason": "Too dear"})
+    buyer_client.post(f"/offers/{second.pk}/move/", {"direction": "up"})  # second, third
+
+    page = buyer_client.get(f"/intents/{open_intent.pk}/?sort=rank").content.decode()
+
+    shown = re.findall(r'id="offer-([^"]+)"[^>]*>\s*<td data-label="My rank">(\S+)', page)
+    assert shown == [(str(second.pk), "1"), (str(third.pk), "2"), (str(first.pk), "—")]
