@@ -21,8 +21,9 @@ from offers.models import Offer
 
 SCORE_EXPLANATION = (
     "Score = the weighted average of every scored criterion, each scaled from 0 (the worst "
-    "offer here) to 1 (the best) — lower price, sooner delivery, higher rating or number and "
-    "“yes” are better, a missing answer counts 0 — shown out of 100."
+    "offer here) to 1 (the best) — lower price, sooner delivery, higher number and “yes” are "
+    "better, a missing answer counts 0 — but the vendor's rating, which counts as its stars "
+    "out of 5 (an unrated vendor 0); shown out of 100."
 )
 
 Kind = Criterion.Kind
