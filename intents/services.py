@@ -343,6 +343,16 @@ def _replace_vendors(named: Any, slugs: list[str]) -> list[str]:
     return [f"No vendor “{slug}”." for slug in missing]
 
 
+def _too_many_named(**named: list[str] | None) -> dict[str, list[str]]:
+    """No list names more vendors than an intent can go to: nor is a list of thousands
+    of guesses a way to learn which vendors exist."""
+    return {
+        field: [f"Name at most {MAX_VENDORS_LIMIT} vendors."]
+        for field, slugs in named.items()
+        if slugs and len(set(slugs)) > MAX_VENDORS_LIMIT
+    }
+
+
 def _invited_and_blocked(invited: set[str], blocked: set[str]) -> list[str]:
     both = sorted(invited & blocked)
     return [f"“{slug}” is invited: a vendor is invited or kept off, not both." for slug in both]
@@ -390,6 +400,7 @@ def intent_create(
         both := _invited_and_blocked(set(invited or []), set(blocked or []))
     ):
         errors["blocked"] = both
+    errors |= _too_many_named(invited=invited, blocked=blocked)
     if errors:
         raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
     with transaction.atomic():
@@ -505,6 +516,7 @@ def intent_update(
             )
         ):
             errors["blocked"] = both
+        errors |= _too_many_named(invited=invited, blocked=blocked)
         if errors:
             raise DomainError("The intent is not valid.", kind=INVALID, errors=errors)
         if criteria is not None:

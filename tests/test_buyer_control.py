@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -49,6 +50,7 @@ from offers.privacy import intent_redact_for_vendors
 from offers.questions import question_answer, question_ask, question_moderate
 from offers.services import offer_accept, offer_decline, offer_submit
 from offers.tasks import enforce_deletion_terms
+from tests.conftest import require_postgresql
 from tests.factories import (
     IntentFactory,
     NoticeFactory,
@@ -477,12 +479,13 @@ def test_names_left_in_a_public_intent_s_invited_box_do_not_refuse_its_block_lis
     ("fields", "refusal"),
     [
         ({"blocked": ["nobody-here"]}, "No vendor “nobody-here”."),
+        ({"blocked": [f"guess-{n}" for n in range(70_000)]}, "Name at most 200 vendors."),
         (
             {"visibility": "invited", "invited": ["acme"], "blocked": ["acme"]},
             "“acme” is invited: a vendor is invited or kept off, not both.",
         ),
     ],
-    ids=["unknown", "invited-too"],
+    ids=["unknown", "too-many", "invited-too"],
 )
 def test_a_block_list_naming_no_vendor_or_an_invited_one_is_refused(
     buyer: User, category: Category, fields: dict[str, Any], refusal: str
@@ -1340,3 +1343,36 @@ def test_erasure_forgets_which_vendors_the_buyer_kept_off_an_intent(
 
     # As the account-wide block-list (VendorBlock) is.
     assert Intent.objects.get(pk=intent.pk).blocked_vendors.count() == 0
+
+
+def test_erasure_searches_the_stored_responses_where_they_are(
+    vendor: Vendor, category: Category
+) -> None:
+    """A busy vendor stores tens of thousands of responses a day: the erasure finds those
+    naming the buyer's intents in the database, without reading the rest into memory."""
+    require_postgresql()
+    buyer = UserFactory()
+    intent = noticed_intent(vendor, buyer=buyer, category=category)
+    now = timezone.now()
+
+    def stored(key: str, body: bytes) -> IdempotencyKey:
+        return IdempotencyKey(
+            vendor=vendor, key=key, request_fingerprint="0" * 64, claimed_at=now,
+            status_code=201, response_body=body, completed_at=now,
+        )  # fmt: skip
+
+    naming = stored("names-it", f'{{"intent": "{intent.pk}"}}'.encode())
+    naming.save()
+    others = b'{"message": "' + b"x" * 40_000 + b'"}'  # a long message, line items
+    IdempotencyKey.objects.bulk_create(stored(f"other-{n}", others) for n in range(1_000))
+
+    tracemalloc.start()
+    try:
+        account_delete(user=buyer)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert not IdempotencyKey.objects.filter(pk=naming.pk).exists()
+    assert IdempotencyKey.objects.filter(vendor=vendor).count() == 1_000
+    assert peak < 10_000_000, f"the erasure held {peak / 1e6:.0f} MB"  # 40 MB stored
