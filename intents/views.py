@@ -194,6 +194,10 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
         messages.error(request, f"{with_article(intent.status)} intent cannot be edited.")
         return redirect("offers:intent", intent_id=intent.pk)
     form = IntentForm(request.POST or None, initial=intent_initial(intent))
+    if intent.status == Intent.Status.OPEN:
+        # Offers already made are priced in it: shown, not offered to change.
+        form.fields["currency"].disabled = True
+        form.fields["currency"].help_text = "It cannot change once the intent is published."
     criteria_formset = CustomCriteriaFormSet(
         request.POST or None, prefix="criteria", initial=criteria_initial(intent)
     )

@@ -215,6 +215,22 @@ def test_edit_intent(buyer_client: Client, open_intent: Intent, category: Catego
     assert Intent.objects.get(pk=open_intent.pk).title == "Paint three rooms"
 
 
+def test_an_open_intent_s_currency_is_shown_not_offered_to_change(
+    buyer_client: Client, open_intent: Intent, category: Category
+) -> None:
+    page = buyer_client.get(f"/intents/{open_intent.pk}/edit/").content.decode()
+    saved = buyer_client.post(
+        f"/intents/{open_intent.pk}/edit/", intent_form(category, currency="USD", title="Paint")
+    )
+
+    assert re.search(r'<select name="currency"[^>]*disabled', page)
+    assert saved.status_code == 302  # the posted currency is ignored, the edit saved
+    assert Intent.objects.values_list("currency", "title").get(pk=open_intent.pk) == (
+        open_intent.currency,
+        "Paint",
+    )
+
+
 def test_an_edit_form_opened_before_another_edit_was_saved_does_not_undo_it(
     buyer_client: Client, open_intent: Intent, category: Category
 ) -> None:
