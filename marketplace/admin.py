@@ -132,6 +132,15 @@ class ApiKeyInline(admin.TabularInline):
 
 
 class VendorForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The page sends each value as it showed it: what the operator changed is told from
+        # those, so a pause or a capacity the vendor saved meanwhile is kept (save_model
+        # writes the changed columns alone). A page sent without them compares with the row.
+        if not self.is_bound or self.add_initial_prefix("name") in self.data:
+            for field in self.fields.values():
+                field.show_hidden_initial = True
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for field in ("regions", "keywords"):

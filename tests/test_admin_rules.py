@@ -52,6 +52,7 @@ from tests.factories import (
     noticed_intent,
     org_member,
 )
+from tests.marketplace.test_views import form_as_loaded
 from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.django_db
@@ -778,3 +779,19 @@ def test_a_moderator_can_save_an_offer_message_the_api_took(admin_client: Client
     assert response.status_code == 302, errors  # today: 200, "at most 5000 characters"
     offer.refresh_from_db()
     assert offer.message == message
+
+
+def test_an_operator_s_save_keeps_a_pause_the_vendor_saved_meanwhile(
+    admin_client: Client, category: Category, vendor_client: Any
+) -> None:
+    vendor = VendorFactory(categories=[category])
+    url = f"/admin/marketplace/vendor/{vendor.pk}/change/"
+    form = form_as_loaded(admin_client.get(url).content.decode())
+    assert "initial-is_paused" in form  # the page sends its values as shown
+
+    paused = vendor_client(vendor).patch("/api/v1/vendor/", {"is_paused": True}, format="json")
+    saved = admin_client.post(url, form | {"name": ["Renamed by an operator"]})
+
+    assert (paused.status_code, saved.status_code) == (200, 302)
+    vendor.refresh_from_db()
+    assert (vendor.name, vendor.is_paused) == ("Renamed by an operator", True)
