@@ -309,7 +309,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # As the vendor's own change: the changed columns alone (a rotation or a 410
         # meanwhile is kept), and one turned on again loses the reason it was off.
         webhook_endpoint_update(
-            endpoint=obj, **{name: form.cleaned_data[name] for name in form.changed_data}
+            endpoint=obj,
+            by_operator=True,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

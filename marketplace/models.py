@@ -241,6 +241,8 @@ class WebhookEndpoint(models.Model):
     event_types = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
+    # Turned off by an operator (the admin): only an operator turns it on again.
+    disabled_by_operator = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -243,12 +243,28 @@ def _one_endpoint_per_url() -> Iterator[None]:
         raise DomainError(SAME_URL, kind=CONFLICT, errors={"url": [SAME_URL]}) from error
 
 
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
+OFF_BY_AN_OPERATOR = "An operator turned this endpoint off; only an operator turns it on again."
+
+
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, by_operator: bool = False, **changes: Any
+) -> WebhookEndpoint:
+    """Change an endpoint: the vendor's own changes, or an operator's (``by_operator``, the
+    admin), whose turning it off the vendor cannot undo."""
     # The reason an endpoint is off is the operator's (the admin) or the sender's (a 410).
     allowed = {"url", "description", "event_types", "is_active", "disabled_reason"}
     unknown = set(changes) - allowed
     if unknown:
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))}.", kind=INVALID)
+    if "is_active" in changes and by_operator:
+        changes["disabled_by_operator"] = not changes["is_active"]
+    elif (
+        changes.get("is_active")
+        and WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_by_operator=True).exists()
+    ):
+        raise DomainError(
+            OFF_BY_AN_OPERATOR, kind=FORBIDDEN, errors={"is_active": [OFF_BY_AN_OPERATOR]}
+        )
     if "url" in changes:
         _check_when_saved(changes["url"])
         _refuse_same_url(

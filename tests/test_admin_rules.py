@@ -795,3 +795,33 @@ def test_an_operator_s_save_keeps_a_pause_the_vendor_saved_meanwhile(
     assert (paused.status_code, saved.status_code) == (200, 302)
     vendor.refresh_from_db()
     assert (vendor.name, vendor.is_paused) == ("Renamed by an operator", True)
+
+
+def test_an_endpoint_an_operator_turned_off_is_turned_on_again_by_an_operator_only(
+    admin_client: Client, vendor: Vendor, vendor_client: Any
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.test/in")
+    change = f"/admin/marketplace/webhookendpoint/{endpoint.pk}/change/"
+    admin_client.post(change, {"description": "", "disabled_reason": "aimed at a stranger"})
+    staff = Client()
+    staff.force_login(UserFactory(vendor=vendor))
+
+    by_api = vendor_client(vendor).patch(
+        f"/api/v1/webhooks/{endpoint.pk}/", {"is_active": True}, format="json"
+    )
+    by_page = staff.post(f"/vendor/webhooks/{endpoint.pk}/", {"action": "enable"}, follow=True)
+    still_off = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    admin_client.post(change, {"description": "", "is_active": "on", "disabled_reason": ""})
+
+    assert by_api.status_code == 403
+    assert "only an operator turns it on again" in by_page.content.decode()
+    assert (still_off.is_active, still_off.disabled_reason) == (False, "aimed at a stranger")
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_by_operator) == (True, False)
+    off_by_vendor = vendor_client(vendor).patch(
+        f"/api/v1/webhooks/{endpoint.pk}/", {"is_active": False}, format="json"
+    )
+    on_by_vendor = vendor_client(vendor).patch(
+        f"/api/v1/webhooks/{endpoint.pk}/", {"is_active": True}, format="json"
+    )
+    assert (off_by_vendor.status_code, on_by_vendor.status_code) == (200, 200)  # its own
