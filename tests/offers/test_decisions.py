@@ -381,13 +381,16 @@ def test_sealed_intent_hides_offers_until_the_deadline(
     OfferFactory(intent=open_intent, vendor=VendorFactory(name="Hidden Vendor GmbH"))
     Intent.objects.filter(pk=open_intent.pk).update(is_sealed=True)
     page = buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    mine = buyer_client.get("/intents/").content.decode()
     assert "Hidden Vendor GmbH" not in page
     assert "sealed" in page
+    assert re.search(r'data-label="Live offers"><span class="muted">sealed', mine)  # no count
 
     Intent.objects.filter(pk=open_intent.pk).update(
         offers_close_at=timezone.now() - timedelta(minutes=1)
     )
     assert "Hidden Vendor GmbH" in buyer_client.get(f"/intents/{open_intent.pk}/").content.decode()
+    assert 'data-label="Live offers">1</td>' in buyer_client.get("/intents/").content.decode()
 
 
 def test_withdrawing_a_sealed_intent_early_keeps_its_offers_sealed_until_the_deadline(
