@@ -217,9 +217,11 @@ class Chart:
 
 
 def price_delivery_chart(rows: list[Row], *, width: int = 360, height: int = 240) -> Chart | None:
-    """Price (y) against delivery date (x), one labelled point per offer with a date."""
-    dated = [row.offer for row in rows if row.offer.delivery_date is not None]
-    without_date = [row.offer.vendor.name for row in rows if row.offer.delivery_date is None]
+    """Price (y) against delivery date (x), one labelled point per live offer with a date
+    (a withdrawn, declined or lapsed one is not a choice left: it would stretch the axes)."""
+    live = [row.offer for row in rows if row.offer.is_live]
+    dated = [offer for offer in live if offer.delivery_date is not None]
+    without_date = [offer.vendor.name for offer in live if offer.delivery_date is None]
     if not dated:
         return None
     left, right, top, bottom = 56, width - 56, 30, height - 36

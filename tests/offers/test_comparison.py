@@ -144,8 +144,15 @@ def test_chart_points_are_labelled_and_placed() -> None:
         delivery_date=date(2030, 1, 1),
     )
     undated = OfferFactory(intent=intent, vendor=VendorFactory(name="Someday"))
+    declined = OfferFactory(
+        intent=intent,
+        vendor=VendorFactory(name="Turned down"),
+        price=Decimal("9000"),
+        delivery_date=date(2031, 1, 1),
+        status=Offer.Status.DECLINED,
+    )
 
-    chart = price_delivery_chart(score_offers([cheap_late, dear_soon, undated], [price]))
+    chart = price_delivery_chart(score_offers([cheap_late, dear_soon, undated, declined], [price]))
 
     by_label = {point.label: point for point in chart.points}
     assert set(by_label) == {"Slowpoke", "Rocket"}
