@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from intents.models import Intent
 from intents.services import intent_update
@@ -222,7 +224,12 @@ def test_a_failed_submit_takes_the_focus_to_what_to_mend(page: Any, live_server:
     page.get_by_role("button", name=re.compile("Save")).first.click()
     page.wait_for_load_state()
 
-    # then the focus is on the summary, which links to the field to mend
+    # then the focus is on the summary, which links to the field to mend (the browser
+    # applies autofocus once it renders, which may come just after the load event)
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(
+            "() => document.activeElement.className.includes('form-errors')", timeout=5_000
+        )
     focused = page.evaluate("() => document.activeElement.className")
     assert "form-errors" in focused, focused
     link = page.locator(".form-errors a[href='#id_title']")
