@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from marketplace.errors import DomainError
-from marketplace.forms import TEXT_AS_TYPED
+from marketplace.forms import TEXT_AS_TYPED, ValuesAsShown
 from marketplace.models import (
     ApiKey,
     Category,
@@ -131,15 +131,9 @@ class ApiKeyInline(admin.TabularInline):
         return False  # keys are made with `create_api_key` or on the vendor's page
 
 
-class VendorForm(forms.ModelForm):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The page sends each value as it showed it: what the operator changed is told from
-        # those, so a pause or a capacity the vendor saved meanwhile is kept (save_model
-        # writes the changed columns alone). A page sent without them compares with the row.
-        if not self.is_bound or self.add_initial_prefix("name") in self.data:
-            for field in self.fields.values():
-                field.show_hidden_initial = True
+class VendorForm(ValuesAsShown, forms.ModelForm):
+    """What the operator changed is told from the values the page showed, so a pause or a
+    capacity the vendor saved meanwhile is kept (save_model writes the changed columns)."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -90,29 +90,30 @@ def _split_list(value: str) -> list[str]:
     return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
 
 
-class ChangesOnly(forms.Form):
-    """A form whose page sends, beside each field, its value as the page showed it
-    (Django's ``show_hidden_initial``): ``changes()`` holds the fields the person changed
-    alone, so saving writes those and keeps what another tab or the API saved meanwhile.
+class ValuesAsShown:
+    """A form (mixin) whose page sends, beside each field, its value as the page showed it
+    (Django's ``show_hidden_initial``): ``changed_data``, and ``changes()``, then hold the
+    fields the person changed alone, so saving writes those and keeps what another tab,
+    the API or the vendor saved meanwhile. A page sent without those values (opened before
+    they were sent) is compared with the form's ``initial``, the row as it is now."""
 
-    Its template renders ``AS_LOADED`` in the form: a page without it (one opened before
-    the values as shown were sent) has every field taken as changed, as it meant.
-    """
-
-    AS_LOADED = "as_loaded"
+    fields: dict[str, forms.Field]
+    data: Any
+    is_bound: bool
+    cleaned_data: dict[str, Any]
+    changed_data: list[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.show_hidden_initial = True
+        if not self.is_bound or any(key.startswith("initial-") for key in self.data):
+            for field in self.fields.values():
+                field.show_hidden_initial = True
 
     def changes(self) -> dict[str, Any]:
-        if self.AS_LOADED not in self.data:
-            return dict(self.cleaned_data)
         return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
-class VendorProfileForm(ChangesOnly):
+class VendorProfileForm(ValuesAsShown, forms.Form):
     """The vendor profile on the web; rules are checked by ``vendor_update`` (the capacity's
     bound too: one stored before it is kept while it is not changed)."""
 
@@ -165,7 +166,7 @@ class ApiKeyForm(forms.Form):
     )
 
 
-class WebhookEndpointForm(ChangesOnly):
+class WebhookEndpointForm(ValuesAsShown, forms.Form):
     url = forms.URLField(label="Receiver URL", max_length=500, assume_scheme="https")
     description = forms.CharField(max_length=200, required=False)
     event_types = forms.MultipleChoiceField(

@@ -173,7 +173,7 @@ def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return problem_http_response(404, "There is nothing at this address.")
+        return api_address_unknown(request)
     return render(request, "404.html", {"reason": _own_reason(exception)}, status=404)
 
 
