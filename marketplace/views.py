@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView, PasswordChangeView, PasswordResetView
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -52,6 +54,8 @@ from marketplace.webhooks import (
     webhook_redeliver,
     webhook_send_test,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -160,21 +164,84 @@ def vendor_profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
+    """The vendor's keys; a new one is shown on the answer that made it, and never again."""
     vendor = _staff_vendor(request)
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
+        if not _first_send(request, "api-key"):
+            messages.info(request, KEY_SENT_AGAIN)
+            return redirect("api-keys")
         try:
             new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
         except DomainError as error:
+            _send_forget(request, "api-key")
             add_domain_error(form, error)
         else:
             form = ApiKeyForm()
     return render(
         request,
         "marketplace/api_keys.html",
-        {"vendor": vendor, "form": form, "keys": api_keys_of_vendor(vendor), "new_key": new_key},
+        {
+            "vendor": vendor,
+            "form": form,
+            "keys": api_keys_of_vendor(vendor),
+            "new_key": new_key,
+            "form_token": uuid.uuid4(),
+        },
     )
+
+
+KEY_SENT_AGAIN = (
+    "This form was sent already: the key it made is in the list, and its secret was shown"
+    " only on that answer. If you did not copy it, revoke that key and make another."
+)
+ENDPOINT_SENT_AGAIN = (
+    "This form was sent already: the endpoint it added is in the list, and its signing"
+    " secret was shown only on that answer. If you did not copy it, open the endpoint and"
+    " make a new signing secret."
+)
+SECRET_SENT_AGAIN = (
+    "This form was sent already: the signing secret it made is in use, and was shown only"
+    " on that answer. If you did not copy it, make another."
+)
+SENT_ONCE_SECONDS = 24 * 60 * 60
+
+
+def _first_send(request: HttpRequest, form: str) -> bool:
+    """Whether this POST is the first send of the page's form (and it is claimed now).
+
+    A form whose answer shows a secret cannot redirect (the secret would be lost), so a
+    reload, or Back then send, would post it again: the page's token makes the second
+    send make no second key, endpoint or secret. A post without a token (a page from
+    before the token) goes unguarded, as does every post when the cache does not answer.
+    """
+    key = _send_key(request, form)
+    if key is None:
+        return True
+    try:
+        return bool(cache.add(key, True, SENT_ONCE_SECONDS))
+    except Exception:
+        logger.exception("A form's guard against a second send could not reach the cache")
+        return True
+
+
+def _send_forget(request: HttpRequest, form: str) -> None:
+    """The send was refused: the same page, mended, may go."""
+    key = _send_key(request, form)
+    if key is not None:
+        try:
+            cache.delete(key)
+        except Exception:
+            logger.exception("A form's guard against a second send could not reach the cache")
+
+
+def _send_key(request: HttpRequest, form: str) -> str | None:
+    try:
+        token = uuid.UUID(request.POST.get("form_token") or "")
+    except ValueError:
+        return None
+    return f"sent-once:{form}:{request.user.pk}:{token}"
 
 
 @login_required
@@ -198,9 +265,13 @@ def webhooks(request: HttpRequest) -> HttpResponse:
     form = WebhookEndpointForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
+        if not _first_send(request, "webhook-endpoint"):
+            messages.info(request, ENDPOINT_SENT_AGAIN)
+            return redirect("webhooks")
         try:
             created = webhook_endpoint_create(vendor=vendor, **form.cleaned_data)
         except DomainError as error:
+            _send_forget(request, "webhook-endpoint")
             add_domain_error(form, error)
         else:
             form = WebhookEndpointForm()
@@ -212,6 +283,7 @@ def webhooks(request: HttpRequest) -> HttpResponse:
             "form": form,
             "endpoints": webhook_endpoints_of_vendor(vendor),
             "created": created,
+            "form_token": uuid.uuid4(),
         },
     )
 
@@ -244,9 +316,13 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
                     return redirect("webhook-detail", endpoint_id=endpoint.pk)
             endpoint.refresh_from_db()  # the page shows the endpoint as it is stored
         elif action == "rotate":
+            if not _first_send(request, "webhook-secret"):
+                messages.info(request, SECRET_SENT_AGAIN)
+                return redirect("webhook-detail", endpoint_id=endpoint.pk)
             try:
                 endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
             except DomainError as error:
+                _send_forget(request, "webhook-secret")
                 messages.error(request, error.text)
                 return redirect("webhook-detail", endpoint_id=endpoint.pk)
             rotated = True  # the new secret is on this answer only: no redirect to lose it
@@ -261,6 +337,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
             "form": form,
             "deliveries": deliveries_of_endpoint(endpoint)[:50],
             "rotated": rotated,
+            "form_token": uuid.uuid4(),
         },
     )
 

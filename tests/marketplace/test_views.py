@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from marketplace.events import emit, events_dispatch
 from marketplace.models import ApiKey, Category, Vendor, WebhookDelivery, WebhookEndpoint
 from marketplace.services import SUSPENDED, vendor_set_suspended
+from marketplace.views import ENDPOINT_SENT_AGAIN, KEY_SENT_AGAIN, SECRET_SENT_AGAIN
 from marketplace.webhooks import webhook_deliver, webhook_endpoint_create, webhook_endpoint_update
 from tests.factories import PASSWORD, CategoryFactory, UserFactory, VendorFactory
 from tests.receiver import webhook_receiver
@@ -136,6 +137,70 @@ def test_create_key_shown_once_then_revoke(staff_client: Client, vendor: Vendor)
     staff_client.post(f"/vendor/keys/{key.pk}/revoke/")
 
     assert api.get("/api/v1/vendor/").status_code == 401
+
+
+def _form_token(html: str) -> str:
+    return re.search(r'name="form_token" value="([^"]+)"', html).group(1)
+
+
+def test_a_key_page_sent_again_makes_no_second_key(staff_client: Client, vendor: Vendor) -> None:
+    """A reload of the answer (or Back, then send) posts the same form again."""
+    sent = {
+        "name": "production",
+        "form_token": _form_token(staff_client.get("/vendor/keys/").content.decode()),
+    }
+    first = staff_client.post("/vendor/keys/", sent).content.decode()
+    again = staff_client.post("/vendor/keys/", sent, follow=True).content.decode()
+
+    assert 'id="new-key"' in first
+    assert ApiKey.objects.filter(vendor=vendor, name="production").count() == 1
+    assert escape(KEY_SENT_AGAIN) in again and 'id="new-key"' not in again
+    fresh = {"name": "staging", "form_token": _form_token(first)}  # the answer's own form
+    assert 'id="new-key"' in staff_client.post("/vendor/keys/", fresh).content.decode()
+    assert ApiKey.objects.filter(vendor=vendor).count() == 2
+
+
+def test_a_refused_key_page_goes_once_mended(staff_client: Client, vendor: Vendor) -> None:
+    token = _form_token(staff_client.get("/vendor/keys/").content.decode())
+    vendor_set_suspended(vendor=vendor, is_suspended=True)
+    staff_client.post("/vendor/keys/", {"name": "production", "form_token": token})
+    vendor_set_suspended(vendor=vendor, is_suspended=False)
+
+    sent = staff_client.post("/vendor/keys/", {"name": "production", "form_token": token})
+
+    assert 'id="new-key"' in sent.content.decode()
+    assert ApiKey.objects.filter(vendor=vendor, name="production").count() == 1
+
+
+def test_an_endpoint_page_sent_again_adds_no_second_endpoint_nor_secret(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    token = _form_token(staff_client.get("/vendor/webhooks/").content.decode())
+    sent = {"url": "https://hooks.example.com/in", "form_token": token}
+    first = staff_client.post("/vendor/webhooks/", sent).content.decode()
+    endpoint = WebhookEndpoint.objects.get(vendor=vendor)
+    again = staff_client.post("/vendor/webhooks/", sent, follow=True).content.decode()
+
+    assert endpoint.secret in first
+    assert escape(ENDPOINT_SENT_AGAIN) in again and endpoint.secret not in again
+    assert WebhookEndpoint.objects.get(vendor=vendor).secret == endpoint.secret
+
+
+def test_a_new_signing_secret_sent_again_is_not_replaced(
+    staff_client: Client, vendor: Vendor
+) -> None:
+    endpoint = webhook_endpoint_create(vendor=vendor, url="https://hooks.example.com/in")
+    page = staff_client.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
+    sent = {"action": "rotate", "form_token": _form_token(page)}
+    first = staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", sent).content.decode()
+    rotated = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    again = staff_client.post(f"/vendor/webhooks/{endpoint.pk}/", sent, follow=True)
+
+    assert rotated.secret != endpoint.secret and rotated.secret in first
+    assert escape(SECRET_SENT_AGAIN) in again.content.decode()
+    assert rotated.secret not in again.content.decode()
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == rotated.secret
+    assert rotated.previous_secret == endpoint.secret  # the copied one keeps working
 
 
 def test_cannot_revoke_another_vendors_key(staff_client: Client) -> None:
