@@ -114,6 +114,12 @@ def buyer_notify(*, intent_id: Any) -> bool:
         if found["count"]:
             lines.append(f"  {found['count']} {what}{'s' if found['count'] != 1 else ''}")
             told_until = max(told_until, found["newest"])
+    if intent.offers_are_sealed and (counts[0] or counts[1]):
+        # Sealed, how many offers came (or were revised) is no more the buyer's before
+        # the deadline than what they say: the pages show no count either.
+        lines = [f"  {noun.capitalize()}s came in: sealed until the deadline"] + (
+            [lines[-1]] if counts[2] else []
+        )
     if not lines:
         done.update(buyer_emailed_at=now, buyer_email_claimed_until=None)
         return False

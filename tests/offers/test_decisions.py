@@ -25,7 +25,7 @@ from offers.buyer_mail import buyer_notify, buyers_notify_due
 from offers.models import Offer, OfferRevision, Question, Rating
 from offers.questions import MAX_WAITING_QUESTIONS, question_answer, questions_for_buyer
 from offers.ratings import rating_create
-from offers.services import offer_accept, offer_decline
+from offers.services import offer_accept, offer_decline, offer_revise
 from offers.tasks import notify_buyers
 from tests.factories import (
     IntentFactory,
@@ -919,12 +919,33 @@ def test_the_news_of_a_sealed_intent_says_when_its_offers_can_be_read(
         is_sealed=True, buyer_activity_at=timezone.now()
     )
     OfferFactory(intent=open_intent, vendor=vendor)
+    OfferFactory(intent=open_intent)
 
     buyer_notify(intent_id=open_intent.pk)
 
     [message] = mail.outbox
     assert "You can read and compare the offers after the deadline" in message.body
     assert "Compare and answer" not in message.body
+    # How many came is sealed too, as on the buyer's pages.
+    assert "Offers came in: sealed until the deadline" in message.body
+    assert not re.search(r"^ +\d", message.body, re.MULTILINE)  # no line counts anything
+
+
+def test_the_news_of_a_sealed_intent_counts_its_questions_alone(
+    open_intent: Intent, vendor: Vendor
+) -> None:
+    Intent.objects.filter(pk=open_intent.pk).update(
+        is_sealed=True, buyer_activity_at=timezone.now()
+    )
+    offer = OfferFactory(intent=open_intent, vendor=vendor)
+    offer_revise(offer=offer, vendor=vendor, price=offer.price + 1)
+    Question.objects.create(intent=open_intent, vendor=vendor, text="Colour?")
+
+    buyer_notify(intent_id=open_intent.pk)
+
+    [message] = mail.outbox
+    assert "1 new question" in message.body
+    assert "revised" not in message.body and "1 new offer" not in message.body
 
 
 def test_a_decided_offer_shows_no_rank_a_live_offer_now_holds(
