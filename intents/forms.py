@@ -185,7 +185,27 @@ class CustomCriterionForm(forms.Form):
     is_required = forms.BooleanField(required=False, label="Answer required")
 
 
-CustomCriteriaFormSet = forms.formset_factory(CustomCriterionForm, extra=2, max_num=9)
+class BaseCustomCriteriaFormSet(forms.BaseFormSet):
+    """Every row a buyer may fill in (the criteria they have, then blank ones up to the
+    most allowed). The page shows the criteria and two blank rows; the other blank rows
+    wait under "More criteria" (a plain disclosure: no script needed)."""
+
+    BLANK_SHOWN = 2
+
+    @property
+    def rows_shown(self) -> int:
+        return self.initial_form_count() + self.BLANK_SHOWN
+
+    @property
+    def more_open(self) -> bool:
+        """Open when a row under it was filled in (sent back with an error, say)."""
+        return self.is_bound and any(form.has_changed() for form in self.forms[self.rows_shown :])
+
+
+# Three standard criteria and nine of the buyer's own: MAX_CRITERIA in all.
+CustomCriteriaFormSet = forms.formset_factory(
+    CustomCriterionForm, formset=BaseCustomCriteriaFormSet, extra=9, max_num=9
+)
 
 
 def custom_criteria(formset: forms.BaseFormSet) -> list[dict[str, object]]:

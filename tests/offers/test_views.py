@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from intents.models import Criterion, Intent
+from intents.services import MAX_CRITERIA
 from marketplace.accounts import signup_token
 from marketplace.errors import with_article
 from marketplace.models import Category, User
@@ -484,6 +485,68 @@ def test_an_intent_that_can_no_longer_change_offers_no_edit_form(
 
     assert page.redirect_chain[-1][0] == f"/intents/{intent.pk}/"
     assert f"{with_article(status)} intent cannot be edited." in page.content.decode()
+
+
+def _criteria_rows(html: str) -> tuple[list[str], list[str]]:
+    """The custom-criterion rows' name boxes: shown, and under "More criteria"."""
+    shown, _, more = html.partition('<details class="more-criteria"')
+    names = r'name="(criteria-\d+-name)"'
+    return re.findall(names, shown), re.findall(names, more.partition("</details>")[0])
+
+
+def _criteria_as_sent(typed: dict[int, dict[str, str]], *, rows: int = 9) -> dict[str, str]:
+    """Every row as a browser sends it: the blank ones with their defaults."""
+    sent = {"criteria-TOTAL_FORMS": str(rows)}
+    for number in range(rows):
+        row = {"name": "", "kind": "yes_no", "weight": "10"} | typed.get(number, {})
+        sent |= {f"criteria-{number}-{field}": value for field, value in row.items()}
+    return sent
+
+
+def test_a_new_intent_takes_as_many_own_criteria_as_the_rules_allow(client: Client) -> None:
+    client.force_login(UserFactory())
+    category = CategoryFactory()
+    own = MAX_CRITERIA - 3  # price, delivery and rating are the others
+
+    shown, more = _criteria_rows(client.get("/intents/new/").content.decode())
+    typed = {number: {"name": f"Criterion {number}", "weight": "5"} for number in range(own)}
+    client.post("/intents/new/", intent_form(category, **_criteria_as_sent(typed)))
+
+    # Two blank rows in view, the rest a click away.
+    assert (len(shown), len(more)) == (2, own - 2)
+    intent = Intent.objects.get()
+    assert [c.name for c in intent.criteria.all() if c.is_custom] == [
+        f"Criterion {number}" for number in range(own)
+    ]
+
+
+def test_a_refused_form_shows_the_criteria_typed_under_more_criteria(client: Client) -> None:
+    client.force_login(UserFactory())
+    category = CategoryFactory()
+    typed = {4: {"name": "Low-VOC paint", "weight": "150"}}
+
+    html = client.post("/intents/new/", intent_form(category, **_criteria_as_sent(typed)))
+
+    assert '<details class="more-criteria" open>' in html.content.decode()
+    assert 'id="id_criteria-4-weight_error"' in html.content.decode()
+    assert not Intent.objects.exists()
+
+
+def test_editing_shows_the_intents_criteria_then_two_blank_rows(client: Client) -> None:
+    client.force_login(UserFactory())
+    typed = {
+        number: {"name": f"Criterion {number}", "kind": "text", "weight": "0"}
+        for number in range(3)
+    }
+    client.post("/intents/new/", intent_form(CategoryFactory(), **_criteria_as_sent(typed)))
+    intent = Intent.objects.get()
+
+    html = client.get(f"/intents/{intent.pk}/edit/").content.decode()
+    shown, more = _criteria_rows(html)
+
+    assert (len(shown), len(more)) == (3 + 2, 9 - 3 - 2)
+    assert 'value="Criterion 2"' in html
+    assert '<details class="more-criteria">' in html  # nothing typed there: closed
 
 
 def test_a_refused_criterion_row_is_announced_at_the_top_of_the_form(client: Client) -> None:
