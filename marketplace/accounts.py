@@ -166,21 +166,37 @@ def this_hour() -> int:
 
 
 def login_address(request: HttpRequest) -> str | None:
-    """The address a login attempt came from, as far as it can be trusted.
+    """The client a login attempt came from, as far as it can be trusted.
 
     Behind ``TRUSTED_PROXIES`` proxies, each appending the address it was reached
     from to ``X-Forwarded-For``, that is the entry the outermost proxy added;
     whatever a client wrote there itself stays to its left, unread. Without a
     proxy, or with fewer entries than proxies (a request that went round them),
-    the socket's peer.
+    the socket's peer. An IPv6 client is its /64 (:func:`client_of`).
     """
     proxies = settings.TRUSTED_PROXIES
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     if proxies and len(forwarded) >= proxies:
         address = _bare_address(forwarded[-proxies])
         if address is not None:
-            return address
-    return request.META.get("REMOTE_ADDR")
+            return client_of(address)
+    peer = request.META.get("REMOTE_ADDR")
+    return client_of(peer) if peer else peer
+
+
+def client_of(address: str) -> str:
+    """One client's address: an IPv6 one as its /64, the least a line or a server is
+    given (it picks any address in it at will, and so could guess a password from a new
+    one each time), written as that network's first address; an IPv4 one as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False).network_address)
+    return str(ip)
 
 
 def _bare_address(entry: str) -> str | None:

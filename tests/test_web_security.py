@@ -166,6 +166,19 @@ def test_lockout_is_per_username_and_address(settings: Any) -> None:
     assert login(Client(), "grace", PASSWORD, address="198.51.100.9").status_code == 302
 
 
+def test_guesses_from_one_ipv6_subnet_count_together(settings: Any) -> None:
+    """One IPv6 client holds a whole /64 (a home line, any rented server) and may pick a
+    new source address per request: keyed on the full address, it could guess one
+    username's password without limit."""
+    UserFactory(username="grace")
+    subnet = [f"2001:db8:1:2::{number + 1:x}" for number in range(settings.AXES_FAILURE_LIMIT)]
+    for address in subnet:
+        login(Client(), "grace", "guess", address=address)
+
+    assert login(Client(), "grace", PASSWORD, address="2001:db8:1:2:ffff::9").status_code == 429
+    assert login(Client(), "grace", PASSWORD, address="2001:db8:1:3::1").status_code == 302
+
+
 def test_behind_a_proxy_the_lockout_is_per_client_address_not_the_proxy_s(
     settings: Any,
 ) -> None:
@@ -194,7 +207,8 @@ def test_behind_a_proxy_the_lockout_is_per_client_address_not_the_proxy_s(
     ("forwarded_for", "seen_as"),
     [
         ("203.0.113.66:4711", "203.0.113.66"),  # a proxy that appends the port
-        ("[2001:db8::1]:4711", "2001:db8::1"),
+        ("[2001:db8::1]:4711", "2001:db8::"),  # its /64
+        ("::ffff:203.0.113.66", "203.0.113.66"),
         ("unknown", "10.0.0.2"),  # not an address: the proxy's own, not a 500
         ("", "10.0.0.2"),
     ],
