@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.test import Client
 
 from intents.models import Intent
@@ -118,6 +119,37 @@ def test_pages_carry_the_content_security_policy(client: Client, path: str) -> N
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
     assert "unsafe" not in policy
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/nope/", 404),
+        ("/?q=%00", 400),  # refused before any view: a NUL byte
+        ("/admin/?created_at__year=99999", 400),
+        ("/api/v1/intents/?x=%00", 400),
+    ],
+)
+def test_error_answers_carry_the_policy_and_the_frame_denial(
+    client: Client, path: str, status: int
+) -> None:
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert "frame-ancestors 'none'" in response.get("Content-Security-Policy", "")
+    assert response.get("X-Frame-Options") == "DENY"
+    assert "no-store" in response.get("Cache-Control", "")  # a logged-in person's
+
+
+def test_an_api_request_too_large_is_answered_with_the_policy(client: Client) -> None:
+    response = client.post(
+        "/api/v1/offers/", "x" * (settings.API_MAX_REQUEST_BYTES + 1), "application/json"
+    )
+
+    assert response.status_code == 413
+    assert "frame-ancestors 'none'" in response.get("Content-Security-Policy", "")
 
 
 def test_only_the_api_docs_allow_redocs_inline_styles(client: Client) -> None:
