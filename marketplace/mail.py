@@ -29,18 +29,29 @@ def send_mail(
     )
 
 
+def send_each(*, subject: str, message: str, recipient_list: list[str]) -> int:
+    """The same e-mail to several people, one message each (over one connection): none
+    sees the others' addresses, which are each person's own to share."""
+    messages = [
+        mail.EmailMessage(
+            subject=" ".join(subject.split()),
+            body=message,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[recipient],
+        )
+        for recipient in dict.fromkeys(recipient_list)
+    ]
+    return mail.get_connection().send_messages(messages) or 0
+
+
 def send_mail_after_commit(*, subject: str, message: str, recipient_list: list[str]) -> None:
-    """Send once the caller's transaction commits. A failure is logged, never raised:
-    what the request saved stands, and its answer is not an error after the commit."""
+    """Send once the caller's transaction commits, one message to each recipient. A
+    failure is logged, never raised: what the request saved stands, and its answer is not
+    an error after the commit."""
 
     def send() -> None:
         try:
-            send_mail(
-                subject=subject,
-                message=message,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=recipient_list,
-            )
+            send_each(subject=subject, message=message, recipient_list=recipient_list)
         except Exception:
             logger.exception("An e-mail after commit was not sent: %s", " ".join(subject.split()))
 

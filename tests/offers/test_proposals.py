@@ -190,6 +190,24 @@ def test_co_authors_must_be_members(market: dict[str, Any]) -> None:
     assert Offer.objects.count() == 0
 
 
+def test_each_co_author_is_asked_in_a_message_of_their_own(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    """Colleagues know each other by username: an address is its owner's to share."""
+    with django_capture_on_commit_callbacks(execute=True):
+        proposal_submit(
+            member=market["alice"],
+            intent=market["intent"],
+            message="Together",
+            coauthors=[market["bob"], market["carol"]],
+        )
+
+    asked = [m for m in mail.outbox if m.subject.startswith("Confirm your co-authorship")]
+    assert sorted(m.to + m.cc + m.bcc for m in asked) == sorted(
+        [[market["bob"].email], [market["carol"].email]]
+    )
+
+
 def test_an_unconfirmed_co_authored_proposal_cannot_be_accepted(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -805,7 +823,7 @@ def test_a_decision_whose_email_failed_or_never_left_is_sent_by_the_sweep(
 
     proposals_award(intent=intent, poster=market["poster"], shares={str(failed.pk): "100"})
     with monkeypatch.context() as patched:
-        patched.setattr("offers.proposal_dispositions.send_mail", refuse)
+        patched.setattr("offers.proposal_dispositions.send_each", refuse)
         assert send_proposal_dispositions([str(failed.pk)]) == 0  # logged, claim given back
     # Not sent, and its hold given back.
     assert Offer.objects.get(pk=failed.pk).authors_notice_claimed_until is None
@@ -1448,7 +1466,8 @@ def test_an_award_reads_the_co_authors_once_however_many_proposals(
 def test_the_authors_hear_each_one_s_part_of_the_reward_and_an_erased_one_nothing(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
-    """One e-mail to the authors (a claim covers one send: a retry tells nobody twice),
+    """One send to the authors, a message each (a claim covers one send: a retry tells
+    nobody twice),
     with each author's part as the ledger has it; one erased after the award, before the
     e-mail went, is not written to."""
     intent = market["intent"]
@@ -1468,10 +1487,12 @@ def test_the_authors_hear_each_one_s_part_of_the_reward_and_an_erased_one_nothin
     for callback in after_award:
         callback()
 
-    [told] = [m for m in mail.outbox if "accepted" in m.subject]
-    assert sorted(told.to) == sorted([market["alice"].email, market["bob"].email])
-    assert f"{market['alice'].username}: 334 JPY (33.3334%)" in told.body
-    assert f"{market['bob'].username}: 333 JPY (33.3333%)" in told.body
+    told = [m for m in mail.outbox if "accepted" in m.subject]
+    # One message each: no author sees another's address.
+    assert sorted(m.to for m in told) == sorted([[market["alice"].email], [market["bob"].email]])
+    for message in told:
+        assert f"{market['alice'].username}: 334 JPY (33.3334%)" in message.body
+        assert f"{market['bob'].username}: 333 JPY (33.3333%)" in message.body
 
 
 def test_an_accepted_proposal_has_no_vendor_to_rate(market: dict[str, Any]) -> None:
