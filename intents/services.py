@@ -921,6 +921,29 @@ SHOWN_MAIL = (
     "A moderator shows your intent “{title}” to vendors again: matching vendors are"
     " told of it as it is now.\n\n{link}"
 )
+HIDDEN_RFP_MAIL = (
+    "A moderator hid your RFP “{title}” in {organization}: it breaks the marketplace's"
+    " rules (abuse or spam). Its members can no longer read it or answer it.\n\n{link}"
+)
+SHOWN_RFP_MAIL = (
+    "A moderator shows your RFP “{title}” in {organization} again: its members can read"
+    " it and answer it as it is now.\n\n{link}"
+)
+
+
+def _hidden_or_shown_mail(intent: Intent, *, is_hidden: bool) -> str:
+    """What the poster is told, and where to look: a hidden RFP's page is no member's,
+    the poster's neither, so its organization's page."""
+    organization = intent.organization
+    if organization is None:
+        text = HIDDEN_MAIL if is_hidden else SHOWN_MAIL
+        link = absolute_url("offers:intent", intent.pk)
+    elif is_hidden:
+        text, link = HIDDEN_RFP_MAIL, absolute_url("offers:organization", organization.slug)
+    else:
+        text, link = SHOWN_RFP_MAIL, absolute_url("offers:rfp", organization.slug, intent.pk)
+    name = organization.name if organization is not None else ""
+    return text.format(title=intent.title, organization=name, link=link)
 
 
 def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
@@ -942,9 +965,7 @@ def intent_set_hidden(*, intent: Intent, is_hidden: bool) -> None:
         if intent.buyer.is_active:  # the buyer hears of it (not an erased account)
             send_mail_after_commit(
                 subject=f"Intentcast: “{intent.title}” was {'hidden' if is_hidden else 'shown again'}",
-                message=(HIDDEN_MAIL if is_hidden else SHOWN_MAIL).format(
-                    title=intent.title, link=absolute_url("offers:intent", intent.pk)
-                )
+                message=_hidden_or_shown_mail(intent, is_hidden=is_hidden)
                 + (write_to_support("to learn why, or to ask for it back") if is_hidden else ""),
                 recipient_list=[intent.buyer.email],
             )

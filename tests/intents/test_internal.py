@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.test import Client
 from django.utils import timezone
 
 from intents.models import Intent, Notice
 from intents.notices import CATCH_UP_LIMIT, intent_match, member_catch_up, notice_send_email
-from intents.services import intent_create, intent_create_internal
+from intents.services import intent_create, intent_create_internal, intent_set_hidden
 from marketplace.errors import DomainError
 from marketplace.models import Category, Event, Membership, SkillProfile
 from marketplace.organizations import (
@@ -435,3 +438,23 @@ def test_an_experience_entry_added_edited_or_deleted_is_what_matching_reads(
     assert SkillProfile.objects.get(user=member).skill_lexemes == lexemes("gardening Tax adviser")
     experience_entry_delete(user=member, entry=entry)
     assert SkillProfile.objects.get(user=member).skill_lexemes == lexemes("gardening")
+
+
+def test_the_poster_of_a_hidden_rfp_hears_of_its_members_and_gets_a_link_that_opens(
+    finance: Category, client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = OrganizationFactory(name="Acme", slug="acme")
+    poster = org_member(organization)
+    intent = internal_intent(organization, poster)
+    client.force_login(poster)
+
+    for is_hidden in (True, False):
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            intent_set_hidden(intent=intent, is_hidden=is_hidden)
+        [told] = mail.outbox
+        link = re.search(r"https?://\S+", told.body)[0]
+
+        assert "vendor" not in told.body.lower() and "members" in told.body
+        assert "in Acme" in told.body
+        assert client.get(urlsplit(link).path, follow=True).status_code == 200, link
