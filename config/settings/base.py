@@ -229,10 +229,11 @@ REST_FRAMEWORK = {
         "marketplace.api.ordering.StrictOrderingFilter",
     ],
     "EXCEPTION_HANDLER": "marketplace.api.problems.exception_handler",
-    # Per API key (marketplace/api/throttling.py); 429 with Retry-After past the limit.
+    # Per vendor, whichever of its API keys (marketplace/api/throttling.py); 429 with
+    # Retry-After past the limit.
     "DEFAULT_THROTTLE_CLASSES": ["marketplace.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        # Every request of one key, and (stricter) its POST/PUT/PATCH/DELETE.
+        # Every request of one vendor, and (stricter) its POST/PUT/PATCH/DELETE.
         "api_key": env("API_THROTTLE_RATE", default="1200/min"),
         "api_key_write": env("API_WRITE_THROTTLE_RATE", default="120/min"),
     },
@@ -264,6 +265,7 @@ SPECTACULAR_SETTINGS = {
         # The problem responses (400, 401, 404, 409, 413, 415, 422, 429 …) of every operation.
         "marketplace.api.schema.add_problem_responses",
         "marketplace.api.schema.mark_request_bodies_strict",
+        "marketplace.api.schema.state_the_limits",
     ],
     "ENUM_NAME_OVERRIDES": {
         "IntentStatusEnum": "intents.models.Intent.Status",

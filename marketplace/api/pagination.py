@@ -13,6 +13,8 @@ from rest_framework.request import Request
 
 # The largest page number or size read; a longer number is refused, not parsed.
 MAX_NUMBER = 999_999
+# A list's address in the schema's examples of ``next`` and ``previous``.
+EXAMPLE_LIST = "https://intentcast.example/api/v1/intents/"
 
 
 class CountedPaginator(Paginator):
@@ -84,6 +86,15 @@ class Pagination(PageNumberPagination):
                 )
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
         return parameters
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """DRF's envelope, its examples this API's (DRF's own name api.example.org/accounts/)."""
+        envelope = super().get_paginated_response_schema(schema)
+        properties = envelope["properties"]
+        properties["count"]["example"] = 123
+        properties["next"]["example"] = f"{EXAMPLE_LIST}?page=3"
+        properties["previous"]["example"] = f"{EXAMPLE_LIST}?page=1"
+        return envelope
 
     def get_page_size(self, request: Request) -> int:
         # DRF quietly falls back to the default on a page_size it cannot read;

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.settings import api_settings
+
 from marketplace.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from marketplace.api.problems import PROBLEM_CONTENT_TYPE
 from marketplace.api.serializers import StrictSerializer
@@ -34,7 +36,8 @@ ANY_OPERATION = {
     "403": "You may know this exists but not act on it.",
     "404": "Not there, or not visible to you.",
     "406": "The Accept header asks for something other than JSON.",
-    "429": "Too many requests for this API key; retry after `Retry-After` seconds.",
+    "429": "Too many requests from this vendor (its API keys count together); retry after"
+    " `Retry-After` seconds.",
 }
 # Writes may also answer these.
 WRITE_OPERATION = {
@@ -118,4 +121,16 @@ def mark_request_bodies_strict(
             del component["description"]
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+    return result
+
+
+def state_the_limits(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The description's rate limits as this server keeps them (the settings, now)."""
+    rates = api_settings.DEFAULT_THROTTLE_RATES
+    info = result["info"]
+    info["description"] = (
+        info["description"]
+        .replace("{api_key_rate}", str(rates["api_key"]))
+        .replace("{api_key_write_rate}", str(rates["api_key_write"]))
+    )
     return result

@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from intents.models import MAX_TEXT_ANSWER
 from intents.privacy import neutral_criterion_keys
 from marketplace.api.serializers import (
     CurrencyField,
@@ -127,6 +128,15 @@ def _answers_for_vendor(offer: Offer) -> dict[str, Any]:
     return {keys[key]: value for key, value in offer.criteria_answers.items() if key in keys}
 
 
+CRITERIA_ANSWERS_HELP = (
+    "Answers to the buyer's own criteria: those of the intent's `criteria` whose `kind` is"
+    " `yes_no`, `number` or `text`, keyed by their `key`. A `yes_no` criterion takes a JSON"
+    " boolean, a `number` one a JSON number, a `text` one a string of at most"
+    f" {MAX_TEXT_ANSWER} characters. One marked `required` must be answered. Price,"
+    " delivery and rating are read from the offer itself, not answered here."
+)
+
+
 class OfferCreateSerializer(StrictSerializer):
     """What a vendor sends to submit an offer."""
 
@@ -137,7 +147,7 @@ class OfferCreateSerializer(StrictSerializer):
     valid_until = serializers.DateField(required=False, allow_null=True)
     message = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
-    criteria_answers = serializers.DictField(required=False)
+    criteria_answers = serializers.DictField(required=False, help_text=CRITERIA_ANSWERS_HELP)
     accept_terms = StrictBooleanField(
         required=False, help_text="Must be true when the intent carries buyer terms."
     )
@@ -151,7 +161,11 @@ class OfferUpdateSerializer(StrictSerializer):
     valid_until = serializers.DateField(required=False, allow_null=True)
     message = serializers.CharField(max_length=MAX_MESSAGE, required=False, allow_blank=True)
     line_items = LineItemSerializer(many=True, required=False, max_length=100)
-    criteria_answers = serializers.DictField(required=False)
+    criteria_answers = serializers.DictField(
+        required=False,
+        help_text=CRITERIA_ANSWERS_HELP
+        + " Sent in a revision, it replaces the answers: send every answer you keep.",
+    )
 
 
 def line_items_as_json(items: list[dict]) -> list[dict]:

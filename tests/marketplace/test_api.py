@@ -447,3 +447,37 @@ def test_the_api_docs_describe_every_event_and_how_webhooks_are_sent() -> None:
         or schema["components"]["schemas"][items["$ref"].rsplit("/", 1)[1]]["enum"]
     )
     assert sorted(enum) == sorted(EVENT_TYPES)
+
+
+def test_the_api_docs_say_what_an_integrator_needs_and_no_placeholder(
+    api: APIClient, vendor: Vendor, open_intent: Any, settings: Any
+) -> None:
+    """The limits as this server keeps them, per vendor; what criteria_answers holds;
+    the intent in an intent.matched event as the list shows it; this API's own examples."""
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    description = " ".join(schema["info"]["description"].split())
+    components = schema["components"]["schemas"]
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    too_many = schema["paths"]["/api/v1/intents/"]["get"]["responses"]["429"]["description"]
+    answers = [
+        components[name]["properties"]["criteria_answers"].get("description", "")
+        for name in ("OfferCreateRequest", "PatchedOfferUpdateRequest")
+    ]
+    listed = set(api.get("/api/v1/intents/").json()["results"][0])
+    one = set(api.get(f"/api/v1/intents/{open_intent.pk}/").json())
+    examples = [
+        component["properties"]["next"].get("example", "")
+        for name, component in components.items()
+        if name.startswith("Paginated")
+    ]
+
+    assert f"{rates['api_key']} requests, of which {rates['api_key_write']} writes" in description
+    assert "whichever of its API keys it uses" in description
+    assert "this API key" not in too_many and "vendor" in too_many
+    assert all("keyed by their `key`" in text and "JSON boolean" in text for text in answers)
+    assert "replaces the answers" in answers[1]
+    assert "`intent` (as `GET intents/` lists it;" in description
+    assert one > listed  # what GET intents/{id}/ adds, which the event leaves out
+    assert examples and all(
+        example.startswith("https://intentcast.example/api/v1/") for example in examples
+    )
