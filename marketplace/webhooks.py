@@ -530,6 +530,8 @@ async def _send(
             addresses = await asyncio.shield(look_up(endpoint.url))
         host = addresses[0] if addresses else (urlsplit(endpoint.url).hostname or "")
         async with limits[host]:
+            # The receiver's answer time: not the wait for a place among its host's sends.
+            started = time.monotonic()
             attempt.status_code = await _post(
                 endpoint.url,
                 attempt.body,

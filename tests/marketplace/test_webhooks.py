@@ -30,6 +30,7 @@ from marketplace.tasks import deliver_webhooks, forget_previous_webhook_secrets
 from marketplace.webhooks import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
+    SENDS_PER_HOST,
     check_webhook_target,
     next_retry_delay,
     webhook_deliver,
@@ -38,6 +39,7 @@ from marketplace.webhooks import (
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
     webhook_redeliver,
+    webhooks_deliver,
 )
 from tests.conftest import require_postgresql
 from tests.factories import UserFactory, VendorFactory
@@ -901,3 +903,25 @@ def test_merging_duplicate_endpoints_keeps_the_one_that_still_receives(vendor: V
     assert list(WebhookEndpoint.objects.filter(url=url).values_list("pk", "is_active")) == [
         (newer.pk, True)
     ]
+
+
+def test_the_delivery_log_gives_the_receivers_answer_time_not_the_wait_for_its_turn(
+    vendor: Vendor,
+) -> None:
+    """A batch sends SENDS_PER_HOST requests to one host at a time: the second round's
+    wait for a place is ours, not the receiver's."""
+    delay = 1.0
+    with webhook_receiver() as receiver:
+        receiver.delay_seconds = delay  # every answer takes a second
+        webhook_endpoint_create(vendor=vendor, url=receiver.url)
+        for number in range(2 * SENDS_PER_HOST):
+            emit(vendor_id=vendor.pk, type="intent.closed", payload={}, dedupe_key=f"k{number}")
+        events_dispatch()
+
+        webhooks_deliver(delivery_ids=list(WebhookDelivery.objects.values_list("pk", flat=True)))
+
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+    logged = sorted(WebhookAttempt.objects.values_list("latency_ms", flat=True))
+    assert len(logged) == 2 * SENDS_PER_HOST
+    # The second round waited a second for its turn: logged with it, it would be two.
+    assert max(logged) < 1900 * delay, logged
