@@ -284,8 +284,22 @@ def webhook_endpoint_update(
     return endpoint
 
 
+KEPT_BY_AN_OPERATOR = (
+    "An operator turned this endpoint off; only an operator deletes it (made again at its"
+    " URL, it would receive what the operator stopped)."
+)
+
+
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    endpoint.delete()
+    """The vendor deletes its endpoint, with its delivery log. One an operator turned
+    off stays, so that it is not made again at once at the same URL, receiving."""
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+        if locked is None:
+            return  # deleted already
+        if locked.disabled_by_operator:
+            raise DomainError(KEPT_BY_AN_OPERATOR, kind=FORBIDDEN)
+        locked.delete()
 
 
 # How long the secret before a rotation still signs, beside the new one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from html import escape
 from io import StringIO
 from typing import Any
 
@@ -32,6 +33,7 @@ from marketplace.search import lexemes
 from marketplace.selectors import categories_in_tree_order
 from marketplace.services import vendor_update
 from marketplace.webhooks import (
+    KEPT_BY_AN_OPERATOR,
     webhook_deliver,
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
@@ -783,6 +785,33 @@ def test_a_moderator_can_save_an_offer_message_the_api_took(admin_client: Client
     assert response.status_code == 302, errors  # today: 200, "at most 5000 characters"
     offer.refresh_from_db()
     assert offer.message == message
+
+
+def test_an_endpoint_an_operator_turned_off_is_not_deleted_to_be_made_again_at_its_url(
+    admin_client: Client, vendor: Vendor, vendor_client: Any
+) -> None:
+    url = "https://hooks.example.test/in"
+    endpoint = webhook_endpoint_create(vendor=vendor, url=url)
+    change = f"/admin/marketplace/webhookendpoint/{endpoint.pk}/change/"
+    admin_client.post(change, {"description": "", "disabled_reason": "aimed at a stranger"})
+    staff = Client()
+    staff.force_login(UserFactory(vendor=vendor))
+    api = vendor_client(vendor)
+
+    by_api = api.delete(f"/api/v1/webhooks/{endpoint.pk}/")
+    by_page = staff.post(
+        f"/vendor/webhooks/{endpoint.pk}/", {"action": "delete", "confirm": "delete"}, follow=True
+    )
+    made_again = api.post("/api/v1/webhooks/", {"url": url}, format="json")
+
+    assert by_api.status_code == 403 and by_api.json()["detail"] == KEPT_BY_AN_OPERATOR
+    assert escape(KEPT_BY_AN_OPERATOR) in by_page.content.decode()
+    assert made_again.status_code == 409  # the endpoint at that URL is still there, off
+    assert list(
+        WebhookEndpoint.objects.filter(vendor=vendor).values_list("is_active", flat=True)
+    ) == [False]
+    admin_client.post(change, {"description": "", "is_active": "on", "disabled_reason": ""})
+    assert api.delete(f"/api/v1/webhooks/{endpoint.pk}/").status_code == 204  # on again: its own
 
 
 def test_an_operator_s_save_keeps_a_pause_the_vendor_saved_meanwhile(
