@@ -266,6 +266,7 @@ SPECTACULAR_SETTINGS = {
         "marketplace.api.schema.add_problem_responses",
         "marketplace.api.schema.mark_request_bodies_strict",
         "marketplace.api.schema.state_the_limits",
+        "marketplace.api.schema.null_and_blank_as_served",
     ],
     "ENUM_NAME_OVERRIDES": {
         "IntentStatusEnum": "intents.models.Intent.Status",

@@ -134,3 +134,35 @@ def state_the_limits(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         .replace("{api_key_write_rate}", str(rates["api_key_write"]))
     )
     return result
+
+
+def null_and_blank_as_served(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """What drf-spectacular writes that OpenAPI 3.0.3 reads otherwise than the server answers.
+
+    - A nullable object field (``my_offer``) comes as ``allOf: [$ref]`` beside
+      ``nullable``; 3.0.3's ``nullable`` adds null only to a ``type`` at its own level,
+      and null fails the reference: the object is written out in place, nullable.
+    - A URL that may be blank (``website``) comes as ``oneOf`` a URI or an empty
+      string: an empty string is both (a format is no constraint), which ``oneOf``
+      refuses: ``anyOf``.
+    """
+    components = result.get("components", {}).get("schemas", {})
+
+    def mend(node: Any) -> Any:
+        if isinstance(node, list):
+            return [mend(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: mend(value) for key, value in node.items()}
+        refs = node.get("allOf", [])
+        if node.get("nullable") and "type" not in node and len(refs) == 1 and "$ref" in refs[0]:
+            referred = components[refs[0]["$ref"].rsplit("/", 1)[1]]
+            del node["allOf"]
+            node = {**referred, **node}
+        if "oneOf" in node and {"type": "string", "maxLength": 0} in node["oneOf"]:
+            node["anyOf"] = node.pop("oneOf")
+        return node
+
+    for name, component in components.items():
+        components[name] = mend(component)
+    return result

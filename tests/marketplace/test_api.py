@@ -19,6 +19,7 @@ from marketplace.services import (
     vendor_update,
 )
 from tests.factories import CategoryFactory
+from tests.openapi_check import schema_errors
 
 pytestmark = pytest.mark.django_db
 
@@ -481,3 +482,20 @@ def test_the_api_docs_say_what_an_integrator_needs_and_no_placeholder(
     assert examples and all(
         example.startswith("https://intentcast.example/api/v1/") for example in examples
     )
+
+
+def test_an_intent_not_yet_answered_and_a_vendor_without_a_website_are_as_the_schema_says(
+    api: APIClient, vendor: Vendor, open_intent: Any
+) -> None:
+    """The first reads of an integration: a strict client generated from the schema takes
+    them (my_offer null, website blank)."""
+    Vendor.objects.filter(pk=vendor.pk).update(website="")
+    intent = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+    profile = api.get("/api/v1/vendor/").json()
+
+    assert (intent["my_offer"], profile["website"]) == (None, "")
+    assert schema_errors("VendorIntentDetail", intent) == []
+    assert schema_errors("Vendor", profile) == []
+    assert schema_errors("PatchedVendorRequest", {"website": ""}) == []
+    assert schema_errors("PatchedVendorRequest", {"website": "https://acme.example"}) == []
+    assert schema_errors("PatchedVendorRequest", {"website": 5}) != []  # it checks something
