@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from marketplace import views as marketplace_views
-from marketplace.api.problems import api_address_unknown
+from marketplace.api.problems import api_address_unknown, problem_type
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,6 +16,8 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include(("config.api_urls", "api"), namespace="api")),
+    # A problem's type, as written in it (no slash): its documentation.
+    path("api/v1/problems/<slug:slug>", problem_type, name="problem-type"),
     # Ending in a slash: an address without one is sent to it first (APPEND_SLASH), as
     # the API's own are.
     re_path(r"^api/(?:.*/)?$", api_address_unknown),

@@ -15,6 +15,9 @@ FORBIDDEN = "forbidden"  # you may know it exists, not act on it -> 403
 NOT_FOUND = "not_found"  # not visible to you -> 404
 UNPROCESSABLE = "unprocessable"  # well-formed, but cannot be done as sent -> 422
 THROTTLED = "throttled"  # done too often lately; again after ``retry_after`` seconds -> 429
+# Not done, but the same request (its Idempotency-Key) may be sent again, after
+# ``retry_after`` seconds -> 409, a problem type of its own: other 409s are final.
+RETRY = "retry"
 
 
 class DomainError(Exception):

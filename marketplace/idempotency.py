@@ -20,7 +20,7 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from marketplace.errors import CONFLICT, UNPROCESSABLE, DomainError
+from marketplace.errors import RETRY, UNPROCESSABLE, DomainError
 from marketplace.models import IdempotencyKey, Vendor
 
 KEY_MAX_LENGTH = 255
@@ -56,7 +56,9 @@ def idempotency_key_claim(*, vendor: Vendor, key: str, fingerprint: str) -> Idem
     if record is None:
         # The holder failed and released the key a moment ago.
         raise DomainError(
-            "A request with this Idempotency-Key just finished; retry.", kind=CONFLICT
+            "A request with this Idempotency-Key just finished; retry.",
+            kind=RETRY,
+            retry_after=1,
         )
     if record.request_fingerprint != fingerprint:
         raise DomainError(
@@ -69,7 +71,9 @@ def idempotency_key_claim(*, vendor: Vendor, key: str, fingerprint: str) -> Idem
     if record.claimed_at < now - CLAIM_TIMEOUT and _take_over(record, now=now):
         return record
     raise DomainError(
-        "A request with this Idempotency-Key is still in progress; retry later.", kind=CONFLICT
+        "A request with this Idempotency-Key is still in progress; retry later.",
+        kind=RETRY,
+        retry_after=1,
     )
 
 
@@ -104,7 +108,8 @@ def idempotency_key_complete(
         raise DomainError(
             "This request took too long and was not applied; retry it with the same "
             "Idempotency-Key.",
-            kind=CONFLICT,
+            kind=RETRY,
+            retry_after=1,
         )
 
 

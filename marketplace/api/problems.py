@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -18,6 +19,7 @@ from marketplace.errors import (
     CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
+    RETRY,
     THROTTLED,
     UNPROCESSABLE,
     DomainError,
@@ -35,7 +37,10 @@ STATUS_OF_KIND = {
     NOT_FOUND: status.HTTP_404_NOT_FOUND,
     UNPROCESSABLE: status.HTTP_422_UNPROCESSABLE_ENTITY,
     THROTTLED: status.HTTP_429_TOO_MANY_REQUESTS,
+    RETRY: status.HTTP_409_CONFLICT,
 }
+# A kind whose problem type is its own, not its status code's.
+TYPE_OF_KIND = {RETRY: ("retry", "Send the same request again")}
 
 TITLES = {
     400: "Invalid request",
@@ -69,11 +74,18 @@ SLUGS = {
 
 
 def problem_body(
-    status_code: int, detail: str, *, errors: dict[str, Any] | None = None
+    status_code: int,
+    detail: str,
+    *,
+    errors: dict[str, Any] | None = None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
+    slug, title = TYPE_OF_KIND.get(
+        kind or "", (SLUGS.get(status_code, "error"), TITLES.get(status_code, "Error"))
+    )
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + SLUGS.get(status_code, "error"),
-        "title": TITLES.get(status_code, "Error"),
+        "type": PROBLEM_BASE + slug,
+        "title": title,
         "status": status_code,
         "detail": detail,
     }
@@ -88,8 +100,9 @@ def problem_response(
     *,
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    kind: str | None = None,
 ) -> Response:
-    body = problem_body(status_code, detail, errors=errors)
+    body = problem_body(status_code, detail, errors=errors, kind=kind)
     response = Response(body, status=status_code, headers=headers)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
@@ -117,7 +130,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
         return problem_response(
-            STATUS_OF_KIND.get(exc.kind, 400), exc.message, errors=exc.errors, headers=headers
+            STATUS_OF_KIND.get(exc.kind, 400),
+            exc.message,
+            errors=exc.errors,
+            headers=headers,
+            kind=exc.kind,
         )
     if isinstance(exc, RequestDataTooBig):
         return problem_response(413, "The request body is too large.")
@@ -175,6 +192,14 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return api_address_unknown(request)
     return render(request, "404.html", {"reason": _own_reason(exception)}, status=404)
+
+
+def problem_type(request: HttpRequest, slug: str) -> HttpResponse:
+    """A problem's ``type`` leads to its documentation (RFC 9457 §3.1.1): the API docs'
+    table of problem types."""
+    if slug not in {*SLUGS.values(), *(own for own, _ in TYPE_OF_KIND.values())}:
+        return api_address_unknown(request)
+    return redirect(f"{reverse('api:docs')}#section/Problem-types")
 
 
 @csrf_exempt  # it changes nothing: a POST gets the same 404, not a CSRF refusal

@@ -499,3 +499,19 @@ def test_an_intent_not_yet_answered_and_a_vendor_without_a_website_are_as_the_sc
     assert schema_errors("PatchedVendorRequest", {"website": ""}) == []
     assert schema_errors("PatchedVendorRequest", {"website": "https://acme.example"}) == []
     assert schema_errors("PatchedVendorRequest", {"website": 5}) != []  # it checks something
+
+
+def test_every_problem_type_leads_to_its_documentation() -> None:
+    """RFC 9457 §3.1.1: a type URI, dereferenced, documents the problem type."""
+    from marketplace.api.problems import SLUGS, TYPE_OF_KIND
+
+    description = APIClient().get("/api/v1/schema/?format=json").json()["info"]["description"]
+    types = [*SLUGS.values(), *(slug for slug, _ in TYPE_OF_KIND.values())]
+
+    for slug in types:
+        response = APIClient().get(f"/api/v1/problems/{slug}")
+        assert response.status_code == 302, slug
+        assert response["Location"] == "/api/v1/docs/#section/Problem-types"
+        assert f"| `/api/v1/problems/{slug}` |" in description, slug
+    assert "# Problem types" in description
+    assert_problem(APIClient().get("/api/v1/problems/no-such-type"), 404)

@@ -111,6 +111,9 @@ def test_key_in_flight_is_409(api: APIClient, open_intent: Intent, endpoint: str
 
     assert response.status_code == 409
     assert response["Content-Type"] == PROBLEM
+    # Its own type, and when to send it again: a state's 409 is final, this one is not.
+    assert response.json()["type"] == "/api/v1/problems/retry"
+    assert response["Retry-After"] == "1"
     assert model.objects.count() == 0
 
 
