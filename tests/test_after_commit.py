@@ -7,9 +7,9 @@ import smtplib
 from typing import Any
 
 import pytest
+from django.core.mail.backends import locmem
 from django.test import Client
 
-from marketplace import mail as mail_module
 from marketplace import queue
 from marketplace.models import Invitation
 from marketplace.queue import enqueue
@@ -23,10 +23,10 @@ def test_an_invitation_saved_is_answered_as_saved_though_its_e_mail_fails(
     organization = OrganizationFactory()
     owner = org_member(organization, role="owner")
 
-    def mail_server_down(**kwargs: Any) -> int:
+    def mail_server_down(*args: Any, **kwargs: Any) -> int:
         raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
 
-    monkeypatch.setattr(mail_module.mail, "send_mail", mail_server_down)
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", mail_server_down)
     client = Client(raise_request_exception=False)
     client.force_login(owner)
 
