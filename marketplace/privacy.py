@@ -42,6 +42,10 @@ CONTEXT = [
         "outcome": "ic:outcome",
         "proposals": "ic:proposals",
         "rewards": "ic:rewards",
+        # Keyed by a buyer's own words (a criterion named "ID" or "Type" would be read as
+        # a node's @id or @type): kept as JSON, not read as linked data.
+        "ic:criteriaAnswers": {"@type": "@json"},
+        "@version": 1.1,
     },
 ]
 

@@ -869,6 +869,50 @@ def test_export_is_json_ld_with_demands_offers_and_the_rest(
     assert "Data exported" in client.get("/me/").content.decode()
 
 
+# The head of https://schema.org/docs/jsonldcontext.jsonld, which a processor fetches:
+# its aliases and vocabulary (the rest defines schema.org's own properties).
+SCHEMA_ORG_CONTEXT = {
+    "@context": {
+        "type": "@type",
+        "id": "@id",
+        "HTML": {"@id": "rdf:HTML"},
+        "@vocab": "http://schema.org/",
+        "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    }
+}
+
+
+def test_the_export_stays_linked_data_whatever_the_buyer_named_a_criterion(
+    distinct_buyer: User, category: Category, vendor: Vendor
+) -> None:
+    """A criterion's key comes from its name: "ID" and "Type" are schema.org's aliases of
+    @id and @type. Read by a JSON-LD processor, the export keeps the answers as data."""
+    from pyld import jsonld
+
+    intent = publish(
+        distinct_buyer,
+        category,
+        criteria=[
+            {"name": "Price", "kind": "price", "weight": 60},
+            {"name": "ID", "kind": "yes_no", "weight": 20},
+            {"name": "Type", "kind": "text", "weight": 0},
+        ],
+    )
+    OfferFactory(intent=intent, vendor=vendor, criteria_answers={"id": True, "type": "Oak"})
+    document = export_user_data(distinct_buyer)
+
+    def loader(url: str, options: Any = None) -> dict[str, Any]:
+        assert url.startswith("https://schema.org"), url
+        return {"contextUrl": None, "documentUrl": url, "document": SCHEMA_ORG_CONTEXT}
+
+    expanded = jsonld.expand(document, {"documentLoader": loader})
+
+    [demand] = expanded[0]["http://schema.org/seeks"]
+    [offer] = demand["urn:intentcast:vocab#offersReceived"]
+    [answers] = offer["urn:intentcast:vocab#criteriaAnswers"]
+    assert answers == {"@type": "@json", "@value": {"id": True, "type": "Oak"}}
+
+
 def test_export_needs_a_logged_in_person(api: APIClient) -> None:
     assert Client().get("/api/v1/me/export/").status_code in (401, 403)
     assert api.get("/api/v1/me/export/").status_code in (401, 403)  # a vendor key is not a person
