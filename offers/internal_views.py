@@ -191,6 +191,15 @@ def _render_rfp_page(
         proposal.my_coauthorship = next(
             row for row in proposal.coauthors.all() if row.member_id == request.user.pk
         )
+    can_propose = (
+        not is_poster and intent.status == Intent.Status.OPEN and (own is None or not own.is_live)
+    )
+    unsent = None
+    if form.is_bound and form.errors and not can_propose:
+        # Refused, and no form to show it beside (a proposal of theirs sent meanwhile from
+        # another tab, the RFP closed): why, above, and what they wrote, to copy.
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        unsent = {field: form.data.get(field, "") for field in ("message", "approach")}
     return render(
         request,
         "offers/rfp_page.html",
@@ -202,12 +211,9 @@ def _render_rfp_page(
             "can_decide": intent.status in Intent.UNDECIDED_STATUSES,
             "own": own,
             "coauthored": coauthored,
-            "can_propose": (
-                not is_poster
-                and intent.status == Intent.Status.OPEN
-                and (own is None or not own.is_live)
-            ),
+            "can_propose": can_propose,
             "form": form,
+            "unsent": unsent,
             "decline_form": ProposalDeclineForm(),
             "award_refusal": award_refusal,
         },

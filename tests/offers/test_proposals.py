@@ -1505,3 +1505,32 @@ def test_an_accepted_proposal_has_no_vendor_to_rate(market: dict[str, Any]) -> N
 
     assert refused.value.message == "A colleague's proposal has no vendor to rate."
     assert not Rating.objects.exists()
+
+
+@pytest.mark.parametrize("meanwhile", ["own live proposal", "rfp withdrawn"])
+def test_a_proposal_refused_from_a_page_opened_before_says_why_and_keeps_the_text(
+    market: dict[str, Any], client: Client, meanwhile: str
+) -> None:
+    """Sent from a page opened before (a second tab; the RFP withdrawn meanwhile): the page
+    has no form to show the refusal beside, so it says why above and keeps the text."""
+    intent = market["intent"]
+    if meanwhile == "own live proposal":
+        proposal_submit(member=market["alice"], intent=intent, message="First idea")
+    else:
+        intent_withdraw_and_decline_offers(intent=intent, buyer=market["poster"])
+    client.force_login(market["alice"])
+
+    response = client.post(
+        f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/propose/",
+        {"message": "My careful write-up", "approach": "Step by step"},
+    )
+
+    page = response.content.decode()
+    reason = {
+        "own live proposal": "You already have a live proposal on this RFP.",
+        "rfp withdrawn": "This RFP is withdrawn; it takes no proposals.",
+    }[meanwhile]
+    assert escape(reason) in page
+    assert "Your proposal was not sent" in page
+    assert ">My careful write-up</textarea>" in page and ">Step by step</textarea>" in page
+    assert not Offer.objects.filter(message="My careful write-up").exists()
