@@ -24,7 +24,11 @@ from offers.models import (
     TermsAgreement,
 )
 from offers.proposal_dispositions import REASON_NO_DECISION
-from offers.proposals import REASON_OTHER_PROPOSALS
+from offers.proposals import (
+    REASON_OTHER_PROPOSALS,
+    WITHDRAWN_AS_PROPOSER_ERASED,
+    coauthors_tell_withdrawn,
+)
 from offers.services import (
     REASON_ANOTHER_ACCEPTED,
     REASON_INTENT_WITHDRAWN,
@@ -207,9 +211,15 @@ def erase_offers(user: User) -> None:
     ).values("pk")
     list(Intent.objects.select_for_update().filter(pk__in=touched).order_by("pk").values("pk"))
     now = timezone.now()
-    Offer.objects.filter(member=user, status=Offer.Status.SUBMITTED).update(
+    live = list(
+        Offer.objects.filter(member=user, status=Offer.Status.SUBMITTED).values_list(
+            "pk", flat=True
+        )
+    )
+    Offer.objects.filter(pk__in=live, status=Offer.Status.SUBMITTED).update(
         status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
     )
+    coauthors_tell_withdrawn(proposal_ids=live, why=WITHDRAWN_AS_PROPOSER_ERASED)
     # Their words go; the organization keeps the fact, the status and the reward.
     Offer.objects.filter(member=user).update(message=DELETED, approach="", estimate="")
     ProposalCoauthor.objects.filter(member=user, confirmed_at__isnull=True).delete()

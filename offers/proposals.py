@@ -241,7 +241,39 @@ def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
         raise DomainError(
             f"{with_article(proposal.status)} proposal cannot be withdrawn.", kind=CONFLICT
         )
+    coauthors_tell_withdrawn(proposal_ids=[proposal.pk], why=f"{member.get_username()} withdrew it")
     return proposal
+
+
+WITHDRAWN_AS_PROPOSER_LEFT = "its proposer left the organization"
+WITHDRAWN_AS_PROPOSER_ERASED = "its proposer deleted their account"
+
+
+def coauthors_tell_withdrawn(*, proposal_ids: Collection[Any], why: str) -> None:
+    """No black hole: the confirmed co-authors of proposals just withdrawn hear of it,
+    and why (e-mailed once the caller's transaction commits, a message each)."""
+    rows = (
+        ProposalCoauthor.objects.filter(
+            offer_id__in=proposal_ids, confirmed_at__isnull=False, member__is_active=True
+        )
+        .select_related("member", "offer__intent__organization")
+        .order_by("offer_id")
+    )
+    told: dict[Any, list[ProposalCoauthor]] = {}
+    for row in rows:
+        told.setdefault(row.offer_id, []).append(row)
+    for coauthors in told.values():
+        intent = coauthors[0].offer.intent
+        organization = intent.organization
+        send_mail_after_commit(
+            subject=f"Your joint proposal on “{intent.title}” was withdrawn",
+            message=(
+                f"The proposal you co-author on “{intent.title}” in {organization.name} was"
+                f" withdrawn: {why}.\n\nSee the RFP: "
+                f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
+            ),
+            recipient_list=[row.member.email for row in coauthors],
+        )
 
 
 def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
@@ -264,10 +296,12 @@ def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
         intent__organization_id=organization_id, status=Offer.Status.SUBMITTED
     )
     now = timezone.now()
-    withdrawn = live.filter(member_id=member_id).update(
+    theirs = list(live.filter(member_id=member_id).values_list("pk", flat=True))
+    withdrawn = Offer.objects.filter(pk__in=theirs, status=Offer.Status.SUBMITTED).update(
         status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
     )
     ProposalCoauthor.objects.filter(member_id=member_id, offer__in=live).delete()
+    coauthors_tell_withdrawn(proposal_ids=theirs, why=WITHDRAWN_AS_PROPOSER_LEFT)
     return withdrawn
 
 

@@ -1534,3 +1534,39 @@ def test_a_proposal_refused_from_a_page_opened_before_says_why_and_keeps_the_tex
     assert "Your proposal was not sent" in page
     assert ">My careful write-up</textarea>" in page and ">Step by step</textarea>" in page
     assert not Offer.objects.filter(message="My careful write-up").exists()
+
+
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("withdraws", "withdrew it"),
+        ("leaves", "its proposer left the organization"),
+        ("erases their account", "its proposer deleted their account"),
+    ],
+)
+def test_the_confirmed_co_authors_hear_why_their_joint_proposal_was_withdrawn(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any, how: str, why: str
+) -> None:
+    """No black hole: every proposal gets an answer, its co-authors' too."""
+    intent, alice, bob, carol = (market[name] for name in ("intent", "alice", "bob", "carol"))
+    together = proposal_submit(
+        member=alice, intent=intent, message="Together", coauthors=[bob, carol]
+    )
+    coauthor_confirm(member=bob, proposal=together)  # carol has not confirmed
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "withdraws":
+            proposal_withdraw(member=alice, proposal=together)
+        elif how == "leaves":
+            membership_remove(
+                actor=alice,
+                membership=Membership.objects.get(organization=market["organization"], user=alice),
+            )
+        else:
+            account_delete(user=alice)
+
+    assert Offer.objects.get(pk=together.pk).status == Offer.Status.WITHDRAWN
+    told = [m for m in mail.outbox if "joint proposal" in m.subject]
+    assert [m.to for m in told] == [[bob.email]]
+    assert why in told[0].body and intent.title in told[0].body
