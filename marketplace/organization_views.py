@@ -20,7 +20,7 @@ from marketplace.forms import (
     SkillsForm,
     add_domain_error,
 )
-from marketplace.models import ExperienceEntry, Membership, Organization
+from marketplace.models import ExperienceEntry, Invitation, Membership, Organization
 from marketplace.organizations import (
     experience_entry_create,
     experience_entry_delete,
@@ -30,6 +30,7 @@ from marketplace.organizations import (
     invitation_check,
     invitation_create,
     invitation_decline,
+    invitation_revoke,
     members_of_organization,
     membership_remove,
     membership_set_role,
@@ -134,6 +135,27 @@ def membership_remove_view(request: HttpRequest, slug: str, membership_id: int) 
         messages.success(request, f"You left {organization.name}.")
         return redirect("organizations")
     messages.success(request, f"{target.user.get_username()} was removed.")
+    return redirect("organization-members", slug=slug)
+
+
+@login_required
+@require_POST
+def invitation_revoke_view(request: HttpRequest, slug: str, invitation_id: str) -> HttpResponse:
+    organization, _ = member_organization(request, slug)
+    invitation = get_object_or_404(
+        Invitation.objects.select_related("organization"),
+        pk=invitation_id,
+        organization=organization,
+    )
+    try:
+        revoked = invitation_revoke(actor=request.user, invitation=invitation)
+    except DomainError as error:
+        messages.error(request, error.text)
+    else:
+        if revoked:
+            messages.success(request, f"The invitation to {invitation.email} is called off.")
+        else:
+            messages.info(request, f"The invitation to {invitation.email} was answered meanwhile.")
     return redirect("organization-members", slug=slug)
 
 

@@ -180,6 +180,20 @@ def invitation_create(
     return IssuedInvitation(invitation=invitation, raw_token=raw_token)
 
 
+def invitation_revoke(*, actor: User, invitation: Invitation) -> bool:
+    """An owner or admin calls off a pending invitation (sent to the wrong address, say):
+    its link no longer works. An owner invitation is an owner's to call off, as to send.
+    False when it was answered or called off meanwhile."""
+    actor_membership = _require_manager(actor=actor, organization=invitation.organization)
+    if invitation.role == Role.OWNER and actor_membership.role != Role.OWNER:
+        raise DomainError("Only an owner can call off an owner's invitation.", kind=FORBIDDEN)
+    return bool(
+        Invitation.objects.filter(pk=invitation.pk, status=Invitation.Status.PENDING).update(
+            status=Invitation.Status.REVOKED, answered_at=timezone.now()
+        )
+    )
+
+
 def _count_invitation_mail(*, actor: User, email: str) -> None:
     """Refuse an invitation e-mail past the hour's share: to one address, and from one
     person (the organization's name is theirs to choose, so mail is not to be sent

@@ -32,6 +32,11 @@ urlpatterns = [
         organization_views.membership_remove_view,
         name="membership-remove",
     ),
+    path(
+        "orgs/<slug:slug>/invitations/<uuid:invitation_id>/revoke/",
+        organization_views.invitation_revoke_view,
+        name="invitation-revoke",
+    ),
     path("invitations/<str:token>/", organization_views.invitation_view, name="invitation"),
     path("vendor/", views.vendor_profile, name="vendor-profile"),
     path("vendor/keys/", views.api_keys, name="api-keys"),

@@ -192,6 +192,60 @@ def test_a_new_invitation_revokes_the_pending_one() -> None:
     assert Invitation.objects.filter(status="pending").count() == 1
 
 
+def test_a_manager_calls_off_a_pending_invitation_and_its_link_no_longer_works(
+    client: Client,
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    admin = org_member(organization, role=Role.ADMIN)
+    member = org_member(organization)
+    invitee = UserFactory(email="wrong@example.test")
+    issued = invitation_create(actor=owner, organization=organization, email=invitee.email)
+    for_owner = invitation_create(
+        actor=owner, organization=organization, email="o@example.test", role=Role.OWNER
+    )
+    revoke = f"/orgs/{organization.slug}/invitations/{{}}/revoke/"
+
+    page = login(client, admin).get(f"/orgs/{organization.slug}/members/").content.decode()
+    by_member = login(Client(), member).post(revoke.format(issued.invitation.pk))
+    by_admin_of_owner = login(Client(), admin).post(
+        revoke.format(for_owner.invitation.pk), follow=True
+    )
+    by_admin = client.post(revoke.format(issued.invitation.pk), follow=True)
+    again = client.post(revoke.format(issued.invitation.pk), follow=True)
+
+    assert revoke.format(issued.invitation.pk) in page
+    assert by_member.status_code == 302  # refused, with the reason as a message
+    assert "Only an owner can call off" in by_admin_of_owner.content.decode()
+    assert "is called off" in by_admin.content.decode()
+    assert "was answered meanwhile" in again.content.decode()
+    statuses = dict(Invitation.objects.values_list("email", "status"))
+    assert statuses == {invitee.email: "revoked", "o@example.test": "pending"}
+    link = login(Client(), invitee)
+    assert (
+        "This invitation was already revoked"
+        in link.get(f"/invitations/{issued.raw_token}/").content.decode()
+    )
+    link.post(f"/invitations/{issued.raw_token}/", {"answer": "accept"})
+    assert not Membership.objects.filter(user=invitee).exists()  # its link no longer works
+
+
+def test_an_outsider_cannot_call_off_an_invitation(client: Client) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    issued = invitation_create(actor=owner, organization=organization, email="a@example.test")
+    other = OrganizationFactory()
+    outsider = org_member(other, role=Role.OWNER)
+
+    mine = login(client, outsider).post(
+        f"/orgs/{other.slug}/invitations/{issued.invitation.pk}/revoke/"
+    )
+    theirs = client.post(f"/orgs/{organization.slug}/invitations/{issued.invitation.pk}/revoke/")
+
+    assert (mine.status_code, theirs.status_code) == (404, 404)
+    assert Invitation.objects.get().status == "pending"
+
+
 def test_one_address_gets_a_few_invitations_an_hour_and_the_refusal_says_so(
     client: Client, mailoutbox: list, django_capture_on_commit_callbacks: Any
 ) -> None:
