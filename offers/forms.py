@@ -3,6 +3,7 @@ from django import forms
 from marketplace.codes import currency_choices
 from marketplace.forms import ParagraphsField
 from marketplace.models import Category
+from offers.models import Offer
 from offers.questions import MAX_ANSWER
 from offers.ratings import MAX_TEXT
 
@@ -91,6 +92,35 @@ class ProposalForm(forms.Form):
 
     def clean_coauthors(self) -> list[str]:
         return [name.strip() for name in self.cleaned_data["coauthors"].split(",") if name.strip()]
+
+
+class ProposalReviseForm(forms.Form):
+    """The proposer's own proposal, changed while the RFP is open (co-authors stay)."""
+
+    message = ParagraphsField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, label="Your proposal"
+    )
+    approach = ParagraphsField(
+        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, required=False
+    )
+    estimate = forms.CharField(
+        max_length=100, required=False, help_text="The effort, e.g. “5 person-days”."
+    )
+    delivery_date = forms.DateField(
+        required=False, label="Delivered by", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    # Its fields' names and ids apart from the new-proposal form's on the same page.
+    prefix = "revise"
+
+    @staticmethod
+    def initial_of(proposal: Offer) -> dict[str, object]:
+        return {
+            "message": proposal.message,
+            "approach": proposal.approach,
+            "estimate": proposal.estimate,
+            "delivery_date": proposal.delivery_date,
+        }
 
 
 class ProposalDeclineForm(forms.Form):

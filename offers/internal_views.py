@@ -23,13 +23,20 @@ from marketplace.errors import DomainError
 from marketplace.forms import add_domain_error
 from marketplace.models import Membership, Organization, User
 from marketplace.organizations import organization_for_member
-from offers.forms import CoauthorAddForm, InternalIntentForm, ProposalDeclineForm, ProposalForm
+from offers.forms import (
+    CoauthorAddForm,
+    InternalIntentForm,
+    ProposalDeclineForm,
+    ProposalForm,
+    ProposalReviseForm,
+)
 from offers.models import Offer, ProposalCoauthor
 from offers.proposals import (
     coauthor_confirm,
     coauthor_decline,
     proposal_add_coauthor,
     proposal_decline,
+    proposal_revise,
     proposal_submit,
     proposal_withdraw,
     proposals_award,
@@ -170,6 +177,7 @@ def _render_rfp_page(
     *,
     shares: dict[str, str] | None = None,
     award_refusal: str = "",
+    revise_form: ProposalReviseForm | None = None,
 ) -> HttpResponse:
     """The RFP's page, with ``form`` as the proposal form (bound, with its errors, after one);
     after a refused award, the shares as typed and why (``award_refusal``)."""
@@ -214,6 +222,8 @@ def _render_rfp_page(
             "can_propose": can_propose,
             "form": form,
             "unsent": unsent,
+            "revise_form": revise_form
+            or (ProposalReviseForm(initial=ProposalReviseForm.initial_of(own)) if own else None),
             "decline_form": ProposalDeclineForm(),
             "award_refusal": award_refusal,
         },
@@ -306,6 +316,25 @@ def proposal_withdraw_view(request: HttpRequest, slug: str, proposal_id: str) ->
     else:
         messages.success(request, "Proposal withdrawn.")
     return _back(slug, proposal.intent_id)
+
+
+@login_required
+@require_POST
+def proposal_revise_view(request: HttpRequest, slug: str, proposal_id: str) -> HttpResponse:
+    organization, proposal = _proposal(request, slug, proposal_id)
+    form = ProposalReviseForm(request.POST)
+    if form.is_valid():
+        try:
+            proposal_revise(member=request.user, proposal=proposal, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Proposal revised.")
+            return _back(slug, proposal.intent_id)
+    # The page again, with what they wrote and the errors beside it.
+    return _render_rfp_page(
+        request, organization, proposal.intent, ProposalForm(), revise_form=form
+    )
 
 
 @login_required

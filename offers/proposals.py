@@ -24,7 +24,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from intents.models import Intent
@@ -38,12 +38,13 @@ from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_a
 from marketplace.links import absolute_url
 from marketplace.mail import send_mail_after_commit
 from marketplace.models import Membership, Organization, User
-from offers.models import Offer, ProposalCoauthor, RewardEntry
+from offers.models import Offer, OfferRevision, ProposalCoauthor, RewardEntry
 from offers.services import (
     decline_live_offers,
     emit_dispositions,
     intent_withdraw_and_decline_offers,
     offer_set_declined,
+    revision_text,
 )
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
@@ -105,6 +106,18 @@ def _coauthor_members(
     return list(unique.values())
 
 
+def _refuse_invalid(*, message: str, approach: str, delivery_date: date | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if not message.strip():
+        errors["message"] = ["Say what you propose."]
+    if len(message) > MAX_TEXT or len(approach) > MAX_TEXT:
+        errors["message"] = [f"At most {MAX_TEXT} characters."]
+    if delivery_date is not None and delivery_date < timezone.localdate():
+        errors["delivery_date"] = ["The delivery date has passed."]
+    if errors:
+        raise DomainError("The proposal is not valid.", errors=errors)
+
+
 def proposal_submit(
     *,
     member: User,
@@ -120,15 +133,7 @@ def proposal_submit(
     No price: the reward is fixed by the poster. Co-authors named here are
     asked to confirm; until all have, the proposal cannot be accepted.
     """
-    errors: dict[str, list[str]] = {}
-    if not message.strip():
-        errors["message"] = ["Say what you propose."]
-    if len(message) > MAX_TEXT or len(approach) > MAX_TEXT:
-        errors["message"] = [f"At most {MAX_TEXT} characters."]
-    if delivery_date is not None and delivery_date < timezone.localdate():
-        errors["delivery_date"] = ["The delivery date has passed."]
-    if errors:
-        raise DomainError("The proposal is not valid.", errors=errors)
+    _refuse_invalid(message=message, approach=approach, delivery_date=delivery_date)
     if not _is_member(member, intent.organization_id):
         raise DomainError("Only members of the organization can propose.", kind=FORBIDDEN)
     if intent.buyer_id == member.pk:
@@ -242,6 +247,49 @@ def proposal_withdraw(*, member: User, proposal: Offer) -> Offer:
             f"{with_article(proposal.status)} proposal cannot be withdrawn.", kind=CONFLICT
         )
     coauthors_tell_withdrawn(proposal_ids=[proposal.pk], why=f"{member.get_username()} withdrew it")
+    return proposal
+
+
+def proposal_revise(
+    *,
+    member: User,
+    proposal: Offer,
+    message: str,
+    approach: str = "",
+    estimate: str = "",
+    delivery_date: date | None = None,
+) -> Offer:
+    """The proposer changes their live proposal while the RFP takes proposals. Every
+    revision is kept (what changed, when) and counted, as an offer's: a poster about to
+    accept what they read before is asked to look again, and hears of it as of an offer's."""
+    if proposal.member_id != member.pk:
+        raise DomainError("Only the proposer can revise a proposal.", kind=FORBIDDEN)
+    _refuse_invalid(message=message, approach=approach, delivery_date=delivery_date)
+    with transaction.atomic():
+        intent = _lock_open_internal_intent(proposal.intent_id)
+        locked = Offer.objects.select_for_update().get(pk=proposal.pk)
+        if locked.status != Offer.Status.SUBMITTED:
+            raise DomainError(
+                f"{with_article(locked.status)} proposal cannot be revised.", kind=CONFLICT
+            )
+        wanted = {
+            "message": message.strip(),
+            "approach": approach.strip(),
+            "estimate": estimate.strip()[:100],
+            "delivery_date": delivery_date,
+        }
+        changed = {
+            field: [revision_text(getattr(locked, field)), revision_text(value)]
+            for field, value in wanted.items()
+            if getattr(locked, field) != value
+        }
+        if changed:
+            Offer.objects.filter(pk=locked.pk).update(
+                **wanted, revision_count=F("revision_count") + 1, updated_at=timezone.now()
+            )
+            OfferRevision.objects.create(offer=locked, changes=changed)
+            intent_note_buyer_activity(intent_id=intent.pk)
+    proposal.refresh_from_db()
     return proposal
 
 

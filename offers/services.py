@@ -272,7 +272,7 @@ def offer_revise(
         if errors:
             raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
         changed = {
-            field: [_as_text(getattr(locked, field)), _as_text(value)]
+            field: [revision_text(getattr(locked, field)), revision_text(value)]
             for field, value in changes.items()
             if getattr(locked, field) != value
         }
@@ -288,7 +288,7 @@ def offer_revise(
     return locked
 
 
-def _as_text(value: Any) -> Any:
+def revision_text(value: Any) -> Any:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     if isinstance(value, date):

@@ -47,6 +47,11 @@ urlpatterns = [
         name="proposal-coauthor-answer",
     ),
     path(
+        "orgs/<slug:slug>/proposals/<uuid:proposal_id>/revise/",
+        internal_views.proposal_revise_view,
+        name="proposal-revise",
+    ),
+    path(
         "orgs/<slug:slug>/proposals/<uuid:proposal_id>/withdraw/",
         internal_views.proposal_withdraw_view,
         name="proposal-withdraw",

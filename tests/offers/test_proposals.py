@@ -41,6 +41,7 @@ from offers.proposals import (
     coauthor_decline,
     proposal_add_coauthor,
     proposal_decline,
+    proposal_revise,
     proposal_submit,
     proposal_withdraw,
     proposals_award,
@@ -1570,3 +1571,40 @@ def test_the_confirmed_co_authors_hear_why_their_joint_proposal_was_withdrawn(
     told = [m for m in mail.outbox if "joint proposal" in m.subject]
     assert [m.to for m in told] == [[bob.email]]
     assert why in told[0].body and intent.title in told[0].body
+
+
+def test_a_proposer_revises_their_live_proposal_and_every_revision_is_kept(
+    market: dict[str, Any], client: Client
+) -> None:
+    intent, alice = market["intent"], market["alice"]
+    made = proposal_submit(member=alice, intent=intent, message="First idea", estimate="2 days")
+    client.force_login(alice)
+    page = client.get(f"/orgs/{market['organization'].slug}/rfps/{intent.pk}/").content.decode()
+    revise = f"/orgs/{market['organization'].slug}/proposals/{made.pk}/revise/"
+
+    refused = client.post(revise, {"revise-message": "  ", "revise-estimate": "3 days"})
+    client.post(revise, {"revise-message": "Better idea", "revise-estimate": "2 days"})
+
+    assert f'action="{revise}"' in page and "\nFirst idea</textarea>" in page
+    refused_page = refused.content.decode()
+    assert refused.status_code == 200 and 'id="id_revise-message_error"' in refused_page
+    assert '<details class="revise" open>' in refused_page  # the error in view
+    made.refresh_from_db()
+    assert (made.message, made.estimate, made.revision_count) == ("Better idea", "2 days", 1)
+    [revision] = made.revisions.all()
+    assert revision.changes == {"message": ["First idea", "Better idea"]}
+    assert Intent.objects.get(pk=intent.pk).buyer_activity_at is not None  # the poster hears
+
+
+def test_only_the_proposer_revises_and_only_while_the_rfp_is_open(market: dict[str, Any]) -> None:
+    intent = market["intent"]
+    made = proposal_submit(member=market["alice"], intent=intent, message="First idea")
+
+    with pytest.raises(DomainError) as by_another:
+        proposal_revise(member=market["bob"], proposal=made, message="Mine now")
+    Intent.objects.filter(pk=intent.pk).update(offers_close_at=timezone.now())
+    with pytest.raises(DomainError) as too_late:
+        proposal_revise(member=market["alice"], proposal=made, message="Late idea")
+
+    assert by_another.value.kind == "forbidden" and too_late.value.kind == "conflict"
+    assert Offer.objects.get(pk=made.pk).message == "First idea"
