@@ -32,6 +32,7 @@ from offers.forms import (
 )
 from offers.models import Offer, ProposalCoauthor
 from offers.proposals import (
+    REVISED_SINCE,
     coauthor_confirm,
     coauthor_decline,
     proposal_add_coauthor,
@@ -362,6 +363,7 @@ def _first_error(form: forms.Form) -> str:
 
 
 SHARE_PREFIX = "share-"
+REVISION_PREFIX = "revision-"
 
 
 def _award_refused(
@@ -395,14 +397,27 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
         for key, value in request.POST.items()
         if key.startswith(SHARE_PREFIX) and value.strip()
     }
+    # Each proposal's revision as the poster read it on the RFP's page.
+    seen_revisions = {
+        key.removeprefix(REVISION_PREFIX): value
+        for key, value in request.POST.items()
+        if key.startswith(REVISION_PREFIX)
+    }
     if request.POST.get("confirm") == "1":
         # The proposals the poster was shown as declined: none other may be.
         seen_declined = [pk for pk in request.POST.get("declined", "").split(",") if pk]
         try:
             entries = proposals_award(
-                intent=intent, poster=request.user, shares=shares, seen_declined=seen_declined
+                intent=intent,
+                poster=request.user,
+                shares=shares,
+                seen_declined=seen_declined,
+                seen_revisions=seen_revisions,
             )
         except DomainError as error:
+            if REVISED_SINCE in error.errors:
+                messages.error(request, error.message)  # read it again, on the RFP's page
+                return _back(slug, intent.pk)
             if "declined" not in error.errors:
                 return _award_refused(request, organization, intent, shares, error)
             messages.error(request, error.message)  # and the award as it is now
@@ -412,8 +427,13 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
             )
             return _back(slug, intent.pk)
     try:
-        rows, declined = proposals_award_preview(intent=intent, poster=request.user, shares=shares)
+        rows, declined = proposals_award_preview(
+            intent=intent, poster=request.user, shares=shares, seen_revisions=seen_revisions
+        )
     except DomainError as error:
+        if REVISED_SINCE in error.errors:
+            messages.error(request, error.message)
+            return _back(slug, intent.pk)
         return _award_refused(request, organization, intent, shares, error)
     return render(
         request,
@@ -425,6 +445,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
             "declined": declined,
             "declined_ids": ",".join(str(proposal.pk) for proposal in declined),
             "shares": shares,
+            "seen_revisions": seen_revisions,
         },
     )
 

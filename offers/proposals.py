@@ -492,7 +492,11 @@ def _reward_ledger(
 
 
 def proposals_award_preview(
-    *, intent: Intent, poster: User, shares: Mapping[Any, Any]
+    *,
+    intent: Intent,
+    poster: User,
+    shares: Mapping[Any, Any],
+    seen_revisions: Mapping[str, str] | None = None,
 ) -> tuple[list[tuple[Offer, Decimal, Decimal]], list[Offer]]:
     """What ``proposals_award`` would do, changing nothing: (proposal, percent, amount) for
     each accepted proposal, and the proposals it would decline. Refused as the award
@@ -502,6 +506,7 @@ def proposals_award_preview(
     cleaned = validate_shares(shares)
     proposals, members = _proposals_to_award(intent, cleaned, lock=False)
     accepted = [proposals[proposal_id] for proposal_id in cleaned]
+    _refuse_revised_since(accepted, seen_revisions)
     totals: dict[Any, Decimal] = {}
     for proposal, _author, amount, _percent in _reward_ledger(intent, accepted, cleaned, members):
         totals[proposal.pk] = totals.get(proposal.pk, Decimal(0)) + amount
@@ -518,6 +523,19 @@ def proposals_award_preview(
 AWARD_SEEN_DIFFERS = (
     "A proposal was made or withdrawn since you looked: here is the award as it is now."
 )
+REVISED_SINCE = "revised"
+AWARD_REVISED_SINCE = "A proposal was revised since you read it: read it again, then award."
+
+
+def _refuse_revised_since(accepted: list[Offer], seen: Mapping[str, str] | None) -> None:
+    """409 when a proposal to accept was revised since the poster read it (``seen``: each
+    proposal's revision count then; one not given is not checked)."""
+    for proposal in accepted:
+        read = (seen or {}).get(str(proposal.pk))
+        if read is not None and read != str(proposal.revision_count):
+            raise DomainError(
+                AWARD_REVISED_SINCE, kind=CONFLICT, errors={REVISED_SINCE: [AWARD_REVISED_SINCE]}
+            )
 
 
 def _live_proposals(intent: Intent) -> QuerySet[Offer]:
@@ -531,6 +549,7 @@ def proposals_award(
     poster: User,
     shares: Mapping[Any, Any],
     seen_declined: Collection[str] | None = None,
+    seen_revisions: Mapping[str, str] | None = None,
 ) -> list[RewardEntry]:
     """Accept the proposals named in ``shares`` and split the reward; decline the rest.
 
@@ -538,7 +557,9 @@ def proposals_award(
     not a live proposal on this intent, its proposer left the organization, or
     it still waits for a co-author's confirmation; and, given the ids of the
     proposals the poster was shown as declined (``seen_declined``, from the
-    preview), when the rest is no longer those: a proposal came or went since.
+    preview), when the rest is no longer those: a proposal came or went since; given
+    each proposal's revision count as the poster read it (``seen_revisions``), when one
+    to accept was revised since.
     Co-authors who left the organization are taken off first: the split goes to
     those still in it.
     """
@@ -550,6 +571,7 @@ def proposals_award(
         if locked.organization_id is None:
             raise DomainError("Only an internal RFP is awarded with a split.", kind=INVALID)
         proposals, members = _proposals_to_award(locked, cleaned, lock=True)
+        _refuse_revised_since([proposals[pk] for pk in cleaned], seen_revisions)
         if seen_declined is not None:
             rest = (
                 _live_proposals(locked).exclude(pk__in=list(proposals)).values_list("pk", flat=True)

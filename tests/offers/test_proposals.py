@@ -35,6 +35,7 @@ from offers.proposal_dispositions import (
     proposals_decline_undecided,
 )
 from offers.proposals import (
+    AWARD_REVISED_SINCE,
     MAX_COAUTHORS,
     REASON_OTHER_PROPOSALS,
     coauthor_confirm,
@@ -661,6 +662,36 @@ def test_a_proposal_made_after_the_award_preview_is_not_declined_unseen(
         split | {"declined": declined_now, "confirm": "1"},
     )
     assert _state(intent) == ("awarded", ["accepted", "declined"], 1)
+
+
+def test_a_proposal_revised_after_the_poster_read_it_is_not_accepted_unread(
+    client: Client, market: dict[str, Any]
+) -> None:
+    intent, slug, alice = market["intent"], market["organization"].slug, market["alice"]
+    first = proposal(intent, alice)
+    client.force_login(market["poster"])
+    page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
+    read = re.search(rf'name="revision-{first.pk}" value="(\d+)"', page).group(1)
+    split = {f"share-{first.pk}": "100", f"revision-{first.pk}": read}
+    preview = client.post(f"/orgs/{slug}/rfps/{intent.pk}/award/", split).content.decode()
+    proposal_revise(member=alice, proposal=first, message="Something else entirely")
+
+    confirmed = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        split | {"declined": "", "confirm": "1"},
+        follow=True,
+    )
+
+    assert f'name="revision-{first.pk}" value="0"' in preview  # carried to the confirmation
+    assert _state(intent) == ("open", ["submitted"], 0)
+    assert escape(AWARD_REVISED_SINCE) in confirmed.content.decode()
+    assert confirmed.redirect_chain[-1][0] == f"/orgs/{slug}/rfps/{intent.pk}/"  # to read it
+    # Read again (its new count), the award goes through.
+    client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/award/",
+        split | {f"revision-{first.pk}": "1", "declined": "", "confirm": "1"},
+    )
+    assert _state(intent) == ("awarded", ["accepted"], 1)
 
 
 def test_the_award_preview_shows_amounts_in_the_currency_s_unit(
