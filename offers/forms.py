@@ -70,32 +70,8 @@ class InternalIntentForm(forms.Form):
         self.fields["reward_currency"].choices = [("", "—"), *currency_choices()]
 
 
-class ProposalForm(forms.Form):
-    message = ParagraphsField(
-        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, label="Your proposal"
-    )
-    approach = ParagraphsField(
-        widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, required=False
-    )
-    estimate = forms.CharField(
-        max_length=100, required=False, help_text="The effort, e.g. “5 person-days”."
-    )
-    delivery_date = forms.DateField(
-        required=False, label="Delivered by", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    coauthors = forms.CharField(
-        required=False,
-        label="Co-authors",
-        help_text="Usernames of colleagues in this organization, separated by commas. "
-        "Each confirms before the proposal can be accepted.",
-    )
-
-    def clean_coauthors(self) -> list[str]:
-        return [name.strip() for name in self.cleaned_data["coauthors"].split(",") if name.strip()]
-
-
 class ProposalReviseForm(forms.Form):
-    """The proposer's own proposal, changed while the RFP is open (co-authors stay)."""
+    """What a proposal says: changed by its proposer while the RFP is open."""
 
     message = ParagraphsField(
         widget=forms.Textarea(attrs={"rows": 4}), max_length=5000, label="Your proposal"
@@ -121,6 +97,21 @@ class ProposalReviseForm(forms.Form):
             "estimate": proposal.estimate,
             "delivery_date": proposal.delivery_date,
         }
+
+
+class ProposalForm(ProposalReviseForm):
+    """A new proposal: what it says, and who wrote it too."""
+
+    prefix = None
+    coauthors = forms.CharField(
+        required=False,
+        label="Co-authors",
+        help_text="Usernames of colleagues in this organization, separated by commas. "
+        "Each confirms before the proposal can be accepted.",
+    )
+
+    def clean_coauthors(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["coauthors"].split(",") if name.strip()]
 
 
 class ProposalDeclineForm(forms.Form):
