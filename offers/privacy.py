@@ -26,6 +26,7 @@ from offers.models import (
 from offers.proposal_dispositions import REASON_NO_DECISION
 from offers.proposals import (
     REASON_OTHER_PROPOSALS,
+    REASON_POSTER_LEFT,
     WITHDRAWN_AS_PROPOSER_ERASED,
     coauthors_tell_withdrawn,
 )
@@ -48,6 +49,7 @@ STOCK_REASONS = {
     REASON_NO_DECISION,
     REASON_OFFER_LAPSED,
     REASON_OTHER_PROPOSALS,
+    REASON_POSTER_LEFT,
     REASON_RFP_WITHDRAWN,
 }
 

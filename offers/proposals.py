@@ -48,6 +48,7 @@ from offers.services import (
 )
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
+REASON_POSTER_LEFT = "the poster left the organization"
 MAX_TEXT = 5000
 
 
@@ -339,7 +340,9 @@ def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
         status__in=Intent.UNDECIDED_STATUSES,
     ).select_related("buyer")
     for intent in posted:
-        intent_withdraw_and_decline_offers(intent=intent, buyer=intent.buyer)
+        intent_withdraw_and_decline_offers(
+            intent=intent, buyer=intent.buyer, reason=REASON_POSTER_LEFT
+        )
     live = Offer.objects.filter(
         intent__organization_id=organization_id, status=Offer.Status.SUBMITTED
     )

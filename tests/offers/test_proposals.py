@@ -38,6 +38,7 @@ from offers.proposals import (
     AWARD_REVISED_SINCE,
     MAX_COAUTHORS,
     REASON_OTHER_PROPOSALS,
+    REASON_POSTER_LEFT,
     coauthor_confirm,
     coauthor_decline,
     proposal_add_coauthor,
@@ -1062,7 +1063,7 @@ def test_a_poster_who_leaves_has_their_open_rfps_withdrawn_and_proposals_answere
     intent.refresh_from_db()
     waiting.refresh_from_db()
     assert intent.status == Intent.Status.WITHDRAWN
-    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_RFP_WITHDRAWN)
+    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_POSTER_LEFT)
 
 
 def test_a_poster_who_left_sees_the_rfp_in_my_intents_without_a_link_to_the_members_page(
@@ -1274,7 +1275,7 @@ def test_a_membership_deleted_in_the_admin_is_cleaned_up_as_one_left_on_the_site
     market["intent"].refresh_from_db()
     waiting.refresh_from_db()
     assert market["intent"].status == Intent.Status.WITHDRAWN
-    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_RFP_WITHDRAWN)
+    assert (waiting.status, waiting.decline_reason) == ("declined", REASON_POSTER_LEFT)
 
 
 def test_a_clean_up_the_broker_lost_is_done_by_the_sweep(
