@@ -8,6 +8,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before Django's own: its e-mail is sent by a task.
     path("accounts/password_reset/", marketplace_views.password_reset, name="password_reset"),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        marketplace_views.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
     path("accounts/logout/", marketplace_views.log_out, name="logout"),
     path(
         "accounts/password_change/",

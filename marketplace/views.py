@@ -4,10 +4,16 @@ import logging
 import uuid
 from typing import Any
 
+from axes.utils import reset as axes_reset
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LogoutView, PasswordChangeView, PasswordResetView
+from django.contrib.auth.views import (
+    LogoutView,
+    PasswordChangeView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+)
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -104,6 +110,19 @@ def signup_finish(request: HttpRequest, token: str) -> HttpResponse:
 
 # Django's page, with the e-mail sent by a task (marketplace.accounts).
 password_reset = PasswordResetView.as_view(form_class=PasswordResetRequestForm)
+
+
+class PasswordSetByLinkView(PasswordResetConfirmView):
+    """Django's page. A new password set through the e-mailed link also lifts the
+    username's lockout (django-axes): the link proved the address is theirs."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        axes_reset(username=form.user.get_username())
+        return response
+
+
+password_reset_confirm = PasswordSetByLinkView.as_view()
 
 
 class LogOutView(LogoutView):

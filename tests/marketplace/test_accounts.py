@@ -251,6 +251,34 @@ def test_a_password_reset_mails_a_working_link_to_an_account_only(
 
 
 @pytest.mark.django_db
+def test_a_new_password_set_by_the_e_mailed_link_lifts_the_lockout(
+    client: Client, capture: Any, mailoutbox: list[Any], settings: Any
+) -> None:
+    """Locked out by wrong guesses (someone's, or their own), the owner proves the address
+    through the link: the new password works at once, not after the pause."""
+    user = UserFactory(username="grace", email="grace@example.test")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post("/accounts/login/", {"username": "grace", "password": "guess"})
+    locked = Client().post("/accounts/login/", {"username": "grace", "password": PASSWORD})
+    with capture(execute=True):
+        client.post("/accounts/password_reset/", {"email": user.email})
+    (message,) = mailoutbox
+    path = re.search(r"https://intentcast\.test(/accounts/reset/\S+/)", message.body)[1]
+    set_page = client.get(path, follow=True)
+    client.post(
+        set_page.redirect_chain[-1][0],
+        {"new_password1": "a-new-passphrase-3", "new_password2": "a-new-passphrase-3"},
+    )
+
+    again = Client().post(
+        "/accounts/login/", {"username": "grace", "password": "a-new-passphrase-3"}
+    )
+
+    assert locked.status_code == 429
+    assert again.status_code == 302
+
+
+@pytest.mark.django_db
 def test_an_address_belongs_to_one_account_in_any_case() -> None:
     UserFactory(email="ada@example.test")
 
