@@ -29,10 +29,14 @@ class IntentFilter(django_filters.FilterSet):
     # An intent whose buyer hid the budget never matches a budget filter: that
     # it did, for one amount and not the next, would tell the budget.
     budget_min = django_filters.NumberFilter(
-        method="filter_budget_min", help_text="Budget reaches at least this (shown budgets only)."
+        method="filter_budget_min",
+        help_text="Budget reaches at least this amount, in each intent's own currency (shown"
+        " budgets only): give `currency` too to compare like with like.",
     )
     budget_max = django_filters.NumberFilter(
-        method="filter_budget_max", help_text="Budget starts at most at this (shown budgets only)."
+        method="filter_budget_max",
+        help_text="Budget starts at most at this amount, in each intent's own currency (shown"
+        " budgets only): give `currency` too to compare like with like.",
     )
     country = django_filters.CharFilter(
         field_name="country", validators=[validate_country], help_text="An ISO 3166 code."

@@ -482,6 +482,12 @@ def test_the_api_docs_say_what_an_integrator_needs_and_no_placeholder(
     assert examples and all(
         example.startswith("https://intentcast.example/api/v1/") for example in examples
     )
+    parameters = {
+        p["name"]: p.get("description", "")
+        for p in schema["paths"]["/api/v1/intents/"]["get"]["parameters"]
+    }
+    for budget in ("budget_min", "budget_max"):
+        assert "in each intent's own currency" in parameters[budget]
 
 
 def test_an_intent_not_yet_answered_and_a_vendor_without_a_website_are_as_the_schema_says(
