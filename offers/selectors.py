@@ -112,6 +112,8 @@ def organization_dashboard(*, organization: Organization) -> dict[str, Any]:
             proposals_waiting=Count("offers", filter=Q(offers__status=Offer.Status.SUBMITTED)),
             proposals_accepted=Count("offers", filter=Q(offers__status=Offer.Status.ACCEPTED)),
         )
+        # A closed one with no proposal left to decide on awaits nothing.
+        .filter(Q(status=Intent.Status.OPEN) | Q(proposals_waiting__gt=0))
         .order_by("offers_close_at")
     )
     rewards = list(

@@ -1257,6 +1257,27 @@ def test_an_rfp_a_moderator_hid_is_not_on_the_members_dashboard(
     assert market["intent"].title not in response.content.decode()
 
 
+def test_the_dashboard_lists_what_awaits_a_decision_and_no_closed_rfp_with_none_left(
+    client: Client, market: dict[str, Any]
+) -> None:
+    organization, poster = market["organization"], market["poster"]
+    waiting = internal_intent(organization, poster, title="Closed, one proposal waiting")
+    settled = internal_intent(organization, poster, title="Closed, every proposal answered")
+    proposal(waiting, market["alice"])
+    declined = proposal(settled, market["alice"])
+    proposal_decline(poster=poster, proposal=declined, reason="Not now")
+    Intent.objects.filter(pk__in=[waiting.pk, settled.pk]).update(
+        status=Intent.Status.CLOSED, offers_close_at=timezone.now(), closed_at=timezone.now()
+    )
+    client.force_login(market["alice"])
+
+    page = client.get(f"/orgs/{organization.slug}/dashboard/").content.decode()
+
+    assert market["intent"].title in page  # open
+    assert "Closed, one proposal waiting" in page
+    assert "Closed, every proposal answered" not in page
+
+
 def test_a_membership_deleted_in_the_admin_is_cleaned_up_as_one_left_on_the_site(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
