@@ -1,4 +1,5 @@
-"""Limits applied to API requests before any view reads them, and the missing slash."""
+"""Limits applied to API requests before any view reads them, the missing slash, and
+the rate limit each answer reports."""
 
 from __future__ import annotations
 
@@ -54,3 +55,22 @@ def _content_length(request: HttpRequest) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+class RateLimitHeadersMiddleware:
+    """Each API answer says where the vendor stands against its rate limits (the one
+    nearest to refusing, as ``ApiKeyRateThrottle`` counted this request): ``RateLimit-Limit``,
+    ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds), as the IETF's RateLimit
+    header fields draft names them. None on an answer nothing was counted for."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:
+            response["RateLimit-Limit"] = str(rate_limit.limit)
+            response["RateLimit-Remaining"] = str(rate_limit.remaining)
+            response["RateLimit-Reset"] = str(rate_limit.reset)
+        return response

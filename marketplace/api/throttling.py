@@ -15,7 +15,9 @@ limits fail open: requests are let through uncounted, the API stays up.
 
 from __future__ import annotations
 
+import math
 import time
+from typing import NamedTuple
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -24,6 +26,14 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from marketplace.counters import count_in_windows
 from marketplace.models import ApiKey
+
+
+class RateLimit(NamedTuple):
+    """One limit as it stands: ordered by what is left of it (its first field)."""
+
+    remaining: int
+    limit: int
+    reset: int  # seconds until its window starts again
 
 
 class ApiKeyRateThrottle(BaseThrottle):
@@ -51,6 +61,17 @@ class ApiKeyRateThrottle(BaseThrottle):
         counts = count_in_windows([(key, period + 1) for _, key, _, period, _ in windows])
         if counts is None:
             return True
+        # Where the vendor stands, by the limit nearest to refusing: said on the answer
+        # (RateLimitHeadersMiddleware), so an integration can pace itself before a 429.
+        # On Django's request, which the middleware sees (DRF's wraps it).
+        getattr(request, "_request", request).rate_limit = min(
+            RateLimit(
+                limit=allowed,
+                remaining=max(0, allowed - count),
+                reset=max(1, math.ceil((window + 1) * period - now)),
+            )
+            for (_, _, allowed, period, window), count in zip(windows, counts, strict=True)
+        )
         waits = [
             (window + 1) * period - now
             for (_, _, allowed, period, window), count in zip(windows, counts, strict=True)

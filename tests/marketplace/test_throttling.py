@@ -95,6 +95,25 @@ def test_the_limit_is_per_vendor_whichever_key_it_uses(
     assert vendor_client(VendorFactory()).get("/api/v1/vendor/").status_code == 200
 
 
+def test_each_answer_says_where_the_vendor_stands_against_the_nearest_limit(
+    api: APIClient, rates: Callable[[str, str], None]
+) -> None:
+    """An integration paces itself before a 429: RateLimit-Limit, -Remaining, -Reset."""
+    rates("10/min", "3/min")
+
+    read = api.get("/api/v1/vendor/")
+    write = api.patch("/api/v1/vendor/", {"daily_capacity": 10})
+    refused = [api.patch("/api/v1/vendor/", {"daily_capacity": 10}) for _ in range(3)][-1]
+    anonymous = APIClient().get("/api/v1/vendor/")
+
+    assert (read["RateLimit-Limit"], read["RateLimit-Remaining"]) == ("10", "9")
+    # A write counts against both; the writes' limit is the nearer.
+    assert (write["RateLimit-Limit"], write["RateLimit-Remaining"]) == ("3", "2")
+    assert 0 < int(write["RateLimit-Reset"]) <= 60
+    assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0"
+    assert "RateLimit-Limit" not in anonymous  # nothing was counted for it
+
+
 def test_no_key_is_401_not_throttled(rates: Callable[[str, str], None]) -> None:
     rates("1/min", "1/min")
     for _ in range(3):
