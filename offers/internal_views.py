@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from intents.models import Intent
@@ -200,15 +201,27 @@ def _render_rfp_page(
         proposal.my_coauthorship = next(
             row for row in proposal.coauthors.all() if row.member_id == request.user.pk
         )
-    can_propose = (
-        not is_poster and intent.status == Intent.Status.OPEN and (own is None or not own.is_live)
+    takes_proposals = (
+        intent.status == Intent.Status.OPEN and intent.offers_close_at > timezone.now()
     )
+    can_propose = not is_poster and takes_proposals and (own is None or not own.is_live)
+    # The proposer changes their own live proposal while the RFP takes proposals.
+    can_revise = own is not None and own.status == Offer.Status.SUBMITTED and takes_proposals
     unsent = None
-    if form.is_bound and form.errors and not can_propose:
-        # Refused, and no form to show it beside (a proposal of theirs sent meanwhile from
-        # another tab, the RFP closed): why, above, and what they wrote, to copy.
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
-        unsent = {field: form.data.get(field, "") for field in ("message", "approach")}
+    for sent, shown, fields in (
+        (form, can_propose, ("message", "approach")),
+        (
+            revise_form,
+            can_revise,
+            (f"{ProposalReviseForm.prefix}-message", f"{ProposalReviseForm.prefix}-approach"),
+        ),
+    ):
+        if sent is not None and sent.is_bound and sent.errors and not shown:
+            # Refused, and no form to show it beside (a proposal sent meanwhile from another
+            # tab, one declined meanwhile, the RFP closed): why, above, and what they wrote.
+            messages.error(request, " ".join(e for errors in sent.errors.values() for e in errors))
+            message, approach = (sent.data.get(field, "") for field in fields)
+            unsent = {"message": message, "approach": approach}
     return render(
         request,
         "offers/rfp_page.html",
@@ -221,6 +234,7 @@ def _render_rfp_page(
             "own": own,
             "coauthored": coauthored,
             "can_propose": can_propose,
+            "can_revise": can_revise,
             "form": form,
             "unsent": unsent,
             "revise_form": revise_form

@@ -1661,3 +1661,39 @@ def test_only_the_proposer_revises_and_only_while_the_rfp_is_open(market: dict[s
 
     assert by_another.value.kind == "forbidden" and too_late.value.kind == "conflict"
     assert Offer.objects.get(pk=made.pk).message == "First idea"
+
+
+def test_a_revision_refused_from_a_page_opened_before_says_why_and_keeps_the_text(
+    market: dict[str, Any], client: Client
+) -> None:
+    """Sent from a page opened before the poster declined the proposal: no revise form to
+    show the refusal beside, so the page says why above and keeps the text."""
+    intent, alice, slug = market["intent"], market["alice"], market["organization"].slug
+    made = proposal_submit(member=alice, intent=intent, message="First idea")
+    proposal_decline(poster=market["poster"], proposal=made, reason="Not this time")
+    client.force_login(alice)
+
+    page = client.post(
+        f"/orgs/{slug}/proposals/{made.pk}/revise/",
+        {"revise-message": "My careful rewrite", "revise-approach": "Step by step"},
+    ).content.decode()
+
+    assert "A declined proposal cannot be revised." in page
+    assert "Your proposal was not sent" in page
+    assert ">My careful rewrite</textarea>" in page and ">Step by step</textarea>" in page
+    assert Offer.objects.get(pk=made.pk).message == "First idea"
+
+
+def test_a_closed_rfp_offers_no_revise_form(market: dict[str, Any], client: Client) -> None:
+    intent, alice, slug = market["intent"], market["alice"], market["organization"].slug
+    made = proposal_submit(member=alice, intent=intent, message="First idea")
+    client.force_login(alice)
+    revise = f"/orgs/{slug}/proposals/{made.pk}/revise/"
+    open_page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
+    Intent.objects.filter(pk=intent.pk).update(
+        status=Intent.Status.CLOSED, offers_close_at=timezone.now(), closed_at=timezone.now()
+    )
+
+    closed_page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
+
+    assert revise in open_page and revise not in closed_page
