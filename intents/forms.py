@@ -180,6 +180,7 @@ class CustomCriterionForm(forms.Form):
             (Criterion.Kind.TEXT, "Text (not scored)"),
         ],
         label="Kind",
+        initial=Criterion.Kind.YES_NO,  # as a browser sends a blank row: no change
     )
     weight = forms.IntegerField(min_value=0, max_value=100, initial=10, label="Weight")
     is_required = forms.BooleanField(required=False, label="Answer required")
@@ -198,8 +199,11 @@ class BaseCustomCriteriaFormSet(forms.BaseFormSet):
 
     @property
     def more_open(self) -> bool:
-        """Open when a row under it was filled in (sent back with an error, say)."""
-        return self.is_bound and any(form.has_changed() for form in self.forms[self.rows_shown :])
+        """Open when a row under it was filled in (a criterion named there), or has an error."""
+        return self.is_bound and any(
+            str(form["name"].value() or "").strip() or form.errors
+            for form in self.forms[self.rows_shown :]
+        )
 
 
 # Three standard criteria and nine of the buyer's own: MAX_CRITERIA in all.

@@ -532,6 +532,18 @@ def test_a_refused_form_shows_the_criteria_typed_under_more_criteria(client: Cli
     assert not Intent.objects.exists()
 
 
+def test_more_criteria_stays_closed_on_a_form_refused_for_something_else(
+    client: Client,
+) -> None:
+    client.force_login(UserFactory())
+    sent = intent_form(CategoryFactory(), title="", **_criteria_as_sent({}))
+
+    html = client.post("/intents/new/", sent).content.decode()
+
+    assert 'id="id_title_error"' in html and not Intent.objects.exists()
+    assert '<details class="more-criteria">' in html  # nothing typed there: closed
+
+
 def test_editing_shows_the_intents_criteria_then_two_blank_rows(client: Client) -> None:
     client.force_login(UserFactory())
     typed = {
