@@ -244,6 +244,9 @@ def _one_endpoint_per_url() -> Iterator[None]:
 
 
 OFF_BY_AN_OPERATOR = "An operator turned this endpoint off; only an operator turns it on again."
+URL_KEPT_BY_AN_OPERATOR = (
+    "An operator turned this endpoint off; its URL stays until an operator turns it on again."
+)
 
 
 def webhook_endpoint_update(
@@ -264,6 +267,16 @@ def webhook_endpoint_update(
     ):
         raise DomainError(
             OFF_BY_AN_OPERATOR, kind=FORBIDDEN, errors={"is_active": [OFF_BY_AN_OPERATOR]}
+        )
+    elif (
+        "url" in changes
+        and not by_operator
+        and changes["url"] != endpoint.url
+        and WebhookEndpoint.objects.filter(pk=endpoint.pk, disabled_by_operator=True).exists()
+    ):
+        # Moved, its URL would be free for a new endpoint, receiving what was stopped.
+        raise DomainError(
+            URL_KEPT_BY_AN_OPERATOR, kind=FORBIDDEN, errors={"url": [URL_KEPT_BY_AN_OPERATOR]}
         )
     if "url" in changes:
         _check_when_saved(changes["url"])

@@ -807,6 +807,12 @@ def test_an_endpoint_an_operator_turned_off_is_not_deleted_to_be_made_again_at_i
     assert by_api.status_code == 403 and by_api.json()["detail"] == KEPT_BY_AN_OPERATOR
     assert escape(KEPT_BY_AN_OPERATOR) in by_page.content.decode()
     assert made_again.status_code == 409  # the endpoint at that URL is still there, off
+    moved = api.patch(
+        f"/api/v1/webhooks/{endpoint.pk}/", {"url": url + "/elsewhere"}, format="json"
+    )
+    assert moved.status_code == 403  # moved, its URL would be free to make again
+    page = staff.get(f"/vendor/webhooks/{endpoint.pk}/").content.decode()
+    assert 'value="delete"' not in page and 'value="enable"' not in page
     assert list(
         WebhookEndpoint.objects.filter(vendor=vendor).values_list("is_active", flat=True)
     ) == [False]
