@@ -347,12 +347,20 @@ def proposals_member_left(*, organization_id: Any, member_id: Any) -> int:
         intent__organization_id=organization_id, status=Offer.Status.SUBMITTED
     )
     now = timezone.now()
-    theirs = list(live.filter(member_id=member_id).values_list("pk", flat=True))
-    withdrawn = Offer.objects.filter(pk__in=theirs, status=Offer.Status.SUBMITTED).update(
-        status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
-    )
-    ProposalCoauthor.objects.filter(member_id=member_id, offer__in=live).delete()
-    coauthors_tell_withdrawn(proposal_ids=theirs, why=WITHDRAWN_AS_PROPOSER_LEFT)
+    with transaction.atomic():
+        # Locked as read: a decision committed meanwhile is either before (not read, not
+        # withdrawn) or waits; the co-authors are told of those withdrawn here alone.
+        theirs = list(
+            live.filter(member_id=member_id)
+            .select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        withdrawn = Offer.objects.filter(pk__in=theirs).update(
+            status=Offer.Status.WITHDRAWN, decided_at=now, updated_at=now
+        )
+        ProposalCoauthor.objects.filter(member_id=member_id, offer__in=live).delete()
+        coauthors_tell_withdrawn(proposal_ids=theirs, why=WITHDRAWN_AS_PROPOSER_LEFT)
     return withdrawn
 
 

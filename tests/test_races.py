@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import threading
 from collections.abc import Callable
@@ -9,23 +10,39 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
 import intents.notices as notices_module
 import marketplace.webhooks as webhooks_module
+import offers.proposals as proposals_module
 import offers.ratings as ratings_module
 from intents.models import Intent, Notice
 from intents.notices import MATCH_GRACE, intent_match, intents_to_match_again
 from intents.services import buyer_block_vendor
 from marketplace.errors import DomainError
-from marketplace.models import Vendor, WebhookEndpoint
+from marketplace.models import Membership, Vendor, WebhookEndpoint
 from marketplace.services import vendor_update
 from marketplace.webhooks import webhook_endpoint_create, webhook_endpoint_update
 from offers.models import Offer, Rating
+from offers.proposals import (
+    coauthor_confirm,
+    proposal_decline,
+    proposal_submit,
+    proposals_member_left,
+)
 from offers.ratings import rating_create
 from tests.conftest import require_postgresql
-from tests.factories import CategoryFactory, IntentFactory, OfferFactory, VendorFactory
+from tests.factories import (
+    CategoryFactory,
+    IntentFactory,
+    OfferFactory,
+    OrganizationFactory,
+    VendorFactory,
+    internal_intent,
+    org_member,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -390,3 +407,50 @@ def test_two_sweeps_at_once_ask_for_an_intent_s_matching_once(
     # A beat running the sweep twice (two beats, a slow run overlapping the next) queues
     # the matching twice: the update that marks it is not a claim.
     assert sorted(len(ids) for ids in results) == [0, 1]
+
+
+def test_a_decline_while_the_proposer_leaves_leaves_the_co_authors_told_what_became_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The leaver's live proposals are read locked: the poster's decline waits, then finds
+    the proposal withdrawn; its co-authors hear "withdrawn" of a withdrawn one only."""
+    require_postgresql()
+    organization = OrganizationFactory()
+    poster, alice, bob = (org_member(organization) for _ in range(3))
+    together = proposal_submit(
+        member=alice,
+        intent=internal_intent(organization, poster),
+        message="Together",
+        coauthors=[bob],
+    )
+    coauthor_confirm(member=bob, proposal=together)
+    Membership.objects.filter(organization=organization, user=alice).delete()
+    mail.outbox.clear()
+    read, declined = threading.Event(), threading.Event()
+
+    def list_then_wait(rows: Any) -> list:
+        rows = builtins.list(rows)
+        if together.pk in rows and not read.is_set():
+            read.set()
+            declined.wait(timeout=3)  # a fixed read makes the decline wait for this instead
+        return rows
+
+    monkeypatch.setattr(proposals_module, "list", list_then_wait, raising=False)
+    leaver = threading.Thread(
+        target=lambda: (
+            proposals_member_left(organization_id=organization.pk, member_id=alice.pk),
+            connection.close(),
+        )
+    )
+    leaver.start()
+    assert read.wait(timeout=10)
+    errors = in_threads(
+        lambda: proposal_decline(poster=poster, proposal=together, reason="Too costly")
+    )
+    declined.set()
+    leaver.join(timeout=30)
+
+    status = Offer.objects.get(pk=together.pk).status
+    told = [m for m in mail.outbox if "joint proposal" in m.subject]
+    assert status == Offer.Status.WITHDRAWN and len(told) == 1
+    assert [getattr(error, "kind", error) for error in errors] == ["conflict"]
