@@ -31,7 +31,9 @@ def send_mail(
 
 def send_each(*, subject: str, message: str, recipient_list: list[str]) -> int:
     """The same e-mail to several people, one message each (over one connection): none
-    sees the others' addresses, which are each person's own to share."""
+    sees the others' addresses, which are each person's own to share. A failure part-way
+    leaves the messages before it sent: a caller that tries again sends those twice (at
+    least once, never an address shown)."""
     messages = [
         mail.EmailMessage(
             subject=" ".join(subject.split()),

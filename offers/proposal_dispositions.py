@@ -103,7 +103,8 @@ def proposals_awaiting_announcement(*, now: Any = None) -> QuerySet[Offer]:
 
 def _send_disposition(proposal: Offer) -> None:
     """Tell the proposal's authors (the proposer and the confirmed co-authors still with an
-    account), in one send (a message each): a claim covers one send, so none is told twice. Accepted,
+    account), a message each: a claim covers one send, so two workers tell nobody twice
+    (a send that fails part-way is tried again whole: at least once). Accepted,
     it says each author's part of the reward, as the ledger has it."""
     intent = proposal.intent
     authors = [proposal.member] + [

@@ -48,7 +48,9 @@ WITH_BODY = {
     "415": "The body is not `application/json`.",
 }
 IDEMPOTENT_OPERATION = {
-    "409": "A request with this Idempotency-Key is still in progress, or the state forbids it.",
+    "409": "The state forbids it (problem type `conflict`); or a request with this"
+    " Idempotency-Key is still being answered (type `retry`): send it again after"
+    " `Retry-After` seconds.",
     "422": "This Idempotency-Key was used with a different request.",
 }
 HEADERS = {
@@ -92,6 +94,13 @@ def add_problem_responses(
                 for parameter in operation.get("parameters", [])
             ):
                 statuses |= IDEMPOTENT_OPERATION
+                headers["409"] = {
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "description": "Seconds to wait before sending the same request again"
+                        " (a `retry` problem only).",
+                    }
+                }
             responses = operation.setdefault("responses", {})
             for status, description in statuses.items():
                 responses.setdefault(status, _problem(status, description, headers))

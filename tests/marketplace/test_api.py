@@ -507,6 +507,14 @@ def test_an_intent_not_yet_answered_and_a_vendor_without_a_website_are_as_the_sc
     assert schema_errors("PatchedVendorRequest", {"website": 5}) != []  # it checks something
 
 
+def test_the_schema_says_an_idempotent_write_s_409_may_carry_retry_after() -> None:
+    schema = APIClient().get("/api/v1/schema/?format=json").json()
+    conflict = schema["paths"]["/api/v1/offers/"]["post"]["responses"]["409"]
+
+    assert "Retry-After" in conflict["headers"]
+    assert "`retry`" in conflict["description"]
+
+
 def test_every_problem_type_leads_to_its_documentation() -> None:
     """RFC 9457 §3.1.1: a type URI, dereferenced, documents the problem type."""
     from marketplace.api.problems import SLUGS, TYPE_OF_KIND
