@@ -33,7 +33,6 @@ from offers.forms import (
 )
 from offers.models import Offer, ProposalCoauthor
 from offers.proposals import (
-    REVISED_SINCE,
     coauthor_confirm,
     coauthor_decline,
     proposal_add_coauthor,
@@ -208,20 +207,16 @@ def _render_rfp_page(
     # The proposer changes their own live proposal while the RFP takes proposals.
     can_revise = own is not None and own.status == Offer.Status.SUBMITTED and takes_proposals
     unsent = None
-    for sent, shown, fields in (
-        (form, can_propose, ("message", "approach")),
-        (
-            revise_form,
-            can_revise,
-            (f"{ProposalReviseForm.prefix}-message", f"{ProposalReviseForm.prefix}-approach"),
-        ),
-    ):
+    for sent, shown in ((form, can_propose), (revise_form, can_revise)):
         if sent is not None and sent.is_bound and sent.errors and not shown:
             # Refused, and no form to show it beside (a proposal sent meanwhile from another
-            # tab, one declined meanwhile, the RFP closed): why, above, and what they wrote.
+            # tab, one declined meanwhile, the RFP closed): why, above, and all they typed.
             messages.error(request, " ".join(e for errors in sent.errors.values() for e in errors))
-            message, approach = (sent.data.get(field, "") for field in fields)
-            unsent = {"message": message, "approach": approach}
+            unsent = [
+                (field.label, field.html_name, str(field.value() or ""))
+                for field in sent
+                if str(field.value() or "").strip()
+            ]
     return render(
         request,
         "offers/rfp_page.html",
@@ -339,12 +334,16 @@ def proposal_revise_view(request: HttpRequest, slug: str, proposal_id: str) -> H
     organization, proposal = _proposal(request, slug, proposal_id)
     form = ProposalReviseForm(request.POST)
     if form.is_valid():
+        before = proposal.revision_count
         try:
-            proposal_revise(member=request.user, proposal=proposal, **form.cleaned_data)
+            revised = proposal_revise(member=request.user, proposal=proposal, **form.cleaned_data)
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            messages.success(request, "Proposal revised.")
+            if revised.revision_count == before:
+                messages.info(request, "Nothing changed: the proposal stays as it was.")
+            else:
+                messages.success(request, "Proposal revised.")
             return _back(slug, proposal.intent_id)
     # The page again, with what they wrote and the errors beside it.
     return _render_rfp_page(
@@ -429,10 +428,7 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
                 seen_revisions=seen_revisions,
             )
         except DomainError as error:
-            if REVISED_SINCE in error.errors:
-                messages.error(request, error.message)  # read it again, on the RFP's page
-                return _back(slug, intent.pk)
-            if "declined" not in error.errors:
+            if "declined" not in error.errors:  # a revision since among them: read it again
                 return _award_refused(request, organization, intent, shares, error)
             messages.error(request, error.message)  # and the award as it is now
         else:
@@ -445,9 +441,6 @@ def rfp_award(request: HttpRequest, slug: str, intent_id: str) -> HttpResponse:
             intent=intent, poster=request.user, shares=shares, seen_revisions=seen_revisions
         )
     except DomainError as error:
-        if REVISED_SINCE in error.errors:
-            messages.error(request, error.message)
-            return _back(slug, intent.pk)
         return _award_refused(request, organization, intent, shares, error)
     return render(
         request,

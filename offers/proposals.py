@@ -535,7 +535,7 @@ AWARD_SEEN_DIFFERS = (
     "A proposal was made or withdrawn since you looked: here is the award as it is now."
 )
 REVISED_SINCE = "revised"
-AWARD_REVISED_SINCE = "A proposal was revised since you read it: read it again, then award."
+AWARD_REVISED_SINCE = "{who}'s proposal was revised since you read it: read it again, then award."
 
 
 def _refuse_revised_since(accepted: list[Offer], seen: Mapping[str, str] | None) -> None:
@@ -544,9 +544,8 @@ def _refuse_revised_since(accepted: list[Offer], seen: Mapping[str, str] | None)
     for proposal in accepted:
         read = (seen or {}).get(str(proposal.pk))
         if read is not None and read != str(proposal.revision_count):
-            raise DomainError(
-                AWARD_REVISED_SINCE, kind=CONFLICT, errors={REVISED_SINCE: [AWARD_REVISED_SINCE]}
-            )
+            message = AWARD_REVISED_SINCE.format(who=proposal.member.get_username())
+            raise DomainError(message, kind=CONFLICT, errors={REVISED_SINCE: [message]})
 
 
 def _live_proposals(intent: Intent) -> QuerySet[Offer]:

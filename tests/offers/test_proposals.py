@@ -678,15 +678,15 @@ def test_a_proposal_revised_after_the_poster_read_it_is_not_accepted_unread(
     proposal_revise(member=alice, proposal=first, message="Something else entirely")
 
     confirmed = client.post(
-        f"/orgs/{slug}/rfps/{intent.pk}/award/",
-        split | {"declined": "", "confirm": "1"},
-        follow=True,
-    )
+        f"/orgs/{slug}/rfps/{intent.pk}/award/", split | {"declined": "", "confirm": "1"}
+    ).content.decode()
 
     assert f'name="revision-{first.pk}" value="0"' in preview  # carried to the confirmation
     assert _state(intent) == ("open", ["submitted"], 0)
-    assert escape(AWARD_REVISED_SINCE) in confirmed.content.decode()
-    assert confirmed.redirect_chain[-1][0] == f"/orgs/{slug}/rfps/{intent.pk}/"  # to read it
+    # The RFP's page again, to read it: which proposal changed, the shares as typed.
+    assert escape(AWARD_REVISED_SINCE.format(who=alice.username)) in confirmed
+    assert "Something else entirely" in confirmed and "Revised 1×" in confirmed
+    assert f'name="share-{first.pk}" value="100"' in confirmed
     # Read again (its new count), the award goes through.
     client.post(
         f"/orgs/{slug}/rfps/{intent.pk}/award/",
@@ -1697,3 +1697,24 @@ def test_a_closed_rfp_offers_no_revise_form(market: dict[str, Any], client: Clie
     closed_page = client.get(f"/orgs/{slug}/rfps/{intent.pk}/").content.decode()
 
     assert revise in open_page and revise not in closed_page
+
+
+def test_a_refused_proposal_keeps_everything_typed_and_an_unchanged_revision_says_so(
+    market: dict[str, Any], client: Client
+) -> None:
+    intent, alice, slug = market["intent"], market["alice"], market["organization"].slug
+    made = proposal_submit(member=alice, intent=intent, message="First idea")
+    client.force_login(alice)
+
+    refused = client.post(
+        f"/orgs/{slug}/rfps/{intent.pk}/propose/",
+        {"message": "Again", "estimate": "5 person-days", "coauthors": market["bob"].username},
+    ).content.decode()
+    unchanged = client.post(
+        f"/orgs/{slug}/proposals/{made.pk}/revise/", {"revise-message": "First idea"}, follow=True
+    ).content.decode()
+
+    assert ">5 person-days</textarea>" in refused
+    assert f">{market['bob'].username}</textarea>" in refused
+    assert "Nothing changed: the proposal stays as it was." in unchanged
+    assert "Proposal revised." not in unchanged
