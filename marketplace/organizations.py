@@ -151,6 +151,22 @@ def invitation_create(
             kind=CONFLICT,
             errors={"email": ["Already a member."]},
         )
+    if (
+        actor_membership.role != Role.OWNER
+        and Invitation.objects.filter(
+            organization=organization,
+            email=email,
+            status=Invitation.Status.PENDING,
+            role=Role.OWNER,
+            expires_at__gt=timezone.now(),
+        ).exists()
+    ):
+        # A new invitation replaces the pending one: an owner's is an owner's to replace.
+        raise DomainError(
+            "An owner invited this address; only an owner can invite it again.",
+            kind=FORBIDDEN,
+            errors={"email": ["An owner invited this address already."]},
+        )
     _count_invitation_mail(actor=actor, email=email)
     raw_token = secrets.token_urlsafe(32)
     with transaction.atomic():

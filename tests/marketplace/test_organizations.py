@@ -230,6 +230,25 @@ def test_a_manager_calls_off_a_pending_invitation_and_its_link_no_longer_works(
     assert not Membership.objects.filter(user=invitee).exists()  # its link no longer works
 
 
+def test_an_admin_neither_sees_nor_gets_round_calling_off_an_owner_s_invitation(
+    client: Client,
+) -> None:
+    organization = OrganizationFactory()
+    owner = org_member(organization, role=Role.OWNER)
+    admin = org_member(organization, role=Role.ADMIN)
+    for_owner = invitation_create(
+        actor=owner, organization=organization, email="o@example.test", role=Role.OWNER
+    )
+
+    page = login(client, admin).get(f"/orgs/{organization.slug}/members/").content.decode()
+    with pytest.raises(DomainError) as again:
+        invitation_create(actor=admin, organization=organization, email="O@example.test")
+
+    assert f"/invitations/{for_owner.invitation.pk}/revoke/" not in page
+    assert again.value.kind == "forbidden"
+    assert Invitation.objects.get().status == "pending"  # the owner's, still
+
+
 def test_an_outsider_cannot_call_off_an_invitation(client: Client) -> None:
     organization = OrganizationFactory()
     owner = org_member(organization, role=Role.OWNER)
