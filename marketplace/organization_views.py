@@ -155,7 +155,10 @@ def invitation_revoke_view(request: HttpRequest, slug: str, invitation_id: str) 
         if revoked:
             messages.success(request, f"The invitation to {invitation.email} is called off.")
         else:
-            messages.info(request, f"The invitation to {invitation.email} was answered meanwhile.")
+            messages.info(
+                request,
+                f"The invitation to {invitation.email} was answered or called off meanwhile.",
+            )
     return redirect("organization-members", slug=slug)
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from axes.utils import reset as axes_reset
@@ -192,9 +194,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             messages.info(request, KEY_SENT_AGAIN)
             return redirect("api-keys")
         try:
-            new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
+            with _made_or_forgotten(request, "api-key"):
+                new_key = api_key_create(vendor=vendor, name=form.cleaned_data["name"]).raw_key
         except DomainError as error:
-            _send_forget(request, "api-key")
             add_domain_error(form, error)
         else:
             form = ApiKeyForm()
@@ -245,8 +247,19 @@ def _first_send(request: HttpRequest, form: str) -> bool:
         return True
 
 
+@contextmanager
+def _made_or_forgotten(request: HttpRequest, form: str) -> Iterator[None]:
+    """What the first send makes; refused (or failed), nothing was made: the claim is
+    forgotten, so the same page, mended, may go, and is not told it was sent already."""
+    try:
+        yield
+    except BaseException:
+        _send_forget(request, form)
+        raise
+
+
 def _send_forget(request: HttpRequest, form: str) -> None:
-    """The send was refused: the same page, mended, may go."""
+    """The send made nothing: the same page may go again."""
     key = _send_key(request, form)
     if key is not None:
         try:
@@ -288,9 +301,9 @@ def webhooks(request: HttpRequest) -> HttpResponse:
             messages.info(request, ENDPOINT_SENT_AGAIN)
             return redirect("webhooks")
         try:
-            created = webhook_endpoint_create(vendor=vendor, **form.cleaned_data)
+            with _made_or_forgotten(request, "webhook-endpoint"):
+                created = webhook_endpoint_create(vendor=vendor, **form.cleaned_data)
         except DomainError as error:
-            _send_forget(request, "webhook-endpoint")
             add_domain_error(form, error)
         else:
             form = WebhookEndpointForm()
@@ -339,9 +352,9 @@ def webhook_detail(request: HttpRequest, endpoint_id: str) -> HttpResponse:
                 messages.info(request, SECRET_SENT_AGAIN)
                 return redirect("webhook-detail", endpoint_id=endpoint.pk)
             try:
-                endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
+                with _made_or_forgotten(request, "webhook-secret"):
+                    endpoint = webhook_endpoint_rotate_secret(endpoint=endpoint)
             except DomainError as error:
-                _send_forget(request, "webhook-secret")
                 messages.error(request, error.text)
                 return redirect("webhook-detail", endpoint_id=endpoint.pk)
             rotated = True  # the new secret is on this answer only: no redirect to lose it

@@ -172,6 +172,29 @@ def test_a_refused_key_page_goes_once_mended(staff_client: Client, vendor: Vendo
     assert ApiKey.objects.filter(vendor=vendor, name="production").count() == 1
 
 
+def test_a_key_page_whose_send_failed_goes_again_as_a_first_send(
+    staff_client: Client, vendor: Vendor, monkeypatch: Any
+) -> None:
+    """A crash made nothing: sent again, the page is not told it was sent already."""
+    import marketplace.views as views_module
+
+    token = _form_token(staff_client.get("/vendor/keys/").content.decode())
+    sent = {"name": "production", "form_token": token}
+    with monkeypatch.context() as broken:
+        broken.setattr(views_module, "api_key_create", _raise_runtime_error)
+        with pytest.raises(RuntimeError):
+            staff_client.post("/vendor/keys/", sent)
+
+    again = staff_client.post("/vendor/keys/", sent).content.decode()
+
+    assert 'id="new-key"' in again
+    assert ApiKey.objects.filter(vendor=vendor, name="production").count() == 1
+
+
+def _raise_runtime_error(**kwargs: Any) -> None:
+    raise RuntimeError("the database went away")
+
+
 def test_an_endpoint_page_sent_again_adds_no_second_endpoint_nor_secret(
     staff_client: Client, vendor: Vendor
 ) -> None:
