@@ -290,8 +290,31 @@ def proposal_revise(
             )
             OfferRevision.objects.create(offer=locked, changes=changed)
             intent_note_buyer_activity(intent_id=intent.pk)
+            _tell_coauthors_revised(proposal=locked, intent=intent, proposer=member)
     proposal.refresh_from_db()
     return proposal
+
+
+def _tell_coauthors_revised(*, proposal: Offer, intent: Intent, proposer: User) -> None:
+    """Those who confirmed what the proposal said hear that it says something else now."""
+    coauthors = [
+        row.member
+        for row in ProposalCoauthor.objects.filter(
+            offer=proposal, confirmed_at__isnull=False, member__is_active=True
+        ).select_related("member")
+    ]
+    if not coauthors:
+        return
+    organization = Organization.objects.get(pk=intent.organization_id)
+    send_mail_after_commit(
+        subject=f"Your joint proposal on “{intent.title}” was revised",
+        message=(
+            f"{proposer.get_username()} revised the proposal you co-author on “{intent.title}”"
+            f" in {organization.name}. Read it as it is now: "
+            f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
+        ),
+        recipient_list=[coauthor.email for coauthor in coauthors],
+    )
 
 
 WITHDRAWN_AS_PROPOSER_LEFT = "its proposer left the organization"

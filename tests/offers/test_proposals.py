@@ -1718,3 +1718,22 @@ def test_a_refused_proposal_keeps_everything_typed_and_an_unchanged_revision_say
     assert f">{market['bob'].username}</textarea>" in refused
     assert "Nothing changed: the proposal stays as it was." in unchanged
     assert "Proposal revised." not in unchanged
+
+
+def test_the_confirmed_co_authors_hear_that_their_joint_proposal_was_revised(
+    market: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    intent, alice, bob, carol = (market[name] for name in ("intent", "alice", "bob", "carol"))
+    together = proposal_submit(
+        member=alice, intent=intent, message="Together", coauthors=[bob, carol]
+    )
+    coauthor_confirm(member=bob, proposal=together)  # carol has not confirmed
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        proposal_revise(member=alice, proposal=together, message="Together, better")
+        proposal_revise(member=alice, proposal=together, message="Together, better")  # no change
+
+    told = [m for m in mail.outbox if "was revised" in m.subject]
+    assert [m.to for m in told] == [[bob.email]]
+    assert alice.username in told[0].body
