@@ -18,7 +18,7 @@ second award run one after the other.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -290,31 +290,17 @@ def proposal_revise(
             )
             OfferRevision.objects.create(offer=locked, changes=changed)
             intent_note_buyer_activity(intent_id=intent.pk)
-            _tell_coauthors_revised(proposal=locked, intent=intent, proposer=member)
+            proposer = member.get_username()
+            _tell_confirmed_coauthors(
+                proposal_ids=[locked.pk],
+                subject=lambda rfp: f"Your joint proposal on “{rfp.title}” was revised",
+                said=lambda rfp, organization: (
+                    f"{proposer} revised the proposal you co-author"
+                    f" on “{rfp.title}” in {organization.name}. Read it as it is now"
+                ),
+            )
     proposal.refresh_from_db()
     return proposal
-
-
-def _tell_coauthors_revised(*, proposal: Offer, intent: Intent, proposer: User) -> None:
-    """Those who confirmed what the proposal said hear that it says something else now."""
-    coauthors = [
-        row.member
-        for row in ProposalCoauthor.objects.filter(
-            offer=proposal, confirmed_at__isnull=False, member__is_active=True
-        ).select_related("member")
-    ]
-    if not coauthors:
-        return
-    organization = Organization.objects.get(pk=intent.organization_id)
-    send_mail_after_commit(
-        subject=f"Your joint proposal on “{intent.title}” was revised",
-        message=(
-            f"{proposer.get_username()} revised the proposal you co-author on “{intent.title}”"
-            f" in {organization.name}. Read it as it is now: "
-            f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
-        ),
-        recipient_list=[coauthor.email for coauthor in coauthors],
-    )
 
 
 WITHDRAWN_AS_PROPOSER_LEFT = "its proposer left the organization"
@@ -323,7 +309,26 @@ WITHDRAWN_AS_PROPOSER_ERASED = "its proposer deleted their account"
 
 def coauthors_tell_withdrawn(*, proposal_ids: Collection[Any], why: str) -> None:
     """No black hole: the confirmed co-authors of proposals just withdrawn hear of it,
-    and why (e-mailed once the caller's transaction commits, a message each)."""
+    and why."""
+    _tell_confirmed_coauthors(
+        proposal_ids=proposal_ids,
+        subject=lambda rfp: f"Your joint proposal on “{rfp.title}” was withdrawn",
+        said=lambda rfp, organization: (
+            f"The proposal you co-author on “{rfp.title}” in"
+            f" {organization.name} was withdrawn: {why}"
+        ),
+    )
+
+
+def _tell_confirmed_coauthors(
+    *,
+    proposal_ids: Collection[Any],
+    subject: Callable[[Intent], str],
+    said: Callable[[Intent, Organization], str],
+) -> None:
+    """E-mail the confirmed co-authors (still with an account) of each proposal what
+    ``said`` says of its RFP, with the RFP's link: once the caller's transaction commits,
+    a message each."""
     rows = (
         ProposalCoauthor.objects.filter(
             offer_id__in=proposal_ids, confirmed_at__isnull=False, member__is_active=True
@@ -338,12 +343,9 @@ def coauthors_tell_withdrawn(*, proposal_ids: Collection[Any], why: str) -> None
         intent = coauthors[0].offer.intent
         organization = intent.organization
         send_mail_after_commit(
-            subject=f"Your joint proposal on “{intent.title}” was withdrawn",
-            message=(
-                f"The proposal you co-author on “{intent.title}” in {organization.name} was"
-                f" withdrawn: {why}.\n\nSee the RFP: "
-                f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n"
-            ),
+            subject=subject(intent),
+            message=f"{said(intent, organization)}.\n\nSee the RFP: "
+            f"{absolute_url('offers:rfp', organization.slug, intent.pk)}\n",
             recipient_list=[row.member.email for row in coauthors],
         )
 

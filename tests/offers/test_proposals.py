@@ -1590,6 +1590,19 @@ def test_a_proposal_refused_from_a_page_opened_before_says_why_and_keeps_the_tex
     assert not Offer.objects.filter(message="My careful write-up").exists()
 
 
+def _joint_proposal_bob_confirmed(market: dict[str, Any]) -> Offer:
+    """Alice's proposal with Bob (who confirmed) and Carol (who has not); no e-mail yet."""
+    together = proposal_submit(
+        member=market["alice"],
+        intent=market["intent"],
+        message="Together",
+        coauthors=[market["bob"], market["carol"]],
+    )
+    coauthor_confirm(member=market["bob"], proposal=together)
+    mail.outbox.clear()
+    return together
+
+
 @pytest.mark.parametrize(
     ("how", "why"),
     [
@@ -1602,12 +1615,8 @@ def test_the_confirmed_co_authors_hear_why_their_joint_proposal_was_withdrawn(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any, how: str, why: str
 ) -> None:
     """No black hole: every proposal gets an answer, its co-authors' too."""
-    intent, alice, bob, carol = (market[name] for name in ("intent", "alice", "bob", "carol"))
-    together = proposal_submit(
-        member=alice, intent=intent, message="Together", coauthors=[bob, carol]
-    )
-    coauthor_confirm(member=bob, proposal=together)  # carol has not confirmed
-    mail.outbox.clear()
+    alice, bob = market["alice"], market["bob"]
+    together = _joint_proposal_bob_confirmed(market)
 
     with django_capture_on_commit_callbacks(execute=True):
         if how == "withdraws":
@@ -1623,7 +1632,7 @@ def test_the_confirmed_co_authors_hear_why_their_joint_proposal_was_withdrawn(
     assert Offer.objects.get(pk=together.pk).status == Offer.Status.WITHDRAWN
     told = [m for m in mail.outbox if "joint proposal" in m.subject]
     assert [m.to for m in told] == [[bob.email]]
-    assert why in told[0].body and intent.title in told[0].body
+    assert why in told[0].body and market["intent"].title in told[0].body
 
 
 def test_a_proposer_revises_their_live_proposal_and_every_revision_is_kept(
@@ -1723,12 +1732,8 @@ def test_a_refused_proposal_keeps_everything_typed_and_an_unchanged_revision_say
 def test_the_confirmed_co_authors_hear_that_their_joint_proposal_was_revised(
     market: dict[str, Any], django_capture_on_commit_callbacks: Any
 ) -> None:
-    intent, alice, bob, carol = (market[name] for name in ("intent", "alice", "bob", "carol"))
-    together = proposal_submit(
-        member=alice, intent=intent, message="Together", coauthors=[bob, carol]
-    )
-    coauthor_confirm(member=bob, proposal=together)  # carol has not confirmed
-    mail.outbox.clear()
+    alice, bob = market["alice"], market["bob"]
+    together = _joint_proposal_bob_confirmed(market)
 
     with django_capture_on_commit_callbacks(execute=True):
         proposal_revise(member=alice, proposal=together, message="Together, better")
