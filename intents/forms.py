@@ -38,7 +38,7 @@ class IntentForm(forms.Form):
         required=False, label="Needed by", widget=forms.DateInput(attrs={"type": "date"})
     )
     offers_close_at = forms.DateTimeField(
-        label="Take offers until (UTC)",
+        label="Take offers until",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
@@ -151,10 +151,7 @@ class IntentForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        # The clock the deadline is typed in, read off the page: no time zone to work out.
-        self.fields[
-            "offers_close_at"
-        ].help_text = f"It is now {timezone.now():%Y-%m-%d %H:%M} UTC. At most a year ahead."
+        self.fields["offers_close_at"].help_text = f"{your_clock()} At most a year ahead."
         self.fields["currency"].choices = currency_choices()
         current = self.initial.get("currency")
         if current and current not in dict(self.fields["currency"].choices):
@@ -169,6 +166,13 @@ class IntentForm(forms.Form):
             (category.pk, ("— " * depth) + category.name)
             for category, depth in categories_in_tree_order()
         ]
+
+
+def your_clock() -> str:
+    """The clock a time is typed in, read off the page: the person's zone, and its time now."""
+    now, name = timezone.localtime(), timezone.get_current_timezone_name()
+    zone = name if f"{now:%Z}" in name else f"{name}, {now:%Z}"
+    return f"In your time ({zone}): it is now {now:%Y-%m-%d %H:%M}."
 
 
 class CustomCriterionForm(forms.Form):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
+from functools import cache
+from urllib.parse import unquote
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
 from marketplace.errors import RequestRefused
@@ -55,3 +59,34 @@ class QueryGuardMiddleware:
                     ):
                         raise RequestRefused(f"{name} is a whole number from {low} to {high}.")
         return self.get_response(request)
+
+
+TIME_ZONE_COOKIE = "tz"  # set by static/js/time-zone.js
+
+
+class PersonTimeZoneMiddleware:
+    """A page shows times, and its forms read the times typed, in the person's own zone
+    (their browser's, from a cookie), not in UTC. The API and every task stay in UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = _zone(unquote(request.COOKIES.get(TIME_ZONE_COOKIE, "")))
+        if zone is None or request.path.startswith("/api/"):
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone of that name; None for anything else (a cookie is the client's)."""
+    return zoneinfo.ZoneInfo(name) if name in _zone_names() else None
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())

@@ -1,5 +1,6 @@
 from django import forms
 
+from intents.forms import your_clock
 from marketplace.codes import currency_choices
 from marketplace.forms import ParagraphsField
 from marketplace.models import Category
@@ -54,7 +55,7 @@ class InternalIntentForm(forms.Form):
         label="Currency (unless points)", required=False, initial="EUR"
     )
     offers_close_at = forms.DateTimeField(
-        label="Take proposals until (UTC)",
+        label="Take proposals until",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
@@ -68,6 +69,7 @@ class InternalIntentForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reward_currency"].choices = [("", "—"), *currency_choices()]
+        self.fields["offers_close_at"].help_text = your_clock()
 
 
 class ProposalReviseForm(forms.Form):

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "marketplace.middleware.PrivatePagesMiddleware",
+    "marketplace.middleware.PersonTimeZoneMiddleware",
     # Inside PrivatePagesMiddleware: a logged-in person's refused query is kept by no cache.
     "marketplace.middleware.QueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

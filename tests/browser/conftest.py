@@ -23,7 +23,8 @@ def page(live_server: object) -> Iterator[object]:
             executable_path=executable,
             args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
         )
-        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+        # A phone, in UTC: the pages show times in the browser's zone (static/js/time-zone.js).
+        context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="UTC")
         page = context.new_page()
         page.set_default_timeout(15_000)
         try:

@@ -70,7 +70,7 @@ def test_sign_up_post_intent_and_accept_an_api_offer(page: Any, live_server: Any
     page.get_by_label("Budget up to (optional)").fill("300")
     page.get_by_label("Country").select_option("DE")
     closes = (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
-    page.get_by_label("Take offers until (UTC)").fill(closes)
+    page.get_by_label("Take offers until").fill(closes)
     page.get_by_role("button", name="Publish").click()
     assert page.locator("#id_budget_max_error").inner_text() == (
         "The maximum must be at least the minimum."

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -724,7 +725,7 @@ def test_the_deadline_field_says_what_time_it_is_in_utc(buyer_client: Client) ->
     page = buyer_client.get("/intents/new/").content.decode()
 
     now = timezone.now()
-    shown = re.search(r"It is now (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", page)
+    shown = re.search(r"In your time \(UTC\): it is now (\d{4}-\d\d-\d\d \d\d:\d\d)", page)
     assert shown is not None
     assert (
         abs(
@@ -812,3 +813,42 @@ def test_an_answer_refused_for_a_question_no_longer_open_says_why(
 
     # Before today a message said why; now the page comes back with no box to carry it.
     assert reason in refused.content.decode()
+
+
+def test_a_deadline_is_typed_and_shown_in_the_person_s_own_time_zone(client: Client) -> None:
+    """The browser names the zone (static/js/time-zone.js sets the cookie)."""
+    buyer = UserFactory()
+    client.force_login(buyer)
+    client.cookies["tz"] = "Europe/Berlin"
+    deadline = (timezone.now() + timedelta(days=30)).replace(
+        hour=18, minute=0, second=0, microsecond=0
+    )
+    typed = deadline.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%dT%H:%M")
+
+    client.post("/intents/new/", intent_form(CategoryFactory(), offers_close_at=typed))
+    intent = Intent.objects.get()
+    page = client.get("/intents/").content.decode()
+
+    assert intent.offers_close_at == deadline  # read as Berlin time, stored as it is
+    shown = deadline.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{shown:%-d %b %Y, %H:%M} {shown:%Z}" in page
+
+
+@pytest.mark.parametrize("cookie", ["Mars/Olympus_Mons", "../../etc/passwd", ""])
+def test_a_time_zone_the_server_does_not_know_leaves_times_in_utc(
+    client: Client, cookie: str
+) -> None:
+    buyer = UserFactory()
+    IntentFactory(buyer=buyer, offers_close_at=datetime(2027, 1, 15, 12, 0, tzinfo=UTC))
+    client.force_login(buyer)
+    client.cookies["tz"] = cookie
+
+    assert "15 Jan 2027, 12:00 UTC" in client.get("/intents/").content.decode()
+
+
+def test_the_api_keeps_utc_whatever_zone_the_cookie_names(api: Any, open_intent: Any) -> None:
+    api.cookies["tz"] = "Asia/Tokyo"
+
+    body = api.get(f"/api/v1/intents/{open_intent.pk}/").json()
+
+    assert body["offers_close_at"].endswith(("Z", "+00:00"))
