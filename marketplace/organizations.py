@@ -358,8 +358,29 @@ def membership_set_role(*, actor: User, membership: Membership, role: str) -> Me
                 "The last owner cannot be demoted; make someone else owner first.", kind=CONFLICT
             )
         Membership.objects.filter(pk=locked.pk).update(role=role)
+        if role != locked.role:
+            name = membership.organization.name
+            _tell_member(
+                locked,
+                subject=f"Your role in {name} changed",
+                said=f"{actor.get_username()} made you {Role(role).label.lower()} of {name}"
+                f" (you were {Role(locked.role).label.lower()}).",
+            )
     membership.refresh_from_db()
     return membership
+
+
+def _tell_member(membership: Membership, *, subject: str, said: str) -> None:
+    """E-mail the person what an owner or admin changed for them, once committed."""
+    user = User.objects.get(pk=membership.user_id)
+    if not user.is_active:
+        return
+    slug = Organization.objects.values_list("slug", flat=True).get(pk=membership.organization_id)
+    send_mail_after_commit(
+        subject=subject,
+        message=f"{said}\n\nThe organization: {absolute_url('offers:organization', slug)}\n",
+        recipient_list=[user.email],
+    )
 
 
 def membership_remove(*, actor: User, membership: Membership) -> None:
@@ -393,6 +414,14 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
             )
         Membership.objects.filter(pk=locked.pk).delete()
         memberships_removed([locked])
+        if not is_self:
+            name = membership.organization.name
+            _tell_member(
+                locked,
+                subject=f"You were removed from {name}",
+                said=f"{actor.get_username()} removed you from {name}. Your live proposals"
+                " there are withdrawn, and your RFPs there withdrawn, their proposals declined.",
+            )
 
 
 def memberships_removed(memberships: Iterable[Membership]) -> None:

@@ -386,6 +386,32 @@ def test_the_members_page_manages_roles_and_removes(client: Client) -> None:
     assert not Membership.objects.filter(pk=target.pk).exists()
 
 
+def test_a_member_hears_when_their_role_changes_or_they_are_removed_not_when_they_leave(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    organization = OrganizationFactory(name="Acme")
+    owner = org_member(organization, role=Role.OWNER)
+    member, leaver = org_member(organization), org_member(organization)
+    target = Membership.objects.select_related("organization").get(user=member)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        membership_set_role(actor=owner, membership=target, role=Role.ADMIN)
+        membership_set_role(actor=owner, membership=target, role=Role.ADMIN)  # no change
+        membership_remove(actor=owner, membership=target)
+        membership_remove(
+            actor=leaver,
+            membership=Membership.objects.select_related("organization").get(user=leaver),
+        )
+
+    assert [(m.to, m.subject) for m in mail.outbox if "Acme" in m.subject] == [
+        ([member.email], "Your role in Acme changed"),
+        ([member.email], "You were removed from Acme"),
+    ]
+    assert "made you admin of Acme (you were member)" in mail.outbox[0].body
+    assert owner.username in mail.outbox[1].body
+
+
 def test_a_plain_member_cannot_manage_and_outsiders_get_404(client: Client) -> None:
     organization = OrganizationFactory()
     owner = org_member(organization, role=Role.OWNER)
