@@ -139,6 +139,7 @@ def test_the_wrong_person_cannot_accept_an_invitation(client: Client) -> None:
 
     assert page.status_code == 409
     assert "sent to another e-mail address" in page.content.decode()
+    assert organization.name not in page.content.decode()  # the link tells them nothing
     assert not Membership.objects.filter(user=intruder).exists()
     assert Invitation.objects.get().status == Invitation.Status.PENDING
 
