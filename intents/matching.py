@@ -28,9 +28,9 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
 
 from intents.models import Intent, Notice
+from marketplace import clock
 from marketplace.codes import WORLDWIDE
 from marketplace.models import ExperienceEntry, Membership, SkillProfile, Vendor, VendorBlock
 from marketplace.search import lexemes, lexemes_each
@@ -353,7 +353,7 @@ def match_candidates(intent: Intent, *, limit: int) -> list[Candidate]:
     if limit <= 0:
         return []
     words = intent_lexemes(intent)
-    today = timezone.localdate()
+    today = clock.today()
     tree = category_tree()
     related = related_category_ids(intent.category_id, tree)
     slugs: dict[Any, list[str]] = {}

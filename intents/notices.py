@@ -31,6 +31,7 @@ from intents.matching import (
 from intents.models import Intent, Notice
 from intents.payloads import intent_for_vendor
 from intents.selectors import intent_ids_mentioning_any
+from marketplace import clock
 from marketplace.codes import WORLDWIDE
 from marketplace.events import NewEvent, emit_many, emit_shared
 from marketplace.links import absolute_url
@@ -169,7 +170,7 @@ def _claim_capacity(candidates: list[Candidate]) -> list[Candidate]:
     vendor_ids = sorted({str(c.vendor_id) for c in candidates if c.vendor_id is not None})
     if not vendor_ids:
         return candidates
-    today = timezone.localdate()
+    today = clock.today()
     if connection.vendor == "postgresql":
         # One statement (the ids as one JSON document) where the ORM takes two, each
         # quoting two hundred ids: a fifth of a fan-out's time went to that.

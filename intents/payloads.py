@@ -10,6 +10,7 @@ of building a model per intent; on PostgreSQL, as JSON the database writes
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from decimal import Decimal
 from functools import reduce
 from typing import Any
@@ -156,10 +157,10 @@ def intent_row_for_vendor(row: Mapping[str, Any]) -> dict[str, Any]:
             "remote": row["is_remote"],
         },
         "needed_by": needed_by.isoformat() if needed_by else None,
-        "offers_close_at": row["offers_close_at"].isoformat(),
+        "offers_close_at": row["offers_close_at"].astimezone(UTC).isoformat(),
         "criteria": [] if redacted else row["criteria_for_vendors"],
         "terms": row["terms_for_vendors"],
         "sealed": row["is_sealed"],
         "status": row["status"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": row["created_at"].astimezone(UTC).isoformat(),
     }

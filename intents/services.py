@@ -20,6 +20,7 @@ from intents.models import Criterion, IdentityReveal, Intent, IntentTerm, Notice
 from intents.notices import emit_to_noticed_vendors, matching_asked
 from intents.payloads import intent_for_vendor
 from intents.pseudonyms import new_pseudonym
+from marketplace import clock
 from marketplace.codes import amount_problem, country_codes, currency_codes
 from marketplace.counters import count_or_refuse
 from marketplace.errors import (
@@ -148,12 +149,12 @@ def intent_validate(fields: dict[str, Any]) -> dict[str, list[str]]:
     elif offers_close_at > timezone.now() + MAX_OFFERS_WINDOW:
         add("offers_close_at", f"Take offers for at most {MAX_OFFERS_WINDOW.days} days.")
     needed_by: date | None = fields.get("needed_by")
-    if needed_by is not None and needed_by < timezone.localdate():
+    if needed_by is not None and needed_by < clock.today():
         add("needed_by", "This date has passed.")
     elif (
         needed_by is not None
         and offers_close_at is not None
-        and needed_by < timezone.localdate(offers_close_at)
+        and needed_by < clock.date_of(offers_close_at)
     ):
         add("needed_by", "This is before offers close: move one of the two dates.")
     max_vendors = fields.get("max_vendors")

@@ -7,9 +7,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from intents.models import Intent
+from marketplace import clock
 from marketplace.models import CURRENCY_CODE_REGEX, Vendor
 
 
@@ -142,7 +142,7 @@ class Offer(models.Model):
     @property
     def has_lapsed(self) -> bool:
         """Past its valid-until date: the vendor is no longer bound, lapsed by the beat or not."""
-        return self.valid_until is not None and self.valid_until < timezone.localdate()
+        return self.valid_until is not None and self.valid_until < clock.today()
 
     @property
     def lapsed_text(self) -> str:

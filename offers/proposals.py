@@ -33,6 +33,7 @@ from intents.services import (
     intent_mark_awarded,
     intent_note_buyer_activity,
 )
+from marketplace import clock
 from marketplace.codes import CENT, minor_unit
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, DomainError, with_article
 from marketplace.links import absolute_url
@@ -113,7 +114,7 @@ def _refuse_invalid(*, message: str, approach: str, delivery_date: date | None) 
         errors["message"] = ["Say what you propose."]
     if len(message) > MAX_TEXT or len(approach) > MAX_TEXT:
         errors["message"] = [f"At most {MAX_TEXT} characters."]
-    if delivery_date is not None and delivery_date < timezone.localdate():
+    if delivery_date is not None and delivery_date < clock.today():
         errors["delivery_date"] = ["The delivery date has passed."]
     if errors:
         raise DomainError("The proposal is not valid.", errors=errors)

@@ -28,6 +28,7 @@ from intents.services import (
     intent_take_offer,
     intent_withdraw,
 )
+from marketplace import clock
 from marketplace.codes import amount_problem
 from marketplace.errors import CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, DomainError, with_article
 from marketplace.events import NewEvent, emit_many
@@ -61,7 +62,7 @@ def _validate_terms(
     message: str,
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    today = timezone.localdate()
+    today = clock.today()
     if price is None or price < 0:
         errors["price"] = ["The price must be zero or more."]
     errors |= _message_errors(message)
@@ -433,7 +434,7 @@ def offer_accept(
         accepted = (
             Offer.objects.filter(pk=offer.pk, status=Offer.Status.SUBMITTED)
             .filter(**({} if seen_revision is None else {"revision_count": seen_revision}))
-            .exclude(valid_until__lt=timezone.localdate())
+            .exclude(valid_until__lt=clock.today())
             .update(status=Offer.Status.ACCEPTED, decided_at=now, updated_at=now)
         )
         if not accepted:
@@ -530,7 +531,7 @@ def intents_close_due(*, now: Any = None, limit: int = 500) -> dict[str, int]:
                 # Offers past their valid-until date bind nobody, lapsed by the beat or not.
                 if (
                     Offer.objects.filter(intent=locked, status=Offer.Status.SUBMITTED)
-                    .exclude(valid_until__lt=timezone.localdate())
+                    .exclude(valid_until__lt=clock.today())
                     .exists()
                 ):
                     intent_close(intent=locked)
@@ -549,7 +550,7 @@ LAPSE_BATCH = 1000
 def offers_lapse_due(*, today: date | None = None) -> int:
     """Submitted offers past their valid-until date lapse, the longest past first, up to
     ``LAPSE_BATCH``; their vendors are told. Returns how many lapsed."""
-    today = today or timezone.localdate()
+    today = today or clock.today()
     now = timezone.now()
     with transaction.atomic():
         due = list(
