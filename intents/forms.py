@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from django import forms
 from django.utils import timezone
 
@@ -8,6 +11,33 @@ from marketplace.codes import country_choices, currency_choices
 from marketplace.forms import ParagraphsField
 from marketplace.models import Category
 from marketplace.selectors import categories_in_tree_order
+
+
+class DeadlineField(forms.DateTimeField):
+    """A moment typed in the person's zone; the value the page showed, sent back as it was,
+    is the moment it showed (``shown``), not read again."""
+
+    shown: tuple[str, datetime] | None = None
+    FORMAT = "%Y-%m-%dT%H:%M"
+
+    @classmethod
+    def as_shown(cls, moment: datetime) -> str:
+        """The field's value as the page shows it now, then the moment, in UTC."""
+        return f"{timezone.localtime(moment):{cls.FORMAT}}@{moment.astimezone(UTC).isoformat()}"
+
+    @classmethod
+    def read_as_shown(cls, sent: str) -> tuple[str, datetime] | None:
+        typed, _, moment = sent.partition("@")
+        try:
+            when = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+        return (typed, when) if when.tzinfo is not None else None
+
+    def to_python(self, value: Any) -> datetime | None:
+        if self.shown is not None and value == self.shown[0]:
+            return self.shown[1]
+        return super().to_python(value)
 
 
 class IntentForm(forms.Form):
@@ -37,11 +67,15 @@ class IntentForm(forms.Form):
     needed_by = forms.DateField(
         required=False, label="Needed by", widget=forms.DateInput(attrs={"type": "date"})
     )
-    offers_close_at = forms.DateTimeField(
+    offers_close_at = DeadlineField(
         label="Take offers until",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    # The deadline as the page showed it, and the moment it was: sent back untouched, it
+    # is that moment, whatever the zone the page is read in now (the browser's may have
+    # changed) and even in an hour a clock change repeats.
+    offers_close_at_as_shown = forms.CharField(required=False, widget=forms.HiddenInput)
     # Internal intents are posted from an organization's page, never here.
     visibility = forms.ChoiceField(
         choices=[
@@ -115,6 +149,7 @@ class IntentForm(forms.Form):
             "delete_after_days",
             "invited",
             "blocked",
+            "offers_close_at_as_shown",
         }
     )
 
@@ -152,6 +187,13 @@ class IntentForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.fields["offers_close_at"].help_text = f"{your_clock()} At most a year ahead."
+        shown = self.initial.get("offers_close_at")
+        if shown is not None:
+            self.initial["offers_close_at_as_shown"] = DeadlineField.as_shown(shown)
+        if self.is_bound:
+            self.fields["offers_close_at"].shown = DeadlineField.read_as_shown(
+                self.data.get(self.add_prefix("offers_close_at_as_shown"), "")
+            )
         self.fields["currency"].choices = currency_choices()
         current = self.initial.get("currency")
         if current and current not in dict(self.fields["currency"].choices):
