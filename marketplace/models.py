@@ -319,7 +319,7 @@ class WebhookAttempt(models.Model):
         ordering = ["attempted_at"]
 
     def __str__(self) -> str:
-        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S} → {self.status_code or self.error}"
+        return f"{self.attempted_at:%Y-%m-%d %H:%M:%S %Z} → {self.status_code or self.error}"
 
 
 class AuditEntry(models.Model):

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -62,7 +63,7 @@ class OfferAdmin(admin.ModelAdmin):
                 "{} — {} — {}",
                 (
                     (
-                        f"{revision.created_at:%Y-%m-%d %H:%M}",
+                        f"{timezone.localtime(revision.created_at):%Y-%m-%d %H:%M %Z}",
                         f"a moderator ({revision.moderator})"
                         if revision.moderator_id
                         else f"API key “{revision.api_key.name}”"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
@@ -176,6 +177,9 @@ def test_a_moderator_s_correction_is_a_revision_the_buyer_must_see_before_accept
         offer_accept(offer=offer, buyer=offer.intent.buyer, seen_revision=0)
     assert refused.value.kind == "conflict"
     assert "a moderator (admin) — message" in admin_client.get(change).content.decode()
+    admin_client.cookies["tz"] = "Asia/Tokyo"  # the admin's own zone, named
+    made = timezone.localtime(revision.created_at, ZoneInfo("Asia/Tokyo"))
+    assert f"{made:%Y-%m-%d %H:%M} JST — a moderator" in admin_client.get(change).content.decode()
     buyer = Client()
     buyer.force_login(offer.intent.buyer)
     assert "corrected by a moderator" in buyer.get(f"/intents/{offer.intent_id}/").content.decode()
