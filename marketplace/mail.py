@@ -1,4 +1,4 @@
-"""Sending e-mail: Django's ``send_mail``, with a subject that is always one line.
+"""Sending e-mail: one message to each recipient, with a subject that is always one line.
 
 A subject is built from what people typed (an intent's title, an organization's
 name); a line break in it makes Django refuse the whole message (BadHeaderError),
@@ -17,28 +17,16 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def send_mail(
-    subject: str, message: str, from_email: str | None, recipient_list: Any, **options: Any
-) -> int:
-    return mail.send_mail(
-        subject=" ".join(subject.split()),
-        message=message,
-        from_email=from_email,
-        recipient_list=recipient_list,
-        **options,
-    )
-
-
-def send_each(*, subject: str, message: str, recipient_list: list[str]) -> int:
-    """The same e-mail to several people, one message each (over one connection): none
-    sees the others' addresses, which are each person's own to share. A failure part-way
-    leaves the messages before it sent: a caller that tries again sends those twice (at
-    least once, never an address shown)."""
+def send_mail(subject: str, message: str, from_email: str | None, recipient_list: Any) -> int:
+    """The same e-mail to each recipient, one message each (over one connection): none sees
+    the others' addresses, which are each person's own to share (a vendor's staff, a
+    proposal's authors). A failure part-way leaves the messages before it sent: a caller
+    that tries again sends those twice (at least once, never an address shown)."""
     messages = [
         mail.EmailMessage(
             subject=" ".join(subject.split()),
             body=message,
-            from_email=settings.DEFAULT_FROM_EMAIL,
+            from_email=from_email,
             to=[recipient],
         )
         for recipient in dict.fromkeys(recipient_list)
@@ -53,7 +41,12 @@ def send_mail_after_commit(*, subject: str, message: str, recipient_list: list[s
 
     def send() -> None:
         try:
-            send_each(subject=subject, message=message, recipient_list=recipient_list)
+            send_mail(
+                subject=subject,
+                message=message,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=recipient_list,
+            )
         except Exception:
             logger.exception("An e-mail after commit was not sent: %s", " ".join(subject.split()))
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from intents.models import Intent
 from marketplace.codes import amount_text
 from marketplace.links import absolute_url
-from marketplace.mail import send_each, send_mail
+from marketplace.mail import send_mail
 from offers.models import Offer, RewardEntry
 from offers.services import decline_live_offers
 
@@ -130,13 +130,14 @@ def _send_disposition(proposal: Offer) -> None:
         what = f"was {proposal.status}" + (
             f": {proposal.decline_reason}" if proposal.decline_reason else ""
         )
-    send_each(
+    send_mail(
         subject=f"Your proposal on “{intent.title}” {proposal.status}",
         message=(
             f"Your proposal on “{intent.title}” in {intent.organization.name} {what}.\n"
             f"{shares}\nSee it on the organization's page: "
             f"{absolute_url('offers:organization', intent.organization.slug)}\n"
         ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[author.email for author in authors],
     )
 

@@ -856,7 +856,7 @@ def test_a_decision_whose_email_failed_or_never_left_is_sent_by_the_sweep(
 
     proposals_award(intent=intent, poster=market["poster"], shares={str(failed.pk): "100"})
     with monkeypatch.context() as patched:
-        patched.setattr("offers.proposal_dispositions.send_each", refuse)
+        patched.setattr("offers.proposal_dispositions.send_mail", refuse)
         assert send_proposal_dispositions([str(failed.pk)]) == 0  # logged, claim given back
     # Not sent, and its hold given back.
     assert Offer.objects.get(pk=failed.pk).authors_notice_claimed_until is None
