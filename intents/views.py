@@ -205,8 +205,11 @@ def intent_edit(request: HttpRequest, intent_id: str) -> HttpResponse:
     edit_count = request.POST.get("edit_count", str(intent.edit_count))
     if request.method == "POST" and form.is_valid() and criteria_formset.is_valid():
         fields = form.intent_fields()
-        if fields.get("offers_close_at") == intent.offers_close_at.replace(second=0, microsecond=0):
-            del fields["offers_close_at"]  # as shown (the form has minutes only): unchanged
+        if fields.get("offers_close_at") in (
+            intent.offers_close_at,  # sent back as the page showed it (DeadlineField)
+            intent.offers_close_at.replace(second=0, microsecond=0),  # typed as it was
+        ):
+            del fields["offers_close_at"]  # unchanged: not checked again, nor told
         try:
             # "Save and publish" is one step: if publishing is refused, nothing is saved.
             with transaction.atomic():

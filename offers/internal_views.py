@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from intents.models import Intent
@@ -200,12 +199,9 @@ def _render_rfp_page(
         proposal.my_coauthorship = next(
             row for row in proposal.coauthors.all() if row.member_id == request.user.pk
         )
-    takes_proposals = (
-        intent.status == Intent.Status.OPEN and intent.offers_close_at > timezone.now()
-    )
-    can_propose = not is_poster and takes_proposals and (own is None or not own.is_live)
+    can_propose = not is_poster and intent.takes_offers and (own is None or not own.is_live)
     # The proposer changes their own live proposal while the RFP takes proposals.
-    can_revise = own is not None and own.status == Offer.Status.SUBMITTED and takes_proposals
+    can_revise = own is not None and own.status == Offer.Status.SUBMITTED and intent.takes_offers
     unsent = None
     for sent, shown in ((form, can_propose), (revise_form, can_revise)):
         if sent is not None and sent.is_bound and sent.errors and not shown:
