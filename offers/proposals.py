@@ -45,7 +45,7 @@ from offers.services import (
     emit_dispositions,
     intent_withdraw_and_decline_offers,
     offer_set_declined,
-    revision_text,
+    revision_changes,
 )
 
 REASON_OTHER_PROPOSALS = "the poster chose other proposals"
@@ -280,11 +280,7 @@ def proposal_revise(
             "estimate": estimate.strip()[:100],
             "delivery_date": delivery_date,
         }
-        changed = {
-            field: [revision_text(getattr(locked, field)), revision_text(value)]
-            for field, value in wanted.items()
-            if getattr(locked, field) != value
-        }
+        changed = revision_changes(locked, wanted)
         if changed:
             Offer.objects.filter(pk=locked.pk).update(
                 **wanted, revision_count=F("revision_count") + 1, updated_at=timezone.now()

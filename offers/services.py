@@ -272,11 +272,7 @@ def offer_revise(
         errors |= validate_criteria_answers(intent=intent, answers=merged["criteria_answers"])
         if errors:
             raise DomainError("The offer is not valid.", kind=INVALID, errors=errors)
-        changed = {
-            field: [revision_text(getattr(locked, field)), revision_text(value)]
-            for field, value in changes.items()
-            if getattr(locked, field) != value
-        }
+        changed = revision_changes(locked, changes)
         if not changed:
             return locked
         for field, value in changes.items():
@@ -287,6 +283,16 @@ def offer_revise(
         OfferRevision.objects.create(offer=locked, changes=changed, api_key=api_key)
         intent_note_buyer_activity(intent_id=intent.pk)
     return locked
+
+
+def revision_changes(offer: Offer, wanted: dict[str, Any]) -> dict[str, list[Any]]:
+    """What a revision changes, as kept in ``OfferRevision.changes``: each field that
+    differs, [as it was, as it is now], written out as text where JSON needs it."""
+    return {
+        field: [revision_text(getattr(offer, field)), revision_text(value)]
+        for field, value in wanted.items()
+        if getattr(offer, field) != value
+    }
 
 
 def revision_text(value: Any) -> Any:
