@@ -405,6 +405,11 @@ class Membership(models.Model):
     def can_manage(self) -> bool:
         return self.role in self.MANAGER_ROLES
 
+    def may_invite_as(self, role: str) -> bool:
+        """Whether this member may send, replace or call off an invitation to ``role``:
+        owners and admins may, but the owner role is an owner's to hand out."""
+        return self.can_manage and (role != self.Role.OWNER or self.role == self.Role.OWNER)
+
 
 class Invitation(models.Model):
     """An e-mailed invitation to join an organization, answered through a token link.

@@ -83,6 +83,9 @@ def organization_members(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
             return redirect("organization-members", slug=slug)
+    invitations = list(pending_invitations(organization)) if membership.can_manage else []
+    for invitation in invitations:  # an owner's invitation, an owner alone may call off
+        invitation.may_call_off = membership.may_invite_as(invitation.role)
     return render(
         request,
         "marketplace/organization_members.html",
@@ -90,7 +93,7 @@ def organization_members(request: HttpRequest, slug: str) -> HttpResponse:
             "organization": organization,
             "membership": membership,
             "members": members_of_organization(organization),
-            "invitations": pending_invitations(organization) if membership.can_manage else [],
+            "invitations": invitations,
             "form": form,
             "roles": Membership.Role.choices,
         },

@@ -143,7 +143,7 @@ def invitation_create(
         raise DomainError("Give an e-mail address.", errors={"email": ["Give an e-mail address."]})
     if role not in Role.values:
         raise DomainError("Choose a role.", errors={"role": ["Choose a role."]})
-    if role == Role.OWNER and actor_membership.role != Role.OWNER:
+    if not actor_membership.may_invite_as(role):
         raise DomainError("Only an owner can invite an owner.", kind=FORBIDDEN)
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise DomainError(
@@ -151,9 +151,8 @@ def invitation_create(
             kind=CONFLICT,
             errors={"email": ["Already a member."]},
         )
-    if (
-        actor_membership.role != Role.OWNER
-        and Invitation.objects.filter(
+    if not actor_membership.may_invite_as(Role.OWNER) and (
+        Invitation.objects.filter(
             organization=organization,
             email=email,
             status=Invitation.Status.PENDING,
@@ -201,7 +200,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> bool:
     its link no longer works. An owner invitation is an owner's to call off, as to send.
     False when it was answered or called off meanwhile."""
     actor_membership = _require_manager(actor=actor, organization=invitation.organization)
-    if invitation.role == Role.OWNER and actor_membership.role != Role.OWNER:
+    if not actor_membership.may_invite_as(invitation.role):
         raise DomainError("Only an owner can call off an owner's invitation.", kind=FORBIDDEN)
     return bool(
         Invitation.objects.filter(pk=invitation.pk, status=Invitation.Status.PENDING).update(
